@@ -1,1 +1,129 @@
-fn main() {}
+//! `dinv-build`: the command line. It parses arguments, sets up logging and
+//! prints; the library does the work.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use dinv_build::{commands, Context, Error};
+
+/// Build Docker-in-VM appliances from declarative recipes.
+///
+/// A recipe (TOML) names package sources, guest packages, kernel, docker and
+/// VM settings. `dinv-build RECIPE` builds everything into out/<name>/:
+/// vmlinuz, initramfs, rootfs.ext4, image.tar (docker load) and an OCI
+/// layout. No Docker daemon, no root, no network beyond package mirrors.
+#[derive(Parser, Debug)]
+#[command(name = "dinv-build", version, args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Recipe to build (same as `dinv-build build RECIPE`).
+    recipe: Option<PathBuf>,
+
+    #[command(flatten)]
+    build: BuildArgs,
+
+    #[command(flatten)]
+    global: GlobalArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+struct GlobalArgs {
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// No progress bars and no summary.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Machine-readable JSON on stdout (results and errors).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Cache directory [default: $DINV_CACHE_DIR, $XDG_CACHE_HOME/dinv-build, ~/.cache/dinv-build].
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Debian mirror URL for deb sources without `mirror` [env: DINV_DEBIAN_MIRROR; default: the host's apt sources].
+    #[arg(long, global = true, value_name = "URL")]
+    debian_mirror: Option<String>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+struct BuildArgs {
+    /// Output directory [default: out/<image name> next to the current directory].
+    #[arg(long, short, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No network: every index and package must already be in the cache.
+    #[arg(long)]
+    offline: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build every artifact of a recipe into out/<name>/.
+    Build {
+        recipe: PathBuf,
+        #[command(flatten)]
+        build: BuildArgs,
+    },
+    /// Print the resolved package sets with versions, sizes and reasons.
+    Resolve { recipe: PathBuf },
+    /// Resolve and write RECIPE.lock (packages, checksums, key fingerprints, input hashes).
+    Lock { recipe: PathBuf },
+    /// Validate a recipe without building.
+    Check { recipe: PathBuf },
+    /// Print the fully merged recipe and where each value comes from.
+    Show { recipe: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let g = &cli.global;
+    init_logging(g.verbose, g.json);
+    let ctx = Context {
+        json: g.json,
+        quiet: g.quiet,
+        cache_dir: g.cache_dir.clone(),
+        debian_mirror: g.debian_mirror.clone().or_else(|| std::env::var("DINV_DEBIAN_MIRROR").ok()),
+    };
+    let result = match cli.command {
+        Some(Command::Build { recipe, build }) => build_cmd(&ctx, recipe, build),
+        Some(Command::Resolve { recipe }) => commands::resolve(&ctx, &recipe),
+        Some(Command::Lock { recipe }) => commands::lock(&ctx, &recipe),
+        Some(Command::Check { recipe }) => commands::check(&ctx, &recipe),
+        Some(Command::Show { recipe }) => commands::show(&ctx, &recipe),
+        None => match cli.recipe {
+            Some(recipe) => build_cmd(&ctx, recipe, cli.build),
+            None => Err(Error::Usage("give a recipe to build, or a subcommand (see --help)".into())),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if ctx.json {
+                let v = serde_json::json!({"ok": false, "error": {"kind": e.kind(), "message": e.to_string(), "exit_code": e.exit_code()}});
+                println!("{v}");
+            } else {
+                eprintln!("error: {e}");
+            }
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn build_cmd(ctx: &Context, recipe: PathBuf, b: BuildArgs) -> Result<(), Error> {
+    commands::build(ctx, &recipe, &commands::BuildOptions { out: b.out, offline: b.offline })
+}
+
+fn init_logging(verbose: u8, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(format!("{default},hyper=warn,reqwest=warn,rustls=warn")));
+    let _ = json;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(verbose >= 2).init();
+}

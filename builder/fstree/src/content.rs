@@ -20,6 +20,12 @@ impl BackingFile {
         Ok(Arc::new(BackingFile { path: path.to_path_buf(), file: File::open(path)? }))
     }
 
+    /// Wraps an already open file; `path` is where it lives (or will live
+    /// once renamed into place).
+    pub fn from_file(path: &Path, file: File) -> Arc<BackingFile> {
+        Arc::new(BackingFile { path: path.to_path_buf(), file })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

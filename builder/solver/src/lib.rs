@@ -5,126 +5,46 @@
 //! candidate per needed name, deterministically, and explains failures as a
 //! chain from the recipe to the unmet requirement
 //! (`docker → containerd → so:libseccomp.so.2: no provider`).
+//!
+//! # Matching
+//! A constraint `name op version` is met by a candidate called `name` whose
+//! version matches, or by one providing `name`: a versioned provide is
+//! compared with its own version, an unversioned one meets only unversioned
+//! constraints (Debian's rule). A candidate from a tagged repository serves a
+//! constraint only if the constraint carries that tag or the dependent
+//! package comes from a repository with the same tag.
+//!
+//! # Choices
+//! * A dependency already met by a selected package (tags not checked) is
+//!   simply recorded against it; nothing new is installed.
+//! * Otherwise the candidates are, per alternative in order (Debian `a | b`):
+//!   packages with that real name (highest version, then lowest repository
+//!   index), then providers of it (highest `provider_priority`, then
+//!   provider name, then highest version, then lowest repository index).
+//! * Candidates that can never be installed (a dependency with nothing
+//!   installable below it) are skipped; so are candidates whose name is
+//!   already selected in another version or that conflict (either way) with
+//!   a selected package. The first remaining one is taken; the others are
+//!   tried on backtracking.
+//! * Dependencies naming a real package are met first; virtual names and
+//!   alternatives wait until then, so they reuse what is already selected.
+//! * After that, install_if packages are added until nothing changes.
+//!
+//! Output order is dependencies first, ties and cycles broken by name.
 
-use std::cmp::Ordering;
+mod engine;
+mod explain;
+mod hash;
+mod index;
+mod install_if;
+mod matching;
+mod order;
+mod solve;
+mod types;
+mod viability;
 
-/// Comparison operator of a versioned constraint.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// Any version.
-    Any,
-    Lt,
-    Le,
-    Eq,
-    Ge,
-    Gt,
-    /// apk `~`: the version starts with the given one at a component
-    /// boundary (`~1.2` matches `1.2`, `1.2.5`, `1.2-r3`, not `1.20`).
-    Fuzzy,
-}
-
-/// `name`, `name>=1.2`, `so:libc.musl-x86_64.so.1`, `foo@edge`.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Constraint {
-    pub name: String,
-    pub op: Op,
-    /// Empty when `op` is [`Op::Any`].
-    pub version: String,
-    /// apk repository tag (`@edge`): only candidates from repositories with
-    /// this tag qualify.
-    pub tag: Option<String>,
-}
-
-/// One dependency: satisfied by any of its alternatives (apk always has one;
-/// Debian's `a | b`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Dependency {
-    pub alternatives: Vec<Constraint>,
-}
-
-/// A virtual name a candidate provides, optionally with a version.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Provide {
-    pub name: String,
-    pub version: Option<String>,
-}
-
-/// One installable package from one repository.
-#[derive(Clone, Debug)]
-pub struct Candidate {
-    pub name: String,
-    pub version: String,
-    pub arch: String,
-    pub provides: Vec<Provide>,
-    /// Depends and Pre-Depends.
-    pub depends: Vec<Dependency>,
-    /// apk `!name`, Debian Conflicts and Breaks.
-    pub conflicts: Vec<Constraint>,
-    /// apk `install_if`: installed automatically when all of these are.
-    pub install_if: Vec<Constraint>,
-    /// apk `k:` provider priority (higher wins among providers of a name).
-    pub provider_priority: u32,
-    /// Index of the repository in the recipe's order (lower is preferred on
-    /// equal versions).
-    pub repo: usize,
-    /// The repository's tag, if it has one.
-    pub repo_tag: Option<String>,
-    /// Debian `Essential: yes` / `Priority: required` marking (informational;
-    /// the source decides whether to request them).
-    pub essential: bool,
-}
-
-/// Orders version strings of one ecosystem.
-pub trait VersionScheme {
-    fn compare(&self, a: &str, b: &str) -> Ordering;
-}
-
-/// All candidates of all repositories of one source.
-pub struct Universe<'v> {
-    pub candidates: Vec<Candidate>,
-    pub scheme: &'v dyn VersionScheme,
-}
-
-/// A package the recipe asks for, with why (shown in `resolve` output).
-#[derive(Clone, Debug)]
-pub struct Request {
-    pub dependency: Dependency,
-    /// e.g. `recipe packages`, `essential`.
-    pub reason: String,
-}
-
-/// One chosen candidate and the reasons it is in the set.
-#[derive(Clone, Debug)]
-pub struct Selected {
-    /// Index into [`Universe::candidates`].
-    pub candidate: usize,
-    /// `requested (recipe packages)`, `docker depends on containerd`,
-    /// `install_if: docker-openrc (docker, openrc)`.
-    pub reasons: Vec<String>,
-}
-
-/// The result: chosen packages in install order (dependencies first, cycles
-/// broken deterministically).
-#[derive(Clone, Debug)]
-pub struct Resolution {
-    pub selected: Vec<Selected>,
-}
-
-/// Why resolution failed.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum SolveError {
-    /// `chain` runs from a request to the requirement that cannot be met,
-    /// e.g. `["docker", "containerd", "so:libseccomp.so.2"]` with problem
-    /// `no provider`.
-    #[error("{}: {problem}", chain.join(" → "))]
-    Unsatisfiable { chain: Vec<String>, problem: String },
-    /// Two selected packages conflict.
-    #[error("{a} conflicts with {b} ({why})")]
-    Conflict { a: String, b: String, why: String },
-}
-
-/// Resolves the requests against the universe.
-pub fn solve(universe: &Universe, requests: &[Request]) -> Result<Resolution, SolveError> {
-    let _ = (universe, requests);
-    unimplemented!("dinv-solver: being written")
-}
+pub use solve::solve;
+pub use types::{
+    Candidate, Constraint, Dependency, Op, Provide, Request, Resolution, Selected, SolveError,
+    Universe, VersionScheme,
+};

@@ -1,0 +1,27 @@
+//! Real-format fixtures generated at run time: RSA keys, signed `.apk`
+//! files laid out like abuild writes them, signed `APKINDEX.tar.gz`, and
+//! repository directories. Options produce unsigned, wrongly signed and
+//! tampered variants. Nothing here is used outside tests and benchmarks.
+
+mod apk;
+mod index;
+mod key;
+mod repo;
+
+pub use apk::{build_apk, ApkOptions, BuiltApk, PackageSpec, SpecEntry, SpecKind, Tamper};
+pub use index::{build_index, IndexOptions};
+pub use key::{shared_key, TestKey};
+pub use repo::{write_repository, WrittenRepo};
+
+use std::io::Write;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+/// One gzip member of `data` (header without name or time, as `gzip` on a
+/// pipe writes it).
+pub fn gzip(data: &[u8], level: u32) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::with_capacity(data.len() / 3 + 64), Compression::new(level));
+    e.write_all(data).expect("writing to memory");
+    e.finish().expect("writing to memory")
+}

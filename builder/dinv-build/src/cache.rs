@@ -1,0 +1,131 @@
+//! The content-addressed cache shared by concurrent builds.
+//!
+//! Layout under the cache root:
+//! - `blobs/<algo>/<hh>/<hex>`: downloaded files by the checksum their
+//!   index gives (`q1` for apk, `sha256` for deb and indexes);
+//! - `unpacked/<key>.tar`: decompressed data archives that tree contents
+//!   point into;
+//! - `locks/`: advisory file locks.
+//!
+//! Every file appears by rename of a finished temporary file, so an
+//! interrupted download never leaves a partial entry behind.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// The cache directory.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+/// A held advisory lock; released on drop.
+pub struct CacheLock {
+    file: File,
+}
+
+impl Drop for CacheLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+impl Cache {
+    /// The cache root: `DINV_CACHE_DIR`, else `$XDG_CACHE_HOME/dinv-build`,
+    /// else `~/.cache/dinv-build`.
+    pub fn default_root() -> PathBuf {
+        if let Some(d) = std::env::var_os("DINV_CACHE_DIR") {
+            return PathBuf::from(d);
+        }
+        if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+            return PathBuf::from(d).join("dinv-build");
+        }
+        match std::env::var_os("HOME") {
+            Some(h) => PathBuf::from(h).join(".cache/dinv-build"),
+            None => PathBuf::from(".dinv-cache"),
+        }
+    }
+
+    /// Opens (creating) a cache at `root`.
+    pub fn open(root: &Path) -> io::Result<Cache> {
+        for d in ["blobs", "unpacked", "locks", "tmp"] {
+            fs::create_dir_all(root.join(d))?;
+        }
+        Ok(Cache { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob with this checksum lives.
+    pub fn blob_path(&self, algo: &str, hex: &str) -> PathBuf {
+        let shard = &hex[..hex.len().min(2)];
+        self.root.join("blobs").join(algo).join(shard).join(hex)
+    }
+
+    /// Where the decompressed data archive for `key` lives.
+    pub fn unpacked_path(&self, key: &str) -> PathBuf {
+        self.root.join("unpacked").join(format!("{key}.tar"))
+    }
+
+    /// Takes an exclusive lock named `name` (waits for other builds).
+    pub fn lock(&self, name: &str) -> io::Result<CacheLock> {
+        let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
+        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{safe}.lock")))?;
+        file.lock()?;
+        Ok(CacheLock { file })
+    }
+
+    /// Creates `dest` atomically: `fill` writes into a temporary file in the
+    /// cache, which is synced and renamed into place only if `fill` succeeds.
+    pub fn write_atomic(&self, dest: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<()> {
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
+        fill(tmp.as_file_mut())?;
+        tmp.as_file_mut().flush()?;
+        tmp.persist(dest).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// A temporary file inside the cache (same filesystem as the entries,
+    /// so it can be renamed into place).
+    pub fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
+        tempfile::NamedTempFile::new_in(self.root.join("tmp"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_writes_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path()).unwrap();
+        let dest = c.blob_path("sha256", "abcdef");
+        let r = c.write_atomic(&dest, |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("interrupted"))
+        });
+        assert!(r.is_err());
+        assert!(!dest.exists());
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        c.write_atomic(&dest, |f| f.write_all(b"whole")).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn locks_are_exclusive_across_handles() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path()).unwrap();
+        let held = c.lock("x").unwrap();
+        let f = File::options().write(true).open(dir.path().join("locks/x.lock")).unwrap();
+        assert!(f.try_lock().is_err());
+        drop(held);
+        assert!(f.try_lock().is_ok());
+    }
+}

@@ -1,0 +1,145 @@
+//! The subcommands, as library functions the CLI calls.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::pipeline::{self, Resolved};
+use crate::recipe::{self, LoadedRecipe};
+use crate::{Context, Result};
+
+/// Options of `build`.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    pub out: Option<PathBuf>,
+    pub offline: bool,
+}
+
+/// Loads and validates a recipe.
+pub fn load(path: &Path) -> Result<LoadedRecipe> {
+    Ok(recipe::load(path)?)
+}
+
+/// `check`: validate only.
+pub fn check(ctx: &Context, path: &Path) -> Result<()> {
+    let l = load(path)?;
+    if ctx.json {
+        println!("{}", json!({"ok": true, "recipe": path, "files": l.files}));
+    } else if !ctx.quiet {
+        println!("{}: ok ({} file{})", path.display(), l.files.len(), if l.files.len() == 1 { "" } else { "s" });
+    }
+    Ok(())
+}
+
+/// `show`: the merged recipe with the origin of every value.
+pub fn show(ctx: &Context, path: &Path) -> Result<()> {
+    let l = load(path)?;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let rel = |p: &Path| p.strip_prefix(&cwd).unwrap_or(p).display().to_string();
+    if ctx.json {
+        let origins: serde_json::Map<String, serde_json::Value> =
+            l.origins.iter().map(|(k, v)| (k.clone(), json!(format!("{}:{}", rel(&v.file), v.line)))).collect();
+        println!("{}", json!({"ok": true, "recipe": l.merged, "origins": origins}));
+        return Ok(());
+    }
+    print!("{}", crate::show::render(&l.merged, &|key| l.locate(key).map(|loc| format!("{}:{}", rel(&loc.file), loc.line))));
+    Ok(())
+}
+
+fn human(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < units.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// `resolve`: print the package sets.
+pub fn resolve(ctx: &Context, path: &Path) -> Result<()> {
+    let l = load(path)?;
+    let started = Instant::now();
+    let env = pipeline::Env::new(ctx, false)?;
+    let resolved = pipeline::resolve(&env, &l)?;
+    print_resolved(ctx, &resolved, started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn print_resolved(ctx: &Context, r: &Resolved, secs: f64) {
+    if ctx.json {
+        let sets: Vec<_> = r.sets.iter().map(|s| json!({"set": s.set, "source": s.source, "packages": s.packages})).collect();
+        println!("{}", json!({"ok": true, "seconds": secs, "sets": sets}));
+        return;
+    }
+    for s in &r.sets {
+        let size: u64 = s.packages.iter().map(|p| p.size).sum();
+        let inst: u64 = s.packages.iter().map(|p| p.installed_size).sum();
+        println!(
+            "{} packages from source {:?}: {} packages, {} to download, {} installed",
+            s.set,
+            s.source,
+            s.packages.len(),
+            human(size),
+            human(inst)
+        );
+        let wn = s.packages.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        let wv = s.packages.iter().map(|p| p.version.len()).max().unwrap_or(0);
+        for p in &s.packages {
+            println!("  {:wn$}  {:wv$}  {:>10}  {}", p.name, p.version, human(p.size), p.reasons.join("; "));
+        }
+    }
+    if !ctx.quiet {
+        eprintln!("resolved in {secs:.2} s");
+    }
+}
+
+/// `lock`: resolve and write RECIPE.lock.
+pub fn lock(ctx: &Context, path: &Path) -> Result<()> {
+    let l = load(path)?;
+    let env = pipeline::Env::new(ctx, false)?;
+    let resolved = pipeline::resolve(&env, &l)?;
+    let lock = crate::lock::LockFile::new(&l, &resolved)?;
+    let lock_path = crate::lock::lock_path(path);
+    lock.write(&lock_path)?;
+    if ctx.json {
+        println!("{}", json!({"ok": true, "lock": lock_path}));
+    } else if !ctx.quiet {
+        let n: usize = resolved.sets.iter().map(|s| s.packages.len()).sum();
+        println!("wrote {} ({n} packages)", lock_path.display());
+    }
+    Ok(())
+}
+
+/// `build`: every artifact into the output directory.
+pub fn build(ctx: &Context, path: &Path, opts: &BuildOptions) -> Result<()> {
+    let l = load(path)?;
+    let report = pipeline::build(ctx, &l, opts)?;
+    if ctx.json {
+        println!("{}", serde_json::to_string(&json!({"ok": true, "report": report})).expect("json"));
+    } else if !ctx.quiet {
+        println!("built {} in {:.1} s:", report.out_dir.display(), report.seconds);
+        for o in &report.outputs {
+            println!("  {:28} {:>10}  sha256:{}", o.name, human(o.size), &o.sha256[..16]);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human;
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human(12), "12 B");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(3 << 20), "3.0 MiB");
+    }
+}

@@ -1,0 +1,460 @@
+//! Reading recipe files: TOML with source locations, `extends` merging,
+//! and paths made absolute relative to the file that names them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use toml::Value;
+
+use super::model::Recipe;
+
+/// Where a key came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Location {
+    pub file: PathBuf,
+    /// 1-based.
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// A recipe problem, pointing into the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{key}: {message}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
+pub struct RecipeError {
+    pub location: Option<Location>,
+    /// Dotted key path (`docker.bip`, `guest.packages[2]`).
+    pub key: String,
+    pub message: String,
+}
+
+/// A loaded, merged and typed recipe.
+#[derive(Clone, Debug)]
+pub struct LoadedRecipe {
+    pub recipe: Recipe,
+    /// The recipe file given by the user.
+    pub path: PathBuf,
+    /// Every file that went into it, parents first.
+    pub files: Vec<PathBuf>,
+    /// Origin of every key and array element (dotted paths).
+    pub origins: BTreeMap<String, Location>,
+    /// The merged document (for `show`).
+    pub merged: toml::Table,
+}
+
+impl LoadedRecipe {
+    /// The origin of a key, or of its nearest ancestor that has one.
+    pub fn locate(&self, key: &str) -> Option<Location> {
+        let mut k = key.to_string();
+        loop {
+            if let Some(l) = self.origins.get(&k) {
+                return Some(l.clone());
+            }
+            match k.rfind(['.', '[']) {
+                Some(i) => k.truncate(i),
+                None => return None,
+            }
+        }
+    }
+
+    /// A [`RecipeError`] located at `key`.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> RecipeError {
+        RecipeError { location: self.locate(key), key: key.to_string(), message: message.into() }
+    }
+}
+
+/// Keys whose string values (or string array elements) are file paths,
+/// resolved relative to the file that declares them. `*` matches any table
+/// key or array index.
+const PATH_KEYS: &[&str] = &[
+    "sources.*.keys.*",
+    "sources.*.keyrings.*",
+    "sources.*.mirror",
+    "kernel.fragments.*",
+    "overlays.*.path",
+    "files.*.source",
+    "docker.ca_certificates.*.file",
+];
+
+fn is_path_key(segments: &[String]) -> bool {
+    PATH_KEYS.iter().any(|pat| {
+        let p: Vec<&str> = pat.split('.').collect();
+        p.len() == segments.len() && p.iter().zip(segments).all(|(a, b)| *a == "*" || a == b)
+    })
+}
+
+fn join_key(prefix: &str, seg: &str, is_index: bool) -> String {
+    if is_index {
+        format!("{prefix}[{seg}]")
+    } else if prefix.is_empty() {
+        seg.to_string()
+    } else {
+        format!("{prefix}.{seg}")
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+}
+
+/// Records the line of every key and array element of a parsed file.
+fn collect_lines(text: &str, item: &toml_edit::Item, prefix: &str, file: &Path, out: &mut BTreeMap<String, Location>) {
+    let loc = |span: Option<std::ops::Range<usize>>| Location { file: file.to_path_buf(), line: span.map(|s| line_of(text, s.start)).unwrap_or(1) };
+    match item {
+        toml_edit::Item::Table(t) => {
+            for (k, v) in t.iter() {
+                let key = join_key(prefix, k, false);
+                let span = t.key(k).and_then(|kk| kk.span());
+                out.insert(key.clone(), loc(span));
+                collect_lines(text, v, &key, file, out);
+            }
+        }
+        toml_edit::Item::ArrayOfTables(a) => {
+            for (i, t) in a.iter().enumerate() {
+                let key = join_key(prefix, &i.to_string(), true);
+                out.insert(key.clone(), loc(t.span()));
+                for (k, v) in t.iter() {
+                    let kk = join_key(&key, k, false);
+                    out.insert(kk.clone(), loc(t.key(k).and_then(|x| x.span())));
+                    collect_lines(text, v, &kk, file, out);
+                }
+            }
+        }
+        toml_edit::Item::Value(v) => collect_value_lines(text, v, prefix, file, out),
+        toml_edit::Item::None => {}
+    }
+}
+
+fn collect_value_lines(text: &str, v: &toml_edit::Value, prefix: &str, file: &Path, out: &mut BTreeMap<String, Location>) {
+    let loc = |span: Option<std::ops::Range<usize>>| Location { file: file.to_path_buf(), line: span.map(|s| line_of(text, s.start)).unwrap_or(1) };
+    match v {
+        toml_edit::Value::Array(a) => {
+            for (i, e) in a.iter().enumerate() {
+                let key = join_key(prefix, &i.to_string(), true);
+                out.insert(key.clone(), loc(e.span()));
+                collect_value_lines(text, e, &key, file, out);
+            }
+        }
+        toml_edit::Value::InlineTable(t) => {
+            for (k, e) in t.iter() {
+                let key = join_key(prefix, k, false);
+                out.insert(key.clone(), loc(t.key(k).and_then(|x| x.span()).or(e.span())));
+                collect_value_lines(text, e, &key, file, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One parsed file before merging.
+struct Parsed {
+    table: toml::Table,
+    lines: BTreeMap<String, Location>,
+}
+
+fn parse_file(path: &Path) -> Result<Parsed, RecipeError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RecipeError {
+        location: None,
+        key: String::new(),
+        message: format!("cannot read recipe {}: {e}", path.display()),
+    })?;
+    let doc: toml_edit::ImDocument<String> = toml_edit::ImDocument::parse(text.clone()).map_err(|e| {
+        let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(1);
+        RecipeError {
+            location: Some(Location { file: path.to_path_buf(), line }),
+            key: String::new(),
+            message: format!("invalid TOML: {}", e.message()),
+        }
+    })?;
+    let mut lines = BTreeMap::new();
+    collect_lines(&text, doc.as_item(), "", path, &mut lines);
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| RecipeError {
+        location: Some(Location { file: path.to_path_buf(), line: e.span().map(|s| line_of(&text, s.start)).unwrap_or(1) }),
+        key: String::new(),
+        message: format!("invalid TOML: {}", e.message()),
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    absolutize(&mut table, &mut Vec::new(), dir);
+    Ok(Parsed { table, lines })
+}
+
+fn is_url(s: &str) -> bool {
+    s.contains("://")
+}
+
+fn absolutize_value(v: &mut Value, segs: &mut Vec<String>, dir: &Path) {
+    match v {
+        Value::String(s) if is_path_key(segs) && !is_url(s) && !s.is_empty() => {
+            let p = Path::new(s.as_str());
+            if p.is_relative() {
+                *s = normalize(&dir.join(p)).to_string_lossy().into_owned();
+            }
+        }
+        Value::Table(t) => absolutize(t, segs, dir),
+        Value::Array(a) => {
+            for (i, e) in a.iter_mut().enumerate() {
+                segs.push(i.to_string());
+                absolutize_value(e, segs, dir);
+                segs.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn absolutize(t: &mut toml::Table, segs: &mut Vec<String>, dir: &Path) {
+    for (k, v) in t.iter_mut() {
+        segs.push(k.clone());
+        absolutize_value(v, segs, dir);
+        segs.pop();
+    }
+}
+
+/// Lexically normalises `a/./b/../c` (no filesystem access).
+pub fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            c => out.push(c.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Is this a list-edit table (`{ add = [...], remove = [...], replace = [...] }`)?
+fn list_edit(v: &Value) -> Option<&toml::Table> {
+    let t = v.as_table()?;
+    (!t.is_empty() && t.keys().all(|k| matches!(k.as_str(), "add" | "remove" | "replace"))).then_some(t)
+}
+
+fn element_matches(elem: &Value, pattern: &Value) -> bool {
+    if elem == pattern {
+        return true;
+    }
+    // A string removes a table element whose `name` or `path` equals it.
+    if let (Value::Table(t), Value::String(s)) = (elem, pattern) {
+        return ["name", "path", "file"].iter().any(|k| t.get(*k).and_then(|v| v.as_str()) == Some(s));
+    }
+    false
+}
+
+/// Merges `child` over `parent`, recording origins. Tables merge by key,
+/// arrays append, list-edit tables add/remove/replace, scalars override.
+fn merge(
+    parent: &mut toml::Table,
+    child: toml::Table,
+    prefix: &str,
+    child_lines: &BTreeMap<String, Location>,
+    origins: &mut BTreeMap<String, Location>,
+) -> Result<(), RecipeError> {
+    for (k, v) in child {
+        let key = join_key(prefix, &k, false);
+        let here = child_lines.get(&key).cloned();
+        match (parent.get_mut(&k), v) {
+            (Some(Value::Table(pt)), Value::Table(ct)) if list_edit(&Value::Table(ct.clone())).is_none() => {
+                if let Some(l) = here {
+                    origins.entry(key.clone()).or_insert(l);
+                }
+                merge(pt, ct, &key, child_lines, origins)?;
+            }
+            (Some(Value::Array(pa)), v) => {
+                let base = pa.len();
+                match v {
+                    Value::Array(ca) => {
+                        for (i, e) in ca.into_iter().enumerate() {
+                            let ek = join_key(&key, &(base + i).to_string(), true);
+                            if let Some(l) = child_lines.get(&join_key(&key, &i.to_string(), true)) {
+                                origins.insert(ek.clone(), l.clone());
+                            }
+                            copy_origins(child_lines, &join_key(&key, &i.to_string(), true), &ek, origins);
+                            pa.push(e);
+                        }
+                    }
+                    other => {
+                        let Some(edit) = list_edit(&other) else {
+                            return Err(RecipeError {
+                                location: here,
+                                key,
+                                message: "expected a list, or a table with `add`, `remove` or `replace`".into(),
+                            });
+                        };
+                        if let Some(r) = edit.get("replace") {
+                            let Value::Array(r) = r else {
+                                return Err(RecipeError { location: here, key, message: "`replace` takes a list".into() });
+                            };
+                            pa.clear();
+                            forget_elements(origins, &key);
+                            pa.extend(r.iter().cloned());
+                        }
+                        if let Some(rm) = edit.get("remove") {
+                            let Value::Array(rm) = rm else {
+                                return Err(RecipeError { location: here, key, message: "`remove` takes a list".into() });
+                            };
+                            for pat in rm {
+                                let before = pa.len();
+                                pa.retain(|e| !element_matches(e, pat));
+                                if pa.len() == before {
+                                    return Err(RecipeError {
+                                        location: here.clone(),
+                                        key: format!("{key}.remove"),
+                                        message: format!("{pat} is not in the inherited list, so it cannot be removed"),
+                                    });
+                                }
+                            }
+                            forget_elements(origins, &key);
+                        }
+                        if let Some(a) = edit.get("add") {
+                            let Value::Array(a) = a else {
+                                return Err(RecipeError { location: here, key, message: "`add` takes a list".into() });
+                            };
+                            pa.extend(a.iter().cloned());
+                        }
+                        if let Some(l) = here {
+                            origins.insert(key.clone(), l);
+                        }
+                    }
+                }
+            }
+            (_, v) => {
+                let v = match list_edit(&v) {
+                    // An edit with nothing to edit: `add`/`replace` give the list.
+                    Some(edit) => {
+                        let mut out = Vec::new();
+                        for k in ["replace", "add"] {
+                            if let Some(Value::Array(a)) = edit.get(k) {
+                                out.extend(a.iter().cloned());
+                            }
+                        }
+                        Value::Array(out)
+                    }
+                    None => v,
+                };
+                forget_elements(origins, &key);
+                copy_origins(child_lines, &key, &key, origins);
+                parent.insert(k, v);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn forget_elements(origins: &mut BTreeMap<String, Location>, key: &str) {
+    let prefix_dot = format!("{key}.");
+    let prefix_idx = format!("{key}[");
+    origins.retain(|k, _| !(k.starts_with(&prefix_dot) || k.starts_with(&prefix_idx)));
+}
+
+fn copy_origins(lines: &BTreeMap<String, Location>, from: &str, to: &str, origins: &mut BTreeMap<String, Location>) {
+    for (k, l) in lines.range(from.to_string()..) {
+        if k == from || k.starts_with(&format!("{from}.")) || k.starts_with(&format!("{from}[")) {
+            origins.insert(format!("{to}{}", &k[from.len()..]), l.clone());
+        } else if !k.starts_with(from) {
+            break;
+        }
+    }
+}
+
+fn load_merged(
+    path: &Path,
+    stack: &mut Vec<PathBuf>,
+    files: &mut Vec<PathBuf>,
+) -> Result<(toml::Table, BTreeMap<String, Location>), RecipeError> {
+    let canon = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    if let Some(i) = stack.iter().position(|p| *p == canon) {
+        let cycle: Vec<String> = stack[i..].iter().chain([&canon]).map(|p| p.display().to_string()).collect();
+        return Err(RecipeError { location: None, key: "extends".into(), message: format!("cycle: {}", cycle.join(" → ")) });
+    }
+    stack.push(canon);
+    let parsed = parse_file(path)?;
+    let mut child = parsed.table;
+    let parents: Vec<(String, Option<Location>)> = match child.remove("extends") {
+        None => vec![],
+        Some(Value::String(s)) => vec![(s, parsed.lines.get("extends").cloned())],
+        Some(Value::Array(a)) => a
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok((s, parsed.lines.get(&format!("extends[{i}]")).cloned())),
+                _ => Err(RecipeError {
+                    location: parsed.lines.get("extends").cloned(),
+                    key: "extends".into(),
+                    message: "must be a file name or a list of file names".into(),
+                }),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(RecipeError {
+                location: parsed.lines.get("extends").cloned(),
+                key: "extends".into(),
+                message: "must be a file name or a list of file names".into(),
+            })
+        }
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut base = toml::Table::new();
+    let mut origins = BTreeMap::new();
+    for (p, loc) in &parents {
+        let ppath = normalize(&dir.join(p));
+        if !ppath.is_file() {
+            return Err(RecipeError {
+                location: loc.clone(),
+                key: "extends".into(),
+                message: format!("parent recipe {} does not exist", ppath.display()),
+            });
+        }
+        let (t, o) = load_merged(&ppath, stack, files)?;
+        merge(&mut base, t, "", &o, &mut origins)?;
+    }
+    merge(&mut base, child, "", &parsed.lines, &mut origins)?;
+    files.push(path.to_path_buf());
+    stack.pop();
+    Ok((base, origins))
+}
+
+/// Loads a recipe and everything it extends.
+pub fn load(path: &Path) -> Result<LoadedRecipe, RecipeError> {
+    let mut files = Vec::new();
+    let (merged, origins) = load_merged(path, &mut Vec::new(), &mut files)?;
+    let value = Value::Table(merged.clone());
+    let recipe: Recipe = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut key = e.path().to_string();
+        if key == "." {
+            key.clear();
+        }
+        let inner = e.into_inner().to_string();
+        // Point unknown keys at their own line.
+        let mut lookup = key.clone();
+        if let Some(rest) = inner.strip_prefix("unknown field `") {
+            if let Some(name) = rest.split('`').next() {
+                lookup = join_key(&key, name, false);
+            }
+        }
+        let location = {
+            let mut k = lookup.clone();
+            loop {
+                if let Some(l) = origins.get(&k) {
+                    break Some(l.clone());
+                }
+                match k.rfind(['.', '[']) {
+                    Some(i) => k.truncate(i),
+                    None => break None,
+                }
+            }
+        };
+        RecipeError { location: location.or_else(|| Some(Location { file: path.to_path_buf(), line: 1 })), key: lookup, message: inner }
+    })?;
+    let loaded = LoadedRecipe { recipe, path: path.to_path_buf(), files, origins, merged };
+    super::validate::validate(&loaded)?;
+    Ok(loaded)
+}

@@ -1,0 +1,479 @@
+//! The recipe's typed model. Every key is documented in docs/recipe.md;
+//! unknown keys are rejected.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole recipe after `extends` has been merged.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// Parent recipes (consumed by the loader; kept for `show`).
+    #[serde(default)]
+    pub extends: Vec<String>,
+    pub image: ImageSection,
+    /// Package sources by name.
+    pub sources: BTreeMap<String, Source>,
+    pub guest: GuestSection,
+    #[serde(default)]
+    pub runtime: Option<RuntimeSection>,
+    #[serde(default)]
+    pub kernel: KernelSection,
+    #[serde(default)]
+    pub docker: DockerSection,
+    #[serde(default)]
+    pub vm: VmSection,
+    #[serde(default)]
+    pub rootfs: RootfsSection,
+    #[serde(default)]
+    pub build: BuildSection,
+    /// Extra users created in the guest.
+    #[serde(default)]
+    pub users: Vec<User>,
+    /// Extra groups created in the guest (e.g. `docker`).
+    #[serde(default)]
+    pub groups: Vec<Group>,
+    /// Directories copied into the guest tree.
+    #[serde(default)]
+    pub overlays: Vec<Overlay>,
+    /// Single files added to the guest tree.
+    #[serde(default)]
+    pub files: Vec<ExtraFile>,
+}
+
+/// `[image]`: what the emitted Docker image is called and carries.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSection {
+    pub name: String,
+    #[serde(default = "default_tag")]
+    pub tag: String,
+    /// Extra OCI labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The container's default command.
+    #[serde(default = "default_cmd")]
+    pub cmd: Vec<String>,
+    /// `org.opencontainers.image.source`.
+    #[serde(default)]
+    pub source_url: Option<String>,
+}
+
+fn default_tag() -> String {
+    "latest".into()
+}
+
+fn default_cmd() -> Vec<String> {
+    vec!["docker".into(), "info".into()]
+}
+
+/// `[sources.NAME]`: a package source.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Source {
+    Apk(ApkSource),
+    Deb(DebSource),
+}
+
+/// An Alpine-style apk source: one or more repositories.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApkSource {
+    /// Base URL (`https://…/alpine`, `file:///…`, or a path relative to the
+    /// recipe); repository URLs are `{mirror}/{branch}/{name}`.
+    #[serde(default)]
+    pub mirror: Option<String>,
+    /// Release branch, e.g. `v3.20` or `edge`.
+    #[serde(default)]
+    pub branch: Option<String>,
+    pub repositories: Vec<ApkRepository>,
+    /// Architecture, e.g. `x86_64`.
+    #[serde(default = "default_apk_arch")]
+    pub arch: String,
+    /// Trusted public keys: files or directories (relative to the recipe).
+    #[serde(default)]
+    pub keys: Vec<String>,
+}
+
+fn default_apk_arch() -> String {
+    "x86_64".into()
+}
+
+/// One apk repository: a bare name (`"main"`, expanded from mirror and
+/// branch) or a table.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum ApkRepository {
+    Name(String),
+    Full(ApkRepositoryTable),
+}
+
+/// The table form of an apk repository.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApkRepositoryTable {
+    /// Repository name (used with mirror/branch when `url` is absent).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Full URL of the repository (the directory holding `ARCH/APKINDEX.tar.gz`).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Tag: packages from this repository only install when asked as `pkg@tag`.
+    #[serde(default)]
+    pub tag: Option<String>,
+    /// Accept an unsigned or unknown-key index (loud warning).
+    #[serde(default)]
+    pub allow_untrusted: bool,
+}
+
+/// A Debian-style source.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebSource {
+    /// Archive base URL. When absent it comes from `--debian-mirror`,
+    /// `DINV_DEBIAN_MIRROR`, or the host's apt sources.
+    #[serde(default)]
+    pub mirror: Option<String>,
+    pub suite: String,
+    #[serde(default = "default_components")]
+    pub components: Vec<String>,
+    #[serde(default = "default_deb_arch")]
+    pub arch: String,
+    /// OpenPGP keyring file(s) that sign the Release file.
+    #[serde(default)]
+    pub keyrings: Vec<String>,
+    /// Accept an unsigned or badly signed Release (loud warning).
+    #[serde(default)]
+    pub allow_untrusted: bool,
+    /// Also install every `Essential: yes` package.
+    #[serde(default = "yes")]
+    pub essential: bool,
+    /// Also install every `Priority: required` package.
+    #[serde(default)]
+    pub required: bool,
+}
+
+fn default_components() -> Vec<String> {
+    vec!["main".into()]
+}
+
+fn default_deb_arch() -> String {
+    "amd64".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[guest]`: the VM's root filesystem.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestSection {
+    /// Name of the source in `[sources]`.
+    pub source: String,
+    /// Packages (apk world syntax or Debian names, per source type).
+    pub packages: Vec<String>,
+    #[serde(default = "default_hostname")]
+    pub hostname: String,
+    /// Init system: `openrc` (Alpine) or `dinv` (dinv-guest as PID 1).
+    #[serde(default = "default_init")]
+    pub init: String,
+    /// Kernel modules loaded at boot (`/etc/modules`).
+    #[serde(default)]
+    pub modules: Vec<String>,
+    /// Services to enable (OpenRC names: `runlevel:service`, e.g. `default:docker`).
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Create busybox applet symlinks (when busybox is installed).
+    #[serde(default = "yes")]
+    pub busybox_links: bool,
+    /// Paths removed from the tree after packages are unpacked (docs, caches).
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+fn default_hostname() -> String {
+    "dinv".into()
+}
+
+fn default_init() -> String {
+    "openrc".into()
+}
+
+/// `[runtime]`: the outer image's base layer (QEMU, docker CLI).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeSection {
+    pub source: String,
+    pub packages: Vec<String>,
+    /// Paths removed from the runtime layer.
+    #[serde(default)]
+    pub remove: Vec<String>,
+}
+
+/// `[kernel]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelSection {
+    /// `package` (default): the kernel comes from a guest package.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The package that ships the kernel (e.g. `linux-virt`).
+    #[serde(default)]
+    pub package: Option<String>,
+    /// Config fragments that must hold (paths relative to the recipe).
+    #[serde(default)]
+    pub fragments: Vec<String>,
+    /// Extra modules for the initramfs.
+    #[serde(default)]
+    pub initramfs_modules: Vec<String>,
+    /// `gzip` (default) or `none`.
+    #[serde(default)]
+    pub initramfs_compression: Option<String>,
+    /// Extra kernel command-line arguments.
+    #[serde(default)]
+    pub cmdline: Option<String>,
+}
+
+/// `[docker]`: the guest's dockerd.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerSection {
+    /// Bridge IP/prefix (`--bip`); must not overlap 172.17.0.0/16.
+    #[serde(default = "default_bip")]
+    pub bip: String,
+    /// Allow a bip that overlaps the host's docker network.
+    #[serde(default)]
+    pub force_bip: bool,
+    /// Seconds dockerd waits for containers on shutdown.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: u32,
+    #[serde(default = "default_hosts")]
+    pub hosts: Vec<String>,
+    #[serde(default)]
+    pub storage_driver: Option<String>,
+    #[serde(default)]
+    pub registry_mirrors: Vec<String>,
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Proxy settings for dockerd.
+    #[serde(default)]
+    pub proxy: Option<ProxySection>,
+    /// CA certificates: added to the guest trust store, and for a registry
+    /// also to `/etc/docker/certs.d/<registry>/ca.crt`.
+    #[serde(default)]
+    pub ca_certificates: Vec<CaCertificate>,
+    /// Free-form keys merged into daemon.json.
+    #[serde(default)]
+    pub daemon: toml::Table,
+}
+
+impl Default for DockerSection {
+    fn default() -> Self {
+        DockerSection {
+            bip: default_bip(),
+            force_bip: false,
+            shutdown_timeout: default_shutdown_timeout(),
+            hosts: default_hosts(),
+            storage_driver: None,
+            registry_mirrors: vec![],
+            insecure_registries: vec![],
+            proxy: None,
+            ca_certificates: vec![],
+            daemon: toml::Table::new(),
+        }
+    }
+}
+
+fn default_bip() -> String {
+    "172.19.0.1/16".into()
+}
+
+fn default_shutdown_timeout() -> u32 {
+    5
+}
+
+fn default_hosts() -> Vec<String> {
+    vec!["unix:///var/run/docker.sock".into(), "tcp://0.0.0.0:2375".into()]
+}
+
+/// dockerd proxy settings.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySection {
+    #[serde(default)]
+    pub http: Option<String>,
+    #[serde(default)]
+    pub https: Option<String>,
+    #[serde(default)]
+    pub no_proxy: Option<String>,
+}
+
+/// One extra CA certificate.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaCertificate {
+    /// PEM file, relative to the recipe.
+    pub file: String,
+    /// Registry host[:port] this CA is for (adds `/etc/docker/certs.d/<registry>/ca.crt`).
+    #[serde(default)]
+    pub registry: Option<String>,
+}
+
+/// `[vm]`: defaults baked into the image's environment.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmSection {
+    #[serde(default = "default_cpus")]
+    pub cpus: u32,
+    #[serde(default = "default_memory")]
+    pub memory: String,
+    #[serde(default = "default_disk")]
+    pub docker_disk_size: String,
+    /// `microvm` or `q35`.
+    #[serde(default = "default_machine")]
+    pub machine: String,
+    /// Seconds the launcher waits for a graceful guest shutdown; must exceed
+    /// `docker.shutdown_timeout`. Match it with `docker stop -t`.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: u32,
+}
+
+impl Default for VmSection {
+    fn default() -> Self {
+        VmSection {
+            cpus: default_cpus(),
+            memory: default_memory(),
+            docker_disk_size: default_disk(),
+            machine: default_machine(),
+            stop_timeout: default_stop_timeout(),
+        }
+    }
+}
+
+fn default_cpus() -> u32 {
+    1
+}
+fn default_memory() -> String {
+    "512M".into()
+}
+fn default_disk() -> String {
+    "64G".into()
+}
+fn default_machine() -> String {
+    "microvm".into()
+}
+fn default_stop_timeout() -> u32 {
+    10
+}
+
+/// `[rootfs]`: the ext4 image.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RootfsSection {
+    /// Fixed size (`512M`, `2G`); computed with headroom when absent.
+    #[serde(default)]
+    pub size: Option<String>,
+    /// Free space added to the computed size, in percent (default 20).
+    #[serde(default)]
+    pub headroom_percent: Option<u32>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// `[build]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSection {
+    /// Fixed timestamp for every output; otherwise SOURCE_DATE_EPOCH or
+    /// the newest package build time.
+    #[serde(default)]
+    pub source_date_epoch: Option<i64>,
+}
+
+/// `[[users]]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: Option<u32>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub home: Option<String>,
+    #[serde(default)]
+    pub shell: Option<String>,
+}
+
+/// `[[groups]]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    #[serde(default)]
+    pub members: Vec<String>,
+}
+
+/// `[[overlays]]`: a directory copied into the guest tree.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overlay {
+    /// Directory relative to the recipe.
+    pub path: String,
+    /// Where it lands in the guest (default `/`).
+    #[serde(default)]
+    pub dest: Option<String>,
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+    /// Mode for directories (default 0755).
+    #[serde(default)]
+    pub dir_mode: Option<u32>,
+    /// Mode for files (default 0644; executables 0755).
+    #[serde(default)]
+    pub file_mode: Option<u32>,
+    /// Per-path mode/owner overrides: `{ "/usr/local/bin/x" = { mode = 0o755 } }`.
+    #[serde(default)]
+    pub modes: BTreeMap<String, PathOverride>,
+}
+
+/// Mode/owner of one overlay path.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathOverride {
+    #[serde(default)]
+    pub mode: Option<u32>,
+    #[serde(default)]
+    pub uid: Option<u32>,
+    #[serde(default)]
+    pub gid: Option<u32>,
+}
+
+/// `[[files]]`: one file in the guest.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraFile {
+    /// Absolute guest path.
+    pub path: String,
+    /// Inline content…
+    #[serde(default)]
+    pub content: Option<String>,
+    /// …or a file relative to the recipe (`.j2` files are rendered).
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default = "default_file_mode")]
+    pub mode: u32,
+    #[serde(default)]
+    pub uid: u32,
+    #[serde(default)]
+    pub gid: u32,
+}
+
+fn default_file_mode() -> u32 {
+    0o644
+}

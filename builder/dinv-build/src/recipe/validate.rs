@@ -1,0 +1,203 @@
+//! Checks that go beyond types: references between sections, network
+//! ranges, timeouts, sizes.
+
+use std::net::Ipv4Addr;
+
+use super::load::{LoadedRecipe, RecipeError};
+use super::model::{ApkRepository, Source};
+
+/// Parses `a.b.c.d/len`.
+pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (ip, len) = s.split_once('/')?;
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    (len <= 32).then_some((ip, len))
+}
+
+fn network(ip: Ipv4Addr, len: u8) -> (u32, u32) {
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    let start = u32::from(ip) & mask;
+    (start, start | !mask)
+}
+
+/// True when two CIDR ranges share an address.
+pub fn overlaps(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
+    let (a0, a1) = network(a.0, a.1);
+    let (b0, b1) = network(b.0, b.1);
+    a0 <= b1 && b0 <= a1
+}
+
+/// Parses sizes like `512M`, `64G`, `1048576`, `2GiB` into bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let n: u64 = digits.parse().ok()?;
+    let unit = s[digits.len()..].trim().to_ascii_uppercase();
+    let mul: u64 = match unit.as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+/// Validates a loaded recipe; errors point at the offending key.
+pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
+    let r = &l.recipe;
+    let image_name_ok = !r.image.name.is_empty()
+        && r.image.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c));
+    if !image_name_ok {
+        return Err(l.error("image.name", format!("{:?} is not a valid image name (lower-case letters, digits, . _ - /)", r.image.name)));
+    }
+    for (name, src) in &r.sources {
+        match src {
+            Source::Apk(a) => {
+                if a.repositories.is_empty() {
+                    return Err(l.error(&format!("sources.{name}.repositories"), "at least one repository is needed"));
+                }
+                for (i, repo) in a.repositories.iter().enumerate() {
+                    let key = format!("sources.{name}.repositories[{i}]");
+                    let needs_mirror = match repo {
+                        ApkRepository::Name(_) => true,
+                        ApkRepository::Full(t) => t.url.is_none(),
+                    };
+                    if let ApkRepository::Full(t) = repo {
+                        if t.url.is_none() && t.name.is_none() {
+                            return Err(l.error(&key, "give `url`, or `name` with the source's `mirror` and `branch`"));
+                        }
+                    }
+                    if needs_mirror && (a.mirror.is_none() || a.branch.is_none()) {
+                        return Err(l.error(&key, "a repository given by name needs `mirror` and `branch` on the source"));
+                    }
+                }
+            }
+            Source::Deb(d) => {
+                if d.components.is_empty() {
+                    return Err(l.error(&format!("sources.{name}.components"), "at least one component is needed"));
+                }
+                if d.keyrings.is_empty() && !d.allow_untrusted {
+                    return Err(l.error(
+                        &format!("sources.{name}.keyrings"),
+                        "a Debian source needs a keyring to verify its Release file (or allow_untrusted = true)",
+                    ));
+                }
+            }
+        }
+    }
+    let check_source = |key: &str, name: &str| -> Result<(), RecipeError> {
+        if r.sources.contains_key(name) {
+            Ok(())
+        } else {
+            let known: Vec<&str> = r.sources.keys().map(|s| s.as_str()).collect();
+            Err(l.error(key, format!("no source named {name:?} (sources: {})", known.join(", "))))
+        }
+    };
+    check_source("guest.source", &r.guest.source)?;
+    if let Some(rt) = &r.runtime {
+        check_source("runtime.source", &rt.source)?;
+    }
+    if !matches!(r.guest.init.as_str(), "openrc" | "dinv") {
+        return Err(l.error("guest.init", format!("{:?}: expected \"openrc\" or \"dinv\"", r.guest.init)));
+    }
+    if r.guest.hostname.is_empty() || r.guest.hostname.len() > 63 || !r.guest.hostname.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(l.error("guest.hostname", format!("{:?} is not a valid host name", r.guest.hostname)));
+    }
+
+    let bip = parse_cidr(&r.docker.bip)
+        .ok_or_else(|| l.error("docker.bip", format!("{:?} is not an IPv4 CIDR like 172.19.0.1/16", r.docker.bip)))?;
+    let host_docker = (Ipv4Addr::new(172, 17, 0, 0), 16);
+    if overlaps(bip, host_docker) && !r.docker.force_bip {
+        return Err(l.error(
+            "docker.bip",
+            format!("{} overlaps the host's docker network 172.17.0.0/16; choose another range or set docker.force_bip = true", r.docker.bip),
+        ));
+    }
+    if overlaps(bip, (Ipv4Addr::new(10, 0, 2, 0), 24)) {
+        return Err(l.error("docker.bip", format!("{} overlaps QEMU's user network 10.0.2.0/24", r.docker.bip)));
+    }
+    if r.docker.shutdown_timeout >= r.vm.stop_timeout {
+        return Err(l.error(
+            "docker.shutdown_timeout",
+            format!(
+                "{} s must be below vm.stop_timeout ({} s), or dockerd is killed before its containers stop",
+                r.docker.shutdown_timeout, r.vm.stop_timeout
+            ),
+        ));
+    }
+    for (i, h) in r.docker.hosts.iter().enumerate() {
+        if !(h.starts_with("unix://") || h.starts_with("tcp://") || h.starts_with("fd://")) {
+            return Err(l.error(&format!("docker.hosts[{i}]"), format!("{h:?}: expected unix://, tcp:// or fd://")));
+        }
+    }
+    if !matches!(r.vm.machine.as_str(), "microvm" | "q35") {
+        return Err(l.error("vm.machine", format!("{:?}: expected \"microvm\" or \"q35\"", r.vm.machine)));
+    }
+    if r.vm.cpus == 0 {
+        return Err(l.error("vm.cpus", "must be at least 1"));
+    }
+    for (key, v) in [("vm.memory", &r.vm.memory), ("vm.docker_disk_size", &r.vm.docker_disk_size)] {
+        if parse_size(v).is_none() {
+            return Err(l.error(key, format!("{v:?} is not a size like 512M or 64G")));
+        }
+    }
+    if let Some(s) = &r.rootfs.size {
+        if parse_size(s).is_none() {
+            return Err(l.error("rootfs.size", format!("{s:?} is not a size like 512M or 2G")));
+        }
+    }
+    if let Some(m) = &r.kernel.mode {
+        if m != "package" {
+            return Err(l.error("kernel.mode", format!("{m:?}: only \"package\" is supported")));
+        }
+    }
+    if let Some(c) = &r.kernel.initramfs_compression {
+        if !matches!(c.as_str(), "gzip" | "none") {
+            return Err(l.error("kernel.initramfs_compression", format!("{c:?}: expected \"gzip\" or \"none\"")));
+        }
+    }
+    for (i, f) in r.files.iter().enumerate() {
+        if !f.path.starts_with('/') {
+            return Err(l.error(&format!("files[{i}].path"), format!("{:?} must be an absolute guest path", f.path)));
+        }
+        if f.content.is_some() == f.source.is_some() {
+            return Err(l.error(&format!("files[{i}]"), "give exactly one of `content` or `source`"));
+        }
+    }
+    for (i, o) in r.overlays.iter().enumerate() {
+        if !std::path::Path::new(&o.path).is_dir() {
+            return Err(l.error(&format!("overlays[{i}].path"), format!("overlay directory {} does not exist", o.path)));
+        }
+    }
+    for (i, f) in r.kernel.fragments.iter().enumerate() {
+        if !std::path::Path::new(f).is_file() {
+            return Err(l.error(&format!("kernel.fragments[{i}]"), format!("kernel config fragment {f} does not exist")));
+        }
+    }
+    for (i, c) in r.docker.ca_certificates.iter().enumerate() {
+        if !std::path::Path::new(&c.file).is_file() {
+            return Err(l.error(&format!("docker.ca_certificates[{i}].file"), format!("CA certificate {} does not exist", c.file)));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_and_sizes() {
+        assert!(overlaps(parse_cidr("172.17.5.1/24").unwrap(), (Ipv4Addr::new(172, 17, 0, 0), 16)));
+        assert!(!overlaps(parse_cidr("172.19.0.1/16").unwrap(), (Ipv4Addr::new(172, 17, 0, 0), 16)));
+        assert!(overlaps(parse_cidr("172.16.0.1/12").unwrap(), (Ipv4Addr::new(172, 17, 0, 0), 16)));
+        assert!(parse_cidr("172.19.0.1").is_none());
+        assert!(parse_cidr("300.1.1.1/16").is_none());
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("64G"), Some(64 << 30));
+        assert_eq!(parse_size("2GiB"), Some(2 << 30));
+        assert_eq!(parse_size("12x"), None);
+    }
+}

@@ -1,0 +1,412 @@
+//! The Alpine apk source: signed indexes, resolution, verified downloads,
+//! and data archives streamed into the tree.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dinv_apk::{ApkCheck, ApkDep, Checksum, IndexEntry, Keyring};
+use dinv_fstree::tar::{insert_entry, EntryType, TarEntry, TarReader, UnpackOptions};
+use dinv_fstree::{BackingFile, Content, Replace, Tree};
+use dinv_solver::{Candidate, Constraint, Dependency, Request, Universe};
+use sha2::{Digest, Sha256};
+
+use super::ResolvedPackage;
+use crate::cache::Cache;
+use crate::fetch::{join_url, Fetcher};
+use crate::progress::Progress;
+use crate::recipe::{ApkRepository, ApkSource};
+use crate::{Error, Result};
+
+/// One repository with its verified index.
+struct Repo {
+    url: String,
+    tag: Option<String>,
+    trusted: bool,
+    entries: Vec<IndexEntry>,
+}
+
+/// An opened apk source: keys, repositories and the solver universe.
+pub struct ApkSourceSet {
+    name: String,
+    arch: String,
+    keyring: Keyring,
+    /// Key name → SHA-256 of the key file, for the lock file.
+    key_digests: BTreeMap<String, String>,
+    repos: Vec<Repo>,
+    /// (repo index, entry index) for each candidate.
+    index: Vec<(usize, usize)>,
+    candidates: Vec<Candidate>,
+}
+
+/// Repository URLs of a source, in recipe order.
+pub fn repository_urls(src: &ApkSource) -> Vec<(String, Option<String>, bool)> {
+    src.repositories
+        .iter()
+        .map(|r| match r {
+            ApkRepository::Name(n) => (format!("{}/{}/{}", src.mirror.as_deref().unwrap_or("").trim_end_matches('/'), src.branch.as_deref().unwrap_or(""), n), None, false),
+            ApkRepository::Full(t) => {
+                let url = t.url.clone().unwrap_or_else(|| {
+                    format!(
+                        "{}/{}/{}",
+                        src.mirror.as_deref().unwrap_or("").trim_end_matches('/'),
+                        src.branch.as_deref().unwrap_or(""),
+                        t.name.as_deref().unwrap_or("")
+                    )
+                });
+                (url, t.tag.clone(), t.allow_untrusted)
+            }
+        })
+        .collect()
+}
+
+fn load_keys(src_name: &str, paths: &[String]) -> Result<(Keyring, BTreeMap<String, String>)> {
+    let mut ring = Keyring::new();
+    let mut digests = BTreeMap::new();
+    let mut files = Vec::new();
+    for p in paths {
+        let path = Path::new(p);
+        if path.is_dir() {
+            let mut entries: Vec<_> = fs::read_dir(path).map_err(Error::io(path))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+            entries.sort();
+            files.extend(entries.into_iter().filter(|p| p.is_file()));
+        } else if path.is_file() {
+            files.push(path.to_path_buf());
+        } else {
+            return Err(Error::Usage(format!("sources.{src_name}.keys: {p} does not exist")));
+        }
+    }
+    for f in files {
+        ring.load_file(&f).map_err(|e| Error::Integrity { subject: format!("key {}", f.display()), check: e.to_string() })?;
+        let bytes = fs::read(&f).map_err(Error::io(&f))?;
+        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        digests.insert(name, hex::encode(Sha256::digest(&bytes)));
+    }
+    Ok((ring, digests))
+}
+
+fn index_cache_path(cache: &Cache, url: &str) -> std::path::PathBuf {
+    cache.root().join("indexes").join(format!("{}.tar.gz", hex::encode(Sha256::digest(url.as_bytes()))))
+}
+
+impl ApkSourceSet {
+    /// Loads keys and fetches and verifies every repository's index.
+    pub fn open(name: &str, src: &ApkSource, fetcher: &Fetcher, cache: &Cache) -> Result<ApkSourceSet> {
+        let (keyring, key_digests) = load_keys(name, &src.keys)?;
+        let mut repos = Vec::new();
+        for (url, tag, allow_untrusted) in repository_urls(src) {
+            let index_url = join_url(&url, &format!("{}/APKINDEX.tar.gz", src.arch));
+            let cached = index_cache_path(cache, &index_url);
+            let bytes = if fetcher.is_offline() && Fetcher::local_path(&index_url).is_none() {
+                fs::read(&cached).map_err(|_| crate::fetch::FetchError::Offline { url: index_url.clone() })?
+            } else {
+                let b = fetcher.fetch_bytes(&index_url, "index")?;
+                cache.write_atomic(&cached, |f| f.write_all(&b)).map_err(Error::io(&cached))?;
+                b
+            };
+            let (index, trusted) = match dinv_apk::index::read_index(&bytes, &keyring) {
+                Ok(i) => (i, true),
+                Err(e) if allow_untrusted => {
+                    tracing::warn!("UNTRUSTED repository {url}: {e}; using it because allow_untrusted = true");
+                    let i = dinv_apk::index::read_index_unverified(&bytes)
+                        .map_err(|e| Error::Integrity { subject: index_url.clone(), check: e.to_string() })?;
+                    (i, false)
+                }
+                Err(e) => {
+                    return Err(Error::Integrity {
+                        subject: index_url.clone(),
+                        check: format!("{e} (trusted keys: {})", keyring.names().collect::<Vec<_>>().join(", ")),
+                    })
+                }
+            };
+            tracing::info!(repo = %url, packages = index.entries.len(), signed_by = ?index.signed_by.as_ref().map(|s| &s.0), "index verified");
+            repos.push(Repo { url, tag, trusted, entries: index.entries });
+        }
+        let mut set = ApkSourceSet { name: name.to_string(), arch: src.arch.clone(), keyring, key_digests, repos, index: vec![], candidates: vec![] };
+        set.build_universe()?;
+        Ok(set)
+    }
+
+    fn build_universe(&mut self) -> Result<()> {
+        for (ri, repo) in self.repos.iter().enumerate() {
+            for (ei, e) in repo.entries.iter().enumerate() {
+                if !e.is_installable() {
+                    tracing::debug!(package = %e.label(), "skipping uninstallable index entry");
+                    continue;
+                }
+                match e.to_candidate(ri, repo.tag.as_deref()) {
+                    Ok(c) => {
+                        self.candidates.push(c);
+                        self.index.push((ri, ei));
+                    }
+                    Err(err) => tracing::warn!("skipping {}: {err}", e.label()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// SHA-256 of each trusted key file, by key name.
+    pub fn key_digests(&self) -> &BTreeMap<String, String> {
+        &self.key_digests
+    }
+
+    /// Number of index entries over all repositories.
+    pub fn index_len(&self) -> usize {
+        self.repos.iter().map(|r| r.entries.len()).sum()
+    }
+
+    fn entry(&self, candidate: usize) -> (&Repo, &IndexEntry) {
+        let (ri, ei) = self.index[candidate];
+        (&self.repos[ri], &self.repos[ri].entries[ei])
+    }
+
+    /// Resolves a world (apk syntax: `name`, `name>=1.2`, `name@tag`,
+    /// `!name`) into packages in install order.
+    pub fn resolve(&self, world: &[String], reason: &str, what: &str) -> Result<Vec<ResolvedPackage>> {
+        let mut requests = Vec::new();
+        let mut excluded = Vec::new();
+        for w in world {
+            let dep = ApkDep::parse(w).map_err(|e| Error::Usage(format!("{what} packages: {e}")))?;
+            let constraint = Constraint {
+                name: dep.name.clone(),
+                op: match dep.op {
+                    dinv_apk::ApkOp::Any => dinv_solver::Op::Any,
+                    dinv_apk::ApkOp::Lt => dinv_solver::Op::Lt,
+                    dinv_apk::ApkOp::Le => dinv_solver::Op::Le,
+                    dinv_apk::ApkOp::Eq => dinv_solver::Op::Eq,
+                    dinv_apk::ApkOp::Ge => dinv_solver::Op::Ge,
+                    dinv_apk::ApkOp::Gt => dinv_solver::Op::Gt,
+                    dinv_apk::ApkOp::Fuzzy => dinv_solver::Op::Fuzzy,
+                    _ => return Err(Error::Usage(format!("{what} packages: {w:?}: operator not supported"))),
+                },
+                version: dep.version.clone(),
+                tag: dep.tag.clone(),
+            };
+            if dep.conflict {
+                excluded.push(constraint);
+            } else {
+                requests.push(Request { dependency: Dependency { alternatives: vec![constraint] }, reason: reason.to_string() });
+            }
+        }
+        let scheme = dinv_apk::ApkVersions;
+        // `!name` in the world removes those candidates entirely.
+        let keep: Vec<usize> = (0..self.candidates.len())
+            .filter(|&i| !excluded.iter().any(|c| c.name == self.candidates[i].name))
+            .collect();
+        let universe = Universe { candidates: keep.iter().map(|&i| self.candidates[i].clone()).collect(), scheme: &scheme };
+        let res = dinv_solver::solve(&universe, &requests)
+            .map_err(|e| Error::Resolve { source_name: self.name.clone(), what: what.to_string(), message: e.to_string() })?;
+        Ok(res
+            .selected
+            .iter()
+            .map(|s| {
+                let (repo, e) = self.entry(keep[s.candidate]);
+                ResolvedPackage {
+                    source: self.name.clone(),
+                    name: e.name.clone(),
+                    version: e.version.clone(),
+                    arch: e.arch.clone().unwrap_or_else(|| self.arch.clone()),
+                    url: join_url(&repo.url, &format!("{}/{}", self.arch, e.file_name())),
+                    checksum: e.checksum.map(|c| c.to_string()).unwrap_or_default(),
+                    size: e.size,
+                    installed_size: e.installed_size,
+                    license: Some(e.license.clone()).filter(|l| !l.is_empty()),
+                    origin: e.origin.clone(),
+                    maintainer: e.maintainer.clone(),
+                    homepage: Some(e.url.clone()).filter(|u| !u.is_empty()),
+                    description: Some(e.description.clone()).filter(|d| !d.is_empty()),
+                    build_time: e.build_time.map(|t| t as i64),
+                    reasons: s.reasons.clone(),
+                }
+            })
+            .collect())
+    }
+
+    fn repo_trusted(&self, url: &str) -> bool {
+        self.repos.iter().find(|r| url.starts_with(&r.url)).map(|r| r.trusted).unwrap_or(true)
+    }
+
+    /// The checks a package file must pass.
+    fn check<'a>(&'a self, p: &'a ResolvedPackage, sum: &'a Checksum) -> ApkCheck<'a> {
+        ApkCheck { name: &p.name, version: &p.version, checksum: Some(sum), keys: self.repo_trusted(&p.url).then_some(&self.keyring) }
+    }
+}
+
+fn parse_checksum(p: &ResolvedPackage) -> Result<Checksum> {
+    Checksum::parse(&p.checksum)
+        .ok_or_else(|| Error::Integrity { subject: p.id(), check: format!("index has no usable checksum (C: {:?})", p.checksum) })
+}
+
+/// Cache path of a package file.
+pub fn blob_path(cache: &Cache, p: &ResolvedPackage) -> Result<std::path::PathBuf> {
+    let sum = parse_checksum(p)?;
+    Ok(cache.blob_path("apk-q1", &hex::encode(sum.as_bytes())))
+}
+
+/// Runs `work` over `items` on a few threads, stopping at the first error.
+pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let failed: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(items.len().max(1)) {
+            s.spawn(|| loop {
+                if failed.lock().unwrap().is_some() {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= items.len() {
+                    return;
+                }
+                match work(&items[i]) {
+                    Ok(r) => results.lock().unwrap()[i] = Some(r),
+                    Err(e) => {
+                        let mut f = failed.lock().unwrap();
+                        // Keep the earliest item's error so messages are deterministic.
+                        if f.as_ref().map(|(j, _)| i < *j).unwrap_or(true) {
+                            *f = Some((i, e));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some((_, e)) = failed.into_inner().unwrap() {
+        return Err(e);
+    }
+    Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every item done")).collect())
+}
+
+impl ApkSourceSet {
+    /// Downloads every package not yet in the cache, verifying each before
+    /// it enters the cache. Returns the bytes downloaded.
+    pub fn fetch(&self, pkgs: &[ResolvedPackage], fetcher: &Fetcher, cache: &Cache, progress: &Progress) -> Result<u64> {
+        let bar = progress.items("fetch", pkgs.len() as u64);
+        let total = AtomicUsize::new(0);
+        parallel(pkgs, 6, |p| {
+            let dest = blob_path(cache, p)?;
+            if !dest.exists() {
+                let _lock = cache.lock(&format!("apk-{}", dest.file_name().unwrap().to_string_lossy())).map_err(Error::io(&dest))?;
+                if !dest.exists() {
+                    let mut buf = Vec::with_capacity(p.size as usize);
+                    fetcher.fetch_into(&p.url, &mut buf, &p.name)?;
+                    let sum = parse_checksum(p)?;
+                    dinv_apk::package::verify(&buf, &self.check(p, &sum))
+                        .map_err(|e| Error::Integrity { subject: p.id(), check: e.problem.to_string() })?;
+                    total.fetch_add(buf.len(), Ordering::Relaxed);
+                    cache.write_atomic(&dest, |f| f.write_all(&buf)).map_err(Error::io(&dest))?;
+                }
+            }
+            bar.inc(1);
+            bar.set_message(p.name.clone());
+            Ok(())
+        })?;
+        bar.finish_and_clear();
+        Ok(total.into_inner() as u64)
+    }
+
+    /// Verifies each cached package again and unpacks its data into the
+    /// tree, in install order. Decompression runs in parallel; tree
+    /// insertion is sequential so later packages win deterministically.
+    pub fn unpack(&self, pkgs: &[ResolvedPackage], cache: &Cache, tree: &mut Tree, progress: &Progress) -> Result<UnpackStats> {
+        let bar = progress.items("unpack", pkgs.len() as u64);
+        let prepared = parallel(pkgs, 2, |p| {
+            let r = prepare(self, p, cache);
+            bar.inc(1);
+            r
+        })?;
+        bar.finish_and_clear();
+        let mut stats = UnpackStats::default();
+        for (p, prep) in pkgs.iter().zip(prepared) {
+            let opts = UnpackOptions { origin: Arc::from(p.name.as_str()), replace: Replace::Allow, rewrite: None };
+            for e in &prep.entries {
+                let content = (e.entry_type == EntryType::Regular)
+                    .then(|| Content::Range { file: prep.backing.clone(), offset: e.data_offset, len: e.size });
+                insert_entry(tree, e, content, &opts).map_err(|err| Error::Integrity { subject: p.id(), check: err.to_string() })?;
+                stats.entries += 1;
+            }
+            stats.packages += 1;
+            stats.bytes += prep.data_bytes;
+            if !prep.scripts.is_empty() {
+                tracing::debug!(package = %p.id(), scripts = ?prep.scripts, "package scripts not run (handled declaratively)");
+            }
+        }
+        Ok(stats)
+    }
+}
+
+/// Totals of an unpack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnpackStats {
+    pub packages: usize,
+    pub entries: usize,
+    /// Uncompressed data-archive bytes.
+    pub bytes: u64,
+}
+
+struct Prepared {
+    entries: Vec<TarEntry>,
+    backing: Arc<BackingFile>,
+    data_bytes: u64,
+    scripts: Vec<String>,
+}
+
+/// Writes everything read through it into `out`.
+struct Tee<R, W> {
+    inner: R,
+    out: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+fn read_entries<R: Read>(r: R, id: &str) -> Result<(Vec<TarEntry>, R)> {
+    let mut tar = TarReader::new(r);
+    let mut entries = Vec::new();
+    while let Some(e) = tar.next_entry().map_err(|e| Error::Integrity { subject: id.to_string(), check: format!("data archive: {e}") })? {
+        entries.push(e);
+    }
+    Ok((entries, tar.into_inner()))
+}
+
+fn prepare(set: &ApkSourceSet, p: &ResolvedPackage, cache: &Cache) -> Result<Prepared> {
+    let path = blob_path(cache, p)?;
+    let bytes = fs::read(&path).map_err(Error::io(&path))?;
+    let sum = parse_checksum(p)?;
+    let verified = dinv_apk::package::verify(&bytes, &set.check(p, &sum))
+        .map_err(|e| Error::Integrity { subject: p.id(), check: format!("{} (cached file {})", e.problem, path.display()) })?;
+    let scripts = verified.scripts.iter().map(|s| s.name.clone()).collect();
+    let key = format!("apk-{}", hex::encode(sum.as_bytes()));
+    let unpacked = cache.unpacked_path(&key);
+    if let Ok(f) = fs::File::open(&unpacked) {
+        let (entries, _) = read_entries(io::BufReader::with_capacity(1 << 20, &f), &p.id())?;
+        let data_bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
+        return Ok(Prepared { entries, backing: BackingFile::from_file(&unpacked, f), data_bytes, scripts });
+    }
+    let tmp = cache.temp_file().map_err(Error::io(cache.root()))?;
+    let reader_file = tmp.reopen().map_err(Error::io(tmp.path()))?;
+    let writer = io::BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone().map_err(Error::io(tmp.path()))?);
+    let tee = Tee { inner: verified.data_reader(&bytes), out: writer };
+    let (entries, mut tee) = read_entries(tee, &p.id())?;
+    // Keep whatever follows the end marker so the cached file is the whole stream.
+    io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::Integrity { subject: p.id(), check: format!("data archive: {e}") })?;
+    tee.out.flush().map_err(Error::io(tmp.path()))?;
+    drop(tee);
+    let data_bytes = reader_file.metadata().map(|m| m.len()).unwrap_or(0);
+    tmp.persist(&unpacked).map_err(|e| Error::io(&unpacked)(e.error))?;
+    Ok(Prepared { entries, backing: BackingFile::from_file(&unpacked, reader_file), data_bytes, scripts })
+}
+
+/// Package names → resolved packages, for lookups.
+pub fn by_name(pkgs: &[ResolvedPackage]) -> HashMap<&str, &ResolvedPackage> {
+    pkgs.iter().map(|p| (p.name.as_str(), p)).collect()
+}

@@ -1,0 +1,119 @@
+//! Name and provides lookup over a universe, each list in preference order.
+
+use crate::hash::FastMap;
+use crate::matching::{provide_ok, tag_eligible, version_ok};
+use crate::types::{Candidate, Constraint, Dependency, Universe, VersionScheme};
+
+/// Lookup tables built once per solve.
+pub(crate) struct Index<'u> {
+    /// The universe's candidates.
+    pub cands: &'u [Candidate],
+    /// The universe's version ordering.
+    pub scheme: &'u dyn VersionScheme,
+    /// Real name → candidates: highest version, then lowest repo.
+    real: FastMap<&'u str, Vec<u32>>,
+    /// Virtual name → (candidate, provide index): highest priority, then
+    /// provider name, then highest version, then lowest repo.
+    providers: FastMap<&'u str, Vec<(u32, u32)>>,
+}
+
+impl<'u> Index<'u> {
+    /// Indexes every candidate of the universe.
+    pub fn new(universe: &'u Universe<'_>) -> Self {
+        let cands = universe.candidates.as_slice();
+        let scheme: &'u dyn VersionScheme = universe.scheme;
+        let mut real: FastMap<&str, Vec<u32>> = FastMap::default();
+        real.reserve(cands.len());
+        let mut providers: FastMap<&str, Vec<(u32, u32)>> = FastMap::default();
+        for (i, c) in cands.iter().enumerate() {
+            real.entry(c.name.as_str()).or_default().push(i as u32);
+            for (pi, p) in c.provides.iter().enumerate() {
+                // A package providing its own name adds nothing to its real entry.
+                if p.name != c.name {
+                    providers
+                        .entry(p.name.as_str())
+                        .or_default()
+                        .push((i as u32, pi as u32));
+                }
+            }
+        }
+        // Ties are broken down to arch and index so that equal inputs in any
+        // order give the same lists.
+        let by_version = |a: &Candidate, b: &Candidate| {
+            scheme
+                .compare(&b.version, &a.version)
+                .then(a.repo.cmp(&b.repo))
+                .then_with(|| a.arch.cmp(&b.arch))
+        };
+        for list in real.values_mut().filter(|l| l.len() > 1) {
+            list.sort_by(|&a, &b| {
+                by_version(&cands[a as usize], &cands[b as usize]).then(a.cmp(&b))
+            });
+        }
+        for list in providers.values_mut().filter(|l| l.len() > 1) {
+            list.sort_by(|&(a, pa), &(b, pb)| {
+                let (ca, cb) = (&cands[a as usize], &cands[b as usize]);
+                cb.provider_priority
+                    .cmp(&ca.provider_priority)
+                    .then_with(|| ca.name.cmp(&cb.name))
+                    .then_with(|| by_version(ca, cb))
+                    .then(a.cmp(&b))
+                    .then(pa.cmp(&pb))
+            });
+        }
+        Index {
+            cands,
+            scheme,
+            real,
+            providers,
+        }
+    }
+
+    /// The candidate at `i`.
+    pub fn cand(&self, i: u32) -> &'u Candidate {
+        &self.cands[i as usize]
+    }
+
+    /// Candidates named `name`, preferred first.
+    pub fn real(&self, name: &str) -> &[u32] {
+        self.real.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Providers of the virtual `name`, preferred first.
+    pub fn providers(&self, name: &str) -> &[(u32, u32)] {
+        self.providers.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Appends (without duplicates) the candidates that meet `k` from
+    /// context `ctx`, ignoring the current selection: real packages first,
+    /// then providers.
+    pub fn choices(&self, k: &Constraint, ctx: Option<&str>, out: &mut Vec<u32>) {
+        for &i in self.real(&k.name) {
+            let c = self.cand(i);
+            if version_ok(self.scheme, &c.version, k)
+                && tag_eligible(c, k, ctx)
+                && !out.contains(&i)
+            {
+                out.push(i);
+            }
+        }
+        for &(i, pi) in self.providers(&k.name) {
+            let c = self.cand(i);
+            if provide_ok(self.scheme, &c.provides[pi as usize], k)
+                && tag_eligible(c, k, ctx)
+                && !out.contains(&i)
+            {
+                out.push(i);
+            }
+        }
+    }
+
+    /// All candidates that could meet any alternative of `dep`, in order.
+    pub fn dep_choices(&self, dep: &Dependency, ctx: Option<&str>) -> Vec<u32> {
+        let mut out = Vec::new();
+        for k in &dep.alternatives {
+            self.choices(k, ctx, &mut out);
+        }
+        out
+    }
+}

@@ -1,0 +1,224 @@
+//! The Alpine path end to end through the CLI: a repository generated at
+//! test time (real formats: signed APKINDEX.tar.gz, signed .apk files) is
+//! resolved, fetched, verified and unpacked.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dinv_apk::testkit::{build_apk, build_index, write_repository, ApkOptions, IndexOptions, PackageSpec, TestKey};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    key: TestKey,
+}
+
+fn specs() -> Vec<PackageSpec> {
+    vec![
+        PackageSpec::new("musl", "1.2.5-r0").provide("so:libc.musl-x86_64.so.1=1").file("lib/ld-musl-x86_64.so.1", b"musl".to_vec(), 0o755),
+        PackageSpec::new("busybox", "1.36.1-r2")
+            .depend("so:libc.musl-x86_64.so.1")
+            .provide("cmd:sh")
+            .file("bin/busybox", b"#!busybox".to_vec(), 0o755)
+            .file("etc/busybox-paths.d/busybox", b"bin/sh\nbin/ls\n".to_vec(), 0o644),
+        PackageSpec::new("libseccomp", "2.5.5-r0").provide("so:libseccomp.so.2=2.5.5").file("usr/lib/libseccomp.so.2", b"seccomp".to_vec(), 0o755),
+        PackageSpec::new("containerd", "1.7.13-r0").depend("so:libseccomp.so.2").file("usr/bin/containerd", b"containerd".to_vec(), 0o755),
+        PackageSpec::new("docker-engine", "25.0.3-r0")
+            .depend("containerd")
+            .depend("busybox")
+            .file("usr/bin/dockerd", b"dockerd".to_vec(), 0o755),
+        PackageSpec::new("docker", "25.0.3-r0").depend("docker-engine").dir("etc/docker", 0o755),
+        PackageSpec::new("openrc", "0.52-r0").file("sbin/openrc", b"openrc".to_vec(), 0o755),
+        PackageSpec::new("docker-openrc", "25.0.3-r0")
+            .install_if("docker=25.0.3-r0")
+            .install_if("openrc")
+            .file("etc/init.d/docker", b"#!/sbin/openrc-run\n".to_vec(), 0o755),
+    ]
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TestKey::generate("test-signer@dinv.invalid-5e1f0001.rsa.pub", 1024, 7);
+        let f = Fixture { dir, key };
+        write_repository(&f.repo_root(), "main", "x86_64", &specs(), &f.key).unwrap();
+        fs::create_dir_all(f.keys_dir()).unwrap();
+        fs::write(f.keys_dir().join(&f.key.name), f.key.public_pem()).unwrap();
+        f
+    }
+
+    fn repo_root(&self) -> PathBuf {
+        self.dir.path().join("mirror")
+    }
+
+    fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    fn recipe(&self, packages: &[&str]) -> PathBuf {
+        let pk: Vec<String> = packages.iter().map(|p| format!("{p:?}")).collect();
+        let text = format!(
+            r#"[image]
+name = "apk-test"
+
+[sources.alpine]
+type = "apk"
+repositories = [{{ url = "file://{root}/main" }}]
+keys = ["keys"]
+
+[guest]
+source = "alpine"
+packages = [{pk}]
+"#,
+            root = self.repo_root().display(),
+            pk = pk.join(", ")
+        );
+        let p = self.dir.path().join("recipe.toml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
+            .args(args)
+            .env("DINV_CACHE_DIR", self.dir.path().join("cache"))
+            .env_remove("RUST_LOG")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn resolve_prints_the_set_with_reasons() {
+    let f = Fixture::new();
+    let recipe = f.recipe(&["docker", "openrc"]);
+    let out = f.run(&["resolve", recipe.to_str().unwrap()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for line in [
+        "docker-engine",
+        "docker depends on docker-engine",
+        "containerd depends on so:libseccomp.so.2",
+        "requested (guest.packages)",
+        "install_if",
+    ] {
+        assert!(t.contains(line), "missing {line:?} in:\n{t}");
+    }
+    // JSON output is machine-readable and lists all eight packages.
+    let out = f.run(&["resolve", "--json", recipe.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["sets"][0]["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    // Dependencies come before their dependents.
+    let pos = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(pos("musl") < pos("busybox") && pos("libseccomp") < pos("containerd") && pos("containerd") < pos("docker-engine"));
+}
+
+#[test]
+fn unsatisfiable_recipe_exits_3_with_the_chain() {
+    let f = Fixture::new();
+    // Remove libseccomp from the repository: containerd cannot be satisfied.
+    let specs: Vec<PackageSpec> = specs().into_iter().filter(|s| s.name != "libseccomp").collect();
+    write_repository(&f.repo_root(), "main", "x86_64", &specs, &f.key).unwrap();
+    let recipe = f.recipe(&["docker"]);
+    let out = f.run(&["resolve", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("docker → docker-engine → containerd → so:libseccomp.so.2"), "{t}");
+    assert!(t.contains("no provider"), "{t}");
+}
+
+fn rewrite_index(f: &Fixture, opts: &IndexOptions) {
+    let dir = f.repo_root().join("main/x86_64");
+    let entries: Vec<_> = specs().iter().map(|s| build_apk(s, &ApkOptions::signed(&f.key)).index_entry()).collect();
+    fs::write(dir.join("APKINDEX.tar.gz"), build_index(&entries, opts)).unwrap();
+}
+
+#[test]
+fn untrusted_indexes_are_refused_with_the_check_named() {
+    let f = Fixture::new();
+    let recipe = f.recipe(&["busybox"]);
+    let index = f.repo_root().join("main/x86_64/APKINDEX.tar.gz");
+
+    // Unsigned.
+    rewrite_index(&f, &IndexOptions { key: None, ..IndexOptions::signed(&f.key) });
+    let out = f.run(&["resolve", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("APKINDEX.tar.gz"), "{}", text(&out));
+
+    // Signed by a key the recipe does not trust.
+    let stranger = TestKey::generate("stranger@dinv.invalid-00000bad.rsa.pub", 1024, 99);
+    rewrite_index(&f, &IndexOptions::signed(&stranger));
+    let out = f.run(&["resolve", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("stranger@dinv.invalid-00000bad.rsa.pub"), "{}", text(&out));
+
+    // Tampered after signing.
+    rewrite_index(&f, &IndexOptions { tamper: true, ..IndexOptions::signed(&f.key) });
+    let out = f.run(&["resolve", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(index.exists());
+}
+
+#[test]
+fn build_unpacks_verified_packages_and_refuses_a_tampered_one() {
+    let f = Fixture::new();
+    let recipe = f.recipe(&["docker", "openrc"]);
+    let out = f.run(&["build", recipe.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let outdir = f.dir.path().join("out/apk-test");
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(outdir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["packages"]["guest"], 8);
+    let tar = fs::read(outdir.join("rootfs.tar")).unwrap();
+    let mut tree = dinv_fstree::Tree::new();
+    let opts = dinv_fstree::tar::UnpackOptions { origin: "t".into(), replace: dinv_fstree::Replace::Deny, rewrite: None };
+    dinv_fstree::tar::unpack_in_memory(&tar[..], &mut tree, &opts).unwrap();
+    let read = |p: &str| tree.read_file(&dinv_fstree::TreePath::new(p));
+    assert_eq!(read("usr/bin/dockerd").unwrap(), b"dockerd");
+    assert_eq!(read("etc/init.d/docker").unwrap(), b"#!/sbin/openrc-run\n");
+    assert_eq!(tree.get(&dinv_fstree::TreePath::new("usr/bin/dockerd")).unwrap().meta.mode, 0o755);
+
+    // Replace one package in the repository by a copy with a flipped data
+    // byte: the index (signed, with the original checksum) no longer
+    // matches, and the build must refuse it, naming the package.
+    let cache = f.dir.path().join("cache");
+    fs::remove_dir_all(&cache).unwrap();
+    let apk = f.repo_root().join("main/x86_64/containerd-1.7.13-r0.apk");
+    let mut bytes = fs::read(&apk).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 0xff;
+    fs::write(&apk, bytes).unwrap();
+    let before = fs::read(outdir.join("rootfs.tar")).unwrap();
+    let out = f.run(&["build", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("containerd-1.7.13-r0"), "{}", text(&out));
+    // The previous output is untouched.
+    assert_eq!(fs::read(outdir.join("rootfs.tar")).unwrap(), before);
+}
+
+#[test]
+fn recipe_errors_point_at_file_line_and_key() {
+    let f = Fixture::new();
+    let recipe = f.recipe(&["busybox"]);
+    let mut text_ = fs::read_to_string(&recipe).unwrap();
+    text_.push_str("\n[docker]\nbip = \"172.17.3.1/24\"\n");
+    fs::write(&recipe, &text_).unwrap();
+    let out = f.run(&["check", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let t = text(&out);
+    let line = text_.lines().position(|l| l.starts_with("bip")).unwrap() + 1;
+    assert!(t.contains(&format!("recipe.toml:{line}: docker.bip")), "{t}");
+    assert!(t.contains("overlaps the host's docker network"), "{t}");
+
+    fs::write(&recipe, fs::read_to_string(&recipe).unwrap().replace("bip =", "bipp =")).unwrap();
+    let out = f.run(&["check", recipe.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains(&format!("recipe.toml:{line}: docker.bipp")) && t.contains("unknown field"), "{t}");
+}
+
