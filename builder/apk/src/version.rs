@@ -190,6 +190,10 @@ impl dinv_solver::VersionScheme for ApkVersions {
     fn compare(&self, a: &str, b: &str) -> Ordering {
         compare(a, b)
     }
+
+    fn fuzzy_matches(&self, version: &str, pattern: &str) -> bool {
+        fuzzy_match(version, pattern)
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crate::types::{Candidate, Constraint, Op, Provide, VersionScheme};
 pub(crate) fn version_ok(scheme: &dyn VersionScheme, version: &str, k: &Constraint) -> bool {
     let ord = match k.op {
         Op::Any => return true,
-        Op::Fuzzy => return fuzzy_ok(version, &k.version),
+        Op::Fuzzy => return scheme.fuzzy_matches(version, &k.version),
         _ => scheme.compare(version, &k.version),
     };
     match k.op {

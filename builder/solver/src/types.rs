@@ -166,6 +166,12 @@ pub struct Candidate {
 pub trait VersionScheme {
     /// Compares two versions of this ecosystem.
     fn compare(&self, a: &str, b: &str) -> Ordering;
+
+    /// apk `~`: does `version` match the fuzzy `pattern`? The default is a
+    /// prefix at a component boundary; apk overrides it with its own rule.
+    fn fuzzy_matches(&self, version: &str, pattern: &str) -> bool {
+        crate::matching::fuzzy_ok(version, pattern)
+    }
 }
 
 /// All candidates of all repositories of one source.
