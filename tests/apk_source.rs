@@ -3,7 +3,7 @@
 //! resolved, fetched, verified and unpacked.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use dinv_apk::testkit::{build_apk, build_index, write_repository, ApkOptions, IndexOptions, PackageSpec, TestKey};
@@ -69,6 +69,10 @@ keys = ["keys"]
 [guest]
 source = "alpine"
 packages = [{pk}]
+
+[[groups]]
+name = "docker"
+gid = 101
 "#,
             root = self.repo_root().display(),
             pk = pk.join(", ")
@@ -182,6 +186,9 @@ fn build_unpacks_verified_packages_and_refuses_a_tampered_one() {
     assert_eq!(read("usr/bin/dockerd").unwrap(), b"dockerd");
     assert_eq!(read("etc/init.d/docker").unwrap(), b"#!/sbin/openrc-run\n");
     assert_eq!(tree.get(&dinv_fstree::TreePath::new("usr/bin/dockerd")).unwrap().meta.mode, 0o755);
+    // Script effects produced declaratively: busybox applets and the docker group.
+    assert!(matches!(&tree.get(&dinv_fstree::TreePath::new("bin/sh")).unwrap().kind, dinv_fstree::NodeKind::Symlink(t) if t == "/bin/busybox"));
+    assert_eq!(read("etc/group").unwrap(), b"docker:x:101:\n");
 
     // Replace one package in the repository by a copy with a flipped data
     // byte: the index (signed, with the original checksum) no longer

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod commands;
+pub mod configure;
 pub mod error;
 pub mod fetch;
 pub mod lock;

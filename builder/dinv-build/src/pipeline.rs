@@ -18,6 +18,7 @@ use crate::fetch::Fetcher;
 use crate::progress::Progress;
 use crate::recipe::{LoadedRecipe, Source};
 use crate::sources::apk::ApkSourceSet;
+use crate::sources::deb::DebSourceSet;
 use crate::sources::ResolvedPackage;
 use crate::{Context, Error, Result};
 
@@ -26,36 +27,47 @@ pub struct Env {
     pub cache: Cache,
     pub fetcher: Fetcher,
     pub progress: Progress,
+    /// `--debian-mirror` / `DINV_DEBIAN_MIRROR`, for Debian sources without `mirror`.
+    pub debian_mirror: Option<String>,
 }
 
 impl Env {
     pub fn new(ctx: &Context, offline: bool) -> Result<Env> {
         let progress = ctx.progress();
-        Ok(Env { cache: ctx.cache()?, fetcher: Fetcher::new(offline, progress.clone()), progress })
+        Ok(Env {
+            cache: ctx.cache()?,
+            fetcher: Fetcher::new(offline, progress.clone()),
+            progress,
+            debian_mirror: ctx.debian_mirror.clone(),
+        })
     }
 }
 
 /// An opened package source.
 pub enum OpenSource {
     Apk(ApkSourceSet),
+    Deb(DebSourceSet),
 }
 
 impl OpenSource {
     fn resolve(&self, packages: &[String], reason: &str, what: &str) -> Result<Vec<ResolvedPackage>> {
         match self {
             OpenSource::Apk(s) => s.resolve(packages, reason, what),
+            OpenSource::Deb(s) => s.resolve(packages, reason, what),
         }
     }
 
     fn fetch(&self, pkgs: &[ResolvedPackage], env: &Env) -> Result<u64> {
         match self {
             OpenSource::Apk(s) => s.fetch(pkgs, &env.fetcher, &env.cache, &env.progress),
+            OpenSource::Deb(s) => s.fetch(pkgs, &env.fetcher, &env.cache, &env.progress),
         }
     }
 
     fn unpack(&self, pkgs: &[ResolvedPackage], env: &Env, tree: &mut Tree) -> Result<()> {
         match self {
             OpenSource::Apk(s) => s.unpack(pkgs, &env.cache, tree, &env.progress).map(|_| ()),
+            OpenSource::Deb(s) => s.unpack(pkgs, &env.cache, tree, &env.progress).map(|_| ()),
         }
     }
 
@@ -63,6 +75,7 @@ impl OpenSource {
     pub fn key_digests(&self) -> BTreeMap<String, String> {
         match self {
             OpenSource::Apk(s) => s.key_digests().clone(),
+            OpenSource::Deb(s) => s.key_digests().clone(),
         }
     }
 }
@@ -84,7 +97,7 @@ pub struct Resolved {
 fn open_source(env: &Env, name: &str, src: &Source) -> Result<OpenSource> {
     match src {
         Source::Apk(a) => Ok(OpenSource::Apk(ApkSourceSet::open(name, a, &env.fetcher, &env.cache)?)),
-        Source::Deb(_) => Err(Error::Usage(format!("sources.{name}: Debian sources are not available in this build yet"))),
+        Source::Deb(d) => Ok(OpenSource::Deb(DebSourceSet::open(name, d, env.debian_mirror.as_deref(), &env.fetcher, &env.cache)?)),
     }
 }
 
@@ -176,6 +189,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     let guest = &resolved.sets[0];
     let mut tree = Tree::new();
     stages.run("unpack", || resolved.sources[&guest.source].unpack(&guest.packages, &env, &mut tree))?;
+    stages.run("configure", || crate::configure::apply(&l.recipe, &mut tree))?;
 
     let out = out_dir(l, opts);
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -1,1 +1,41 @@
-//! placeholder
+//! Docker image writers for dinv-build.
+//!
+//! A [`Tree`](dinv_fstree::Tree) becomes a deterministic gzip tar [`Layer`]
+//! (streamed to a file while hashed); an [`ImageSpec`] plus layers become an
+//! OCI image config and manifest, written either as an OCI image layout
+//! directory ([`write_oci_layout`]) or as a docker-archive tar that is also
+//! an OCI layout ([`write_docker_archive`], like `docker save` of docker 25+).
+//! Same inputs, same bytes, same digests.
+
+mod blob;
+mod config;
+mod docker_archive;
+mod error;
+mod json;
+mod layer;
+mod manifest;
+mod oci;
+mod time;
+
+pub use blob::{sha256_digest, Blob};
+pub use config::{Healthcheck, ImageSpec};
+pub use docker_archive::write_docker_archive;
+pub use error::ImageError;
+pub use json::to_canonical_json;
+pub use layer::{Layer, LayerBuilder, LayerOptions};
+pub use manifest::{ImageDigests, ImageParts};
+pub use oci::write_oci_layout;
+pub use time::rfc3339;
+
+/// Media type of the OCI image manifest.
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of the OCI image index.
+pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of the OCI image config.
+pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Media type of a gzip-compressed layer.
+pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Annotation holding the tag in an OCI layout's index.json.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Annotation holding the full image name, read by containerd and docker's containerd store.
+pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";

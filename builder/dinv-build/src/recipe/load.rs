@@ -222,8 +222,14 @@ pub fn normalize(p: &Path) -> PathBuf {
         match c {
             std::path::Component::CurDir => {}
             std::path::Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
+                let last = out.components().next_back();
+                match last {
+                    Some(std::path::Component::Normal(_)) => {
+                        out.pop();
+                    }
+                    // `/..` is `/`; a leading `..` must stay.
+                    Some(std::path::Component::RootDir) => {}
+                    _ => out.push(".."),
                 }
             }
             c => out.push(c.as_os_str()),
@@ -457,4 +463,16 @@ pub fn load(path: &Path) -> Result<LoadedRecipe, RecipeError> {
     let loaded = LoadedRecipe { recipe, path: path.to_path_buf(), files, origins, merged };
     super::validate::validate(&loaded)?;
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_keeps_leading_parents() {
+        assert_eq!(normalize(Path::new("../../recipes/../kernel-configs/a")), PathBuf::from("../../kernel-configs/a"));
+        assert_eq!(normalize(Path::new("a/./b/../c")), PathBuf::from("a/c"));
+        assert_eq!(normalize(Path::new("/../x")), PathBuf::from("/x"));
+    }
 }

@@ -356,9 +356,9 @@ struct Prepared {
 }
 
 /// Writes everything read through it into `out`.
-struct Tee<R, W> {
-    inner: R,
-    out: W,
+pub(crate) struct Tee<R, W> {
+    pub(crate) inner: R,
+    pub(crate) out: W,
 }
 
 impl<R: Read, W: Write> Read for Tee<R, W> {
@@ -369,7 +369,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
-fn read_entries<R: Read>(r: R, id: &str) -> Result<(Vec<TarEntry>, R)> {
+pub(crate) fn read_entries<R: Read>(r: R, id: &str) -> Result<(Vec<TarEntry>, R)> {
     let mut tar = TarReader::new(r);
     let mut entries = Vec::new();
     while let Some(e) = tar.next_entry().map_err(|e| Error::Integrity { subject: id.to_string(), check: format!("data archive: {e}") })? {

@@ -6,6 +6,7 @@
 //! and the report read.
 
 pub mod apk;
+pub mod deb;
 
 use serde::{Deserialize, Serialize};
 

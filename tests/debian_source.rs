@@ -1,0 +1,262 @@
+//! The Debian path end to end through the CLI, against the real bookworm
+//! metadata on this machine (`/var/lib/apt/lists`), served over HTTP from
+//! 127.0.0.1: InRelease verification with Debian's keyring, the full
+//! main index, resolution compared with apt, and a real `.deb` unpacked.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+const GUEST: [&str; 8] = ["docker.io", "qemu-guest-agent", "linux-image-amd64", "iptables", "e2fsprogs", "kmod", "iproute2", "ca-certificates"];
+
+/// A file in /var/lib/apt/lists whose name ends with `suffix`.
+fn apt_list(suffix: &str) -> PathBuf {
+    let dir = Path::new("/var/lib/apt/lists");
+    let found = fs::read_dir(dir)
+        .ok()
+        .and_then(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().ends_with(suffix)));
+    found.unwrap_or_else(|| panic!("no *{suffix} in {}: run `apt-get update` (with bookworm main in the apt sources) first", dir.display()))
+}
+
+/// Decompresses a file of concatenated LZ4 frames (apt's `.lz4` lists).
+fn lz4_frames(path: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    lz4_flex::frame::FrameDecoder::new(fs::File::open(path).unwrap()).read_to_end(&mut out).unwrap();
+    out
+}
+
+/// Serves `root` over HTTP/1.0-style GET (one request per connection).
+fn serve(root: PathBuf) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let _ = answer(conn, &root);
+            });
+        }
+    });
+    port
+}
+
+fn answer(conn: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut r = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+    }
+    let mut w = conn;
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let file = root.join(path.trim_start_matches('/'));
+    match (method, path.contains(".."), fs::read(&file)) {
+        ("GET", false, Ok(body)) if file.is_file() => {
+            write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())?;
+            w.write_all(&body)?;
+        }
+        ("GET", _, _) => w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?,
+        _ => w.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?,
+    }
+    w.flush()
+}
+
+struct Mirror {
+    dir: tempfile::TempDir,
+    port: u16,
+    packages: Vec<u8>,
+}
+
+impl Mirror {
+    /// `dists/bookworm/{InRelease, main/binary-amd64/Packages}` from the host's lists.
+    fn new() -> Mirror {
+        let dir = tempfile::tempdir().unwrap();
+        let dists = dir.path().join("mirror/dists/bookworm");
+        fs::create_dir_all(dists.join("main/binary-amd64")).unwrap();
+        fs::copy(apt_list("_dists_bookworm_InRelease"), dists.join("InRelease")).unwrap();
+        let packages = lz4_frames(&apt_list("_dists_bookworm_main_binary-amd64_Packages.lz4"));
+        fs::write(dists.join("main/binary-amd64/Packages"), &packages).unwrap();
+        let port = serve(dir.path().join("mirror"));
+        Mirror { dir, port, packages }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("mirror")
+    }
+
+    fn recipe(&self, file: &str, packages: &[&str], extra: &str) -> PathBuf {
+        let pk: Vec<String> = packages.iter().map(|p| format!("{p:?}")).collect();
+        let text = format!(
+            r#"[image]
+name = "deb-test"
+
+[sources.debian]
+type = "deb"
+mirror = "http://127.0.0.1:{port}"
+suite = "bookworm"
+{extra}
+
+[guest]
+source = "debian"
+packages = [{pk}]
+"#,
+            port = self.port,
+            pk = pk.join(", ")
+        );
+        let text = if extra.contains("keyrings") { text } else { text.replace("suite = \"bookworm\"\n", &format!("suite = \"bookworm\"\nkeyrings = [{KEYRING:?}]\n")) };
+        let p = self.dir.path().join(file);
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
+            .args(args)
+            .env("DINV_CACHE_DIR", self.dir.path().join("cache"))
+            .env_remove("RUST_LOG")
+            .env_remove("DINV_DEBIAN_MIRROR")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// (name, field value) for each paragraph of the Packages index having `field`.
+    fn field(&self, field: &str) -> Vec<(String, String)> {
+        let text = String::from_utf8_lossy(&self.packages);
+        let mut out = Vec::new();
+        for para in text.split("\n\n") {
+            let get = |f: &str| para.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")[..]).map(str::to_string));
+            if let (Some(n), Some(v)) = (get("Package"), get(field)) {
+                out.push((n, v));
+            }
+        }
+        out
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Package names apt would install on an empty system.
+fn apt_simulate(packages: &[String]) -> BTreeSet<String> {
+    let out = Command::new("apt-get")
+        .args(["-s", "-q", "-o", "Dir::State::status=/dev/null", "-o", "APT::Install-Recommends=false", "-o", "Debug::NoLocking=1", "-t", "bookworm", "install"])
+        .args(packages)
+        .output()
+        .expect("apt-get");
+    assert!(out.status.success(), "apt-get -s failed: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix("Inst "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn resolves_the_guest_against_real_bookworm_like_apt() {
+    let m = Mirror::new();
+    let recipe = m.recipe("recipe.toml", &GUEST, "");
+    let out = m.run(&["resolve", "--json", recipe.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    eprintln!("resolve against the full bookworm main index: {} s", v["seconds"]);
+    let pkgs = v["sets"][0]["packages"].as_array().unwrap();
+    let ours: BTreeSet<String> = pkgs.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    assert!(ours.contains("docker.io") && ours.contains("iptables"), "{ours:?}");
+    assert!(ours.iter().any(|n| n.starts_with("linux-image-6.") && n.ends_with("-amd64")), "{ours:?}");
+    // Every package carries a URL on the mirror and the index's SHA256.
+    let dockerio = pkgs.iter().find(|p| p["name"] == "docker.io").unwrap();
+    assert!(dockerio["url"].as_str().unwrap().starts_with(&format!("http://127.0.0.1:{}/pool/main/", m.port)));
+    assert_eq!(dockerio["checksum"].as_str().unwrap().len(), 64);
+    let essential: Vec<String> = m.field("Essential").into_iter().filter(|(_, v)| v == "yes").map(|(n, _)| n).collect();
+    for e in &essential {
+        assert!(ours.contains(e), "essential package {e} missing");
+    }
+
+    // apt's answer on an empty system for the same request. Its universe is
+    // the host's apt sources (bookworm plus bookworm-updates/-security);
+    // `-t bookworm` makes it prefer bookworm's versions, as ours has only
+    // bookworm. Names are compared.
+    let mut request: Vec<String> = GUEST.iter().map(|s| s.to_string()).collect();
+    request.extend(essential);
+    let apt = apt_simulate(&request);
+    // Known, explained differences: none expected for this request. Any
+    // alternative chosen differently (e.g. `a | b` where apt prefers the
+    // installed-first or a different provider) shows up here.
+    let only_ours: Vec<_> = ours.difference(&apt).collect();
+    let only_apt: Vec<_> = apt.difference(&ours).collect();
+    let allowed: &[&str] = &[];
+    let unexplained: Vec<_> = only_ours.iter().chain(only_apt.iter()).filter(|n| !allowed.contains(&n.as_str())).collect();
+    assert!(unexplained.is_empty(), "differs from apt: only ours {only_ours:?}, only apt {only_apt:?}");
+}
+
+#[test]
+fn tampered_inrelease_and_wrong_keyring_exit_4() {
+    let m = Mirror::new();
+    let recipe = m.recipe("recipe.toml", &["netbase"], "essential = false");
+    let inrelease = m.root().join("dists/bookworm/InRelease");
+    let orig = fs::read(&inrelease).unwrap();
+    let mut bytes = orig.clone();
+    let at = bytes.windows(8).position(|w| w == b"Origin: ").unwrap() + 8;
+    bytes[at] ^= 0x20;
+    fs::write(&inrelease, &bytes).unwrap();
+    let out = m.run(&["resolve", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("InRelease"), "{}", text(&out));
+
+    fs::write(&inrelease, &orig).unwrap();
+    let ok = m.run(&["resolve", recipe.to_str().unwrap()]);
+    assert!(ok.status.success(), "{}", text(&ok));
+
+    let removed = "/usr/share/keyrings/debian-archive-removed-keys.gpg";
+    assert!(Path::new(removed).exists(), "{removed} is missing (package debian-archive-keyring)");
+    let wrong = m.recipe("wrong-key.toml", &["netbase"], &format!("essential = false\nkeyrings = [{removed:?}]"));
+    let out = m.run(&["resolve", wrong.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("InRelease"), "{}", text(&out));
+}
+
+#[test]
+fn builds_a_real_deb_into_the_rootfs_and_refuses_a_tampered_one() {
+    let m = Mirror::new();
+    let filename = m.field("Filename").into_iter().find(|(n, _)| n == "netbase").expect("netbase in the index").1;
+    let dest = m.root().join(&filename);
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    let dl = m.dir.path().join("download");
+    fs::create_dir_all(&dl).unwrap();
+    let out = Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", "netbase"]).current_dir(&dl).output().unwrap();
+    assert!(out.status.success(), "apt-get download netbase: {}", text(&out));
+    let deb = fs::read_dir(&dl).unwrap().next().unwrap().unwrap().path();
+    fs::copy(&deb, &dest).unwrap();
+
+    let recipe = m.recipe("recipe.toml", &["netbase"], "essential = false");
+    let out = m.run(&["build", recipe.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let tar = fs::read(m.dir.path().join("out/deb-test/rootfs.tar")).unwrap();
+    let mut tree = dinv_fstree::Tree::new();
+    let opts = dinv_fstree::tar::UnpackOptions { origin: "t".into(), replace: dinv_fstree::Replace::Deny, rewrite: None };
+    dinv_fstree::tar::unpack_in_memory(&tar[..], &mut tree, &opts).unwrap();
+    let services = String::from_utf8(tree.read_file(&dinv_fstree::TreePath::new("etc/services")).unwrap()).unwrap();
+    assert!(services.contains("ssh\t") || services.contains("ssh "), "{services}");
+    assert!(tree.get(&dinv_fstree::TreePath::new("etc/protocols")).is_some());
+    // The merged-/usr links exist.
+    assert!(tree.get(&dinv_fstree::TreePath::new("bin")).is_some());
+
+    fs::remove_dir_all(m.dir.path().join("cache")).unwrap();
+    let mut bytes = fs::read(&dest).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 0xff;
+    fs::write(&dest, bytes).unwrap();
+    let out = m.run(&["build", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("netbase-"), "{}", text(&out));
+}
