@@ -5,6 +5,7 @@
 //! kernel + initramfs, image). The [`cache`] is content-addressed and shared
 //! by concurrent builds.
 
+pub mod assets;
 pub mod cache;
 pub mod commands;
 pub mod configure;

@@ -189,7 +189,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     let guest = &resolved.sets[0];
     let mut tree = Tree::new();
     stages.run("unpack", || resolved.sources[&guest.source].unpack(&guest.packages, &env, &mut tree))?;
-    stages.run("configure", || crate::configure::apply(&l.recipe, &mut tree))?;
+    stages.run("configure", || crate::configure::apply(l, &mut tree))?;
 
     let out = out_dir(l, opts);
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

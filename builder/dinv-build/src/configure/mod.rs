@@ -6,11 +6,12 @@ pub mod busybox;
 
 use dinv_fstree::Tree;
 
-use crate::recipe::Recipe;
+use crate::recipe::LoadedRecipe;
 use crate::Result;
 
 /// Applies every configuration step to the guest tree, in a fixed order.
-pub fn apply(recipe: &Recipe, tree: &mut Tree) -> Result<()> {
+pub fn apply(l: &LoadedRecipe, tree: &mut Tree) -> Result<()> {
+    let recipe = &l.recipe;
     if recipe.guest.busybox_links {
         let n = busybox::link_applets(tree)?;
         tracing::info!(links = n, "busybox applet links");
