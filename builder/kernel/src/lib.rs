@@ -1,1 +1,34 @@
-//! placeholder
+//! Guest kernel support for dinv-build.
+//!
+//! Given the guest [`dinv_fstree::Tree`] after its packages are unpacked:
+//! find the kernel ([`find_kernel`]), check it against our config
+//! fragments ([`kconfig`]), resolve the modules the guest needs
+//! ([`ModuleSet::closure`]), generate depmod's index files
+//! ([`depmod_files`]) and build a deterministic initramfs
+//! ([`build_initramfs`], [`cpio`]). [`prepare_guest_kernel`] does all of
+//! it in one call.
+
+mod alias;
+mod compress;
+pub mod cpio;
+mod depmod;
+mod error;
+mod guest_kernel;
+pub mod initramfs;
+pub mod kconfig;
+mod modinfo;
+mod modules;
+pub mod option_modules;
+mod package;
+
+pub use alias::alias_matches;
+pub use compress::Compression;
+pub use cpio::{cpio_bytes, write_cpio, CpioOptions};
+pub use depmod::{add_to_tree, depmod_files, GeneratedFile};
+pub use error::KernelError;
+pub use guest_kernel::{prepare_guest_kernel, GuestKernel, GuestKernelSpec};
+pub use initramfs::{build_initramfs, Initramfs, InitramfsConfig, InitramfsSpec, BOOT_MODULES};
+pub use kconfig::{check, merge, CheckReport, ConfigOption, ConfigProblem, ConfigValue, Fragment, KernelConfig, KernelId, MergedConfig};
+pub use modinfo::{parse_builtin_modinfo, ModInfo};
+pub use modules::{normalize_name, Closure, ModuleFile, ModuleSet};
+pub use package::{bzimage_release, find_kernel, find_kernels, KernelPackage};

@@ -1,0 +1,231 @@
+//! Settings + paths → the QEMU argument list. Pure, so the exact command
+//! line is unit-tested for both machine types.
+//!
+//! Choices: the root disk is opened with `snapshot=on`, so guest writes go
+//! to a temporary overlay QEMU creates in $TMPDIR (the launcher points it at
+//! the run dir) and the shipped image is never modified; no qemu-img needed.
+//! Disks carry serials (`dinv-root`, `dinv-docker`, `dinv-volume`) so the
+//! guest can find them without relying on device probe order. The console
+//! goes to stdout and, through the chardev's logfile, to the console log.
+
+use super::accel::Accel;
+use super::config::Paths;
+use super::settings::{Machine, Settings, DOCKER_PORT};
+
+/// The 9p mount tag of the n-th DINV_MOUNTS entry.
+pub fn mount_tag(n: usize) -> String {
+    format!("dinv{n}")
+}
+
+/// QEMU option values double their commas.
+fn esc(s: &str) -> String {
+    s.replace(',', ",,")
+}
+
+/// The `opt/dinv/<key>` fw_cfg entries the guest reads, in order.
+pub fn fw_cfg_entries(s: &Settings) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if !s.mounts.is_empty() {
+        let list: Vec<String> = s.mounts.iter().enumerate().map(|(i, p)| format!("{}={p}", mount_tag(i))).collect();
+        out.push(("mounts", list.join(";")));
+    }
+    if let Some(v) = &s.volume {
+        out.push(("volume_path", v.path.clone()));
+        out.push(("volume_uid", v.uid.to_string()));
+        out.push(("volume_gid", v.gid.to_string()));
+    }
+    out.push(("sock_uid", s.sock_uid.to_string()));
+    out.push(("sock_gid", s.sock_gid.to_string()));
+    out.push(("shutdown_timeout", s.shutdown_timeout.to_string()));
+    out
+}
+
+/// The full QEMU argument list (without the program name).
+pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
+    let dev = |name: &str| match s.machine {
+        Machine::Microvm => format!("{name}-device"),
+        Machine::Q35 => format!("{name}-pci"),
+    };
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|x| x.to_string()));
+    let machine = match s.machine {
+        Machine::Microvm => "microvm",
+        Machine::Q35 => "q35",
+    };
+    push(&["-M", machine]);
+    match accel {
+        Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
+        Accel::Tcg => push(&["-accel", "tcg", "-cpu", "max"]),
+    }
+    push(&["-smp", &s.cpus.to_string(), "-m", &format!("{}M", s.memory_mib)]);
+    push(&["-nodefaults", "-no-user-config", "-no-reboot", "-nographic"]);
+    push(&["-kernel", &p.kernel.to_string_lossy()]);
+    if let Some(initrd) = &p.initrd {
+        push(&["-initrd", &initrd.to_string_lossy()]);
+    }
+    push(&["-append", &p.append]);
+    push(&["-chardev", &format!("stdio,id=console,signal=off,logfile={}", esc(&p.console_log().to_string_lossy()))]);
+    push(&["-serial", "chardev:console"]);
+
+    let mut disk = |id: &str, file: &str, extra: &str| {
+        push(&["-drive", &format!("file={},format=raw,if=none,id={id}{extra}", esc(file))]);
+        push(&["-device", &format!("{},drive={id},serial=dinv-{id}", dev("virtio-blk"))]);
+    };
+    disk("root", &p.rootfs.to_string_lossy(), ",snapshot=on");
+    disk("docker", &p.docker_disk.to_string_lossy(), ",discard=unmap");
+    if s.volume.is_some() {
+        disk("volume", &p.volume_disk.to_string_lossy(), ",discard=unmap");
+    }
+
+    let mut net = format!("user,id=net0,hostfwd=tcp::{DOCKER_PORT}-:{DOCKER_PORT}");
+    for f in &s.tcp_ports {
+        net.push_str(&format!(",hostfwd=tcp::{}-:{}", f.host, f.guest));
+    }
+    for f in &s.udp_ports {
+        net.push_str(&format!(",hostfwd=udp::{}-:{}", f.host, f.guest));
+    }
+    push(&["-netdev", &net, "-device", &format!("{},netdev=net0", dev("virtio-net"))]);
+
+    for (i, path) in s.mounts.iter().enumerate() {
+        push(&["-fsdev", &format!("local,security_model=none,id=fs{i},path={}", esc(path))]);
+        push(&["-device", &format!("{},fsdev=fs{i},mount_tag={}", dev("virtio-9p"), mount_tag(i))]);
+    }
+
+    push(&["-device", &format!("{},id=vser0", dev("virtio-serial"))]);
+    push(&["-chardev", &format!("socket,id=qga0,path={},server=on,wait=off", esc(&p.qga_socket().to_string_lossy()))]);
+    push(&["-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"]);
+    push(&["-device", &dev("virtio-balloon")]);
+    push(&["-qmp", &format!("unix:{},server=on,wait=off", esc(&p.qmp_socket().to_string_lossy()))]);
+    for (key, value) in fw_cfg_entries(s) {
+        push(&["-fw_cfg", &format!("name=opt/dinv/{key},string={}", esc(&value))]);
+    }
+    a
+}
+
+/// The command line quoted for a POSIX shell (for print-qemu-args).
+pub fn shell_quote(args: &[String]) -> String {
+    let quote = |s: &String| {
+        if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_=/.,:+@%".contains(c)) {
+            s.clone()
+        } else {
+            format!("'{}'", s.replace('\'', r"'\''"))
+        }
+    };
+    args.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::launcher::settings::{PortForward, Volume};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn paths() -> Paths {
+        Paths {
+            kernel: "/usr/lib/dinv/vmlinuz".into(),
+            initrd: Some("/usr/lib/dinv/initramfs.img".into()),
+            rootfs: "/usr/lib/dinv/rootfs.ext4".into(),
+            qemu: "/usr/bin/qemu-system-x86_64".into(),
+            append: "console=ttyS0 root=/dev/vda rw quiet".into(),
+            docker_disk: "/docker/docker.img".into(),
+            volume_disk: "/volume/volume.img".into(),
+            run_dir: PathBuf::from("/run/dinv"),
+        }
+    }
+
+    fn settings(machine: Machine) -> Settings {
+        Settings {
+            cpus: 2,
+            memory_mib: 1024,
+            tcp_ports: vec![PortForward { host: 8080, guest: 80 }],
+            udp_ports: vec![PortForward { host: 53, guest: 53 }],
+            mounts: vec!["/data".into(), "/srv/a,b".into()],
+            docker_size: 64 << 30,
+            volume: Some(Volume { path: "/work".into(), size: 1 << 30, uid: 1000, gid: 100 }),
+            sock_uid: 1000,
+            sock_gid: 999,
+            shutdown_timeout: 5,
+            machine,
+            stop_timeout: Duration::from_secs(20),
+            ready_timeout: Duration::from_secs(300),
+            ping_addr: "127.0.0.1:2375".parse().unwrap(),
+        }
+    }
+
+    fn expected(machine: &str, cpu: &[&str], d: &str) -> Vec<String> {
+        let dv = |n: &str| format!("{n}-{d}");
+        let mut v: Vec<String> = vec!["-M", machine].into_iter().map(String::from).collect();
+        v.extend(cpu.iter().map(|s| s.to_string()));
+        v.extend(
+            [
+                "-smp", "2", "-m", "1024M", "-nodefaults", "-no-user-config", "-no-reboot", "-nographic",
+                "-kernel", "/usr/lib/dinv/vmlinuz", "-initrd", "/usr/lib/dinv/initramfs.img",
+                "-append", "console=ttyS0 root=/dev/vda rw quiet",
+                "-chardev", "stdio,id=console,signal=off,logfile=/run/dinv/console.log", "-serial", "chardev:console",
+                "-drive", "file=/usr/lib/dinv/rootfs.ext4,format=raw,if=none,id=root,snapshot=on",
+                "-device", &format!("{},drive=root,serial=dinv-root", dv("virtio-blk")),
+                "-drive", "file=/docker/docker.img,format=raw,if=none,id=docker,discard=unmap",
+                "-device", &format!("{},drive=docker,serial=dinv-docker", dv("virtio-blk")),
+                "-drive", "file=/volume/volume.img,format=raw,if=none,id=volume,discard=unmap",
+                "-device", &format!("{},drive=volume,serial=dinv-volume", dv("virtio-blk")),
+                "-netdev", "user,id=net0,hostfwd=tcp::2375-:2375,hostfwd=tcp::8080-:80,hostfwd=udp::53-:53",
+                "-device", &format!("{},netdev=net0", dv("virtio-net")),
+                "-fsdev", "local,security_model=none,id=fs0,path=/data",
+                "-device", &format!("{},fsdev=fs0,mount_tag=dinv0", dv("virtio-9p")),
+                "-fsdev", "local,security_model=none,id=fs1,path=/srv/a,,b",
+                "-device", &format!("{},fsdev=fs1,mount_tag=dinv1", dv("virtio-9p")),
+                "-device", &format!("{},id=vser0", dv("virtio-serial")),
+                "-chardev", "socket,id=qga0,path=/run/dinv/qga.sock,server=on,wait=off",
+                "-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0",
+                "-device", &dv("virtio-balloon"),
+                "-qmp", "unix:/run/dinv/qmp.sock,server=on,wait=off",
+                "-fw_cfg", "name=opt/dinv/mounts,string=dinv0=/data;dinv1=/srv/a,,b",
+                "-fw_cfg", "name=opt/dinv/volume_path,string=/work",
+                "-fw_cfg", "name=opt/dinv/volume_uid,string=1000",
+                "-fw_cfg", "name=opt/dinv/volume_gid,string=100",
+                "-fw_cfg", "name=opt/dinv/sock_uid,string=1000",
+                "-fw_cfg", "name=opt/dinv/sock_gid,string=999",
+                "-fw_cfg", "name=opt/dinv/shutdown_timeout,string=5",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        v
+    }
+
+    #[test]
+    fn microvm_with_kvm() {
+        let got = qemu_args(&settings(Machine::Microvm), &paths(), Accel::Kvm);
+        assert_eq!(got, expected("microvm", &["-accel", "kvm", "-cpu", "host"], "device"));
+    }
+
+    #[test]
+    fn q35_with_tcg() {
+        let got = qemu_args(&settings(Machine::Q35), &paths(), Accel::Tcg);
+        assert_eq!(got, expected("q35", &["-accel", "tcg", "-cpu", "max"], "pci"));
+    }
+
+    #[test]
+    fn minimal_settings_have_no_optional_devices() {
+        let mut s = settings(Machine::Microvm);
+        s.mounts.clear();
+        s.volume = None;
+        s.tcp_ports.clear();
+        s.udp_ports.clear();
+        let mut p = paths();
+        p.initrd = None;
+        let got = qemu_args(&s, &p, Accel::Kvm);
+        for absent in ["-initrd", "-fsdev", "id=volume", "opt/dinv/mounts", "opt/dinv/volume_path"] {
+            assert!(!got.iter().any(|a| a.contains(absent)), "{absent} in {got:?}");
+        }
+        assert!(got.contains(&"user,id=net0,hostfwd=tcp::2375-:2375".to_string()));
+        assert_eq!(fw_cfg_entries(&s).iter().map(|e| e.0).collect::<Vec<_>>(), ["sock_uid", "sock_gid", "shutdown_timeout"]);
+    }
+
+    #[test]
+    fn quoting() {
+        let q = shell_quote(&["-append".into(), "console=ttyS0 quiet".into(), "it's".into(), "a,b".into()]);
+        assert_eq!(q, r#"-append 'console=ttyS0 quiet' 'it'\''s' a,b"#);
+    }
+}

@@ -1,0 +1,342 @@
+//! Runs QEMU as a child and supervises it: readiness, the container's
+//! command, graceful shutdown on SIGTERM/SIGINT/SIGHUP (guest agent, then
+//! ACPI power button, then QMP quit, then SIGKILL), and reaping of every
+//! child (the launcher is usually PID 1).
+//!
+//! Exit code: the command's, if one ran; else 0 after a clean guest
+//! shutdown, 1 if the guest had to be stopped by force or QEMU failed, or
+//! QEMU's own status if the guest powered off by itself.
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::config::Paths;
+use super::ready::{self, NotReady};
+use super::settings::Settings;
+use super::{qga, qmp, signals, LauncherError};
+
+/// Everything needed to run the guest.
+pub struct Plan {
+    pub qemu: PathBuf,
+    pub args: Vec<String>,
+    /// TCG arguments to retry with when QEMU fails early under KVM (some
+    /// nested hosts pass the KVM probe, then QEMU aborts on an MSR).
+    pub tcg_fallback: Option<Vec<String>>,
+    /// Run once dockerd is ready; empty keeps the VM up until signalled.
+    pub command: Vec<String>,
+    pub settings: Settings,
+    pub paths: Paths,
+}
+
+enum Event {
+    Signal(libc::c_int),
+    Ready(Result<Duration, NotReady>),
+    /// Outcome of the graceful shutdown request (which channel worked).
+    Graceful(Result<&'static str, String>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Running,
+    Graceful(Instant),
+    Quitting(Instant),
+    Killed,
+}
+
+/// How long QEMU gets to exit after `quit` before SIGKILL.
+const QUIT_GRACE: Duration = Duration::from_secs(5);
+/// A KVM failure within this time of starting triggers the TCG retry.
+const EARLY_FAILURE: Duration = Duration::from_secs(30);
+
+fn log(msg: impl AsRef<str>) {
+    eprintln!("dinv-launcher: {}", msg.as_ref());
+}
+
+/// Exit code of a waitpid status: the code, or 128 + signal.
+fn status_code(status: libc::c_int) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}
+
+/// Reaps every exited child; returns (pid, exit code) pairs.
+fn reap() -> Vec<(libc::pid_t, i32)> {
+    let mut out = Vec::new();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid out pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            return out;
+        }
+        out.push((pid, status_code(status)));
+    }
+}
+
+fn kill(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid, sig) };
+}
+
+struct Supervisor {
+    plan: Plan,
+    tx: Sender<Event>,
+    qemu: libc::pid_t,
+    qemu_started: Instant,
+    qemu_gone: Arc<AtomicBool>,
+    qemu_status: Option<i32>,
+    ready: bool,
+    cmd: Option<libc::pid_t>,
+    cmd_status: Option<i32>,
+    stop: Stop,
+}
+
+impl Supervisor {
+    fn begin_graceful(&mut self) {
+        if self.stop != Stop::Running {
+            return;
+        }
+        self.stop = Stop::Graceful(Instant::now());
+        let (qga_sock, qmp_sock, tx) = (self.plan.paths.qga_socket(), self.plan.paths.qmp_socket(), self.tx.clone());
+        let sync_timeout = self.plan.settings.stop_timeout.clamp(Duration::from_millis(100), Duration::from_secs(5));
+        log("shutting the guest down");
+        std::thread::spawn(move || {
+            let r = match qga::shutdown(&qga_sock, sync_timeout) {
+                Ok(()) => Ok("guest agent"),
+                Err(e1) => match qmp::system_powerdown(&qmp_sock, Duration::from_secs(2)) {
+                    Ok(()) => {
+                        log(format!("{e1}; sent the ACPI power button instead"));
+                        Ok("ACPI power button")
+                    }
+                    Err(e2) => Err(format!("{e1}; {e2}")),
+                },
+            };
+            let _ = tx.send(Event::Graceful(r));
+        });
+    }
+
+    fn quit(&mut self, why: &str) {
+        if matches!(self.stop, Stop::Quitting(_) | Stop::Killed) {
+            return;
+        }
+        log(format!("{why}; stopping QEMU"));
+        if let Err(e) = qmp::quit(&self.plan.paths.qmp_socket(), Duration::from_secs(2)) {
+            log(format!("{e}; killing QEMU"));
+            kill(self.qemu, libc::SIGKILL);
+            self.stop = Stop::Killed;
+            return;
+        }
+        self.stop = Stop::Quitting(Instant::now());
+    }
+
+    fn on_signal(&mut self, sig: libc::c_int) {
+        if sig == libc::SIGCHLD {
+            return;
+        }
+        log(format!("received {}", signals::name(sig)));
+        if let (Some(pid), None) = (self.cmd, self.cmd_status) {
+            kill(pid, sig);
+        }
+        match self.stop {
+            Stop::Running => self.begin_graceful(),
+            Stop::Graceful(_) => self.quit("second signal"),
+            _ => {}
+        }
+    }
+
+    fn on_ready(&mut self, r: Result<Duration, NotReady>) {
+        match r {
+            Ok(took) => {
+                self.ready = true;
+                log(format!("dockerd is ready ({:.1} s)", took.as_secs_f64()));
+                if self.plan.command.is_empty() || self.stop != Stop::Running {
+                    return;
+                }
+                let mut c = Command::new(&self.plan.command[0]);
+                c.args(&self.plan.command[1..]);
+                signals::unblock_in_child(&mut c);
+                match c.spawn() {
+                    Ok(child) => self.cmd = Some(child.id() as libc::pid_t),
+                    Err(e) => {
+                        log(format!("cannot run {:?}: {e}", self.plan.command[0]));
+                        self.cmd_status = Some(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
+                        self.begin_graceful();
+                    }
+                }
+            }
+            Err(NotReady::Timeout { after, last }) => {
+                log(format!("dockerd did not answer /_ping within {:.0} s (last: {last}); see {}", after.as_secs_f64(), self.plan.paths.console_log().display()));
+                self.cmd_status.get_or_insert(1);
+                self.begin_graceful();
+            }
+            Err(NotReady::Stopped) => {}
+        }
+    }
+
+    /// The final exit code once QEMU has exited.
+    fn exit_code(&self, qemu: i32) -> i32 {
+        if let Some(c) = self.cmd_status {
+            return c;
+        }
+        match self.stop {
+            Stop::Graceful(_) if qemu == 0 => {
+                log("the guest shut down cleanly");
+                0
+            }
+            Stop::Graceful(_) | Stop::Running if qemu != 0 => {
+                log(format!("QEMU exited with status {qemu}; see {}", self.plan.paths.console_log().display()));
+                qemu
+            }
+            Stop::Running if !self.ready => {
+                log("QEMU exited before dockerd was ready");
+                1
+            }
+            Stop::Running => {
+                log("the guest powered off");
+                0
+            }
+            _ => {
+                log("the guest was stopped by force");
+                1
+            }
+        }
+    }
+
+    /// Starts QEMU with `args` and a readiness poller watching it.
+    fn start_qemu(&mut self, args: &[String]) -> Result<(), LauncherError> {
+        self.qemu = spawn_qemu(&self.plan, args)?;
+        self.qemu_started = Instant::now();
+        self.qemu_status = None;
+        self.qemu_gone = Arc::new(AtomicBool::new(false));
+        let (gone, tx, addr, total) = (self.qemu_gone.clone(), self.tx.clone(), self.plan.settings.ping_addr, self.plan.settings.ready_timeout);
+        std::thread::spawn(move || {
+            let r = ready::wait_ready(&addr, total, &|| gone.load(Ordering::SeqCst));
+            let _ = tx.send(Event::Ready(r));
+        });
+        Ok(())
+    }
+
+    /// After an early KVM failure, retries once with TCG; true if it did.
+    fn retry_with_tcg(&mut self, status: i32) -> bool {
+        if self.ready || self.stop != Stop::Running || self.qemu_started.elapsed() > EARLY_FAILURE || status == 0 {
+            return false;
+        }
+        let Some(args) = self.plan.tcg_fallback.take() else { return false };
+        log(format!("QEMU failed under KVM (status {status}); retrying with TCG emulation, which is much slower"));
+        match self.start_qemu(&args) {
+            Ok(()) => true,
+            Err(e) => {
+                log(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn run(&mut self, rx: mpsc::Receiver<Event>) -> i32 {
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Event::Signal(sig)) => self.on_signal(sig),
+                Ok(Event::Ready(r)) => self.on_ready(r),
+                Ok(Event::Graceful(Ok(how))) => log(format!("asked the guest to power off via the {how}")),
+                Ok(Event::Graceful(Err(e))) => {
+                    if self.qemu_status.is_none() {
+                        self.quit(&format!("cannot reach the guest ({e})"));
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => unreachable!("the supervisor holds a sender"),
+            }
+            for (pid, code) in reap() {
+                if pid == self.qemu {
+                    self.qemu_gone.store(true, Ordering::SeqCst);
+                    if !self.retry_with_tcg(code) {
+                        self.qemu_status = Some(code);
+                    }
+                } else if Some(pid) == self.cmd {
+                    self.cmd_status = Some(code);
+                    log(format!("command exited with status {code}"));
+                    self.begin_graceful();
+                }
+            }
+            if let Some(q) = self.qemu_status {
+                if let (Some(pid), None) = (self.cmd, self.cmd_status) {
+                    log("QEMU is gone; stopping the command");
+                    kill(pid, libc::SIGTERM);
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    while self.cmd_status.is_none() && Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(50));
+                        if let Some((_, c)) = reap().into_iter().find(|(p, _)| *p == pid) {
+                            self.cmd_status = Some(c);
+                        }
+                    }
+                    if self.cmd_status.is_none() {
+                        kill(pid, libc::SIGKILL);
+                        self.cmd_status = Some(137);
+                    }
+                }
+                return self.exit_code(q);
+            }
+            match self.stop {
+                Stop::Graceful(since) if since.elapsed() >= self.plan.settings.stop_timeout => {
+                    self.quit(&format!("the guest did not power off within {:.0} s", self.plan.settings.stop_timeout.as_secs_f64()))
+                }
+                Stop::Quitting(since) if since.elapsed() >= QUIT_GRACE => {
+                    log("QEMU did not quit; killing it");
+                    kill(self.qemu, libc::SIGKILL);
+                    self.stop = Stop::Killed;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Starts QEMU and supervises it until it exits; returns the exit code.
+pub fn run(plan: Plan) -> Result<i32, LauncherError> {
+    let blocked = signals::block(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD])
+        .map_err(|e| LauncherError::Runtime(format!("blocking signals: {e}")))?;
+    let (tx, rx) = mpsc::channel();
+    signals::forward(blocked, tx.clone(), Event::Signal);
+
+    let mut s = Supervisor {
+        plan,
+        tx,
+        qemu: 0,
+        qemu_started: Instant::now(),
+        qemu_gone: Arc::new(AtomicBool::new(false)),
+        qemu_status: None,
+        ready: false,
+        cmd: None,
+        cmd_status: None,
+        stop: Stop::Running,
+    };
+    let args = s.plan.args.clone();
+    s.start_qemu(&args)?;
+    Ok(s.run(rx))
+}
+
+/// Spawns QEMU; it is reaped by waitpid(-1) with every other child.
+fn spawn_qemu(plan: &Plan, args: &[String]) -> Result<libc::pid_t, LauncherError> {
+    let mut cmd = Command::new(&plan.qemu);
+    cmd.args(args).env("TMPDIR", &plan.paths.run_dir);
+    if !plan.command.is_empty() {
+        // Keep the command's stdin and stdout to itself: the console goes
+        // to stderr, and QEMU leaves the terminal's process group so a ^C
+        // meant for the command does not kill the VM.
+        let stderr = std::io::stderr().as_fd().try_clone_to_owned().map_err(|e| LauncherError::Runtime(format!("dup stderr: {e}")))?;
+        cmd.stdin(Stdio::null()).stdout(Stdio::from(stderr));
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    }
+    signals::unblock_in_child(&mut cmd);
+    let child = cmd.spawn().map_err(LauncherError::io(&plan.qemu, "starting QEMU"))?;
+    Ok(child.id() as libc::pid_t)
+}

@@ -1,0 +1,272 @@
+//! Runs the real launcher binary against a fake QEMU (a shell script) and
+//! fake guest agent / QMP / dockerd endpoints served by the test, and checks
+//! the order of actions and the exit codes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const FAKE_QEMU: &str = r#"#!/bin/sh
+echo "$@" > "$FAKE_DIR/qemu.args"
+echo qemu-start >> "$FAKE_DIR/events"
+echo console-line
+if [ -n "$FAKE_EXIT" ]; then exit "$FAKE_EXIT"; fi
+trap 'echo qemu-exit >> "$FAKE_DIR/events"; exit 0' USR1
+echo $$ > "$FAKE_DIR/qemu.pid"
+while :; do sleep 0.05; done
+"#;
+
+struct Fixture {
+    dir: PathBuf,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Fixture {
+        let dir = std::env::temp_dir().join(format!("dinv-launcher-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::write(dir.join("vmlinuz"), b"kernel").unwrap();
+        std::fs::write(dir.join("rootfs.img"), b"rootfs").unwrap();
+        let qemu = dir.join("fake-qemu");
+        std::fs::write(&qemu, FAKE_QEMU).unwrap();
+        std::fs::set_permissions(&qemu, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let config = serde_json::json!({
+            "kernel": dir.join("vmlinuz"), "rootfs": dir.join("rootfs.img"), "qemu": qemu,
+            "docker_disk": dir.join("docker/docker.img"), "volume_disk": dir.join("volume/volume.img"),
+            "run_dir": dir.join("run"), "defaults": {"DINV_DOCKER_SIZE": "64M"},
+        });
+        std::fs::write(dir.join("launcher.json"), config.to_string()).unwrap();
+        Fixture { dir }
+    }
+
+    fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("events")).unwrap_or_default().lines().map(String::from).collect()
+    }
+
+    fn log(dir: &Path, line: &str) {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("events")).unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+
+    fn stop_fake_qemu(dir: &Path) {
+        // The script writes its pid once its USR1 trap is set.
+        let t = Instant::now();
+        while !dir.join("qemu.pid").exists() && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let pid: i32 = std::fs::read_to_string(dir.join("qemu.pid")).unwrap().trim().parse().unwrap();
+        unsafe { libc::kill(pid, libc::SIGUSR1) };
+    }
+
+    /// Fake guest agent: answers guest-sync, powers the fake QEMU off on guest-shutdown.
+    fn serve_qga(&self) {
+        let listener = UnixListener::bind(self.dir.join("run/qga.sock")).unwrap();
+        let dir = self.dir.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let conn = conn.unwrap();
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let cmd = v["execute"].as_str().unwrap().to_string();
+                    Self::log(&dir, &format!("qga {cmd}"));
+                    if cmd == "guest-sync" {
+                        (&conn).write_all(format!("{{\"return\": {}}}\n", v["arguments"]["id"]).as_bytes()).unwrap();
+                    } else if cmd == "guest-shutdown" {
+                        Self::stop_fake_qemu(&dir);
+                    }
+                    line.clear();
+                }
+            }
+        });
+    }
+
+    /// Fake QMP: records commands; `quit` makes the fake QEMU exit.
+    fn serve_qmp(&self) {
+        let listener = UnixListener::bind(self.dir.join("run/qmp.sock")).unwrap();
+        let dir = self.dir.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                conn.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n").unwrap();
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).unwrap_or(0) > 0 {
+                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let cmd = v["execute"].as_str().unwrap().to_string();
+                    Self::log(&dir, &format!("qmp {cmd}"));
+                    let _ = conn.write_all(b"{\"return\": {}}\r\n");
+                    if cmd == "quit" {
+                        Self::stop_fake_qemu(&dir);
+                    }
+                    line.clear();
+                }
+            }
+        });
+    }
+
+    /// A fake dockerd /_ping answering OK once the fake QEMU runs (like
+    /// SLIRP, it closes connections without an answer before); returns its
+    /// address.
+    fn serve_ping(&self) -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let booted = self.dir.join("qemu.pid");
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let mut conn = conn.unwrap();
+                let _ = std::io::Read::read(&mut conn, &mut [0u8; 1024]);
+                if booted.exists() {
+                    let _ = conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nOK");
+                }
+            }
+        });
+        addr
+    }
+
+    /// An address where nothing listens (dockerd never becomes ready).
+    fn dead_addr() -> String {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    }
+
+    fn launcher(&self, ping: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Child {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dinv-launcher"));
+        c.args(args)
+            .env("DINV_LAUNCHER_CONFIG", self.dir.join("launcher.json"))
+            .env("DINV_PING_ADDR", ping)
+            .env("DINV_ACCEL", "tcg")
+            .env("FAKE_DIR", &self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        c.spawn().unwrap()
+    }
+
+    fn wait_for_qemu(&self) {
+        let t = Instant::now();
+        while !self.dir.join("qemu.pid").exists() {
+            assert!(t.elapsed() < Duration::from_secs(10), "fake QEMU never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Waits for the launcher with a bound; returns (code, stdout, stderr).
+fn finish(child: Child) -> (i32, String, String) {
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output().unwrap());
+    });
+    let out = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        panic!("launcher did not exit in time");
+    });
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn sigterm_shuts_the_guest_down_through_the_agent() {
+    let f = Fixture::new("sigterm");
+    f.serve_qga();
+    f.serve_qmp();
+    let child = f.launcher(&Fixture::dead_addr(), &[], &[]);
+    f.wait_for_qemu();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let (code, stdout, stderr) = finish(child);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(f.events(), ["qemu-start", "qga guest-sync", "qga guest-shutdown", "qemu-exit"], "{stderr}");
+    assert!(stdout.contains("console-line"), "without a command the console goes to stdout");
+    assert!(stderr.contains("received SIGTERM") && stderr.contains("shut down cleanly"), "{stderr}");
+    let args = std::fs::read_to_string(f.dir.join("qemu.args")).unwrap();
+    assert!(args.starts_with("-M microvm -accel tcg -cpu max"), "{args}");
+    assert!(args.contains(&format!("path={},server=on,wait=off", f.dir.join("run/qga.sock").display())), "{args}");
+    // The docker disk was created sparse at the default from launcher.json.
+    assert_eq!(std::fs::metadata(f.dir.join("docker/docker.img")).unwrap().len(), 64 << 20);
+}
+
+#[test]
+fn command_runs_once_ready_and_its_code_is_the_exit_code() {
+    let f = Fixture::new("command");
+    f.serve_qga();
+    let ping = f.serve_ping();
+    let child = f.launcher(&ping, &[], &["sh", "-c", "echo cmd-ran >> \"$FAKE_DIR/events\"; echo hello; exit 7"]);
+    let (code, stdout, stderr) = finish(child);
+    assert_eq!(code, 7, "{stderr}");
+    assert_eq!(f.events(), ["qemu-start", "cmd-ran", "qga guest-sync", "qga guest-shutdown", "qemu-exit"], "{stderr}");
+    assert_eq!(stdout, "hello\n", "the command's stdout stays clean");
+    assert!(stderr.contains("console-line"), "with a command the console goes to stderr: {stderr}");
+}
+
+#[test]
+fn unresponsive_guest_gets_the_power_button_then_quit() {
+    let f = Fixture::new("fallback");
+    f.serve_qmp(); // no guest agent socket at all
+    let child = f.launcher(&Fixture::dead_addr(), &[("DINV_STOP_TIMEOUT", "0.5")], &[]);
+    f.wait_for_qemu();
+    let t = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let (code, _, stderr) = finish(child);
+    assert_eq!(code, 1, "forced stop: {stderr}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        f.events(),
+        ["qemu-start", "qmp qmp_capabilities", "qmp system_powerdown", "qmp qmp_capabilities", "qmp quit", "qemu-exit"],
+        "{stderr}"
+    );
+    assert!(stderr.contains("did not power off within"), "{stderr}");
+}
+
+#[test]
+fn bad_settings_fail_before_qemu_starts() {
+    let f = Fixture::new("bad");
+    let child = f.launcher(&Fixture::dead_addr(), &[("DINV_MEMORY", "lots")], &[]);
+    let (code, _, stderr) = finish(child);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("DINV_MEMORY=\"lots\""), "{stderr}");
+    assert!(f.events().is_empty(), "QEMU must not start");
+
+    let child = f.launcher(&Fixture::dead_addr(), &[("DINV_MOUNTS", "/nonexistent-dinv-share")], &[]);
+    let (code, _, stderr) = finish(child);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("DINV_MOUNTS") && stderr.contains("/nonexistent-dinv-share"), "{stderr}");
+    assert!(f.events().is_empty(), "QEMU must not start");
+}
+
+#[test]
+fn qemu_failing_early_is_reported() {
+    let f = Fixture::new("early");
+    let child = f.launcher(&Fixture::dead_addr(), &[("FAKE_EXIT", "3")], &[]);
+    let (code, _, stderr) = finish(child);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("QEMU exited with status 3"), "{stderr}");
+}
+
+#[test]
+fn health_and_print_qemu_args() {
+    let f = Fixture::new("health");
+    std::fs::write(f.dir.join("qemu.pid"), "0").unwrap(); // the fake dockerd answers
+    let ping = f.serve_ping();
+    let (code, stdout, _) = finish(f.launcher(&ping, &[], &["health"]));
+    assert_eq!((code, stdout.as_str()), (0, "OK\n"));
+    let (code, _, stderr) = finish(f.launcher(&Fixture::dead_addr(), &[], &["health"]));
+    assert_eq!(code, 1, "{stderr}");
+    let (code, stdout, _) = finish(f.launcher(&ping, &[("DINV_MACHINE", "q35")], &["print-qemu-args"]));
+    assert_eq!(code, 0);
+    assert!(stdout.starts_with(&format!("{} -M q35 -accel tcg -cpu max", f.dir.join("fake-qemu").display())), "{stdout}");
+    assert!(stdout.contains("virtio-blk-pci,drive=root"), "{stdout}");
+}
