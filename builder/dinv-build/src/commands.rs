@@ -62,6 +62,33 @@ fn human(bytes: u64) -> String {
     }
 }
 
+/// `push`: upload a built image to a registry.
+pub fn push(ctx: &Context, image: &Path, reference: &str, plain_http: bool) -> Result<()> {
+    let r = crate::push::Reference::parse(reference)?;
+    let report = crate::push::push(image, &r, plain_http)?;
+    if ctx.json {
+        println!("{}", json!({"ok": true, "push": report}));
+    } else if !ctx.quiet {
+        println!(
+            "pushed {}@{} ({} blobs uploaded, {} already there)",
+            report.reference, report.manifest_digest, report.blobs_uploaded, report.blobs_present
+        );
+    }
+    Ok(())
+}
+
+/// `new`: write a starter team recipe.
+pub fn new(ctx: &Context, name: &str, dir: Option<PathBuf>, extends: &Path) -> Result<()> {
+    let dir = dir.unwrap_or_else(|| if Path::new("recipes").is_dir() { PathBuf::from("recipes") } else { PathBuf::from(".") });
+    let path = crate::starter::write_starter(name, &dir, extends)?;
+    if ctx.json {
+        println!("{}", json!({"ok": true, "recipe": path}));
+    } else if !ctx.quiet {
+        println!("wrote {}; build it with `dinv-build {}`", path.display(), path.display());
+    }
+    Ok(())
+}
+
 /// `resolve`: print the package sets.
 pub fn resolve(ctx: &Context, path: &Path) -> Result<()> {
     let l = load(path)?;

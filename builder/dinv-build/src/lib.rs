@@ -14,9 +14,13 @@ pub mod fetch;
 pub mod lock;
 pub mod pipeline;
 pub mod progress;
+pub mod push;
 pub mod recipe;
+pub mod sbom;
 pub mod show;
+pub mod starter;
 pub mod sources;
+pub mod stages;
 
 pub use error::{Error, Result};
 

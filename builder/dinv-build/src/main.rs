@@ -74,6 +74,26 @@ enum Command {
     Check { recipe: PathBuf },
     /// Print the fully merged recipe and where each value comes from.
     Show { recipe: PathBuf },
+    /// Push a built image (out/<name>, or its oci/ layout) to a registry.
+    Push {
+        /// The build output directory or OCI layout.
+        image: PathBuf,
+        /// REGISTRY/REPOSITORY[:TAG]
+        reference: String,
+        /// Use plain HTTP (loopback registries always do).
+        #[arg(long)]
+        plain_http: bool,
+    },
+    /// Write a starter team recipe NAME.toml that extends the default recipe.
+    New {
+        name: String,
+        /// Directory for the new recipe [default: recipes/ if it exists, else .].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// The recipe to extend [default: recipes/default.toml].
+        #[arg(long, value_name = "RECIPE", default_value = "recipes/default.toml")]
+        extends: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -92,6 +112,8 @@ fn main() -> ExitCode {
         Some(Command::Lock { recipe }) => commands::lock(&ctx, &recipe),
         Some(Command::Check { recipe }) => commands::check(&ctx, &recipe),
         Some(Command::Show { recipe }) => commands::show(&ctx, &recipe),
+        Some(Command::Push { image, reference, plain_http }) => commands::push(&ctx, &image, &reference, plain_http),
+        Some(Command::New { name, dir, extends }) => commands::new(&ctx, &name, dir, &extends),
         None => match cli.recipe {
             Some(recipe) => build_cmd(&ctx, recipe, cli.build),
             None => Err(Error::Usage("give a recipe to build, or a subcommand (see --help)".into())),

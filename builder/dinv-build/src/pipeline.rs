@@ -1,10 +1,10 @@
-//! The build, stage by stage: resolve → fetch → unpack → configure → emit.
+//! The build, stage by stage: resolve → fetch → unpack → configure →
+//! kernel (vmlinuz, initramfs) → rootfs (ext4) → emit.
 //! Each stage takes the previous stage's data and hands its own on; none
 //! reaches back.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,6 +20,8 @@ use crate::recipe::{LoadedRecipe, Source};
 use crate::sources::apk::ApkSourceSet;
 use crate::sources::deb::DebSourceSet;
 use crate::sources::ResolvedPackage;
+use crate::stages::kernel::KernelSummary;
+use crate::stages::rootfs::RootfsSummary;
 use crate::{Context, Error, Result};
 
 /// What every stage needs: cache, fetcher, progress.
@@ -68,6 +70,26 @@ impl OpenSource {
         match self {
             OpenSource::Apk(s) => s.unpack(pkgs, &env.cache, tree, &env.progress).map(|_| ()),
             OpenSource::Deb(s) => s.unpack(pkgs, &env.cache, tree, &env.progress).map(|_| ()),
+        }
+    }
+
+    /// `apk` or `deb` (SBOM purls).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OpenSource::Apk(_) => "apk",
+            OpenSource::Deb(_) => "deb",
+        }
+    }
+
+    /// SHA-256 (hex) of a fetched package file in the cache.
+    pub fn file_sha256(&self, p: &ResolvedPackage, cache: &Cache) -> Result<String> {
+        match self {
+            // The index checksum of a .deb is already the file's SHA-256, verified on fetch.
+            OpenSource::Deb(_) => Ok(p.checksum.clone()),
+            OpenSource::Apk(_) => {
+                let path = crate::sources::apk::blob_path(cache, p)?;
+                Ok(sha256_file(&path)?.1)
+            }
         }
     }
 
@@ -142,6 +164,31 @@ pub struct Report {
     pub packages: BTreeMap<String, usize>,
     pub stages: BTreeMap<String, f64>,
     pub downloaded_bytes: u64,
+    /// The guest kernel, when the guest has one.
+    pub kernel: Option<KernelSummary>,
+    /// What the ext4 root filesystem holds.
+    pub rootfs: RootfsSummary,
+    /// The Docker image, when the guest has a kernel to boot.
+    pub image: Option<ImageSummary>,
+}
+
+/// The emitted image in the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageSummary {
+    pub reference: String,
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub layers: Vec<crate::stages::image::LayerSummary>,
+}
+
+/// Removes the recipe's `remove` paths from a tree.
+fn remove_paths(tree: &mut Tree, paths: &[String], key: &str) -> Result<()> {
+    for (i, p) in paths.iter().enumerate() {
+        let tp = dinv_fstree::TreePath::parse(p, true).map_err(|e| Error::Usage(format!("{key}[{i}]: {e}")))?;
+        let n = tree.remove(&tp);
+        tracing::debug!(path = %tp, removed = n, "removed");
+    }
+    Ok(())
 }
 
 /// Times the stages of a build.
@@ -189,6 +236,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     let guest = &resolved.sets[0];
     let mut tree = Tree::new();
     stages.run("unpack", || resolved.sources[&guest.source].unpack(&guest.packages, &env, &mut tree))?;
+    remove_paths(&mut tree, &l.recipe.guest.remove, "guest.remove")?;
     stages.run("configure", || crate::configure::apply(l, &mut tree))?;
 
     let out = out_dir(l, opts);
@@ -199,16 +247,62 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         .tempdir_in(parent)
         .map_err(Error::io(parent))?;
     let epoch = source_date_epoch(l, &resolved);
+    let kernel = stages.run("kernel", || crate::stages::kernel::run(l, &guest.packages, &mut tree, epoch, staging.path()))?;
     tree.clamp_mtimes(epoch);
+    let all_packages = resolved.sets.iter().flat_map(|s| s.packages.iter());
+    let rootfs = stages.run("rootfs", || crate::stages::rootfs::run(l, all_packages, &tree, epoch, staging.path(), &env.progress))?;
 
-    stages.run("rootfs-tar", || {
-        let p = staging.path().join("rootfs.tar");
-        let f = fs::File::create(&p).map_err(Error::io(&p))?;
-        let mut tar = dinv_fstree::tar::TarBuilder::new(std::io::BufWriter::new(f));
-        dinv_fstree::tar::write_tree(&tree, &mut tar, &dinv_fstree::tar::TreeTarOptions { skip_root: false, ..Default::default() })
-            .map_err(Error::io(&p))?;
-        tar.finish().and_then(|mut w| w.flush()).map_err(Error::io(&p))?;
-        Ok(())
+    let vmlinuz = staging.path().join("vmlinuz");
+    let image = match resolved.sets.iter().find(|s| s.set == "runtime") {
+        Some(rt) if vmlinuz.is_file() => {
+            let mut runtime = Tree::new();
+            stages.run("unpack", || resolved.sources[&rt.source].unpack(&rt.packages, &env, &mut runtime))?;
+            if let Some(r) = &l.recipe.runtime {
+                remove_paths(&mut runtime, &r.remove, "runtime.remove")?;
+            }
+            let initramfs = staging.path().join("initramfs");
+            let inputs = crate::stages::image::ImageInputs {
+                recipe: l,
+                runtime: &runtime,
+                vmlinuz: &vmlinuz,
+                initramfs: initramfs.is_file().then_some(initramfs.as_path()),
+                rootfs: &staging.path().join("rootfs.ext4"),
+                epoch,
+                revision: std::env::var("DINV_REVISION").ok().filter(|v| !v.is_empty()),
+            };
+            let img = stages.run("image", || crate::stages::image::build_image(&inputs, staging.path()))?;
+            Some(ImageSummary {
+                reference: img.reference.clone(),
+                manifest_digest: img.digests.manifest.clone(),
+                config_digest: img.digests.config.clone(),
+                layers: img.layers.clone(),
+            })
+        }
+        Some(_) => {
+            tracing::warn!("no guest kernel, so no bootable image: only the root filesystem is built");
+            None
+        }
+        None => None,
+    };
+
+    stages.run("sbom", || {
+        let mut packages = Vec::new();
+        for set in &resolved.sets {
+            let src = &resolved.sources[&set.source];
+            for p in &set.packages {
+                packages.push(crate::sbom::SbomPackage { set: &set.set, kind: src.kind(), package: p, file_sha256: src.file_sha256(p, &env.cache)? });
+            }
+        }
+        let doc = crate::sbom::spdx(&crate::sbom::SbomInput {
+            name: &l.recipe.image.name,
+            tag: &l.recipe.image.tag,
+            epoch,
+            image_digest: image.as_ref().map(|i| i.manifest_digest.as_str()),
+            kernel_package: l.recipe.kernel.package.as_deref(),
+            packages,
+        });
+        let p = staging.path().join("sbom.spdx.json");
+        fs::write(&p, serde_json::to_vec_pretty(&doc).expect("json")).map_err(Error::io(&p))
     })?;
 
     let packages_json = staging.path().join("packages.json");
@@ -232,6 +326,9 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         packages: resolved.sets.iter().map(|s| (s.set.clone(), s.packages.len())).collect(),
         stages: stages.times,
         downloaded_bytes: downloaded,
+        kernel,
+        rootfs,
+        image,
     };
     let rp = staging.path().join("report.json");
     fs::write(&rp, serde_json::to_vec_pretty(&report).expect("json")).map_err(Error::io(&rp))?;

@@ -26,10 +26,16 @@ pub struct SetupPaths {
 }
 
 impl Default for SetupPaths {
+    /// The disks are found by the serials the launcher gives them
+    /// (`dinv-docker`, `dinv-volume`): virtio-mmio devices are not
+    /// enumerated in command-line order. Without serials, vdb and vdc.
     fn default() -> Self {
+        let by_serial = |serial: &str, fallback: &str| {
+            crate::initramfs::find_by_serial(std::path::Path::new("/sys/block"), serial).unwrap_or_else(|| PathBuf::from(fallback))
+        };
         SetupPaths {
-            docker_disk: "/dev/vdb".into(),
-            volume_disk: "/dev/vdc".into(),
+            docker_disk: by_serial("dinv-docker", "/dev/vdb"),
+            volume_disk: by_serial("dinv-volume", "/dev/vdc"),
             docker_dir: "/var/lib/docker".into(),
             daemon_json: daemon_json::DAEMON_JSON.into(),
         }

@@ -12,7 +12,7 @@ mod root_wait;
 mod switch_root;
 mod sys;
 
-pub use root_wait::poll_until;
+pub use root_wait::{find_by_serial, poll_until};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -86,12 +86,16 @@ pub fn run() -> ! {
         }
     }
 
-    let root = Path::new(&plan.root);
-    if !root_wait::is_block_device(root) {
+    // `root=SERIAL=name` finds the disk by its virtio serial.
+    let found = |spec: &str| root_wait::resolve_root(spec).filter(|p| root_wait::is_block_device(p));
+    if found(&plan.root).is_none() {
         say(&format!("waiting for {} (up to {} s)", plan.root, plan.root_timeout.as_secs()));
     }
-    match poll_until(plan.root_timeout, Duration::from_millis(10), || root_wait::is_block_device(root)) {
-        Ok(t) => debug(&format!("{} present after {} ms", plan.root, t.as_millis())),
+    let root_dev = match poll_until(plan.root_timeout, Duration::from_millis(10), || found(&plan.root).is_some()) {
+        Ok(t) => {
+            debug(&format!("{} present after {} ms", plan.root, t.as_millis()));
+            found(&plan.root).expect("just found")
+        }
         Err(t) => fatal(&format!(
             "root device {} did not appear within {} ms; block devices: {}",
             plan.root,
@@ -101,14 +105,15 @@ pub fn run() -> ! {
                 v => v.join(" "),
             }
         )),
-    }
+    };
+    let root_dev = root_dev.to_string_lossy().into_owned();
 
     let newroot = Path::new("/newroot");
     let _ = std::fs::create_dir_all(newroot);
     let flags = if plan.read_only { libc::MS_RDONLY } else { 0 };
-    say(&format!("mounting {} ({}, {}) on /newroot", plan.root, plan.fstype, if plan.read_only { "ro" } else { "rw" }));
-    if let Err(e) = sys::mount(Some(&plan.root), newroot, Some(&plan.fstype), flags, None) {
-        fatal(&format!("cannot mount {} as {} on /newroot: {e}", plan.root, plan.fstype));
+    say(&format!("mounting {root_dev} ({}, {}) on /newroot", plan.fstype, if plan.read_only { "ro" } else { "rw" }));
+    if let Err(e) = sys::mount(Some(&root_dev), newroot, Some(&plan.fstype), flags, None) {
+        fatal(&format!("cannot mount {root_dev} as {} on /newroot: {e}", plan.fstype));
     }
     for note in switch_root::move_api_mounts(newroot) {
         say(&note);

@@ -26,6 +26,27 @@ pub fn is_block_device(path: &Path) -> bool {
     std::fs::metadata(path).map(|m| m.file_type().is_block_device()).unwrap_or(false)
 }
 
+/// The block device whose virtio serial (`/sys/block/*/serial`) is
+/// `serial`, as `/dev/NAME`. Disks are found by serial because virtio-mmio
+/// devices on microvm are not enumerated in command-line order.
+pub fn find_by_serial(sys_block: &Path, serial: &str) -> Option<std::path::PathBuf> {
+    let mut names: Vec<String> = std::fs::read_dir(sys_block).ok()?.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+        .into_iter()
+        .find(|n| std::fs::read_to_string(sys_block.join(n).join("serial")).map(|s| s.trim() == serial).unwrap_or(false))
+        .map(|n| Path::new("/dev").join(n))
+}
+
+/// Resolves a root spec: `SERIAL=name` to the device with that serial (if
+/// present yet), anything else to itself.
+pub fn resolve_root(spec: &str) -> Option<std::path::PathBuf> {
+    match spec.strip_prefix("SERIAL=") {
+        Some(serial) => find_by_serial(Path::new("/sys/block"), serial),
+        None => Some(std::path::PathBuf::from(spec)),
+    }
+}
+
 /// The block devices the kernel knows (from /sys/class/block), for the
 /// message when the root device never appears.
 pub fn known_block_devices() -> Vec<String> {
@@ -39,6 +60,28 @@ pub fn known_block_devices() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_disks_by_serial() {
+        let d = tempfile_dir();
+        for (n, s) in [("vda", "dinv-docker"), ("vdb", "dinv-root\n")] {
+            std::fs::create_dir_all(d.join(n)).unwrap();
+            std::fs::write(d.join(n).join("serial"), s).unwrap();
+        }
+        std::fs::create_dir_all(d.join("vdc")).unwrap();
+        assert_eq!(find_by_serial(&d, "dinv-root"), Some(Path::new("/dev/vdb").to_path_buf()));
+        assert_eq!(find_by_serial(&d, "dinv-docker"), Some(Path::new("/dev/vda").to_path_buf()));
+        assert_eq!(find_by_serial(&d, "dinv-volume"), None);
+        assert_eq!(resolve_root("/dev/vda"), Some(Path::new("/dev/vda").to_path_buf()));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("dinv-serial-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
 
     #[test]
     fn polls_until_ready_or_timeout() {

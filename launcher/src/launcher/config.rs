@@ -14,7 +14,7 @@ use super::LauncherError;
 /// Default location of the launcher config in the image.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/dinv/launcher.json";
 /// Kernel command line used when the config gives none.
-pub const DEFAULT_APPEND: &str = "console=ttyS0 root=/dev/vda rw quiet";
+pub const DEFAULT_APPEND: &str = "console=ttyS0 root=SERIAL=dinv-root rw quiet";
 
 /// The launcher.json schema (unknown keys are refused to catch typos).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,6 +40,16 @@ pub fn fw_cfg_entries(s: &Settings) -> Vec<(&'static str, String)> {
     out
 }
 
+/// The TSC frequency in kHz from /proc/cpuinfo text (`cpu MHz`).
+pub fn tsc_khz(cpuinfo: &str) -> Option<u64> {
+    cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu MHz").and_then(|r| r.split(':').nth(1)))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|mhz| (mhz * 1000.0).round() as u64)
+        .filter(|&k| k > 0)
+}
+
 /// The full QEMU argument list (without the program name).
 pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
     let dev = |name: &str| match s.machine {
@@ -63,7 +73,16 @@ pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
     if let Some(initrd) = &p.initrd {
         push(&["-initrd", &initrd.to_string_lossy()]);
     }
-    push(&["-append", &p.append]);
+    let mut append = p.append.clone();
+    if accel == Accel::Tcg && s.machine == Machine::Microvm && !append.contains("tsc_early_khz=") {
+        // microvm's hardware-reduced ACPI has no PIT to calibrate the TSC
+        // against; under TCG the kernel hangs at "Marking TSC unstable"
+        // unless told the frequency. TCG's TSC is the host's.
+        if let Some(khz) = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| tsc_khz(&t)) {
+            append.push_str(&format!(" tsc_early_khz={khz}"));
+        }
+    }
+    push(&["-append", &append]);
     push(&["-chardev", &format!("stdio,id=console,signal=off,logfile={}", esc(&p.console_log().to_string_lossy()))]);
     push(&["-serial", "chardev:console"]);
 
@@ -127,7 +146,7 @@ mod tests {
             initrd: Some("/usr/lib/dinv/initramfs.img".into()),
             rootfs: "/usr/lib/dinv/rootfs.ext4".into(),
             qemu: "/usr/bin/qemu-system-x86_64".into(),
-            append: "console=ttyS0 root=/dev/vda rw quiet".into(),
+            append: "console=ttyS0 root=SERIAL=dinv-root rw quiet".into(),
             docker_disk: "/docker/docker.img".into(),
             volume_disk: "/volume/volume.img".into(),
             run_dir: PathBuf::from("/run/dinv"),
@@ -161,7 +180,7 @@ mod tests {
             [
                 "-smp", "2", "-m", "1024M", "-nodefaults", "-no-user-config", "-no-reboot", "-nographic",
                 "-kernel", "/usr/lib/dinv/vmlinuz", "-initrd", "/usr/lib/dinv/initramfs.img",
-                "-append", "console=ttyS0 root=/dev/vda rw quiet",
+                "-append", "console=ttyS0 root=SERIAL=dinv-root rw quiet",
                 "-chardev", "stdio,id=console,signal=off,logfile=/run/dinv/console.log", "-serial", "chardev:console",
                 "-drive", "file=/usr/lib/dinv/rootfs.ext4,format=raw,if=none,id=root,snapshot=on",
                 "-device", &format!("{},drive=root,serial=dinv-root", dv("virtio-blk")),
@@ -198,6 +217,22 @@ mod tests {
     fn microvm_with_kvm() {
         let got = qemu_args(&settings(Machine::Microvm), &paths(), Accel::Kvm);
         assert_eq!(got, expected("microvm", &["-accel", "kvm", "-cpu", "host"], "device"));
+    }
+
+    #[test]
+    fn tsc_frequency_from_cpuinfo() {
+        assert_eq!(tsc_khz("processor\t: 0\ncpu MHz\t\t: 2999.998\ncache size\t: 1 KB\n"), Some(2_999_998));
+        assert_eq!(tsc_khz("processor\t: 0\n"), None);
+    }
+
+    #[test]
+    fn microvm_under_tcg_gets_the_tsc_frequency() {
+        let got = qemu_args(&settings(Machine::Microvm), &paths(), Accel::Tcg);
+        let append = &got[got.iter().position(|a| a == "-append").unwrap() + 1];
+        let expect_tsc = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| tsc_khz(&t)).is_some();
+        assert_eq!(append.contains("tsc_early_khz="), expect_tsc, "{append}");
+        let kvm = qemu_args(&settings(Machine::Microvm), &paths(), Accel::Kvm);
+        assert!(!kvm[kvm.iter().position(|a| a == "-append").unwrap() + 1].contains("tsc_early_khz"));
     }
 
     #[test]

@@ -191,6 +191,14 @@ pub struct GuestSection {
     /// Paths removed from the tree after packages are unpacked (docs, caches).
     #[serde(default)]
     pub remove: Vec<String>,
+    /// Debian alternatives by group, as `update-alternatives` would set
+    /// them: `iptables = "nft" | "legacy"`, `awk = "gawk" | "mawk" |
+    /// "original-awk" | "busybox"`. A chosen group replaces whatever links
+    /// are there (the target must be installed); an unset group gets
+    /// Debian's default (highest priority installed) only where no package
+    /// ships the link itself (Alpine does).
+    #[serde(default)]
+    pub alternatives: BTreeMap<String, String>,
 }
 
 fn default_hostname() -> String {

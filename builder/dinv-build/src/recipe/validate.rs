@@ -102,6 +102,22 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
     if !matches!(r.guest.init.as_str(), "openrc" | "dinv") {
         return Err(l.error("guest.init", format!("{:?}: expected \"openrc\" or \"dinv\"", r.guest.init)));
     }
+    for k in r.docker.daemon.keys() {
+        if crate::configure::docker::TYPED_KEYS.contains(&k.as_str()) {
+            return Err(l.error(&format!("docker.daemon.{k}"), format!("set it with docker.{} instead (daemon.json would have it twice)", k.replace('-', "_"))));
+        }
+    }
+    for (group, choice) in &r.guest.alternatives {
+        crate::configure::alternatives::check(group, choice).map_err(|e| l.error(&format!("guest.alternatives.{group}"), e))?;
+    }
+    for (i, s) in r.guest.services.iter().enumerate() {
+        if r.guest.init != "openrc" {
+            return Err(l.error(&format!("guest.services[{i}]"), "services are OpenRC runlevel entries; this guest's init is not openrc"));
+        }
+        if crate::configure::services::parse_service(s).is_none() {
+            return Err(l.error(&format!("guest.services[{i}]"), format!("{s:?}: expected `runlevel:service`, e.g. \"default:local\"")));
+        }
+    }
     if r.guest.hostname.is_empty() || r.guest.hostname.len() > 63 || !r.guest.hostname.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(l.error("guest.hostname", format!("{:?} is not a valid host name", r.guest.hostname)));
     }

@@ -1,0 +1,136 @@
+//! dockerd's configuration: `/etc/docker/daemon.json` from the recipe, and
+//! proxy settings (OpenRC: `/etc/conf.d/docker`; dinv init: the service's
+//! environment, see `services.rs`).
+//!
+//! The shutdown timeout lives only in daemon.json: dockerd refuses to start
+//! when a setting is given both there and as a flag, and `dinv-guest setup`
+//! rewrites it from the launcher's fw_cfg value at boot.
+
+use std::collections::BTreeMap;
+
+use dinv_fstree::Tree;
+use serde_json::Value;
+
+use super::{err, read_text, write};
+use crate::recipe::{DockerSection, ProxySection, Recipe};
+use crate::Result;
+
+/// Where dockerd reads its configuration.
+pub const DAEMON_JSON: &str = "etc/docker/daemon.json";
+
+/// OpenRC's settings file for the docker service (sourced by its script).
+pub const CONF_D_DOCKER: &str = "etc/conf.d/docker";
+
+/// The keys the recipe sets through typed fields; `docker.daemon` may not repeat them.
+pub const TYPED_KEYS: &[&str] = &["bip", "hosts", "insecure-registries", "registry-mirrors", "shutdown-timeout", "storage-driver"];
+
+/// daemon.json as a JSON object with sorted keys: the typed settings plus
+/// the free-form `docker.daemon` table. An extra that repeats a typed key
+/// is an error naming the key.
+pub fn daemon_json(d: &DockerSection) -> Result<Value> {
+    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    out.insert("bip".into(), Value::from(d.bip.clone()));
+    out.insert("shutdown-timeout".into(), Value::from(d.shutdown_timeout));
+    out.insert("hosts".into(), Value::from(d.hosts.clone()));
+    if let Some(s) = &d.storage_driver {
+        out.insert("storage-driver".into(), Value::from(s.clone()));
+    }
+    if !d.registry_mirrors.is_empty() {
+        out.insert("registry-mirrors".into(), Value::from(d.registry_mirrors.clone()));
+    }
+    if !d.insecure_registries.is_empty() {
+        out.insert("insecure-registries".into(), Value::from(d.insecure_registries.clone()));
+    }
+    for (k, v) in &d.daemon {
+        if TYPED_KEYS.contains(&k.as_str()) {
+            let field = k.replace('-', "_");
+            return Err(err(format!("docker.daemon.{k}: set it with docker.{field} instead (daemon.json would have it twice)")));
+        }
+        let v = serde_json::to_value(v).map_err(|e| err(format!("docker.daemon.{k}: not representable in JSON: {e}")))?;
+        out.insert(k.clone(), v);
+    }
+    Ok(Value::Object(out.into_iter().collect()))
+}
+
+/// The proxy environment for dockerd (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`), sorted.
+pub fn proxy_env(p: Option<&ProxySection>) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if let Some(p) = p {
+        for (k, v) in [("HTTP_PROXY", &p.http), ("HTTPS_PROXY", &p.https), ("NO_PROXY", &p.no_proxy)] {
+            if let Some(v) = v {
+                env.insert(k.to_string(), v.clone());
+            }
+        }
+    }
+    env
+}
+
+/// Shell-quotes a value for a conf.d file.
+fn sh_quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
+
+/// `/etc/conf.d/docker` with the proxy exports: earlier proxy lines are
+/// dropped, everything else the package put there is kept.
+pub fn conf_d_with_proxy(existing: Option<&str>, env: &BTreeMap<String, String>) -> String {
+    let mut lines: Vec<String> = existing
+        .unwrap_or("")
+        .lines()
+        .filter(|l| !env.keys().any(|k| l.trim_start().starts_with(&format!("export {k}="))))
+        .map(str::to_string)
+        .collect();
+    for (k, v) in env {
+        lines.push(format!("export {k}={}", sh_quote(v)));
+    }
+    let mut text = lines.join("\n");
+    text.push('\n');
+    text
+}
+
+/// Writes daemon.json (0644) and, for OpenRC guests, the proxy exports.
+pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
+    let json = daemon_json(&recipe.docker)?;
+    let mut text = serde_json::to_string_pretty(&json).map_err(|e| err(format!("daemon.json: {e}")))?;
+    text.push('\n');
+    write(tree, DAEMON_JSON, text, 0o644)?;
+    let env = proxy_env(recipe.docker.proxy.as_ref());
+    if recipe.guest.init == "openrc" && !env.is_empty() {
+        let conf = conf_d_with_proxy(read_text(tree, CONF_D_DOCKER).as_deref(), &env);
+        write(tree, CONF_D_DOCKER, conf, 0o644)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_json_has_the_typed_keys_sorted_and_merges_extras() {
+        let mut d = DockerSection { registry_mirrors: vec!["https://mirror.invalid".into()], ..Default::default() };
+        d.daemon.insert("log-driver".into(), toml::Value::String("json-file".into()));
+        d.daemon.insert("debug".into(), toml::Value::Boolean(true));
+        let text = serde_json::to_string(&daemon_json(&d).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"bip":"172.19.0.1/16","debug":true,"hosts":["unix:///var/run/docker.sock","tcp://0.0.0.0:2375"],"log-driver":"json-file","registry-mirrors":["https://mirror.invalid"],"shutdown-timeout":5}"#
+        );
+    }
+
+    #[test]
+    fn extras_may_not_override_typed_keys() {
+        let mut d = DockerSection::default();
+        d.daemon.insert("shutdown-timeout".into(), toml::Value::Integer(30));
+        let e = daemon_json(&d).unwrap_err().to_string();
+        assert!(e.contains("docker.daemon.shutdown-timeout") && e.contains("docker.shutdown_timeout"), "{e}");
+    }
+
+    #[test]
+    fn proxy_lines_replace_old_ones_and_keep_the_rest() {
+        let env = proxy_env(Some(&ProxySection { http: Some("http://p:3128".into()), https: None, no_proxy: Some("localhost,10.0.0.0/8".into()) }));
+        let old = "DOCKER_OPTS=\"\"\nexport HTTP_PROXY='old'\n";
+        let out = conf_d_with_proxy(Some(old), &env);
+        assert_eq!(out, "DOCKER_OPTS=\"\"\nexport HTTP_PROXY='http://p:3128'\nexport NO_PROXY='localhost,10.0.0.0/8'\n");
+        assert_eq!(conf_d_with_proxy(Some(&out), &env), out);
+    }
+}

@@ -1,0 +1,199 @@
+//! The init system. OpenRC guests (Alpine): the DinV runlevels, the
+//! dinv-setup/dinv-post scripts, qemu-guest-agent's channel. dinv guests
+//! (Debian): `/etc/dinv/services.json` for `dinv-guest init`, which is
+//! linked as `/usr/sbin/init` and the power commands.
+
+use dinv_fstree::{Meta, NodeKind, Tree, TreePath};
+use dinv_launcher::guest::{openrc_scripts, ServicesFile};
+
+use super::{docker, err, first_file, is_file, read_text, symlink, write};
+use crate::recipe::{GuestSection, Recipe};
+use crate::Result;
+
+/// The DinV service set per OpenRC runlevel (the original DinV's, minus hwclock: a microVM has no RTC).
+pub const RUNLEVELS: &[(&str, &[&str])] = &[
+    ("sysinit", &["devfs", "dmesg", "mdev"]),
+    ("boot", &["modules", "sysctl", "hostname", "bootmisc", "syslog", "networking"]),
+    ("default", &["docker", "qemu-guest-agent", "dinv-setup", "dinv-post"]),
+    ("shutdown", &["mount-ro", "killprocs", "savecache"]),
+];
+
+/// The virtio-serial port QEMU names for the guest agent, as linked under /dev.
+pub const GA_PORT: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
+
+/// Settings file of Alpine's qemu-guest-agent service.
+pub const CONF_D_QEMU_GA: &str = "etc/conf.d/qemu-guest-agent";
+
+/// busybox mdev's rules; mdev does not create `/dev/virtio-ports/<name>` links by itself.
+pub const MDEV_CONF: &str = "etc/mdev.conf";
+
+/// mdev rule (run from /dev, `$MDEV` = node name) linking each named virtio-serial port, as udev would.
+pub const MDEV_VPORT_RULE: &str =
+    "vport[0-9]+p[0-9]+ root:root 0600 @[ -r /sys/class/virtio-ports/$MDEV/name ] && mkdir -p virtio-ports && ln -sf ../$MDEV virtio-ports/$(cat /sys/class/virtio-ports/$MDEV/name)";
+
+/// Where the services file for `dinv-guest init` goes.
+pub const SERVICES_JSON: &str = "etc/dinv/services.json";
+
+/// Names linked to dinv-guest in dinv guests: PID 1 and the power commands.
+pub const GUEST_LINKS: &[&str] = &["init", "poweroff", "shutdown", "halt", "reboot"];
+
+/// Applies the recipe's init system.
+pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
+    match recipe.guest.init.as_str() {
+        "openrc" => openrc(tree, &recipe.guest),
+        "dinv" => dinv(tree, recipe),
+        other => Err(err(format!("guest.init: unknown init system {other:?}"))),
+    }
+}
+
+/// Parses a `runlevel:service` entry of `guest.services`.
+pub fn parse_service(entry: &str) -> Option<(&str, &str)> {
+    let (level, name) = entry.split_once(':')?;
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) && s != "." && s != "..";
+    (ok(level) && ok(name)).then_some((level, name))
+}
+
+fn enable(tree: &mut Tree, level: &str, name: &str) -> Result<()> {
+    tree.mkdir_p(&TreePath::new(&format!("etc/runlevels/{level}")), Meta::root(0o755)).map_err(|e| err(format!("runlevel {level}: {e}")))?;
+    symlink(tree, &format!("etc/runlevels/{level}/{name}"), &format!("/etc/init.d/{name}"))
+}
+
+/// OpenRC: DinV scripts, runlevel links, the guest agent's channel.
+pub fn openrc(tree: &mut Tree, guest: &GuestSection) -> Result<()> {
+    for (path, text) in openrc_scripts() {
+        write(tree, path.trim_start_matches('/'), text, 0o755)?;
+    }
+    for (level, names) in RUNLEVELS {
+        for name in *names {
+            if is_file(tree, &format!("etc/init.d/{name}")) {
+                enable(tree, level, name)?;
+            } else {
+                tracing::warn!(service = name, runlevel = level, "no /etc/init.d/{name} in the guest; not enabled");
+            }
+        }
+    }
+    for entry in &guest.services {
+        let (level, name) = parse_service(entry).ok_or_else(|| err(format!("guest.services: {entry:?} is not `runlevel:service`")))?;
+        enable(tree, level, name)?;
+    }
+    if is_file(tree, "etc/init.d/qemu-guest-agent") {
+        let existing = read_text(tree, CONF_D_QEMU_GA).unwrap_or_default();
+        let mut lines: Vec<String> = existing.lines().filter(|l| !l.trim_start().starts_with("GA_PATH=")).map(str::to_string).collect();
+        lines.push(format!("GA_PATH=\"{GA_PORT}\""));
+        write(tree, CONF_D_QEMU_GA, lines.join("\n") + "\n", 0o644)?;
+        let mdev = read_text(tree, MDEV_CONF);
+        if !mdev.as_deref().unwrap_or("").contains("virtio-ports") {
+            // First match wins in mdev.conf, so the rule goes before any catch-all.
+            write(tree, MDEV_CONF, format!("{MDEV_VPORT_RULE}\n{}", mdev.unwrap_or_default()), 0o644)?;
+        }
+    }
+    Ok(())
+}
+
+/// dinv init: services.json and the PID 1 / power command links.
+pub fn dinv(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
+    let dockerd = first_file(tree, &["usr/bin/dockerd", "usr/sbin/dockerd"])
+        .ok_or_else(|| err("guest.init = \"dinv\": no dockerd in the guest (/usr/bin/dockerd or /usr/sbin/dockerd); add docker to guest.packages"))?;
+    let qemu_ga = first_file(tree, &["usr/sbin/qemu-ga", "usr/bin/qemu-ga"]);
+    let mut file = ServicesFile::standard(&format!("/{}", qemu_ga.unwrap_or("usr/sbin/qemu-ga")), vec![format!("/{dockerd}")], vec![]);
+    if qemu_ga.is_none() {
+        tracing::warn!("no qemu-ga in the guest: the launcher's graceful shutdown will not reach it");
+        file.services.retain(|s| s.name != "qemu-ga");
+    }
+    let env = docker::proxy_env(recipe.docker.proxy.as_ref());
+    if let Some(d) = file.services.iter_mut().find(|s| s.name == "dockerd") {
+        d.env.extend(env);
+    }
+    file.validate().map_err(|e| err(format!("services.json: {e}")))?;
+    let mut text = serde_json::to_string_pretty(&file).map_err(|e| err(format!("services.json: {e}")))?;
+    text.push('\n');
+    write(tree, SERVICES_JSON, text, 0o644)?;
+    let real_sbin = matches!(tree.get(&TreePath::new("sbin")).map(|n| &n.kind), Some(NodeKind::Dir));
+    for name in GUEST_LINKS {
+        symlink(tree, &format!("usr/sbin/{name}"), "dinv-guest")?;
+        if real_sbin {
+            symlink(tree, &format!("sbin/{name}"), "/usr/sbin/dinv-guest")?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that every service the recipe enabled has its script, once
+/// overlays (which may add scripts) are in.
+pub fn check_enabled(tree: &Tree, guest: &GuestSection) -> Result<()> {
+    for entry in &guest.services {
+        if let Some((_, name)) = parse_service(entry) {
+            if !is_file(tree, &format!("etc/init.d/{name}")) {
+                return Err(err(format!("guest.services: {entry:?} enables {name}, but the guest has no /etc/init.d/{name} (which package or overlay provides it?)")));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recipe(extra_guest: &str) -> Recipe {
+        toml::from_str(&format!(
+            "[image]\nname = \"t\"\n[sources.s]\ntype = \"apk\"\nrepositories = []\n[guest]\nsource = \"s\"\npackages = []\n{extra_guest}\n"
+        ))
+        .unwrap()
+    }
+
+    fn link(t: &Tree, p: &str) -> Option<String> {
+        match &t.get(&TreePath::new(p))?.kind {
+            NodeKind::Symlink(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn openrc_links_present_services_only() {
+        let mut t = Tree::new();
+        for s in ["devfs", "docker", "qemu-guest-agent", "local"] {
+            t.write_file(&TreePath::new(&format!("etc/init.d/{s}")), "#!/sbin/openrc-run\n", Meta::root(0o755)).unwrap();
+        }
+        let r = recipe("services = [\"default:local\"]");
+        apply(&mut t, &r).unwrap();
+        assert_eq!(link(&t, "etc/runlevels/sysinit/devfs").as_deref(), Some("/etc/init.d/devfs"));
+        assert_eq!(link(&t, "etc/runlevels/default/dinv-setup").as_deref(), Some("/etc/init.d/dinv-setup"));
+        assert_eq!(link(&t, "etc/runlevels/default/local").as_deref(), Some("/etc/init.d/local"));
+        assert!(link(&t, "etc/runlevels/sysinit/mdev").is_none());
+        assert_eq!(t.get(&TreePath::new("etc/init.d/dinv-post")).unwrap().meta.mode, 0o755);
+        assert_eq!(read_text(&t, CONF_D_QEMU_GA).unwrap(), format!("GA_PATH=\"{GA_PORT}\"\n"));
+        assert!(read_text(&t, MDEV_CONF).unwrap().starts_with("vport[0-9]+p[0-9]+ "));
+        check_enabled(&t, &r.guest).unwrap();
+        let bad = recipe("services = [\"default:nope\"]");
+        apply(&mut t, &bad).unwrap();
+        let e = check_enabled(&t, &bad.guest).unwrap_err().to_string();
+        assert!(e.contains("no /etc/init.d/nope"), "{e}");
+    }
+
+    #[test]
+    fn dinv_init_writes_services_and_links_under_merged_usr() {
+        let mut t = Tree::new();
+        t.write_file(&TreePath::new("usr/sbin/dockerd"), "d", Meta::root(0o755)).unwrap();
+        t.write_file(&TreePath::new("usr/bin/qemu-ga"), "q", Meta::root(0o755)).unwrap();
+        t.write_file(&TreePath::new("usr/sbin/halt"), "systemctl", Meta::root(0o755)).unwrap();
+        t.symlink(&TreePath::new("sbin"), "usr/sbin").unwrap();
+        let mut r = recipe("init = \"dinv\"");
+        r.docker.proxy = Some(crate::recipe::ProxySection { http: Some("http://p:3128".into()), https: None, no_proxy: None });
+        apply(&mut t, &r).unwrap();
+        let f = ServicesFile::parse(&read_text(&t, SERVICES_JSON).unwrap()).unwrap();
+        assert_eq!(f.services[0].argv[0], "/usr/bin/qemu-ga");
+        assert_eq!(f.services[1].argv, vec!["/usr/sbin/dockerd".to_string()]);
+        assert_eq!(f.services[1].env.get("HTTP_PROXY").map(String::as_str), Some("http://p:3128"));
+        for n in GUEST_LINKS {
+            assert_eq!(link(&t, &format!("usr/sbin/{n}")).as_deref(), Some("dinv-guest"), "{n}");
+        }
+        assert!(matches!(t.get(&TreePath::new("sbin")).unwrap().kind, NodeKind::Symlink(_)));
+    }
+
+    #[test]
+    fn dinv_init_without_dockerd_is_an_error() {
+        let e = apply(&mut Tree::new(), &recipe("init = \"dinv\"")).unwrap_err().to_string();
+        assert!(e.contains("no dockerd"), "{e}");
+    }
+}

@@ -1,0 +1,292 @@
+//! The image stage: the outer Docker image users run. Layer 1 is the
+//! runtime tree (QEMU, docker CLI, libraries) made fit for a container;
+//! layer 2 is DinV itself (launcher, kernel, initramfs, root filesystem,
+//! launcher.json). Written as a docker-archive (`image.tar`, also an OCI
+//! archive) and an OCI layout (`oci/`), deterministically from the epoch.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dinv_fstree::{BackingFile, Content, Meta, Node, NodeKind, Replace, Tree, TreePath};
+use dinv_image::{rfc3339, write_docker_archive, write_oci_layout, Healthcheck, ImageDigests, ImageSpec, Layer, LayerBuilder, LayerOptions};
+use dinv_launcher::launcher::config::LauncherConfig;
+
+use crate::recipe::LoadedRecipe;
+use crate::{Error, Result};
+
+/// The container entrypoint inside the image.
+pub const LAUNCHER_PATH: &str = "/usr/bin/dinv-launcher";
+/// Where the guest kernel lands in the image.
+pub const KERNEL_PATH: &str = "/usr/share/dinv/vmlinuz";
+/// Where the initramfs lands in the image.
+pub const INITRAMFS_PATH: &str = "/usr/share/dinv/initramfs";
+/// Where the ext4 root filesystem lands in the image.
+pub const ROOTFS_PATH: &str = "/usr/share/dinv/rootfs.ext4";
+/// The launcher's config file (schema: launcher/src/launcher/config.rs).
+pub const LAUNCHER_CONFIG_PATH: &str = "/etc/dinv/launcher.json";
+/// Kernel arguments every DinV guest needs; `kernel.cmdline` is appended.
+pub const BASE_APPEND: &str = "console=ttyS0 root=SERIAL=dinv-root rw quiet";
+/// PATH in the image.
+pub const IMAGE_PATH_ENV: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+const STAGE: &str = "image";
+
+/// What the image stage is built from.
+pub struct ImageInputs<'a> {
+    pub recipe: &'a LoadedRecipe,
+    /// The outer image's base: runtime packages unpacked (QEMU, docker CLI, libs).
+    pub runtime: &'a Tree,
+    /// Guest kernel (bzImage) file.
+    pub vmlinuz: &'a Path,
+    /// Guest initramfs file, if the guest boots through one.
+    pub initramfs: Option<&'a Path>,
+    /// ext4 root filesystem image file.
+    pub rootfs: &'a Path,
+    /// SOURCE_DATE_EPOCH: every mtime and the image's creation time.
+    pub epoch: i64,
+    /// Source revision for `org.opencontainers.image.revision`.
+    pub revision: Option<String>,
+}
+
+/// One written layer, for the build report.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LayerSummary {
+    /// `runtime` or `dinv`.
+    pub name: String,
+    /// `sha256:` of the gzip blob.
+    pub digest: String,
+    /// `sha256:` of the uncompressed tar.
+    pub diff_id: String,
+    /// Compressed size in bytes.
+    pub size: u64,
+    /// Uncompressed tar size in bytes.
+    pub uncompressed_size: u64,
+}
+
+/// What the image stage wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageOutputs {
+    /// `name:tag`.
+    pub reference: String,
+    /// `out_dir/image.tar` (docker-archive, also an OCI archive).
+    pub docker_archive: PathBuf,
+    /// `out_dir/oci` (OCI image layout).
+    pub oci_layout: PathBuf,
+    /// Manifest and config digests (identical for both formats).
+    pub digests: ImageDigests,
+    /// Layers bottom to top.
+    pub layers: Vec<LayerSummary>,
+}
+
+/// Builds both layers and writes `out_dir/image.tar` and `out_dir/oci/`.
+pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs> {
+    let spec = image_spec(inputs);
+    spec.validate().map_err(|e| Error::stage(STAGE, format!("image.name/image.tag: {e}")))?;
+    std::fs::create_dir_all(out_dir).map_err(Error::io(out_dir))?;
+    // Layer blobs are staged here; the OCI writer hard-links them, the
+    // archive writer copies them, then the directory goes away.
+    let blobs = tempfile::Builder::new().prefix(".image-layers-").tempdir_in(out_dir).map_err(Error::io(out_dir))?;
+
+    let runtime = runtime_layer_tree(inputs.runtime)?;
+    let dinv = dinv_layer_tree(inputs)?;
+    let layer = |tree: &Tree, created_by: &str| -> Result<Layer> {
+        let mut opts = LayerOptions::new(blobs.path(), created_by);
+        opts.mtime = Some(inputs.epoch);
+        LayerBuilder::from_tree(tree, &opts).map_err(|e| Error::stage(STAGE, format!("writing the {created_by} layer: {e}")))
+    };
+    let layers = vec![
+        layer(&runtime, "dinv-build: runtime packages")?,
+        layer(&dinv, "dinv-build: dinv-launcher, kernel, initramfs, rootfs")?,
+    ];
+
+    let archive = out_dir.join("image.tar");
+    let digests = write_docker_archive(&archive, &spec, &layers).map_err(|e| Error::stage(STAGE, e))?;
+    let oci = out_dir.join("oci");
+    let oci_digests = write_oci_layout(&oci, &spec, &layers).map_err(|e| Error::stage(STAGE, e))?;
+    if oci_digests != digests {
+        return Err(Error::stage(STAGE, format!("the OCI layout ({}) and image.tar ({}) disagree", oci_digests.manifest, digests.manifest)));
+    }
+    let names = ["runtime", "dinv"];
+    let layers = layers
+        .iter()
+        .zip(names)
+        .map(|(l, name)| LayerSummary {
+            name: name.into(),
+            digest: l.digest.clone(),
+            diff_id: l.diff_id.clone(),
+            size: l.size,
+            uncompressed_size: l.uncompressed_size,
+        })
+        .collect();
+    Ok(ImageOutputs { reference: spec.reference(), docker_archive: archive, oci_layout: oci, digests, layers })
+}
+
+/// The image's config: entrypoint, command, environment, ports, volumes,
+/// health check and labels, from the recipe.
+pub fn image_spec(inputs: &ImageInputs) -> ImageSpec {
+    let r = &inputs.recipe.recipe;
+    let mut spec = ImageSpec::new(&r.image.name, &r.image.tag, inputs.epoch);
+    spec.entrypoint = vec![LAUNCHER_PATH.into()];
+    spec.cmd = r.image.cmd.clone();
+    spec.env = vec![format!("PATH={IMAGE_PATH_ENV}"), "DOCKER_HOST=tcp://127.0.0.1:2375".into()];
+    spec.env.extend(env_defaults(inputs.recipe).into_iter().map(|(k, v)| format!("{k}={v}")));
+    spec.exposed_ports = vec!["2375/tcp".into()];
+    spec.volumes = vec!["/docker".into(), "/volume".into()];
+    spec.stop_signal = Some("SIGTERM".into());
+    spec.healthcheck = Some(Healthcheck {
+        test: vec!["CMD".into(), LAUNCHER_PATH.into(), "health".into()],
+        interval: Duration::from_secs(10),
+        timeout: Duration::from_secs(5),
+        // Booting the guest and starting dockerd takes a while, more without KVM.
+        start_period: Duration::from_secs(120),
+        retries: 3,
+    });
+    spec.labels = labels(inputs);
+    spec
+}
+
+/// The DINV_* variables set in the image's environment, in the order of
+/// the reference table. Empty values count as unset for the launcher; they
+/// are there so `docker image inspect` shows every knob.
+pub fn env_defaults(l: &LoadedRecipe) -> Vec<(&'static str, String)> {
+    let r = &l.recipe;
+    vec![
+        ("DINV_CPUS", r.vm.cpus.to_string()),
+        ("DINV_MEMORY", r.vm.memory.clone()),
+        ("DINV_TCP_PORTS", String::new()),
+        ("DINV_UDP_PORTS", String::new()),
+        ("DINV_MOUNTS", String::new()),
+        ("DINV_DOCKER_SIZE", r.vm.docker_disk_size.clone()),
+        ("DINV_VOLUME_PATH", String::new()),
+        ("DINV_VOLUME_SIZE", "64G".into()),
+        ("DINV_VOLUME_UID", "0".into()),
+        ("DINV_VOLUME_GID", "0".into()),
+        ("DINV_DOCKER_SOCK_UID", "0".into()),
+        ("DINV_DOCKER_SOCK_GID", "0".into()),
+        ("DINV_SHUTDOWN_TIMEOUT", r.docker.shutdown_timeout.to_string()),
+        ("DINV_MACHINE", r.vm.machine.clone()),
+    ]
+}
+
+/// OCI labels: generated ones, overridden by the recipe's `image.labels`.
+fn labels(inputs: &ImageInputs) -> BTreeMap<String, String> {
+    let image = &inputs.recipe.recipe.image;
+    let mut labels = BTreeMap::new();
+    let mut put = |k: &str, v: &str| labels.insert(format!("org.opencontainers.image.{k}"), v.to_string());
+    put("title", &image.name);
+    put("version", &image.tag);
+    put("created", &rfc3339(inputs.epoch));
+    if let Some(rev) = &inputs.revision {
+        put("revision", rev);
+    }
+    if let Some(url) = &image.source_url {
+        put("source", url);
+    }
+    labels.extend(image.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    labels
+}
+
+/// `/etc/dinv/launcher.json`: the launcher's own config type, so a schema
+/// change there breaks this build rather than the image at run time.
+pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
+    let r = &inputs.recipe.recipe;
+    let mut append = BASE_APPEND.to_string();
+    if let Some(extra) = r.kernel.cmdline.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        append.push(' ');
+        append.push_str(extra);
+    }
+    let defaults = [
+        ("DINV_CPUS", r.vm.cpus.to_string()),
+        ("DINV_MEMORY", r.vm.memory.clone()),
+        ("DINV_DOCKER_SIZE", r.vm.docker_disk_size.clone()),
+        ("DINV_MACHINE", r.vm.machine.clone()),
+        ("DINV_SHUTDOWN_TIMEOUT", r.docker.shutdown_timeout.to_string()),
+        ("DINV_STOP_TIMEOUT", r.vm.stop_timeout.to_string()),
+    ];
+    LauncherConfig {
+        kernel: Some(KERNEL_PATH.into()),
+        initrd: inputs.initramfs.map(|_| INITRAMFS_PATH.into()),
+        rootfs: Some(ROOTFS_PATH.into()),
+        // None: the launcher looks QEMU up in PATH.
+        qemu: find_qemu(inputs.runtime).map(PathBuf::from),
+        append: Some(append),
+        defaults: defaults.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ..LauncherConfig::default()
+    }
+}
+
+/// Where the runtime tree has `qemu-system-x86_64`, as an absolute path.
+pub fn find_qemu(runtime: &Tree) -> Option<String> {
+    ["usr/bin/qemu-system-x86_64", "bin/qemu-system-x86_64"]
+        .into_iter()
+        .map(TreePath::new)
+        .find(|p| runtime.get(p).map(|n| !n.is_dir()).unwrap_or(false))
+        .map(|p| p.absolute())
+}
+
+fn tree_err(what: &str) -> impl FnOnce(dinv_fstree::TreeError) -> Error + '_ {
+    move |e| Error::stage(STAGE, format!("{what}: {e}"))
+}
+
+/// The runtime tree plus what a container needs that package scripts would
+/// have made: /tmp, /run, /var/tmp, /root, and root in passwd/group.
+pub fn runtime_layer_tree(runtime: &Tree) -> Result<Tree> {
+    let mut t = runtime.clone();
+    for (dir, mode) in [("tmp", 0o1777), ("var/tmp", 0o1777), ("run", 0o755), ("root", 0o700), ("etc", 0o755)] {
+        let p = TreePath::new(dir);
+        // Whatever the packages put there (e.g. a symlink) stays.
+        if !t.contains(&p) {
+            t.mkdir_p(&p, Meta::root(mode)).map_err(tree_err("runtime layer"))?;
+        }
+    }
+    let generated = [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+        ("etc/group", "root:x:0:root\n"),
+        // glibc and Go read it for name resolution; package scripts usually make it.
+        ("etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"),
+    ];
+    for (path, text) in generated {
+        let p = TreePath::new(path);
+        if !t.contains(&p) {
+            t.write_file(&p, text, Meta::root(0o644)).map_err(tree_err("runtime layer"))?;
+        }
+    }
+    Ok(t)
+}
+
+/// Layer 2: the launcher, the guest's kernel, initramfs and root
+/// filesystem (read from their files while the layer is written), the
+/// launcher config and the mount points.
+pub fn dinv_layer_tree(inputs: &ImageInputs) -> Result<Tree> {
+    let mut t = Tree::new();
+    // Parents shared with layer 1 keep its metadata so the upper layer does
+    // not change them.
+    for dir in ["usr", "usr/bin", "usr/share", "etc", "run"] {
+        let p = TreePath::new(dir);
+        let meta = inputs.runtime.get(&p).filter(|n| n.is_dir()).map(|n| n.meta.clone()).unwrap_or_else(|| Meta::root(0o755));
+        t.mkdir_p(&p, meta).map_err(tree_err("dinv layer"))?;
+    }
+    for dir in ["usr/share/dinv", "etc/dinv", "run/dinv", "docker", "volume"] {
+        t.mkdir_p(&TreePath::new(dir), Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
+    }
+    t.write_file(&tree_path(LAUNCHER_PATH), crate::assets::launcher(), Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
+    let mut files = vec![(KERNEL_PATH, inputs.vmlinuz), (ROOTFS_PATH, inputs.rootfs)];
+    if let Some(i) = inputs.initramfs {
+        files.push((INITRAMFS_PATH, i));
+    }
+    for (dest, src) in files {
+        let file = BackingFile::open(src).map_err(Error::io(src))?;
+        let len = std::fs::metadata(src).map_err(Error::io(src))?.len();
+        let node = Node::new(NodeKind::File(Content::Range { file, offset: 0, len }), Meta::root(0o644));
+        t.insert(tree_path(dest), node, Replace::Deny).map_err(tree_err("dinv layer"))?;
+    }
+    let mut json = serde_json::to_vec_pretty(&launcher_config(inputs)).expect("JSON value serialises");
+    json.push(b'\n');
+    t.write_file(&tree_path(LAUNCHER_CONFIG_PATH), json, Meta::root(0o644)).map_err(tree_err("dinv layer"))?;
+    Ok(t)
+}
+
+fn tree_path(abs: &str) -> TreePath {
+    TreePath::new(abs.trim_start_matches('/'))
+}

@@ -1,0 +1,374 @@
+//! The kernel, initramfs and ext4 stages end to end through the CLI: a
+//! generated Alpine-format repository with a fake `linux-virt` (a bzImage
+//! header, a config generated from our fragments, modules with real
+//! `.modinfo` sections and a shipped `modules.dep`) is built into
+//! `vmlinuz`, `initramfs` and `rootfs.ext4`, which are checked with
+//! cpio, e2fsck and debugfs.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use dinv_apk::testkit::{write_repository, PackageSpec, SpecKind, TestKey};
+use dinv_fstree::Meta;
+use sha2::{Digest, Sha256};
+
+const RELEASE: &str = "6.6.58-0-virt";
+const KERNEL_VERSION: &str = "6.6.58-r0";
+const EPOCH: i64 = 1_700_000_000;
+
+/// Options the fake kernel builds as modules (everything else the
+/// fragments want is built in).
+const AS_MODULES: &[&str] =
+    &["CONFIG_BRIDGE", "CONFIG_CRYPTO_CRC32C", "CONFIG_EXT4_FS", "CONFIG_OVERLAY_FS", "CONFIG_VETH", "CONFIG_VIRTIO", "CONFIG_VIRTIO_BLK", "CONFIG_VIRTIO_MMIO"];
+
+/// (path under /lib/modules/RELEASE, dependencies as paths, extra modinfo lines).
+const MODULES: &[(&str, &[&str], &str)] = &[
+    ("kernel/drivers/virtio/virtio_ring.ko", &[], ""),
+    ("kernel/drivers/virtio/virtio.ko", &["kernel/drivers/virtio/virtio_ring.ko"], ""),
+    ("kernel/drivers/virtio/virtio_mmio.ko", &["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"], "alias=of:N*T*Cvirtio,mmio"),
+    ("kernel/drivers/block/virtio_blk.ko.gz", &["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"], "alias=virtio:d00000002v*"),
+    ("kernel/lib/crc16.ko", &[], ""),
+    ("kernel/fs/mbcache.ko", &[], ""),
+    ("kernel/fs/jbd2/jbd2.ko.gz", &[], ""),
+    ("kernel/crypto/crc32c_generic.ko", &[], "alias=crypto-crc32c\nalias=crc32c"),
+    ("kernel/fs/ext4/ext4.ko.gz", &["kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko.gz", "kernel/lib/crc16.ko"], "alias=fs-ext4\nsoftdep=pre: crc32c"),
+    ("kernel/fs/overlayfs/overlay.ko", &[], "alias=fs-overlay"),
+    ("kernel/drivers/net/veth.ko", &[], "alias=rtnl-link-veth"),
+    ("kernel/net/llc/llc.ko", &[], ""),
+    ("kernel/net/802/stp.ko", &["kernel/net/llc/llc.ko"], ""),
+    ("kernel/net/bridge/bridge.ko", &["kernel/net/802/stp.ko", "kernel/net/llc/llc.ko"], "alias=rtnl-link-bridge"),
+];
+
+fn module_name(rel: &str) -> String {
+    let file = rel.rsplit('/').next().unwrap();
+    file.split(".ko").next().unwrap().replace('-', "_")
+}
+
+/// A minimal ELF64 relocatable whose only content is a `.modinfo` section.
+fn fake_module(modinfo: &str) -> Vec<u8> {
+    let names = b"\0.modinfo\0.shstrtab\0";
+    let mut section = modinfo.replace('\n', "\0").into_bytes();
+    section.push(0);
+    let mut f = vec![0u8; 64];
+    f[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    f[16] = 1; // ET_REL
+    f[18] = 0x3e; // x86-64
+    let section_at = f.len() as u64;
+    f.extend_from_slice(&section);
+    let names_at = f.len() as u64;
+    f.extend_from_slice(names);
+    f.resize(f.len().next_multiple_of(8), 0);
+    let headers_at = f.len() as u64;
+    for (name, kind, off, size) in [(0u32, 0u32, 0u64, 0u64), (1, 1, section_at, section.len() as u64), (10, 3, names_at, names.len() as u64)] {
+        let mut h = [0u8; 64];
+        h[0..4].copy_from_slice(&name.to_le_bytes());
+        h[4..8].copy_from_slice(&kind.to_le_bytes());
+        h[24..32].copy_from_slice(&off.to_le_bytes());
+        h[32..40].copy_from_slice(&size.to_le_bytes());
+        f.extend_from_slice(&h);
+    }
+    f[0x28..0x30].copy_from_slice(&headers_at.to_le_bytes());
+    f[0x34..0x36].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+    f[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+    f[0x3C..0x3E].copy_from_slice(&3u16.to_le_bytes()); // e_shnum
+    f[0x3E..0x40].copy_from_slice(&2u16.to_le_bytes()); // e_shstrndx
+    f
+}
+
+/// Bytes with an x86 boot setup header whose `kernel_version` string names
+/// `release`, followed by filler standing in for the compressed kernel.
+fn fake_bzimage(release: &str) -> Vec<u8> {
+    let mut img: Vec<u8> = (0..16 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    img[0x1FE..0x200].copy_from_slice(&[0x55, 0xAA]);
+    img[0x202..0x206].copy_from_slice(b"HdrS");
+    img[0x20E..0x210].copy_from_slice(&(0x800u16 - 0x200).to_le_bytes());
+    let v = format!("{release} (buildozer@build-3-20-x86_64) #1-Alpine SMP PREEMPT_DYNAMIC\0");
+    img[0x800..0x800 + v.len()].copy_from_slice(v.as_bytes());
+    img
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
+}
+
+fn fragments_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel-configs")
+}
+
+fn fragment_files() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(fragments_dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "config")).collect();
+    v.sort();
+    assert!(!v.is_empty(), "no fragments in {}", fragments_dir().display());
+    v
+}
+
+/// A `.config` meeting every fragment: `AS_MODULES` as `=m`, other
+/// tristates built in, everything else as the fragment says.
+fn kernel_config() -> String {
+    let mut out = String::from("#\n# Automatically generated file; DO NOT EDIT.\n#\nCONFIG_64BIT=y\n");
+    for f in fragment_files() {
+        for line in fs::read_to_string(&f).unwrap().lines() {
+            let line = line.trim();
+            if let Some((name, value)) = line.split_once('=').filter(|_| line.starts_with("CONFIG_")) {
+                let value = if AS_MODULES.contains(&name) {
+                    "m"
+                } else if value == "m" {
+                    "y"
+                } else {
+                    value
+                };
+                out.push_str(&format!("{name}={value}\n"));
+            } else if line.starts_with("# CONFIG_") && line.ends_with(" is not set") {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn specs() -> Vec<PackageSpec> {
+    let mut kernel = PackageSpec::new("linux-virt", KERNEL_VERSION)
+        .file("boot/vmlinuz-virt", fake_bzimage(RELEASE), 0o644)
+        .file("boot/config-virt", kernel_config().into_bytes(), 0o644);
+    let mut dep = String::new();
+    for (rel, deps, extra) in MODULES {
+        let name = module_name(rel);
+        let depends: Vec<String> = deps.iter().map(|d| module_name(d)).collect();
+        let elf = fake_module(&format!("license=GPL\nname={name}\ndepends={}\nvermagic={RELEASE} SMP preempt mod_unload\n{extra}", depends.join(",")));
+        let bytes = if rel.ends_with(".gz") { gzip(&elf) } else { elf };
+        kernel = kernel.file(&format!("lib/modules/{RELEASE}/{rel}"), bytes, 0o644);
+        dep.push_str(&format!("{rel}:{}\n", deps.iter().map(|d| format!(" {d}")).collect::<String>()));
+    }
+    kernel = kernel.file(&format!("lib/modules/{RELEASE}/modules.dep"), dep.into_bytes(), 0o644);
+    let alice = Meta { uid: 1000, gid: 1000, ..Meta::root(0o640) };
+    vec![
+        PackageSpec::new("alpine-baselayout", "3.6.5-r0")
+            .file("etc/modules", b"af_packet\nipv6\n".to_vec(), 0o644)
+            .file("etc/motd", b"Welcome to DinV\n".to_vec(), 0o644)
+            .entry("dev/null", SpecKind::CharDevice { major: 1, minor: 3 }, Meta::root(0o666))
+            .dir("home/alice", 0o750)
+            .entry("home/alice/notes", SpecKind::File(b"private\n".to_vec()), alice),
+        kernel,
+    ]
+}
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TestKey::generate("test-signer@dinv.invalid-5e1f0002.rsa.pub", 1024, 11);
+        write_repository(&dir.path().join("mirror"), "main", "x86_64", &specs(), &key).unwrap();
+        fs::create_dir_all(dir.path().join("keys")).unwrap();
+        fs::write(dir.path().join("keys").join(&key.name), key.public_pem()).unwrap();
+        let frag = dir.path().join("kernel-configs");
+        fs::create_dir_all(&frag).unwrap();
+        for f in fragment_files() {
+            fs::copy(&f, frag.join(f.file_name().unwrap())).unwrap();
+        }
+        Fixture { dir }
+    }
+
+    /// A recipe with every fragment plus `extra_fragments` (file names in the recipe directory).
+    fn recipe(&self, extra_fragments: &[&str]) -> PathBuf {
+        let mut frags: Vec<String> = fragment_files().iter().map(|p| format!("\"kernel-configs/{}\"", p.file_name().unwrap().to_string_lossy())).collect();
+        frags.extend(extra_fragments.iter().map(|f| format!("{f:?}")));
+        let text = format!(
+            r#"[image]
+name = "stages-test"
+
+[sources.alpine]
+type = "apk"
+repositories = [{{ url = "file://{root}/main" }}]
+keys = ["keys"]
+
+[guest]
+source = "alpine"
+packages = ["alpine-baselayout", "linux-virt"]
+
+[kernel]
+package = "linux-virt"
+fragments = [{frags}]
+
+[build]
+source_date_epoch = {EPOCH}
+"#,
+            root = self.dir.path().join("mirror").display(),
+            frags = frags.join(", ")
+        );
+        let p = self.dir.path().join("recipe.toml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn build(&self, recipe: &Path, out: &str) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
+            .args(["build", "--out", out])
+            .arg(recipe)
+            .env("DINV_CACHE_DIR", self.dir.path().join("cache"))
+            .env_remove("RUST_LOG")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn tool(name: &str) -> Command {
+    let found = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(name)).find(|p| p.is_file());
+    let path = found.unwrap_or_else(|| panic!("{name} is needed by this test: apt-get install -y e2fsprogs cpio"));
+    Command::new(path)
+}
+
+/// Runs one debugfs request against an image (read-only).
+fn debugfs(image: &Path, request: &str) -> (Vec<u8>, String) {
+    let out = tool("debugfs").arg("-R").arg(request).arg(image).output().unwrap();
+    assert!(out.status.success(), "debugfs -R {request:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// A file's bytes in the image, `None` when it does not exist.
+fn ext4_read(image: &Path, path: &str) -> Option<Vec<u8>> {
+    let (out, err) = debugfs(image, &format!("cat {path}"));
+    (!err.contains("not found")).then_some(out)
+}
+
+/// debugfs's `stat` of a path.
+fn ext4_stat(image: &Path, path: &str) -> String {
+    let (out, err) = debugfs(image, &format!("stat {path}"));
+    assert!(!err.contains("not found"), "{path} is not in {}: {err}", image.display());
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn sha256(p: &Path) -> String {
+    hex::encode(Sha256::digest(fs::read(p).unwrap()))
+}
+
+/// `cpio -t` of a gzip'd archive, and one member's content.
+fn cpio_list(gz: &Path) -> (Vec<String>, String) {
+    let mut plain = Vec::new();
+    flate2::read::GzDecoder::new(fs::File::open(gz).unwrap()).read_to_end(&mut plain).expect("initramfs is gzip");
+    let cpio = gz.with_extension("cpio");
+    fs::write(&cpio, &plain).unwrap();
+    let out = tool("cpio").args(["-t", "--quiet", "-F"]).arg(&cpio).output().unwrap();
+    assert!(out.status.success(), "cpio -t: {}", String::from_utf8_lossy(&out.stderr));
+    let list = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    let out = tool("cpio").args(["-i", "--quiet", "--to-stdout", "-F"]).arg(&cpio).arg("etc/dinv/modules").output().unwrap();
+    assert!(out.status.success(), "cpio -i: {}", String::from_utf8_lossy(&out.stderr));
+    (list, String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn builds_kernel_initramfs_and_a_clean_deterministic_ext4() {
+    let f = Fixture::new();
+    let recipe = f.recipe(&[]);
+    let out = f.build(&recipe, "out/a");
+    assert!(out.status.success(), "{}", text(&out));
+    let a = f.dir.path().join("out/a");
+
+    // vmlinuz: the package's image, byte for byte.
+    assert_eq!(fs::read(a.join("vmlinuz")).unwrap(), fake_bzimage(RELEASE));
+
+    // initramfs: init, the boot modules (uncompressed) and their load order.
+    let (list, order) = cpio_list(&a.join("initramfs"));
+    assert!(list.iter().any(|e| e == "init"), "{list:?}");
+    assert!(list.iter().any(|e| e == "etc/dinv/modules"), "{list:?}");
+    let loaded: Vec<String> = order.lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
+    let names: Vec<String> = loaded.iter().map(|p| module_name(p)).collect();
+    for want in ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "mbcache", "jbd2", "crc16", "crc32c_generic", "ext4"] {
+        assert!(names.iter().any(|n| n == want), "{want} not loaded by the initramfs: {names:?}");
+    }
+    for not in ["overlay", "veth", "bridge"] {
+        assert!(!names.iter().any(|n| n == not), "{not} is for the guest to load, not the initramfs: {names:?}");
+    }
+    for path in &loaded {
+        let rel = path.trim_start_matches('/');
+        assert!(rel.starts_with(&format!("lib/modules/{RELEASE}/kernel/")) && rel.ends_with(".ko"), "{path}");
+        assert!(list.iter().any(|e| e == rel), "{rel} listed but not in the archive: {list:?}");
+    }
+    // Every module comes after its dependencies (and ext4 after its softdep).
+    let pos = |n: &str| names.iter().position(|x| x == n).unwrap_or_else(|| panic!("{n} not in {names:?}"));
+    for (rel, deps, _) in MODULES {
+        let n = module_name(rel);
+        if names.contains(&n) {
+            for d in *deps {
+                assert!(pos(&module_name(d)) < pos(&n), "{} must load before {n}: {names:?}", module_name(d));
+            }
+        }
+    }
+    assert!(pos("crc32c_generic") < pos("ext4"), "{names:?}");
+
+    // rootfs.ext4: clean, and holds what the stages put there.
+    let img = a.join("rootfs.ext4");
+    let fsck = tool("e2fsck").args(["-fn"]).arg(&img).output().unwrap();
+    assert_eq!(fsck.status.code(), Some(0), "e2fsck -fn: {}", text(&fsck));
+    let modules = String::from_utf8(ext4_read(&img, "/etc/modules").expect("/etc/modules")).unwrap();
+    let listed: Vec<&str> = modules.lines().collect();
+    assert_eq!(&listed[..2], ["af_packet", "ipv6"], "the package's lines stay first: {modules}");
+    for want in ["bridge", "overlay", "veth"] {
+        assert!(listed.contains(&want), "{want} missing from /etc/modules:\n{modules}");
+    }
+    let dep = String::from_utf8(ext4_read(&img, &format!("/lib/modules/{RELEASE}/modules.dep")).expect("modules.dep")).unwrap();
+    assert!(dep.contains("kernel/net/bridge/bridge.ko: "), "{dep}");
+    assert!(ext4_read(&img, &format!("/lib/modules/{RELEASE}/modules.alias")).unwrap().starts_with(b"# Aliases"));
+    assert_eq!(ext4_read(&img, "/etc/motd").unwrap(), b"Welcome to DinV\n");
+    assert_eq!(ext4_read(&img, "/boot/vmlinuz-virt").unwrap(), fake_bzimage(RELEASE));
+    assert_eq!(ext4_read(&img, "/home/alice/notes").unwrap(), b"private\n");
+    assert!(ext4_read(&img, "/no/such/file").is_none());
+    let notes = ext4_stat(&img, "/home/alice/notes");
+    assert!(notes.contains("Mode:  0640"), "{notes}");
+    assert!(notes.contains("User:  1000") && notes.contains("Group:  1000"), "{notes}");
+    let null = ext4_stat(&img, "/dev/null");
+    assert!(null.contains("Type: character special") && null.contains("Mode:  0666"), "{null}");
+    assert!(null.contains("Device major/minor number: 01:03"), "{null}");
+    let (stats, _) = debugfs(&img, "stats");
+    let stats = String::from_utf8_lossy(&stats);
+    assert!(stats.contains("Filesystem volume name:   dinv-root"), "{stats}");
+
+    // The report names the outputs and what the stages did.
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(a.join("report.json")).unwrap()).unwrap();
+    let outputs: Vec<&str> = report["outputs"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    for want in ["initramfs", "packages.json", "rootfs.ext4", "vmlinuz"] {
+        assert!(outputs.contains(&want), "{want} not in {outputs:?}");
+    }
+    assert!(!outputs.contains(&"rootfs.tar"), "{outputs:?}");
+    assert_eq!(report["kernel"]["release"], RELEASE);
+    assert_eq!(report["kernel"]["package"], format!("linux-virt {KERNEL_VERSION}"));
+    assert_eq!(report["kernel"]["guest_modules"], serde_json::json!(["bridge", "overlay", "veth"]));
+    assert!(report["rootfs"]["inodes_used"].as_u64().unwrap() > 30, "{}", report["rootfs"]);
+    eprintln!("rootfs: {} ; stage seconds: {}", report["rootfs"], report["stages"]);
+
+    // Same inputs, another output directory: the same bytes.
+    let out = f.build(&recipe, "out/b");
+    assert!(out.status.success(), "{}", text(&out));
+    let b = f.dir.path().join("out/b");
+    for name in ["rootfs.ext4", "initramfs", "vmlinuz"] {
+        assert_eq!(sha256(&a.join(name)), sha256(&b.join(name)), "{name} differs between two builds");
+    }
+}
+
+#[test]
+fn a_fragment_the_kernel_does_not_meet_fails_with_option_file_line_and_package() {
+    let f = Fixture::new();
+    fs::write(f.dir.path().join("extra.config"), "# Extra requirement of this test.\n\n# Not in the fake kernel.\nCONFIG_DINV_TEST_ABSENT=y\n").unwrap();
+    let recipe = f.recipe(&["extra.config"]);
+    let out = f.build(&recipe, "out/x");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{t}");
+    assert!(t.contains("CONFIG_DINV_TEST_ABSENT"), "{t}");
+    // Named relative to the recipe, with the line of the option.
+    assert!(t.contains("required =y by extra.config:4"), "{t}");
+    assert!(t.contains(&format!("linux-virt {KERNEL_VERSION}")), "{t}");
+    assert!(!f.dir.path().join("out/x").exists(), "a failed build publishes nothing");
+}

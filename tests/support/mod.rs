@@ -1,0 +1,6 @@
+//! Shared test support: a local Debian mirror built from what this machine
+//! already trusts (apt's lists, `apt-get download`), served on 127.0.0.1.
+#![allow(dead_code)]
+
+pub mod debian_mirror;
+pub mod ext4;
