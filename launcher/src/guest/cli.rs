@@ -16,6 +16,7 @@ pub const USAGE: &str = "\
 usage: dinv-guest setup [--fw-cfg-dir DIR] [--dry-run]
        dinv-guest post [--fw-cfg-dir DIR] [--socket PATH] [--timeout SECS]
        dinv-guest init            (PID 1; also when called as init)
+       dinv-guest modprobe [-q] [-a] NAME...   (also when called as modprobe)
        poweroff | halt | reboot | shutdown [options]   (via symlinks; signal PID 1)";
 
 /// What one invocation asks for.
@@ -25,6 +26,8 @@ pub enum Invocation {
     Setup { fw_cfg_dir: PathBuf, dry_run: bool },
     Post { fw_cfg_dir: PathBuf, socket: PathBuf, timeout: Duration },
     Power(PowerAction),
+    /// `modprobe` (argv[0] or subcommand): its arguments.
+    Modprobe(Vec<String>),
     Help,
 }
 
@@ -37,6 +40,12 @@ pub fn parse(argv: &[String], pid1: bool) -> Result<Invocation> {
     }
     if name == "init" {
         return Ok(Invocation::Init);
+    }
+    if name == "modprobe" {
+        return Ok(Invocation::Modprobe(rest.to_vec()));
+    }
+    if rest.first().map(String::as_str) == Some("modprobe") {
+        return Ok(Invocation::Modprobe(rest[1..].to_vec()));
     }
     let Some((sub, opts)) = rest.split_first() else {
         return if pid1 { Ok(Invocation::Init) } else { Err(GuestError::Usage(USAGE.into())) };
@@ -88,6 +97,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         Invocation::Power(action) => power::request(action)
             .map(|()| 0)
             .map_err(|e| GuestError::Command { command: format!("signalling PID 1 to start {}", action.verb()), why: e.to_string() }),
+        Invocation::Modprobe(args) => Ok(crate::guest::modprobe::main(&args)),
         Invocation::Help => {
             println!("{USAGE}");
             Ok(0)
@@ -123,6 +133,8 @@ mod tests {
         assert_eq!(p(&["/usr/sbin/reboot"], false).unwrap(), Invocation::Power(PowerAction::Reboot));
         assert_eq!(p(&["poweroff", "-f"], false).unwrap(), Invocation::Power(PowerAction::PowerOff));
         assert_eq!(p(&["/sbin/init"], true).unwrap(), Invocation::Init);
+        assert_eq!(p(&["/sbin/modprobe", "-q", "--", "nft-chain-2-nat"], false).unwrap(), Invocation::Modprobe(vec!["-q".into(), "--".into(), "nft-chain-2-nat".into()]));
+        assert_eq!(p(&["dinv-guest", "modprobe", "overlay"], false).unwrap(), Invocation::Modprobe(vec!["overlay".into()]));
         assert_eq!(p(&["/usr/sbin/dinv-guest"], true).unwrap(), Invocation::Init);
         assert!(matches!(p(&["/usr/sbin/dinv-guest"], false), Err(GuestError::Usage(_))));
     }

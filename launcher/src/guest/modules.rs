@@ -32,6 +32,20 @@ pub fn load_modules(list: &Path) {
     if modules.is_empty() {
         return;
     }
+    // The builder's text depmod files are enough for our own loader; kmod's
+    // modprobe would need the binary indexes only depmod writes.
+    if let Ok(db) = crate::guest::modprobe::ModuleDb::load(&crate::guest::modprobe::module_dir()) {
+        for module in &modules {
+            match crate::guest::modprobe::load(&db, &module[0], &module[1..].join(" ")) {
+                Ok(true) => {}
+                Ok(false) => say(format_args!("module {} not found", module[0])),
+                Err(e) => say(format_args!("cannot load {}: {e}", module[0])),
+            }
+        }
+        let names: Vec<&str> = modules.iter().map(|m| m[0].as_str()).collect();
+        say(format_args!("modules: {}", names.join(" ")));
+        return;
+    }
     let Some(modprobe) = MODPROBE.iter().find(|p| Path::new(p).exists()) else {
         say(format_args!("modprobe not found (kmod not installed); skipping modules from {}", list.display()));
         return;
@@ -65,6 +79,13 @@ mod tests {
 /// every `modalias` under /sys/bus/*/devices/ is handed to `modprobe -a`.
 pub fn coldplug(sys_bus: &Path) {
     let aliases = device_aliases(sys_bus);
+    if let Ok(db) = crate::guest::modprobe::ModuleDb::load(&crate::guest::modprobe::module_dir()) {
+        for a in &aliases {
+            // Aliases with no module (built-in drivers, unknown devices) are normal.
+            let _ = crate::guest::modprobe::load(&db, a, "");
+        }
+        return;
+    }
     let Some(modprobe) = MODPROBE.iter().find(|p| Path::new(p).exists()) else {
         return;
     };

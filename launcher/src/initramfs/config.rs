@@ -86,11 +86,11 @@ impl Plan {
     /// The command line overrides the built-in settings.
     pub fn new(cfg: &InitramfsConfig, args: &BootArgs) -> Result<Plan, String> {
         let root = args.root.clone().unwrap_or_else(|| cfg.root.clone());
-        let root = if root.starts_with('/') {
+        let root = if root.starts_with('/') || root.strip_prefix("SERIAL=").is_some_and(|s| !s.is_empty()) {
             root
         } else if root.contains('=') {
             return Err(format!(
-                "root={root}: only device paths such as /dev/vda are supported (no udev in the initramfs for LABEL=/UUID= links)"
+                "root={root}: only device paths such as /dev/vda and SERIAL=<virtio serial> are supported (no udev in the initramfs for LABEL=/UUID= links)"
             ));
         } else {
             format!("/dev/{root}")
@@ -112,6 +112,13 @@ impl Plan {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn root_by_serial_is_accepted() {
+        let p = Plan::new(&InitramfsConfig::default(), &parse_cmdline("root=SERIAL=dinv-root rw")).unwrap();
+        assert_eq!(p.root, "SERIAL=dinv-root");
+        assert!(Plan::new(&InitramfsConfig::default(), &parse_cmdline("root=SERIAL= rw")).is_err());
+    }
+
     use super::*;
     use crate::initramfs::cmdline::parse_cmdline;
 

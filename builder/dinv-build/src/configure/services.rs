@@ -34,8 +34,11 @@ pub const MDEV_VPORT_RULE: &str =
 /// Where the services file for `dinv-guest init` goes.
 pub const SERVICES_JSON: &str = "etc/dinv/services.json";
 
-/// Names linked to dinv-guest in dinv guests: PID 1 and the power commands.
-pub const GUEST_LINKS: &[&str] = &["init", "poweroff", "shutdown", "halt", "reboot"];
+/// Names linked to dinv-guest in dinv guests: PID 1, the power commands and
+/// `modprobe` (kmod's needs binary indexes that only `depmod` (a
+/// package script) writes, while dinv-guest loads modules from the text
+/// depmod files the builder generates).
+pub const GUEST_LINKS: &[&str] = &["init", "poweroff", "shutdown", "halt", "reboot", "modprobe"];
 
 /// Applies the recipe's init system.
 pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
