@@ -1,0 +1,359 @@
+//! End to end: `recipes/debian.toml` becomes a DinV appliance that boots,
+//! runs docker, and stops without losing data.
+//!
+//! 1. A local Debian mirror from this machine's apt lists plus
+//!    `apt-get download` of exactly the resolved packages, served on
+//!    127.0.0.1 (kept under target/tmp between runs).
+//! 2. `dinv-build build recipes/debian.toml`.
+//! 3. Direct boot with the launcher on the host (TCG when KVM is unusable):
+//!    docker version, import + run, build, a published port through
+//!    DINV_TCP_PORTS, a 9p mount through DINV_MOUNTS, the 172.19/16 bridge,
+//!    data written, SIGTERM, graceful shutdown, e2fsck of the data disk,
+//!    restart with the data still there, several cycles.
+//! 4. As users run it: `docker load` into the host's dockerd and `docker
+//!    run` without --privileged; the default command's output in `docker
+//!    logs`; `docker stop` exits 0 and the data survives `docker start`.
+//!
+//! Needs qemu-system-x86, e2fsprogs, docker.io (scripts/setup). Takes a few
+//! minutes under TCG.
+
+mod support;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::debian_mirror::Mirror;
+
+const DOCKER_PORT: u16 = 2375;
+const WEB_PORT: u16 = 18081;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn tmp_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-debian")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn step(msg: &str) {
+    eprintln!("e2e: {msg}");
+}
+
+fn dinv_build(args: &[&str], mirror: &Mirror) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dinv-build"))
+        .args(args)
+        .env("DINV_DEBIAN_MIRROR", mirror.url())
+        .env("DINV_CACHE_DIR", tmp_root().join("cache"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+/// `docker` against a given daemon.
+fn docker(host: Option<&str>, args: &[&str]) -> Output {
+    let mut c = Command::new("docker");
+    if let Some(h) = host {
+        c.args(["-H", h]);
+    }
+    c.env("DOCKER_BUILDKIT", "0").args(args).output().expect("docker CLI not found: run scripts/setup")
+}
+
+fn docker_ok(host: Option<&str>, args: &[&str]) -> String {
+    let o = docker(host, args);
+    assert!(o.status.success(), "docker {}: {}", args.join(" "), text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// GET /_ping answers OK.
+fn ping(addr: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.") && buf.ends_with("OK")
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A tiny image rootfs: Debian's static busybox and a few applet links.
+fn tiny_rootfs_tar(dir: &Path) -> PathBuf {
+    let tar = dir.join("tiny.tar");
+    if tar.is_file() {
+        return tar;
+    }
+    let dl = dir.join("busybox-dl");
+    fs::create_dir_all(&dl).unwrap();
+    let out = Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", "busybox-static"]).current_dir(&dl).output().unwrap();
+    assert!(out.status.success(), "apt-get download busybox-static: {}", text(&out));
+    let deb = fs::read_dir(&dl).unwrap().next().unwrap().unwrap().path();
+    let x = dir.join("busybox-x");
+    let out = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x).output().unwrap();
+    assert!(out.status.success(), "dpkg-deb -x: {}", text(&out));
+    let root = dir.join("tiny-root");
+    fs::create_dir_all(root.join("bin")).unwrap();
+    let bb = ["bin/busybox", "usr/bin/busybox"].iter().map(|p| x.join(p)).find(|p| p.is_file()).expect("busybox binary in busybox-static");
+    fs::copy(&bb, root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "echo", "cat", "mkdir", "httpd", "sleep", "ls"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    fs::create_dir_all(root.join("tmp")).unwrap();
+    let out = Command::new("tar").arg("-C").arg(&root).args(["--numeric-owner", "--owner=0", "--group=0", "-cf"]).arg(&tar).arg(".").output().unwrap();
+    assert!(out.status.success(), "tar: {}", text(&out));
+    tar
+}
+
+/// The launcher on the host, booting the built artifacts.
+struct Launcher {
+    child: Child,
+    console: PathBuf,
+}
+
+impl Launcher {
+    fn start(out: &Path, work: &Path, share: &Path) -> Launcher {
+        let launcher = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
+        assert!(launcher.is_file(), "{} missing (built by dinv-build's build.rs)", launcher.display());
+        let config = work.join("launcher.json");
+        fs::write(
+            &config,
+            serde_json::json!({
+                "kernel": out.join("vmlinuz"), "initrd": out.join("initramfs"), "rootfs": out.join("rootfs.ext4"),
+                "qemu": "/usr/bin/qemu-system-x86_64", "docker_disk": work.join("docker.img"),
+                "volume_disk": work.join("volume.img"), "run_dir": work.join("run"),
+                "defaults": {"DINV_MEMORY": "1G", "DINV_DOCKER_SIZE": "8G"}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let console = work.join("console.txt");
+        let log = fs::File::create(&console).unwrap();
+        let child = Command::new(launcher)
+            .env("DINV_LAUNCHER_CONFIG", &config)
+            .env("DINV_TCP_PORTS", format!("{WEB_PORT}"))
+            .env("DINV_MOUNTS", share)
+            .env("DINV_STOP_TIMEOUT", "60")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Launcher { child, console }
+    }
+
+    fn console(&self) -> String {
+        fs::read_to_string(&self.console).unwrap_or_default()
+    }
+
+    fn wait_ready(&mut self) -> Duration {
+        let start = Instant::now();
+        wait_until("dockerd in the guest", Duration::from_secs(420), || {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("launcher exited early ({st}):\n{}", self.console());
+            }
+            ping(&format!("127.0.0.1:{DOCKER_PORT}"))
+        });
+        start.elapsed()
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(mut self) -> (i32, Duration, String) {
+        let start = Instant::now();
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st.code().unwrap_or(-1), start.elapsed(), self.console());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("launcher did not stop within 120 s:\n{}", self.console());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn fsck_clean(image: &Path) {
+    let out = Command::new("/sbin/e2fsck").arg("-fn").arg(image).output().unwrap();
+    assert!(out.status.success(), "e2fsck -fn {}: {}", image.display(), text(&out));
+}
+
+fn host_docker_available() -> bool {
+    let ok = Command::new("docker").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
+    if !ok && std::env::var("DINV_REQUIRE_DOCKER").as_deref() == Ok("1") {
+        panic!("DINV_REQUIRE_DOCKER=1 but `docker info` fails: start dockerd (scripts/setup --start-dockerd)");
+    }
+    ok
+}
+
+#[test]
+fn debian_appliance_end_to_end() {
+    let started = Instant::now();
+    fs::create_dir_all(tmp_root()).unwrap();
+    // 1. The mirror: real metadata, then exactly the resolved packages.
+    step("local Debian mirror");
+    let mirror = Mirror::at(&tmp_root().join("mirror"));
+    let recipe = workspace().join("recipes/debian.toml");
+    let out = dinv_build(&["resolve", "--json", recipe.to_str().unwrap()], &mirror);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut wanted = Vec::new();
+    for set in v["sets"].as_array().unwrap() {
+        for p in set["packages"].as_array().unwrap() {
+            wanted.push((p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string()));
+        }
+    }
+    wanted.sort();
+    wanted.dedup();
+    mirror.ensure_packages(&wanted);
+
+    // 2. Build.
+    step("dinv-build build recipes/debian.toml");
+    let work = tempfile::tempdir_in(tmp_root()).unwrap();
+    let outdir = work.path().join("out");
+    let t = Instant::now();
+    let out = dinv_build(&["build", "--json", recipe.to_str().unwrap(), "--out", outdir.to_str().unwrap()], &mirror);
+    assert!(out.status.success(), "{}", text(&out));
+    step(&format!("built in {:.1} s", t.elapsed().as_secs_f64()));
+    for f in ["vmlinuz", "initramfs", "rootfs.ext4", "image.tar", "oci/index.json", "report.json", "sbom.spdx.json", "packages.json"] {
+        assert!(outdir.join(f).is_file(), "{f} missing from the build output");
+    }
+    fsck_clean(&outdir.join("rootfs.ext4"));
+
+    // 3. Direct boot.
+    let share = work.path().join("share");
+    fs::create_dir_all(&share).unwrap();
+    fs::write(share.join("hello.txt"), "shared over 9p\n").unwrap();
+    let vmdir = work.path().join("vm");
+    fs::create_dir_all(&vmdir).unwrap();
+    step("direct boot");
+    let mut vm = Launcher::start(&outdir, &vmdir, &share);
+    let ready = vm.wait_ready();
+    step(&format!("dockerd ready after {:.1} s", ready.as_secs_f64()));
+    let h = Some("tcp://127.0.0.1:2375");
+    let version = docker_ok(h, &["version", "--format", "{{.Server.Version}}"]);
+    assert!(version.trim().starts_with("20.10"), "guest server version: {version}");
+
+    let tar = tiny_rootfs_tar(&tmp_root());
+    docker_ok(h, &["import", tar.to_str().unwrap(), "tiny:1"]);
+    let hello = docker_ok(h, &["run", "--rm", "tiny:1", "/bin/busybox", "echo", "hello from the inner container"]);
+    assert_eq!(hello.trim(), "hello from the inner container");
+
+    let ctx = work.path().join("build-ctx");
+    fs::create_dir_all(&ctx).unwrap();
+    fs::write(ctx.join("msg.txt"), "copied by docker build\n").unwrap();
+    fs::write(ctx.join("Dockerfile"), "FROM tiny:1\nCOPY msg.txt /msg.txt\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"cat /msg.txt > /built.txt\"]\n").unwrap();
+    docker_ok(h, &["build", "-t", "built:1", ctx.to_str().unwrap()]);
+    let built = docker_ok(h, &["run", "--rm", "built:1", "/bin/busybox", "cat", "/built.txt"]);
+    assert_eq!(built, "copied by docker build\n");
+
+    docker_ok(h, &[
+        "run", "-d", "--name", "web", "-p", &format!("{WEB_PORT}:8080"), "tiny:1", "/bin/busybox", "sh", "-c",
+        "mkdir -p /www && echo served-from-the-guest > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www",
+    ]);
+    let mut body = String::new();
+    wait_until("the published port", Duration::from_secs(60), || {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", WEB_PORT)) else { return false };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
+        body.clear();
+        let _ = s.read_to_string(&mut body);
+        body.contains("served-from-the-guest")
+    });
+
+    let shared = docker_ok(h, &["run", "--rm", "-v", &format!("{}:/m", share.display()), "tiny:1", "/bin/busybox", "cat", "/m/hello.txt"]);
+    assert_eq!(shared, "shared over 9p\n");
+    let subnet = docker_ok(h, &["network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}"]);
+    assert_eq!(subnet.trim(), "172.19.0.0/16");
+
+    docker_ok(h, &["volume", "create", "keep"]);
+    docker_ok(h, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "sh", "-c", "echo persisted > /data/f"]);
+
+    // Graceful stop, then start again: several cycles.
+    for cycle in 1..=3 {
+        let (code, took, console) = vm.stop();
+        step(&format!("cycle {cycle}: stopped in {:.1} s with exit code {code}", took.as_secs_f64()));
+        assert_eq!(code, 0, "launcher exit code after SIGTERM:\n{console}");
+        for line in ["asked the guest to power off via the guest agent", "dinv-guest: stopping dockerd", "dinv-guest: dockerd stopped", "dinv-guest: powering off"] {
+            assert!(console.contains(line), "console lacks {line:?}:\n{console}");
+        }
+        fsck_clean(&vmdir.join("docker.img"));
+        vm = Launcher::start(&outdir, &vmdir, &share);
+        let ready = vm.wait_ready();
+        step(&format!("cycle {cycle}: ready again after {:.1} s", ready.as_secs_f64()));
+        let kept = docker_ok(h, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "cat", "/data/f"]);
+        assert_eq!(kept, "persisted\n", "cycle {cycle}");
+        docker_ok(h, &["image", "inspect", "built:1"]);
+    }
+    let (code, _, console) = vm.stop();
+    assert_eq!(code, 0, "{console}");
+
+    // 4. As users run it.
+    if !host_docker_available() {
+        eprintln!("notice: no host dockerd; skipped the docker-load half (DINV_REQUIRE_DOCKER=1 makes this fail)");
+        return;
+    }
+    step("docker load + docker run");
+    let load = docker_ok(None, &["load", "-i", outdir.join("image.tar").to_str().unwrap()]);
+    assert!(load.contains("dinv-debian:latest"), "{load}");
+    let _ = docker(None, &["rm", "-f", "dinv-e2e-info", "dinv-e2e"]);
+    // The default command (`docker info`) runs once dockerd answers; its output is the container's.
+    docker_ok(None, &["run", "--name", "dinv-e2e-info", "dinv-debian:latest"]);
+    let logs = text(&docker(None, &["logs", "dinv-e2e-info"]));
+    assert!(logs.contains("Server Version: 20.10"), "default command output missing from docker logs:\n{logs}");
+    let code = docker_ok(None, &["inspect", "--format", "{{.State.ExitCode}}", "dinv-e2e-info"]);
+    assert_eq!(code.trim(), "0");
+    let _ = docker(None, &["rm", "-f", "dinv-e2e-info"]);
+
+    let share_arg = format!("{}:{}", share.display(), share.display());
+    docker_ok(None, &[
+        "run", "-d", "--name", "dinv-e2e", "-p", "127.0.0.1:12375:2375", "-v", &share_arg,
+        "-e", &format!("DINV_MOUNTS={}", share.display()), "dinv-debian:latest", "sleep", "infinity",
+    ]);
+    let h2 = Some("tcp://127.0.0.1:12375");
+    wait_until("dockerd inside the container", Duration::from_secs(420), || ping("127.0.0.1:12375"));
+    let version = docker_ok(h2, &["version", "--format", "{{.Server.Version}}"]);
+    assert!(version.trim().starts_with("20.10"), "{version}");
+    docker_ok(h2, &["import", tar.to_str().unwrap(), "tiny:1"]);
+    docker_ok(h2, &["volume", "create", "keep"]);
+    docker_ok(h2, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "sh", "-c", "echo kept-in-container > /data/f"]);
+    let shared = docker_ok(h2, &["run", "--rm", "-v", &format!("{}:/m", share.display()), "tiny:1", "/bin/busybox", "cat", "/m/hello.txt"]);
+    assert_eq!(shared, "shared over 9p\n");
+    for cycle in 1..=2 {
+        let t = Instant::now();
+        docker_ok(None, &["stop", "-t", "60", "dinv-e2e"]);
+        step(&format!("docker stop {cycle}: {:.1} s", t.elapsed().as_secs_f64()));
+        let code = docker_ok(None, &["inspect", "--format", "{{.State.ExitCode}}", "dinv-e2e"]);
+        let logs = text(&docker(None, &["logs", "dinv-e2e"]));
+        assert_eq!(code.trim(), "0", "exit code after docker stop:\n{logs}");
+        assert!(logs.contains("dinv-guest: dockerd stopped"), "{logs}");
+        docker_ok(None, &["start", "dinv-e2e"]);
+        wait_until("dockerd after docker start", Duration::from_secs(420), || ping("127.0.0.1:12375"));
+        let kept = docker_ok(h2, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "cat", "/data/f"]);
+        assert_eq!(kept, "kept-in-container\n");
+    }
+    docker_ok(None, &["stop", "-t", "60", "dinv-e2e"]);
+    let _ = docker(None, &["rm", "-f", "-v", "dinv-e2e"]);
+    let _ = docker(None, &["rmi", "dinv-debian:latest"]);
+    step(&format!("end to end in {:.0} s", started.elapsed().as_secs_f64()));
+}
