@@ -213,6 +213,25 @@ fn command_runs_once_ready_and_its_code_is_the_exit_code() {
 }
 
 #[test]
+fn docker_stop_during_a_command_is_a_clean_exit() {
+    // `docker run IMAGE sleep infinity` then `docker stop`: the command is
+    // interrupted on purpose, the guest shuts down cleanly, exit code 0.
+    let f = Fixture::new("stopcmd");
+    f.serve_qga();
+    let ping = f.serve_ping();
+    let child = f.launcher(&ping, &[], &["sh", "-c", "echo cmd-ran >> \"$FAKE_DIR/events\"; exec sleep 30"]);
+    let t = Instant::now();
+    while !f.events().iter().any(|e| e == "cmd-ran") {
+        assert!(t.elapsed() < Duration::from_secs(10), "command never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let (code, _, stderr) = finish(child);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("shut down cleanly"), "{stderr}");
+}
+
+#[test]
 fn unresponsive_guest_gets_the_power_button_then_quit() {
     let f = Fixture::new("fallback");
     f.serve_qmp(); // no guest agent socket at all

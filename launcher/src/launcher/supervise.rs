@@ -97,6 +97,8 @@ struct Supervisor {
     ready: bool,
     cmd: Option<libc::pid_t>,
     cmd_status: Option<i32>,
+    /// A stop signal (SIGTERM/SIGINT) arrived: the container is being stopped.
+    signalled: bool,
     stop: Stop,
 }
 
@@ -143,6 +145,7 @@ impl Supervisor {
             return;
         }
         log(format!("received {}", signals::name(sig)));
+        self.signalled = true;
         if let (Some(pid), None) = (self.cmd, self.cmd_status) {
             kill(pid, sig);
         }
@@ -184,8 +187,13 @@ impl Supervisor {
 
     /// The final exit code once QEMU has exited.
     fn exit_code(&self, qemu: i32) -> i32 {
+        // When the container is stopped (`docker stop`), the command is
+        // interrupted on purpose: a clean guest shutdown is success.
+        let stopped_cleanly = self.signalled && matches!(self.stop, Stop::Graceful(_)) && qemu == 0;
         if let Some(c) = self.cmd_status {
-            return c;
+            if !stopped_cleanly {
+                return c;
+            }
         }
         match self.stop {
             Stop::Graceful(_) if qemu == 0 => {
@@ -317,6 +325,7 @@ pub fn run(plan: Plan) -> Result<i32, LauncherError> {
         ready: false,
         cmd: None,
         cmd_status: None,
+        signalled: false,
         stop: Stop::Running,
     };
     let args = s.plan.args.clone();

@@ -72,7 +72,9 @@ fn load_keys(src_name: &str, paths: &[String]) -> Result<(Keyring, BTreeMap<Stri
         if path.is_dir() {
             let mut entries: Vec<_> = fs::read_dir(path).map_err(Error::io(path))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
             entries.sort();
-            files.extend(entries.into_iter().filter(|p| p.is_file()));
+            // A key directory may hold notes (README): only `*.pub`/`*.pem` files are keys.
+            let is_key = |p: &Path| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("pub") | Some("pem"));
+            files.extend(entries.into_iter().filter(|p| is_key(p)));
         } else if path.is_file() {
             files.push(path.to_path_buf());
         } else {
@@ -128,6 +130,19 @@ impl ApkSourceSet {
         let mut set = ApkSourceSet { name: name.to_string(), arch: src.arch.clone(), keyring, key_digests, repos, index: vec![], candidates: vec![] };
         set.build_universe()?;
         Ok(set)
+    }
+
+    /// Loads keys only, for installing packages fixed by a lock file: no
+    /// index is fetched, each package is checked against the locked `Q1`
+    /// checksum (and signature, for repositories that are not
+    /// `allow_untrusted`) when it is fetched and again when it is unpacked.
+    pub fn from_lock(name: &str, src: &ApkSource) -> Result<ApkSourceSet> {
+        let (keyring, key_digests) = load_keys(name, &src.keys)?;
+        let repos = repository_urls(src)
+            .into_iter()
+            .map(|(url, tag, allow_untrusted)| Repo { url, tag, trusted: !allow_untrusted, entries: vec![] })
+            .collect();
+        Ok(ApkSourceSet { name: name.to_string(), arch: src.arch.clone(), keyring, key_digests, repos, index: vec![], candidates: vec![] })
     }
 
     fn build_universe(&mut self) -> Result<()> {
