@@ -7,13 +7,17 @@ use serde_json::json;
 
 use crate::pipeline::{self, Resolved};
 use crate::recipe::{self, LoadedRecipe};
-use crate::{Context, Result};
+use crate::{Context, Error, Result};
 
 /// Options of `build`.
 #[derive(Clone, Debug, Default)]
 pub struct BuildOptions {
     pub out: Option<PathBuf>,
     pub offline: bool,
+    /// Install exactly the packages of RECIPE.lock (no solver, no indexes).
+    pub locked: bool,
+    /// Read package blobs from this vendor directory instead of their URLs.
+    pub vendor: Option<PathBuf>,
 }
 
 /// Loads and validates a recipe.
@@ -89,12 +93,12 @@ pub fn new(ctx: &Context, name: &str, dir: Option<PathBuf>, extends: &Path) -> R
     Ok(())
 }
 
-/// `resolve`: print the package sets.
-pub fn resolve(ctx: &Context, path: &Path) -> Result<()> {
+/// `resolve`: print the package sets (with `locked`, those of RECIPE.lock).
+pub fn resolve(ctx: &Context, path: &Path, locked: bool) -> Result<()> {
     let l = load(path)?;
     let started = Instant::now();
     let env = pipeline::Env::new(ctx, false)?;
-    let resolved = pipeline::resolve(&env, &l)?;
+    let resolved = pipeline::resolve_with(&env, &l, locked)?;
     print_resolved(ctx, &resolved, started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -155,6 +159,82 @@ pub fn build(ctx: &Context, path: &Path, opts: &BuildOptions) -> Result<()> {
         for o in &report.outputs {
             println!("  {:28} {:>10}  sha256:{}", o.name, human(o.size), &o.sha256[..16]);
         }
+    }
+    Ok(())
+}
+
+/// `fetch`: download and verify every package into the cache and, with
+/// `vendor`, copy each blob into that directory for offline builds.
+pub fn fetch(ctx: &Context, path: &Path, locked: bool, offline: bool, vendor: Option<&Path>) -> Result<()> {
+    let l = load(path)?;
+    let env = pipeline::Env::new(ctx, offline)?;
+    let resolved = pipeline::resolve_with(&env, &l, locked)?;
+    match vendor {
+        Some(dir) => {
+            let s = crate::vendor::write(&env, &resolved, dir)?;
+            if ctx.json {
+                println!("{}", json!({"ok": true, "vendor": s}));
+            } else if !ctx.quiet {
+                println!("vendored {} packages into {} ({} new, {})", s.packages, s.dir.display(), s.written, human(s.bytes));
+            }
+        }
+        None => {
+            let mut bytes = 0;
+            let mut n = 0;
+            for set in &resolved.sets {
+                n += set.packages.len();
+                bytes += match &resolved.sources[&set.source] {
+                    pipeline::OpenSource::Apk(s) => s.fetch(&set.packages, &env.fetcher, &env.cache, &env.progress)?,
+                    pipeline::OpenSource::Deb(s) => s.fetch(&set.packages, &env.fetcher, &env.cache, &env.progress)?,
+                };
+            }
+            if ctx.json {
+                println!("{}", json!({"ok": true, "packages": n, "downloaded_bytes": bytes}));
+            } else if !ctx.quiet {
+                println!("{n} packages in the cache ({} downloaded)", human(bytes));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `verify`: build twice and compare every output; exit 6 on a difference.
+pub fn verify(ctx: &Context, path: &Path, opts: &BuildOptions) -> Result<()> {
+    let l = load(path)?;
+    let report = crate::verify::verify(ctx, &l, opts)?;
+    let differing: Vec<String> = report
+        .files
+        .iter()
+        .filter(|f| !f.ok)
+        .map(|f| match (f.first_difference, &f.note) {
+            (_, Some(n)) => format!("{} ({n})", f.name),
+            (Some(at), None) => format!("{} (first difference at byte {at})", f.name),
+            (None, None) => f.name.clone(),
+        })
+        .collect();
+    if ctx.json && !differing.is_empty() {
+        // One JSON document on stdout: the error, which lists the differences.
+        return Err(Error::NotReproducible(differing.join(", ")));
+    }
+    if ctx.json {
+        println!("{}", json!({"ok": report.reproducible, "verify": report}));
+    } else if !ctx.quiet {
+        let w = report.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        for f in &report.files {
+            let status = if f.ok { "OK".to_string() } else { "DIFFERS".to_string() };
+            let mut detail = String::new();
+            if let Some(off) = f.first_difference.filter(|_| !f.ok) {
+                detail = format!("first difference at byte {off}");
+            }
+            if let Some(n) = &f.note {
+                detail = if detail.is_empty() { n.clone() } else { format!("{detail}; {n}") };
+            }
+            println!("{}", format!("  {:w$}  {status:7} {detail}", f.name).trim_end());
+        }
+        println!("{}: {}", path.display(), if report.reproducible { "reproducible" } else { "NOT reproducible" });
+    }
+    if !differing.is_empty() {
+        return Err(Error::NotReproducible(differing.join(", ")));
     }
     Ok(())
 }

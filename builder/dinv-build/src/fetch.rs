@@ -1,7 +1,9 @@
 //! Downloads over http(s), `file://` URLs and plain paths, with retries
 //! for transient failures and progress reporting.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,6 +28,8 @@ pub struct Fetcher {
     client: reqwest::blocking::Client,
     offline: bool,
     progress: Progress,
+    /// URL → local file that stands in for it (a vendor directory).
+    vendor: Arc<HashMap<String, PathBuf>>,
 }
 
 /// Where a URL points.
@@ -57,7 +61,14 @@ impl Fetcher {
             .timeout(Duration::from_secs(600))
             .build()
             .expect("HTTP client");
-        Fetcher { client, offline, progress }
+        Fetcher { client, offline, progress, vendor: Arc::default() }
+    }
+
+    /// This fetcher, reading the given URLs from local files instead
+    /// (blobs of a vendor directory, already named by their checksums).
+    pub fn with_vendor(mut self, files: HashMap<String, PathBuf>) -> Self {
+        self.vendor = Arc::new(files);
+        self
     }
 
     pub fn is_offline(&self) -> bool {
@@ -68,6 +79,10 @@ impl Fetcher {
     /// download on the progress bar.
     pub fn fetch_into(&self, url: &str, out: &mut dyn Write, label: &str) -> Result<u64, FetchError> {
         let io_err = |source| FetchError::Io { url: url.to_string(), source };
+        if let Some(p) = self.vendor.get(url) {
+            let mut f = std::fs::File::open(p).map_err(|source| FetchError::Io { url: format!("{url} (vendored as {})", p.display()), source })?;
+            return io::copy(&mut f, out).map_err(io_err);
+        }
         match classify(url) {
             Target::File(p) => {
                 let mut f = std::fs::File::open(&p).map_err(io_err)?;

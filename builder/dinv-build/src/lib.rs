@@ -21,6 +21,8 @@ pub mod show;
 pub mod starter;
 pub mod sources;
 pub mod stages;
+pub mod vendor;
+pub mod verify;
 
 pub use error::{Error, Result};
 

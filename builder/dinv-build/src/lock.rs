@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::pipeline::Resolved;
 use crate::recipe::LoadedRecipe;
+use crate::sources::ResolvedPackage;
 use crate::{Error, Result};
 
 /// `RECIPE.lock` next to the recipe.
@@ -29,6 +30,73 @@ pub struct LockedPackage {
     pub checksum: String,
     pub size: u64,
     pub url: String,
+    /// The rest of the resolved record, so a locked build reports and
+    /// dates (SOURCE_DATE_EPOCH) exactly as the build that wrote the lock.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub installed_size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintainer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl LockedPackage {
+    /// A locked package with the set and source it belongs to.
+    pub fn from_resolved(set: &str, source: &str, p: &ResolvedPackage) -> LockedPackage {
+        LockedPackage {
+            set: set.to_string(),
+            source: source.to_string(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            arch: p.arch.clone(),
+            checksum: p.checksum.clone(),
+            size: p.size,
+            url: p.url.clone(),
+            installed_size: p.installed_size,
+            build_time: p.build_time,
+            license: p.license.clone(),
+            origin: p.origin.clone(),
+            maintainer: p.maintainer.clone(),
+            homepage: p.homepage.clone(),
+            description: p.description.clone(),
+            reasons: p.reasons.clone(),
+        }
+    }
+
+    /// The package as resolution would have returned it.
+    pub fn to_resolved(&self) -> ResolvedPackage {
+        ResolvedPackage {
+            source: self.source.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            arch: self.arch.clone(),
+            url: self.url.clone(),
+            checksum: self.checksum.clone(),
+            size: self.size,
+            installed_size: self.installed_size,
+            license: self.license.clone(),
+            origin: self.origin.clone(),
+            maintainer: self.maintainer.clone(),
+            homepage: self.homepage.clone(),
+            description: self.description.clone(),
+            build_time: self.build_time,
+            reasons: self.reasons.clone(),
+        }
+    }
 }
 
 /// One trusted key.
@@ -85,39 +153,76 @@ pub fn input_hashes(l: &LoadedRecipe) -> Result<BTreeMap<String, String>> {
     Ok(out)
 }
 
+/// SHA-256 over every input file's name and hash, in order.
+fn inputs_digest(inputs: &BTreeMap<String, String>) -> String {
+    let mut all = Sha256::new();
+    for (k, v) in inputs {
+        all.update(k.as_bytes());
+        all.update(b"\0");
+        all.update(v.as_bytes());
+        all.update(b"\n");
+    }
+    hex::encode(all.finalize())
+}
+
 impl LockFile {
     /// A lock file for a resolved recipe.
     pub fn new(l: &LoadedRecipe, r: &Resolved) -> Result<LockFile> {
         let inputs = input_hashes(l)?;
-        let mut all = Sha256::new();
-        for (k, v) in &inputs {
-            all.update(k.as_bytes());
-            all.update(b"\0");
-            all.update(v.as_bytes());
-            all.update(b"\n");
-        }
         let keys = r
             .sources
             .iter()
             .flat_map(|(s, src)| src.key_digests().into_iter().map(move |(name, sha256)| LockedKey { source: s.clone(), name, sha256 }))
             .collect();
-        let packages = r
-            .sets
-            .iter()
-            .flat_map(|s| {
-                s.packages.iter().map(move |p| LockedPackage {
-                    set: s.set.clone(),
-                    source: s.source.clone(),
-                    name: p.name.clone(),
-                    version: p.version.clone(),
-                    arch: p.arch.clone(),
-                    checksum: p.checksum.clone(),
-                    size: p.size,
-                    url: p.url.clone(),
-                })
-            })
-            .collect();
-        Ok(LockFile { version: 1, inputs_sha256: hex::encode(all.finalize()), inputs, keys, packages })
+        let packages = r.sets.iter().flat_map(|s| s.packages.iter().map(move |p| LockedPackage::from_resolved(&s.set, &s.source, p))).collect();
+        Ok(LockFile { version: 1, inputs_sha256: inputs_digest(&inputs), inputs, keys, packages })
+    }
+
+    /// Refuses a lock whose inputs differ from the recipe's files now,
+    /// naming what changed.
+    pub fn check_inputs(&self, l: &LoadedRecipe, lock_path: &Path) -> Result<()> {
+        let now = input_hashes(l)?;
+        if now == self.inputs {
+            return Ok(());
+        }
+        let base = l.path.parent().unwrap_or(Path::new("."));
+        let recipe_key = l.path.strip_prefix(base).unwrap_or(&l.path).display().to_string();
+        let mut changes = Vec::new();
+        for (k, v) in &now {
+            match self.inputs.get(k) {
+                Some(old) if old == v => {}
+                Some(_) if *k == recipe_key => changes.push(format!("recipe changed since the lock ({k})")),
+                Some(_) => changes.push(format!("{k} changed (sha256 differs)")),
+                None => changes.push(format!("{k} is new (not in the lock)")),
+            }
+        }
+        for k in self.inputs.keys().filter(|k| !now.contains_key(*k)) {
+            changes.push(format!("{k} is no longer an input"));
+        }
+        Err(Error::Usage(format!(
+            "{}: out of date: {}; run `dinv-build lock {}` to update it",
+            lock_path.display(),
+            changes.join(", "),
+            l.path.display()
+        )))
+    }
+
+    /// Refuses a lock whose trusted keys differ from the sources' keys now.
+    pub fn check_keys(&self, r: &Resolved, lock_path: &Path) -> Result<()> {
+        for (source, src) in &r.sources {
+            let now = src.key_digests();
+            let locked: BTreeMap<String, String> =
+                self.keys.iter().filter(|k| &k.source == source).map(|k| (k.name.clone(), k.sha256.clone())).collect();
+            if now != locked {
+                let names: Vec<&String> = now.keys().chain(locked.keys()).filter(|n| now.get(*n) != locked.get(*n)).collect();
+                return Err(Error::Usage(format!(
+                    "{}: out of date: trusted keys of source {source:?} changed since the lock ({}); run `dinv-build lock` to update it",
+                    lock_path.display(),
+                    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the lock file atomically.
@@ -134,5 +239,52 @@ impl LockFile {
     pub fn read(path: &Path) -> Result<LockFile> {
         let text = fs::read_to_string(path).map_err(Error::io(path))?;
         toml::from_str(&text).map_err(|e| Error::Usage(format!("{}: invalid lock file: {}", path.display(), e.message())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package() -> ResolvedPackage {
+        ResolvedPackage {
+            source: "alpine".into(),
+            name: "busybox".into(),
+            version: "1.36.1-r2".into(),
+            arch: "x86_64".into(),
+            url: "file:///m/main/x86_64/busybox-1.36.1-r2.apk".into(),
+            checksum: "Q1abc=".into(),
+            size: 10,
+            installed_size: 20,
+            license: Some("GPL-2.0-only".into()),
+            origin: Some("busybox".into()),
+            maintainer: None,
+            homepage: None,
+            description: Some("box".into()),
+            build_time: Some(1_700_000_000),
+            reasons: vec!["requested (guest.packages)".into()],
+        }
+    }
+
+    #[test]
+    fn locked_packages_round_trip_through_toml() {
+        let lock = LockFile {
+            version: 1,
+            inputs_sha256: inputs_digest(&BTreeMap::new()),
+            inputs: BTreeMap::new(),
+            keys: vec![],
+            packages: vec![LockedPackage::from_resolved("guest", "alpine", &package())],
+        };
+        let back: LockFile = toml::from_str(&toml::to_string(&lock).unwrap()).unwrap();
+        assert_eq!(back, lock);
+        assert_eq!(back.packages[0].to_resolved(), package());
+    }
+
+    #[test]
+    fn locks_without_the_optional_fields_still_read() {
+        let text = "version = 1\ninputs_sha256 = \"x\"\nkeys = []\n[inputs]\n[[packages]]\nset = \"guest\"\nsource = \"a\"\nname = \"n\"\nversion = \"1\"\narch = \"x86_64\"\nchecksum = \"c\"\nsize = 1\nurl = \"u\"\n";
+        let lock: LockFile = toml::from_str(text).unwrap();
+        let p = lock.packages[0].to_resolved();
+        assert_eq!((p.build_time, p.installed_size, p.reasons.len()), (None, 0, 0));
     }
 }

@@ -14,7 +14,12 @@ use dinv_build::{commands, Context, Error};
 /// vmlinuz, initramfs, rootfs.ext4, image.tar (docker load) and an OCI
 /// layout. No Docker daemon, no root, no network beyond package mirrors.
 #[derive(Parser, Debug)]
-#[command(name = "dinv-build", version, args_conflicts_with_subcommands = true, arg_required_else_help = true)]
+#[command(
+    name = "dinv-build",
+    version,
+    arg_required_else_help = true,
+    override_usage = "dinv-build [OPTIONS] RECIPE\n       dinv-build [OPTIONS] <COMMAND>"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -53,9 +58,21 @@ struct BuildArgs {
     /// Output directory [default: out/<image name> next to the current directory].
     #[arg(long, short, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// No network: every index and package must already be in the cache.
+    /// No network: every index and package must already be in the cache (or the vendor directory).
     #[arg(long)]
     offline: bool,
+    /// Install exactly the packages of RECIPE.lock; refuse if the recipe or its inputs changed.
+    #[arg(long)]
+    locked: bool,
+    /// Read package files from DIR (written by `fetch --vendor`) instead of the mirrors.
+    #[arg(long, value_name = "DIR")]
+    vendor: Option<PathBuf>,
+}
+
+impl BuildArgs {
+    fn options(self) -> commands::BuildOptions {
+        commands::BuildOptions { out: self.out, offline: self.offline, locked: self.locked, vendor: self.vendor }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,7 +84,38 @@ enum Command {
         build: BuildArgs,
     },
     /// Print the resolved package sets with versions, sizes and reasons.
-    Resolve { recipe: PathBuf },
+    Resolve {
+        recipe: PathBuf,
+        /// Print the packages of RECIPE.lock instead (refuses a stale lock).
+        #[arg(long)]
+        locked: bool,
+    },
+    /// Download and verify every package into the cache, or into a vendor directory.
+    Fetch {
+        recipe: PathBuf,
+        /// The packages of RECIPE.lock (refuses a stale lock).
+        #[arg(long)]
+        locked: bool,
+        /// Also copy every package file into DIR (DIR/apk-q1/HEX, DIR/sha256/HEX) for `build --offline --vendor DIR`.
+        #[arg(long, value_name = "DIR")]
+        vendor: Option<PathBuf>,
+        /// No network.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Build twice into temporary directories and compare every output byte for byte (exit 6 on a difference).
+    Verify {
+        recipe: PathBuf,
+        /// Install exactly the packages of RECIPE.lock.
+        #[arg(long)]
+        locked: bool,
+        /// No network.
+        #[arg(long)]
+        offline: bool,
+        /// Read package files from DIR.
+        #[arg(long, value_name = "DIR")]
+        vendor: Option<PathBuf>,
+    },
     /// Resolve and write RECIPE.lock (packages, checksums, key fingerprints, input hashes).
     Lock { recipe: PathBuf },
     /// Validate a recipe without building.
@@ -106,9 +154,16 @@ fn main() -> ExitCode {
         cache_dir: g.cache_dir.clone(),
         debian_mirror: g.debian_mirror.clone().or_else(|| std::env::var("DINV_DEBIAN_MIRROR").ok()),
     };
+    // Global flags may come before a subcommand; a recipe or build flags may not.
+    let top_level_build = cli.recipe.is_some() || cli.build.out.is_some() || cli.build.offline || cli.build.locked || cli.build.vendor.is_some();
     let result = match cli.command {
+        Some(_) if top_level_build => Err(Error::Usage("give the recipe and build flags after the subcommand (see --help)".into())),
         Some(Command::Build { recipe, build }) => build_cmd(&ctx, recipe, build),
-        Some(Command::Resolve { recipe }) => commands::resolve(&ctx, &recipe),
+        Some(Command::Resolve { recipe, locked }) => commands::resolve(&ctx, &recipe, locked),
+        Some(Command::Fetch { recipe, locked, vendor, offline }) => commands::fetch(&ctx, &recipe, locked, offline, vendor.as_deref()),
+        Some(Command::Verify { recipe, locked, offline, vendor }) => {
+            commands::verify(&ctx, &recipe, &commands::BuildOptions { out: None, offline, locked, vendor })
+        }
         Some(Command::Lock { recipe }) => commands::lock(&ctx, &recipe),
         Some(Command::Check { recipe }) => commands::check(&ctx, &recipe),
         Some(Command::Show { recipe }) => commands::show(&ctx, &recipe),
@@ -134,7 +189,7 @@ fn main() -> ExitCode {
 }
 
 fn build_cmd(ctx: &Context, recipe: PathBuf, b: BuildArgs) -> Result<(), Error> {
-    commands::build(ctx, &recipe, &commands::BuildOptions { out: b.out, offline: b.offline })
+    commands::build(ctx, &recipe, &b.options())
 }
 
 fn init_logging(verbose: u8, json: bool) {

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::Cache;
 use crate::commands::BuildOptions;
 use crate::fetch::Fetcher;
+use crate::lock::LockFile;
 use crate::progress::Progress;
 use crate::recipe::{LoadedRecipe, Source};
 use crate::sources::apk::ApkSourceSet;
@@ -146,6 +147,61 @@ pub fn resolve(env: &Env, l: &LoadedRecipe) -> Result<Resolved> {
     Ok(Resolved { sets, sources })
 }
 
+/// Opens the sources the recipe uses from a lock file: keys only, no
+/// indexes, no solver. The package sets are exactly the locked packages,
+/// in their locked order. Refuses (exit 2) a lock whose inputs or keys
+/// no longer match, naming what changed.
+pub fn resolve_locked(env: &Env, l: &LoadedRecipe, lock: &LockFile, lock_path: &Path) -> Result<Resolved> {
+    lock.check_inputs(l, lock_path)?;
+    let r = &l.recipe;
+    let mut wanted: Vec<(&str, &str)> = vec![("guest", r.guest.source.as_str())];
+    if let Some(rt) = &r.runtime {
+        wanted.push(("runtime", rt.source.as_str()));
+    }
+    let mut sources = BTreeMap::new();
+    let mut sets = Vec::new();
+    for (set, source) in wanted {
+        if !sources.contains_key(source) {
+            let opened = match &r.sources[source] {
+                Source::Apk(a) => OpenSource::Apk(ApkSourceSet::from_lock(source, a)?),
+                Source::Deb(d) => OpenSource::Deb(DebSourceSet::from_lock(source, d, env.debian_mirror.as_deref())?),
+            };
+            sources.insert(source.to_string(), opened);
+        }
+        let pkgs: Vec<ResolvedPackage> = lock.packages.iter().filter(|p| p.set == set).map(|p| p.to_resolved()).collect();
+        if let Some(p) = pkgs.iter().find(|p| p.source != source) {
+            return Err(Error::Usage(format!(
+                "{}: out of date: {set} package {} comes from source {:?}, the recipe says {source:?}; run `dinv-build lock` to update it",
+                lock_path.display(),
+                p.id(),
+                p.source
+            )));
+        }
+        if pkgs.is_empty() {
+            return Err(Error::Usage(format!("{}: locks no {set} packages; run `dinv-build lock` to update it", lock_path.display())));
+        }
+        tracing::info!(set, packages = pkgs.len(), "locked");
+        sets.push(PackageSet { set: set.to_string(), source: source.to_string(), packages: pkgs });
+    }
+    let resolved = Resolved { sets, sources };
+    lock.check_keys(&resolved, lock_path)?;
+    Ok(resolved)
+}
+
+/// Resolves a recipe the way the options ask: from its lock file with
+/// `--locked`, else with the solver over fresh indexes.
+pub fn resolve_with(env: &Env, l: &LoadedRecipe, locked: bool) -> Result<Resolved> {
+    if !locked {
+        return resolve(env, l);
+    }
+    let lock_path = crate::lock::lock_path(&l.path);
+    if !lock_path.is_file() {
+        return Err(Error::Usage(format!("--locked: {} does not exist; write it with `dinv-build lock {}`", lock_path.display(), l.path.display())));
+    }
+    let lock = LockFile::read(&lock_path)?;
+    resolve_locked(env, l, &lock, &lock_path)
+}
+
 /// One emitted file.
 #[derive(Clone, Debug, Serialize)]
 pub struct Output {
@@ -225,9 +281,12 @@ pub fn out_dir(l: &LoadedRecipe, opts: &BuildOptions) -> PathBuf {
 /// interrupted build leaves the previous output untouched.
 pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Report> {
     let started = Instant::now();
-    let env = Env::new(ctx, opts.offline)?;
+    let mut env = Env::new(ctx, opts.offline)?;
     let mut stages = Stages { times: BTreeMap::new() };
-    let resolved = stages.run("resolve", || resolve(&env, l))?;
+    let resolved = stages.run("resolve", || resolve_with(&env, l, opts.locked))?;
+    if let Some(dir) = &opts.vendor {
+        env.fetcher = env.fetcher.with_vendor(crate::vendor::url_map(dir, &resolved)?);
+    }
     let mut downloaded = 0;
     for set in &resolved.sets {
         let src = &resolved.sources[&set.source];

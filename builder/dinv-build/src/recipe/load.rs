@@ -295,22 +295,23 @@ fn merge(
                                 message: "expected a list, or a table with `add`, `remove` or `replace`".into(),
                             });
                         };
-                        if let Some(r) = edit.get("replace") {
-                            let Value::Array(r) = r else {
-                                return Err(RecipeError { location: here, key, message: "`replace` takes a list".into() });
-                            };
-                            pa.clear();
-                            forget_elements(origins, &key);
-                            pa.extend(r.iter().cloned());
+                        for k in ["replace", "remove", "add"] {
+                            if edit.get(k).is_some_and(|v| !v.is_array()) {
+                                return Err(RecipeError { location: here, key, message: format!("`{k}` takes a list") });
+                            }
                         }
-                        if let Some(rm) = edit.get("remove") {
-                            let Value::Array(rm) = rm else {
-                                return Err(RecipeError { location: here, key, message: "`remove` takes a list".into() });
-                            };
+                        // Each element keeps its own origin through the edit:
+                        // inherited ones their parent's line, new ones the child's.
+                        let mut elems: Vec<(Value, Vec<(String, Location)>)> =
+                            pa.drain(..).enumerate().map(|(i, v)| (v, element_origins(origins, &key, i))).collect();
+                        if let Some(Value::Array(r)) = edit.get("replace") {
+                            elems = edit_elements(r, child_lines, &format!("{key}.replace"));
+                        }
+                        if let Some(Value::Array(rm)) = edit.get("remove") {
                             for pat in rm {
-                                let before = pa.len();
-                                pa.retain(|e| !element_matches(e, pat));
-                                if pa.len() == before {
+                                let before = elems.len();
+                                elems.retain(|(e, _)| !element_matches(e, pat));
+                                if elems.len() == before {
                                     return Err(RecipeError {
                                         location: here.clone(),
                                         key: format!("{key}.remove"),
@@ -318,13 +319,16 @@ fn merge(
                                     });
                                 }
                             }
-                            forget_elements(origins, &key);
                         }
-                        if let Some(a) = edit.get("add") {
-                            let Value::Array(a) = a else {
-                                return Err(RecipeError { location: here, key, message: "`add` takes a list".into() });
-                            };
-                            pa.extend(a.iter().cloned());
+                        if let Some(Value::Array(a)) = edit.get("add") {
+                            elems.extend(edit_elements(a, child_lines, &format!("{key}.add")));
+                        }
+                        forget_elements(origins, &key);
+                        for (i, (v, os)) in elems.into_iter().enumerate() {
+                            for (suffix, l) in os {
+                                origins.insert(format!("{key}[{i}]{suffix}"), l);
+                            }
+                            pa.push(v);
                         }
                         if let Some(l) = here {
                             origins.insert(key.clone(), l);
@@ -333,26 +337,58 @@ fn merge(
                 }
             }
             (_, v) => {
+                forget_elements(origins, &key);
                 let v = match list_edit(&v) {
                     // An edit with nothing to edit: `add`/`replace` give the list.
                     Some(edit) => {
                         let mut out = Vec::new();
                         for k in ["replace", "add"] {
                             if let Some(Value::Array(a)) = edit.get(k) {
-                                out.extend(a.iter().cloned());
+                                out.extend(edit_elements(a, child_lines, &format!("{key}.{k}")));
                             }
                         }
-                        Value::Array(out)
+                        if let Some(l) = here {
+                            origins.insert(key.clone(), l);
+                        }
+                        let mut list = Vec::new();
+                        for (i, (v, os)) in out.into_iter().enumerate() {
+                            for (suffix, l) in os {
+                                origins.insert(format!("{key}[{i}]{suffix}"), l);
+                            }
+                            list.push(v);
+                        }
+                        Value::Array(list)
                     }
-                    None => v,
+                    None => {
+                        copy_origins(child_lines, &key, &key, origins);
+                        v
+                    }
                 };
-                forget_elements(origins, &key);
-                copy_origins(child_lines, &key, &key, origins);
                 parent.insert(k, v);
             }
         }
     }
     Ok(())
+}
+
+/// The origins of element `i` of list `key` and of everything inside it,
+/// keyed by what follows `key[i]`.
+fn element_origins(origins: &BTreeMap<String, Location>, key: &str, i: usize) -> Vec<(String, Location)> {
+    let base = format!("{key}[{i}]");
+    origins
+        .range(base.clone()..)
+        .take_while(|(k, _)| k.starts_with(&base))
+        .filter(|(k, _)| {
+            let rest = &k[base.len()..];
+            rest.is_empty() || rest.starts_with('.') || rest.starts_with('[')
+        })
+        .map(|(k, l)| (k[base.len()..].to_string(), l.clone()))
+        .collect()
+}
+
+/// The elements of a child's `add`/`replace` list with their own origins.
+fn edit_elements(list: &[Value], child_lines: &BTreeMap<String, Location>, key: &str) -> Vec<(Value, Vec<(String, Location)>)> {
+    list.iter().enumerate().map(|(j, v)| (v.clone(), element_origins(child_lines, key, j))).collect()
 }
 
 fn forget_elements(origins: &mut BTreeMap<String, Location>, key: &str) {
@@ -419,6 +455,13 @@ fn load_merged(
                 message: format!("parent recipe {} does not exist", ppath.display()),
             });
         }
+        // Caught here rather than on entry, so the error points at the
+        // `extends` line that closes the cycle.
+        let pcanon = ppath.canonicalize().unwrap_or_else(|_| ppath.clone());
+        if let Some(i) = stack.iter().position(|s| *s == pcanon) {
+            let cycle: Vec<String> = stack[i..].iter().chain([&pcanon]).map(|p| p.display().to_string()).collect();
+            return Err(RecipeError { location: loc.clone(), key: "extends".into(), message: format!("cycle: {}", cycle.join(" → ")) });
+        }
         let (t, o) = load_merged(&ppath, stack, files)?;
         merge(&mut base, t, "", &o, &mut origins)?;
     }
@@ -474,5 +517,24 @@ mod tests {
         assert_eq!(normalize(Path::new("../../recipes/../kernel-configs/a")), PathBuf::from("../../kernel-configs/a"));
         assert_eq!(normalize(Path::new("a/./b/../c")), PathBuf::from("a/c"));
         assert_eq!(normalize(Path::new("/../x")), PathBuf::from("/x"));
+    }
+
+    #[test]
+    fn list_edits_keep_each_elements_origin() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("base.toml");
+        std::fs::write(&parent, "[guest]\npackages = [\n    \"a\",\n    \"b\",\n    \"c\",\n]\nmodules = [\"m\"]\n").unwrap();
+        let child = dir.path().join("child.toml");
+        std::fs::write(&child, "extends = \"base.toml\"\n[guest]\npackages = { remove = [\"b\"], add = [\n    \"d\",\n] }\nmodules = { replace = [\"n\"] }\nservices = { add = [\"default:x\"] }\n").unwrap();
+        let (merged, origins) = load_merged(&child, &mut Vec::new(), &mut Vec::new()).unwrap();
+        assert_eq!(merged["guest"]["packages"], Value::Array(["a", "c", "d"].map(|s| Value::String(s.into())).to_vec()));
+        let at = |k: &str| origins.get(k).map(|l| format!("{}:{}", l.file.file_name().unwrap().to_string_lossy(), l.line));
+        assert_eq!(at("guest.packages[0]").as_deref(), Some("base.toml:3"));
+        assert_eq!(at("guest.packages[1]").as_deref(), Some("base.toml:5"), "c keeps its line after b is removed");
+        assert_eq!(at("guest.packages[2]").as_deref(), Some("child.toml:4"));
+        assert_eq!(at("guest.packages[3]"), None);
+        assert_eq!(at("guest.modules[0]").as_deref(), Some("child.toml:6"));
+        assert_eq!(at("guest.services[0]").as_deref(), Some("child.toml:7"));
+        assert_eq!(merged["guest"]["services"], Value::Array(vec![Value::String("default:x".into())]));
     }
 }

@@ -199,6 +199,25 @@ impl DebSourceSet {
         Ok(set)
     }
 
+    /// Loads keyrings only, for installing packages fixed by a lock file:
+    /// no Release or Packages index is fetched; each `.deb` is checked
+    /// against the locked SHA-256 and size.
+    pub fn from_lock(name: &str, src: &DebSource, mirror_override: Option<&str>) -> Result<DebSourceSet> {
+        let (_, key_digests) = load_keyrings(name, &src.keyrings)?;
+        let mirror = src.mirror.clone().or_else(|| mirror_override.map(str::to_string)).unwrap_or_default();
+        Ok(DebSourceSet {
+            name: name.to_string(),
+            arch: src.arch.clone(),
+            mirror,
+            essential: src.essential,
+            required: src.required,
+            key_digests,
+            records: vec![],
+            index: vec![],
+            candidates: vec![],
+        })
+    }
+
     /// InRelease (or Release + Release.gpg), verified and parsed.
     fn verified_release(name: &str, src: &DebSource, dists: &str, keyring: &Keyring, fetcher: &Fetcher, cache: &Cache) -> Result<Release> {
         let in_url = join_url(dists, "InRelease");

@@ -1,0 +1,389 @@
+//! End-to-end benchmark of the Debian appliance (not a test): build time
+//! cold and warm, `mmdebstrap` + `mke2fs -d` of the same guest package set
+//! for comparison, boot-to-ready under the host's accelerator (TCG here),
+//! and SIGTERM-to-exit, idle and with an inner container running.
+//!
+//! Needs: `cargo build --release -p dinv-build` first (the release
+//! `dinv-build` and the static launcher), the persistent local mirror in
+//! target/tmp/e2e-debian/mirror (filled by tests/e2e_debian.rs), root,
+//! qemu, e2fsprogs, docker CLI; installs `mmdebstrap` when missing.
+//!
+//! Run: `cargo run --release -p dinv-build --example bench_e2e`
+
+#[path = "../../../tests/support/debian_mirror.rs"]
+#[allow(dead_code)]
+mod debian_mirror;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DOCKER_PORT: u16 = 2375;
+const BOOTS: usize = 5;
+/// Beyond this bench wall time, the optional with-container part is skipped.
+const SOFT_BUDGET: Duration = Duration::from_secs(12 * 60);
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// target/ (this example runs from target/release/examples/).
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).and_then(Path::parent).expect("target dir above the example").to_path_buf()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.2} s", d.as_secs_f64())
+}
+
+/// Runs a command, panicking with its output when it fails; returns the wall time.
+fn timed(what: &str, cmd: &mut Command) -> (Duration, Output) {
+    let t = Instant::now();
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let took = t.elapsed();
+    assert!(out.status.success(), "{what} failed ({}):\n{}", out.status, text(&out));
+    (took, out)
+}
+
+/// (median, min, max) of durations.
+fn stats(v: &[Duration]) -> (Duration, Duration, Duration) {
+    let mut s = v.to_vec();
+    s.sort();
+    (s[s.len() / 2], s[0], s[s.len() - 1])
+}
+
+fn print_stats(label: &str, v: &[Duration]) {
+    let (med, min, max) = stats(v);
+    let all: Vec<String> = v.iter().map(|d| format!("{:.2}", d.as_secs_f64())).collect();
+    println!("  {label}: median {} (min {}, max {}, n={}; each: {})", secs(med), secs(min), secs(max), v.len(), all.join(", "));
+}
+
+/// The mirror's package set for the guest: every resolved name.
+fn guest_names(dinv: &Path, recipe: &Path, mirror: &str, cache: &Path) -> Vec<String> {
+    let (_, out) = timed(
+        "dinv-build resolve",
+        Command::new(dinv).args(["resolve", "--json"]).arg(recipe).env("DINV_DEBIAN_MIRROR", mirror).env("DINV_CACHE_DIR", cache).env_remove("RUST_LOG"),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("resolve --json output");
+    let guest = v["sets"].as_array().unwrap().iter().find(|s| s["set"] == "guest").expect("a guest set in resolve --json");
+    let mut names: Vec<String> = guest["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// One `dinv-build build --json`; returns wall time and report.json's stages.
+fn build(dinv: &Path, recipe: &Path, mirror: &str, cache: &Path, out: &Path) -> (Duration, Vec<(String, f64)>, f64) {
+    let _ = fs::remove_dir_all(out);
+    let (took, _) = timed(
+        "dinv-build build",
+        Command::new(dinv).args(["build", "--json"]).arg(recipe).arg("--out").arg(out).env("DINV_DEBIAN_MIRROR", mirror).env("DINV_CACHE_DIR", cache).env_remove("RUST_LOG"),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(out.join("report.json")).expect("report.json")).expect("report.json is JSON");
+    let stages = report["stages"].as_object().expect("report.json stages").iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0))).collect();
+    (took, stages, report["seconds"].as_f64().unwrap_or(0.0))
+}
+
+fn print_build(label: &str, took: Duration, stages: &[(String, f64)], reported: f64) {
+    println!("  {label}: {} wall (report.json seconds {reported:.2})", secs(took));
+    let order = ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs", "image", "sbom"];
+    let mut line = Vec::new();
+    for name in order {
+        if let Some((_, s)) = stages.iter().find(|(k, _)| k == name) {
+            line.push(format!("{name} {s:.2}"));
+        }
+    }
+    for (k, s) in stages.iter().filter(|(k, _)| !order.contains(&k.as_str())) {
+        line.push(format!("{k} {s:.2}"));
+    }
+    println!("    stages (s): {}", line.join(", "));
+    let rootfs_part: f64 = stages.iter().filter(|(k, _)| ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs"].contains(&k.as_str())).map(|(_, s)| s).sum();
+    println!("    rootfs-only part (resolve+fetch+unpack+configure+kernel+rootfs): {rootfs_part:.2} s (unpack includes the runtime set's unpack)");
+}
+
+/// True when something listens on 127.0.0.1:2375 / *:2375 (per `ss -ltn`).
+fn port_busy() -> bool {
+    let out = Command::new("ss").args(["-ltnH"]).output().expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout).lines().any(|l| l.split_whitespace().nth(3).is_some_and(|a| a.ends_with(&format!(":{DOCKER_PORT}"))))
+}
+
+/// Waits (up to 15 min) until nobody listens on the docker port: another
+/// launcher (someone else's test) may hold it, and only one can.
+fn wait_port_free() {
+    let start = Instant::now();
+    let mut said = false;
+    while port_busy() {
+        if !said {
+            eprintln!("bench: port {DOCKER_PORT} is in use; waiting for it to be free");
+            said = true;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15 * 60), "port {DOCKER_PORT} still busy after 15 min");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    if said {
+        eprintln!("bench: port free after {}", secs(start.elapsed()));
+    }
+}
+
+/// GET /_ping answers OK.
+fn ping() -> bool {
+    let addr = format!("127.0.0.1:{DOCKER_PORT}");
+    let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(1)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.") && buf.ends_with("OK")
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// A launcher we started, booting the built artifacts.
+struct Vm {
+    child: Child,
+    console: PathBuf,
+    /// Just before the launcher was spawned (after any wait for the port).
+    spawned: Instant,
+}
+
+impl Vm {
+    fn start(launcher: &Path, out: &Path, vmdir: &Path) -> Vm {
+        wait_port_free();
+        let config = vmdir.join("launcher.json");
+        fs::write(
+            &config,
+            serde_json::json!({
+                "kernel": out.join("vmlinuz"), "initrd": out.join("initramfs"), "rootfs": out.join("rootfs.ext4"),
+                "qemu": "/usr/bin/qemu-system-x86_64", "docker_disk": vmdir.join("docker.img"),
+                "volume_disk": vmdir.join("volume.img"), "run_dir": vmdir.join("run"),
+                "defaults": {"DINV_MEMORY": "1G", "DINV_DOCKER_SIZE": "8G"}
+            })
+            .to_string(),
+        )
+        .unwrap();
+        let console = vmdir.join("console.txt");
+        let log = fs::File::create(&console).unwrap();
+        let spawned = Instant::now();
+        let child = Command::new(launcher)
+            .env("DINV_LAUNCHER_CONFIG", &config)
+            .env("DINV_STOP_TIMEOUT", "60")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the launcher");
+        Vm { child, console, spawned }
+    }
+
+    fn console(&self) -> String {
+        fs::read_to_string(&self.console).unwrap_or_default()
+    }
+
+    /// Polls /_ping every 100 ms; the time from spawning to the first OK.
+    fn wait_ready(&mut self) -> Duration {
+        let started = self.spawned;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("launcher exited before ready ({st}):\n{}", self.console());
+            }
+            if ping() {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < Duration::from_secs(420), "not ready after 420 s:\n{}", self.console());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGTERM, then (exit code, time to exit), polled every 20 ms.
+    fn stop(mut self) -> (i32, Duration) {
+        let start = Instant::now();
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return (st.code().unwrap_or(-1), start.elapsed());
+            }
+            if start.elapsed() > Duration::from_secs(120) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("launcher did not stop within 120 s:\n{}", self.console());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(["-H", "tcp://127.0.0.1:2375"]).args(args).env("DOCKER_BUILDKIT", "0").output().expect("docker CLI");
+    assert!(o.status.success(), "docker {}: {}", args.join(" "), text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A tiny image rootfs: Debian's static busybox and a few applet links.
+fn tiny_rootfs_tar(dir: &Path) -> PathBuf {
+    let tar = dir.join("tiny.tar");
+    if tar.is_file() {
+        return tar;
+    }
+    let dl = dir.join("busybox-dl");
+    let _ = fs::remove_dir_all(&dl);
+    fs::create_dir_all(&dl).unwrap();
+    timed("apt-get download busybox-static", Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", "busybox-static"]).current_dir(&dl));
+    let deb = fs::read_dir(&dl).unwrap().next().unwrap().unwrap().path();
+    let x = dir.join("busybox-x");
+    timed("dpkg-deb -x", Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x));
+    let root = dir.join("tiny-root");
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(root.join("bin")).unwrap();
+    let bb = ["bin/busybox", "usr/bin/busybox"].iter().map(|p| x.join(p)).find(|p| p.is_file()).expect("busybox binary in busybox-static");
+    fs::copy(&bb, root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "sleep"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    timed("tar", Command::new("tar").arg("-C").arg(&root).args(["--numeric-owner", "--owner=0", "--group=0", "-cf"]).arg(&tar).arg("."));
+    tar
+}
+
+fn main() {
+    let bench_start = Instant::now();
+    let ws = workspace();
+    let target = target_dir();
+    let dinv = target.join("release/dinv-build");
+    let launcher = target.join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
+    assert!(dinv.is_file(), "{} missing: run `cargo build --release -p dinv-build` first", dinv.display());
+    assert!(launcher.is_file(), "{} missing: run `cargo build --release -p dinv-build` first (its build.rs builds the launcher)", launcher.display());
+    let recipe = ws.join("recipes/debian.toml");
+    let mirror_root = target.join("tmp/e2e-debian/mirror");
+    let tmp = target.join("tmp/bench-e2e");
+    fs::create_dir_all(&tmp).unwrap();
+
+    // The persistent mirror is served read-only when it is already there
+    // (another run may be reading it); otherwise built from apt's lists.
+    let (mirror, _keep) = if mirror_root.join("dists/bookworm/InRelease").is_file() {
+        let port = debian_mirror::serve(mirror_root.clone());
+        (format!("http://127.0.0.1:{port}"), None)
+    } else {
+        let m = debian_mirror::Mirror::at(&mirror_root);
+        (m.url(), Some(m))
+    };
+    println!("dinv-build end-to-end benchmark ({}; recipe {}; mirror {} = {})", dinv.display(), recipe.display(), mirror, mirror_root.display());
+    println!("host: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+
+    // 1. Builds.
+    let cache = tmp.join("cache");
+    let _ = fs::remove_dir_all(&cache);
+    let names = guest_names(&dinv, &recipe, &mirror, &tmp.join("resolve-cache"));
+    if _keep.is_some() {
+        eprintln!("bench: fresh mirror without packages: run tests/e2e_debian.rs once to fill it");
+    }
+    println!("\n1. dinv-build build (wall time of the release binary, mirror on 127.0.0.1, stages from out/report.json)");
+    eprintln!("bench: cold build");
+    let out_cold = tmp.join("out-cold");
+    let (cold, cold_stages, cold_rep) = build(&dinv, &recipe, &mirror, &cache, &out_cold);
+    print_build("cold (empty DINV_CACHE_DIR)", cold, &cold_stages, cold_rep);
+    eprintln!("bench: warm build");
+    let out = tmp.join("out-warm");
+    let (warm, warm_stages, warm_rep) = build(&dinv, &recipe, &mirror, &cache, &out);
+    print_build("warm (same DINV_CACHE_DIR, second build)", warm, &warm_stages, warm_rep);
+    let _ = fs::remove_dir_all(&out_cold);
+
+    // 2. mmdebstrap + mke2fs -d of the same guest set.
+    println!("\n2. mmdebstrap + mke2fs -d of the same guest package set ({} packages from `dinv-build resolve --json`)", names.len());
+    if Command::new("mmdebstrap").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| !s.success()).unwrap_or(true) {
+        eprintln!("bench: installing mmdebstrap");
+        timed("apt-get install mmdebstrap", Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", "mmdebstrap"]).env("DEBIAN_FRONTEND", "noninteractive"));
+    }
+    let chroot = tmp.join("mmdebstrap-root");
+    let _ = fs::remove_dir_all(&chroot);
+    eprintln!("bench: mmdebstrap");
+    let (mmd, _) = timed(
+        "mmdebstrap",
+        Command::new("mmdebstrap")
+            .args(["--quiet", "--mode=root", "--variant=custom", "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg"])
+            .arg(format!("--include={}", names.join(",")))
+            .arg("bookworm")
+            .arg(&chroot)
+            .arg(format!("deb {mirror} bookworm main")),
+    );
+    let size = fs::metadata(out.join("rootfs.ext4")).expect("rootfs.ext4").len();
+    let img = tmp.join("mmdebstrap.ext4");
+    let _ = fs::remove_file(&img);
+    eprintln!("bench: mke2fs -d");
+    let (mkfs, _) = timed("mke2fs -d", Command::new("mke2fs").args(["-q", "-t", "ext4", "-d"]).arg(&chroot).arg(&img).arg(format!("{}k", size / 1024)));
+    let du = Command::new("du").args(["-sh"]).arg(&chroot).output().map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or("?").to_string()).unwrap_or_default();
+    println!("  mmdebstrap --mode=root --variant=custom --include=<{} names> bookworm DIR 'deb {mirror} bookworm main': {} (tree {du})", names.len(), secs(mmd));
+    println!("  mke2fs -q -t ext4 -d DIR IMG {}k (= our rootfs.ext4 size): {}", size / 1024, secs(mkfs));
+    println!("  mmdebstrap + mke2fs: {}", secs(mmd + mkfs));
+    let part = |st: &[(String, f64)]| -> f64 { st.iter().filter(|(k, _)| ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs"].contains(&k.as_str())).map(|(_, s)| s).sum() };
+    println!(
+        "  dinv-build, whole build incl. kernel/initramfs, docker image, SBOM: cold {} / warm {}; rootfs-only stages: cold {:.2} s / warm {:.2} s",
+        secs(cold),
+        secs(warm),
+        part(&cold_stages),
+        part(&warm_stages)
+    );
+    let _ = fs::remove_dir_all(&chroot);
+    let _ = fs::remove_file(&img);
+
+    // 3 + 4. Boots and stops: one data disk, reused; the first boot (which
+    // formats it) is a warm-up, then BOOTS measured boot/stop cycles.
+    println!("\n3+4. boot-to-ready and SIGTERM-to-exit (launcher started → GET /_ping OK on 127.0.0.1:{DOCKER_PORT}, polled every 100 ms; SIGTERM → launcher exit, polled every 20 ms)");
+    let vmdir = tmp.join("vm");
+    let _ = fs::remove_dir_all(&vmdir);
+    fs::create_dir_all(&vmdir).unwrap();
+    eprintln!("bench: warm-up boot (fresh data disk)");
+    let mut vm = Vm::start(&launcher, &out, &vmdir);
+    let first = vm.wait_ready();
+    let console = vm.console();
+    let accel = console.lines().find(|l| l.contains("TCG") || l.contains("tcg") || l.contains("KVM") || l.contains("kvm")).unwrap_or("(no accelerator line on the console)").trim().to_string();
+    let tar = tiny_rootfs_tar(&tmp);
+    docker(&["import", tar.to_str().unwrap(), "tiny:1"]);
+    let (code, first_stop) = vm.stop();
+    assert_eq!(code, 0, "launcher exit code after SIGTERM");
+    println!("  accelerator: {accel}");
+    println!("  first boot (formats the data disk; not in the stats): ready {}, stop {} (exit {code})", secs(first), secs(first_stop));
+
+    let (mut readies, mut stops) = (Vec::new(), Vec::new());
+    for i in 1..=BOOTS {
+        eprintln!("bench: boot {i}/{BOOTS}");
+        let mut vm = Vm::start(&launcher, &out, &vmdir);
+        readies.push(vm.wait_ready());
+        let (code, took) = vm.stop();
+        assert_eq!(code, 0, "launcher exit code after SIGTERM (boot {i})");
+        stops.push(took);
+    }
+    print_stats("boot-to-ready", &readies);
+    print_stats("SIGTERM-to-exit, idle dockerd (all exit 0)", &stops);
+
+    // With a running inner container, while the time budget allows.
+    let mut busy = Vec::new();
+    for i in 1..=BOOTS {
+        if bench_start.elapsed() > SOFT_BUDGET {
+            println!("  (with-container stops: stopped after {} of {BOOTS} to keep the bench under ~15 min)", busy.len());
+            break;
+        }
+        eprintln!("bench: boot with a container {i}/{BOOTS}");
+        let mut vm = Vm::start(&launcher, &out, &vmdir);
+        vm.wait_ready();
+        docker(&["run", "-d", "tiny:1", "/bin/busybox", "sleep", "100000"]);
+        let (code, took) = vm.stop();
+        assert_eq!(code, 0, "launcher exit code after SIGTERM with a running container (boot {i})");
+        busy.push(took);
+    }
+    if !busy.is_empty() {
+        print_stats("SIGTERM-to-exit, one running container (`docker run -d tiny:1 sleep`; all exit 0)", &busy);
+    }
+    println!("\nbench wall time: {}", secs(bench_start.elapsed()));
+}

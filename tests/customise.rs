@@ -1,0 +1,376 @@
+//! Customising the default recipe per team, through the CLI: `extends`
+//! edits (override, append, remove, multi-level), their errors, `show`
+//! and `new`, and every recipe in recipes/examples/ built end to end.
+//!
+//! The real Alpine mirror is replaced by a generated one
+//! (`support::alpine_repo`): each build uses a child recipe in a temp dir
+//! that extends the recipe under test, points `sources.alpine.mirror` at
+//! `file://<generated mirror>` and trusts the test key in
+//! `sources.alpine.keys`. Everything else comes from the recipe as committed.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use support::alpine_repo::{repo_root, AlpineMirror, ALPINE_BUNDLE, KERNEL_VERSION};
+use support::ext4::{assert_fsck_clean, ext4_read};
+
+/// A temp dir with a generated mirror; recipes are written into it.
+struct Fixture {
+    dir: tempfile::TempDir,
+    mirror: AlpineMirror,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = AlpineMirror::write(dir.path());
+        Fixture { dir, mirror }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `<name>.toml` extending `parent` through the mirror override.
+    fn child(&self, name: &str, parent: &Path, extra: &str) -> PathBuf {
+        let p = self.path(&format!("{name}.toml"));
+        fs::write(&p, self.mirror.child_recipe(parent, extra)).unwrap();
+        p
+    }
+
+    /// Runs `dinv-build ARGS` in the temp dir with its own cache.
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
+            .args(args)
+            .env("DINV_CACHE_DIR", self.path("cache"))
+            .env_remove("RUST_LOG")
+            .env_remove("SOURCE_DATE_EPOCH")
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    /// Builds `recipe` into `out/<out>`; panics with the output on failure.
+    fn build(&self, recipe: &Path, out: &str) -> Built {
+        let o = self.run(&["build", "--quiet", "--out", &format!("out/{out}"), &recipe.display().to_string()]);
+        assert!(o.status.success(), "building {}: {}", recipe.display(), text(&o));
+        let dir = self.path(&format!("out/{out}"));
+        let report = json(&dir.join("report.json"));
+        Built { dir, report }
+    }
+}
+
+/// A finished build's output directory and report.
+struct Built {
+    dir: PathBuf,
+    report: Value,
+}
+
+impl Built {
+    fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs.ext4")
+    }
+
+    /// A guest file's text, panicking when absent.
+    fn guest_text(&self, path: &str) -> String {
+        String::from_utf8(ext4_read(&self.rootfs(), path).unwrap_or_else(|| panic!("{path} is not in the guest"))).unwrap()
+    }
+
+    fn has(&self, path: &str) -> bool {
+        ext4_read(&self.rootfs(), path).is_some()
+    }
+
+    /// The OCI image config (labels, env) of the emitted image.
+    fn image_config(&self) -> Value {
+        let digest = self.report["image"]["config_digest"].as_str().expect("the build emitted an image");
+        json(&self.dir.join("oci/blobs/sha256").join(digest.trim_start_matches("sha256:")))
+    }
+
+    fn guest_packages(&self) -> Vec<String> {
+        let sets = json(&self.dir.join("packages.json"));
+        let guest = sets.as_array().unwrap().iter().find(|s| s["set"] == "guest").unwrap();
+        guest["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+fn json(p: &Path) -> Value {
+    serde_json::from_slice(&fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn default_recipe() -> PathBuf {
+    repo_root().join("recipes/default.toml").canonicalize().unwrap()
+}
+
+fn example(name: &str) -> PathBuf {
+    repo_root().join("recipes/examples").join(name).canonicalize().unwrap()
+}
+
+fn example_pem() -> String {
+    fs::read_to_string(example("certs/example-corp-ca.pem")).unwrap()
+}
+
+/// The 1-based line of `file` whose text starts with `prefix` (after indentation).
+fn line_of(file: &Path, prefix: &str) -> usize {
+    let t = fs::read_to_string(file).unwrap();
+    1 + t.lines().position(|l| l.trim_start().starts_with(prefix)).unwrap_or_else(|| panic!("no line {prefix:?} in {}", file.display()))
+}
+
+/// The `show` line for `needle`, and the `file:line` it is annotated with.
+fn annotation<'a>(show: &'a str, needle: &str) -> &'a str {
+    let line = show.lines().find(|l| l.trim_start().starts_with(needle)).unwrap_or_else(|| panic!("no {needle:?} in:\n{show}"));
+    line.rsplit_once("  # ").unwrap_or_else(|| panic!("{line:?} has no origin")).1
+}
+
+/// `needle`'s line in `show` (run in `cwd`) names `file:line`; `show`
+/// prints paths relative to its working directory when it can.
+fn assert_origin(show: &str, cwd: &Path, needle: &str, file: &Path, line: usize) {
+    let got = annotation(show, needle);
+    let (got_file, got_line) = got.rsplit_once(':').unwrap_or_else(|| panic!("{needle}: {got:?} is not file:line"));
+    let resolved = cwd.join(got_file).canonicalize().unwrap_or_else(|e| panic!("{needle}: {got_file}: {e}\n{show}"));
+    assert_eq!((resolved, got_line), (file.canonicalize().unwrap(), line.to_string().as_str()), "{needle}: annotated {got}\n{show}");
+}
+
+#[test]
+fn the_default_recipe_builds_from_the_generated_mirror_with_override_append_and_remove() {
+    let f = Fixture::new();
+    let r = f.child(
+        "team",
+        &default_recipe(),
+        "[image]\ntag = \"team-1\"\n\n[guest]\npackages = { add = [\"make\"], remove = [\"qemu-guest-agent\"] }\nhostname = \"teambox\"\n",
+    );
+    let b = f.build(&r, "team");
+    assert_fsck_clean(&b.rootfs());
+    // Scalar override: the tag; the name comes from default.toml.
+    assert_eq!(b.report["image"]["reference"], "dinv:team-1");
+    assert_eq!(b.guest_text("/etc/hostname"), "teambox\n");
+    // Append and remove.
+    let pkgs = b.guest_packages();
+    assert!(pkgs.contains(&"make".to_string()) && pkgs.contains(&"docker-engine".to_string()), "{pkgs:?}");
+    assert!(!pkgs.contains(&"qemu-guest-agent".to_string()), "{pkgs:?}");
+    assert!(b.has("/usr/bin/make") && b.has("/usr/bin/dockerd"));
+    assert!(!b.has("/usr/bin/qemu-ga"), "qemu-guest-agent was removed from the list");
+    assert!(!b.has("/etc/runlevels/default/qemu-guest-agent"));
+    // The default recipe's own pieces still apply.
+    assert_eq!(b.report["kernel"]["package"], format!("linux-virt {KERNEL_VERSION}"));
+    assert!(b.guest_text("/etc/modules").contains("br_netfilter"));
+    // default.toml's overlay, its template rendered with the child's values.
+    assert!(b.has("/etc/sysctl.d/dinv.conf"));
+    assert!(b.guest_text("/etc/motd").starts_with("dinv:team-1: Docker-in-VM guest teambox.\n"), "{}", b.guest_text("/etc/motd"));
+}
+
+#[test]
+fn private_registry_example_puts_ca_mirror_and_proxy_into_the_rootfs() {
+    let f = Fixture::new();
+    let b = f.build(&f.child("corp", &example("private-registry.toml"), ""), "corp");
+    let pem = example_pem();
+    // The CA: after Alpine's bundle, in the local store, and for dockerd's registry.
+    let bundle = b.guest_text("/etc/ssl/certs/ca-certificates.crt");
+    assert!(bundle.starts_with(ALPINE_BUNDLE) && bundle.ends_with(&pem), "{bundle}");
+    assert_eq!(b.guest_text("/etc/docker/certs.d/registry.example.internal:5443/ca.crt"), pem);
+    assert_eq!(b.guest_text("/usr/local/share/ca-certificates/example-corp-ca.crt"), pem);
+    // daemon.json: mirror and insecure registry.
+    let daemon: Value = serde_json::from_str(&b.guest_text("/etc/docker/daemon.json")).unwrap();
+    assert_eq!(daemon["registry-mirrors"], serde_json::json!(["https://mirror.example.internal"]));
+    assert_eq!(daemon["insecure-registries"], serde_json::json!(["build-cache.example.internal:5000"]));
+    assert_eq!(daemon["bip"], "172.19.0.1/16", "inherited from default.toml");
+    // Proxy: OpenRC's conf.d for the docker service.
+    let conf = b.guest_text("/etc/conf.d/docker");
+    assert!(conf.contains("export HTTPS_PROXY='http://proxy.example.internal:3128'"), "{conf}");
+    assert!(conf.contains("export NO_PROXY='localhost,127.0.0.1,.example.internal'"), "{conf}");
+    assert_eq!(b.report["image"]["reference"], "dinv-corp:1.0");
+}
+
+#[test]
+fn extra_packages_example_builds_with_its_packages_kernel_option_vm_labels_and_template() {
+    let f = Fixture::new();
+    let b = f.build(&f.child("builder", &example("extra-packages.toml"), ""), "builder");
+    for p in ["/usr/bin/git", "/usr/bin/make", "/bin/bash", "/usr/bin/qemu-ga", "/usr/bin/dockerd"] {
+        assert!(b.has(p), "{p} missing from the guest");
+    }
+    assert_eq!(b.guest_text("/etc/hostname"), "builder\n");
+    assert_eq!(b.report["image"]["reference"], "dinv-builder:2025.1");
+    let cfg = b.image_config();
+    let labels = &cfg["config"]["Labels"];
+    assert_eq!(labels["org.example.team"], "build-tools", "{labels}");
+    assert_eq!(labels["org.opencontainers.image.title"], "dinv-builder");
+    let env: Vec<&str> = cfg["config"]["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    for want in ["DINV_CPUS=2", "DINV_MEMORY=2G", "DINV_DOCKER_SIZE=128G"] {
+        assert!(env.contains(&want), "{want} not in {env:?}");
+    }
+    // The overlay's template, rendered with the merged recipe's values.
+    assert_eq!(
+        b.guest_text("/etc/profile.d/team.sh"),
+        "# Rendered by dinv-build from the recipe (dinv-builder:2025.1).\nexport DINV_IMAGE=\"dinv-builder:2025.1\"\nexport DINV_VM_MEMORY=\"2G\"\nexport PS1=\"builder:\\w\\$ \"\n"
+    );
+    assert!(!b.has("/etc/profile.d/team.sh.j2"));
+}
+
+#[test]
+fn team_ci_example_layers_on_private_registry() {
+    let f = Fixture::new();
+    let b = f.build(&f.child("ci", &example("team-ci.toml"), ""), "ci");
+    assert_eq!(b.report["image"]["reference"], "dinv-ci:ci", "team-ci overrides private-registry's tag");
+    let daemon: Value = serde_json::from_str(&b.guest_text("/etc/docker/daemon.json")).unwrap();
+    assert_eq!(daemon["registry-mirrors"], serde_json::json!(["https://mirror.example.internal", "https://mirror2.example.internal"]));
+    assert_eq!(daemon["log-driver"], "local");
+    // Two levels up: the CA from private-registry.toml.
+    assert_eq!(b.guest_text("/etc/docker/certs.d/registry.example.internal:5443/ca.crt"), example_pem());
+    assert!(b.has("/usr/bin/git") && !b.has("/usr/bin/qemu-ga"));
+    let env: Vec<String> = b.image_config()["config"]["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert!(env.contains(&"DINV_MEMORY=1G".to_string()), "{env:?}");
+}
+
+#[test]
+fn every_example_is_built_by_a_test_here_and_passes_check() {
+    // Adding an example means adding a build test above.
+    let tested = ["extra-packages.toml", "private-registry.toml", "team-ci.toml"];
+    let dir = repo_root().join("recipes/examples");
+    let mut found: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    found.sort();
+    assert_eq!(found, tested, "recipes/examples/ and the build tests disagree");
+    let f = Fixture::new();
+    for name in tested {
+        let o = f.run(&["check", &example(name).display().to_string()]);
+        assert!(o.status.success(), "check {name}: {}", text(&o));
+        // Each reaches default.toml, directly or not.
+        let o = f.run(&["check", "--json", &example(name).display().to_string()]);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let files: Vec<&str> = v["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+        assert!(files[0].ends_with("recipes/default.toml") || files[0].ends_with("recipes/examples/../default.toml"), "{name}: {files:?}");
+    }
+}
+
+#[test]
+fn a_kernel_fragment_the_package_kernel_does_not_meet_fails_with_exit_5() {
+    let f = Fixture::new();
+    fs::create_dir_all(f.path("kernel-configs")).unwrap();
+    fs::write(f.path("kernel-configs/team.config"), "# The team's scanner needs this.\n\nCONFIG_DINV_TEAM_ABSENT=y\n").unwrap();
+    let r = f.child("strict", &example("extra-packages.toml"), "[kernel]\nfragments = [\"kernel-configs/team.config\"]\n");
+    let o = f.run(&["build", "--out", "out/strict", &r.display().to_string()]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{t}");
+    assert!(t.contains("CONFIG_DINV_TEAM_ABSENT"), "{t}");
+    assert!(t.contains("kernel-configs/team.config:3"), "names fragment and line: {t}");
+    assert!(
+        t.contains(&format!("CONFIG_DINV_TEAM_ABSENT (required =y by kernel-configs/team.config:3) is missing from the config of linux-virt {KERNEL_VERSION}")),
+        "option, fragment:line and kernel in one line: {t}"
+    );
+    // The example's own extra option (FUSE) is met, so it is not named.
+    assert!(!t.contains("CONFIG_FUSE_FS"), "{t}");
+    assert!(!f.path("out/strict").exists(), "a failed build publishes nothing");
+}
+
+#[test]
+fn show_annotates_every_value_with_its_file_and_line() {
+    let f = Fixture::new();
+    let parent = default_recipe();
+    let child = f.path("team.toml");
+    fs::write(
+        &child,
+        format!(
+            "extends = {:?}\n\n[image]\nname = \"team\"\nlabels = {{ \"org.example.team\" = \"a\" }}\n\n[guest]\npackages = {{ remove = [\"util-linux\"], add = [\n    \"git\",\n] }}\n\n[vm]\nmemory = \"4G\"\n",
+            parent.display().to_string()
+        ),
+    )
+    .unwrap();
+    let o = f.run(&["show", &child.display().to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let show = String::from_utf8(o.stdout).unwrap();
+    // From the child.
+    assert_origin(&show, f.dir.path(), "name = \"team\"", &child, 4);
+    assert_origin(&show, f.dir.path(), "\"org.example.team\" = \"a\"", &child, 5);
+    assert_origin(&show, f.dir.path(), "\"git\",", &child, 9);
+    assert_origin(&show, f.dir.path(), "memory = \"4G\"", &child, 13);
+    // From the parent, including inherited list elements that survived the edit.
+    assert_origin(&show, f.dir.path(), "tag = \"latest\"", &parent, line_of(&parent, "tag = "));
+    assert_origin(&show, f.dir.path(), "\"alpine-base\",", &parent, line_of(&parent, "\"alpine-base\""));
+    assert_origin(&show, f.dir.path(), "\"e2fsprogs\",", &parent, line_of(&parent, "\"e2fsprogs\""));
+    assert_origin(&show, f.dir.path(), "cpus = 1", &parent, line_of(&parent, "cpus = "));
+    assert_origin(&show, f.dir.path(), "bip = ", &parent, line_of(&parent, "bip = "));
+    assert!(!show.contains("\"util-linux\""), "removed: {show}");
+    // What show prints is the merged recipe, as TOML.
+    let plain: String = show.lines().map(|l| format!("{}\n", l.split("  # ").next().unwrap())).collect();
+    let merged: toml::Table = toml::from_str(&plain).unwrap_or_else(|e| panic!("{e}\n{plain}"));
+    assert_eq!(merged["image"]["labels"]["org.example.team"].as_str(), Some("a"));
+    assert_eq!(merged["vm"]["memory"].as_str(), Some("4G"));
+
+    // --json: the same origins by key.
+    let o = f.run(&["show", "--json", &child.display().to_string()]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["origins"]["image.name"].as_str().unwrap().ends_with("team.toml:4"), "{}", v["origins"]);
+    assert!(v["origins"]["guest.packages[0]"].as_str().unwrap().ends_with(&format!("default.toml:{}", line_of(&parent, "\"alpine-base\""))));
+}
+
+#[test]
+fn extends_cycles_and_missing_parents_are_clear_errors() {
+    let f = Fixture::new();
+    let a = f.path("a.toml");
+    let b = f.path("b.toml");
+    fs::write(&a, "# a\nextends = \"b.toml\"\n[image]\nname = \"a\"\n").unwrap();
+    fs::write(&b, "# b\n\nextends = \"a.toml\"\n").unwrap();
+    let o = f.run(&["check", "a.toml"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("cycle"), "{t}");
+    assert!(t.contains("b.toml:3: extends: cycle"), "points at b's extends line: {t}");
+    assert!(t.contains(&format!("{} → {} → {}", a.display(), b.display(), a.display())), "names the files in order: {t}");
+
+    let c = f.path("c.toml");
+    fs::write(&c, format!("# c\n\n\nextends = \"teams/missing.toml\"\n{}", "[image]\nname = \"c\"\n")).unwrap();
+    let o = f.run(&["check", "c.toml"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("c.toml:4: extends: parent recipe"), "file:line of the extends: {t}");
+    assert!(t.contains("teams/missing.toml") && t.contains("does not exist"), "{t}");
+
+    // Removing what the parent does not have is an error, not a silent no-op.
+    let d = f.path("d.toml");
+    fs::write(&d, format!("extends = {:?}\n[guest]\npackages = {{ remove = [\"qemu-guest-agnet\"] }}\n", default_recipe().display().to_string())).unwrap();
+    let o = f.run(&["check", "d.toml"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("d.toml:3: guest.packages.remove: \"qemu-guest-agnet\" is not in the inherited list"), "{t}");
+}
+
+#[test]
+fn new_writes_a_starter_that_checks_and_extends_the_default() {
+    let f = Fixture::new();
+    let o = f.run(&["new", "team-x", "--dir", "teams", "--extends", &default_recipe().display().to_string()]);
+    assert!(!o.status.success(), "--dir must exist: {}", text(&o));
+    fs::create_dir_all(f.path("teams")).unwrap();
+    let o = f.run(&["new", "team-x", "--dir", "teams", "--extends", &default_recipe().display().to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let starter = f.path("teams/team-x.toml");
+    let body = fs::read_to_string(&starter).unwrap();
+    // Relative, so the team can commit it next to the repo's recipes.
+    assert!(body.lines().any(|l| l.starts_with("extends = \"") && l.ends_with("recipes/default.toml\"") && !l.contains("\"/")), "{body}");
+    let o = f.run(&["check", "teams/team-x.toml"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("ok (2 files)"), "{}", text(&o));
+    let o = f.run(&["show", "teams/team-x.toml"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let show = String::from_utf8(o.stdout).unwrap();
+    assert_origin(&show, f.dir.path(), "name = \"team-x\"", &starter, line_of(&starter, "name = "));
+    let parent = default_recipe();
+    assert_origin(&show, f.dir.path(), "package = \"linux-virt\"", &parent, line_of(&parent, "package = "));
+    assert_origin(&show, f.dir.path(), "\"e2fsprogs\",", &parent, line_of(&parent, "\"e2fsprogs\""));
+    // No overwrite.
+    let o = f.run(&["new", "team-x", "--dir", "teams", "--extends", &default_recipe().display().to_string()]);
+    assert!(!o.status.success() && text(&o).contains("already exists"), "{}", text(&o));
+
+    // The starter builds once pointed at the generated mirror.
+    let b = f.build(&f.child("team-x-local", &starter, ""), "team-x");
+    assert_eq!(b.report["image"]["reference"], "team-x:latest");
+}

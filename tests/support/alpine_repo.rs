@@ -1,0 +1,249 @@
+//! A small Alpine-format mirror that can stand in for the real one: the
+//! packages `recipes/default.toml` (and the examples) name, with tiny but
+//! plausible files and dependencies, signed with a test key, laid out as
+//! `<root>/v3.22/{main,community}/x86_64/`. `linux-virt` is a fake kernel
+//! package (bzImage header, a config meeting every fragment in
+//! `kernel-configs/` and `recipes/examples/kernel-configs/`, modules with
+//! real `.modinfo` sections and a `modules.dep`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
+
+/// `uname -r` of the fake kernel.
+pub const KERNEL_RELEASE: &str = "6.12.40-0-virt";
+/// Package version of the fake `linux-virt`.
+pub const KERNEL_VERSION: &str = "6.12.40-r0";
+/// The branch the default recipe asks for.
+pub const BRANCH: &str = "v3.22";
+/// The bundle the fake `ca-certificates-bundle` ships.
+pub const ALPINE_BUNDLE: &str = "-----BEGIN CERTIFICATE-----\nMIIfakeAlpineRootCA\n-----END CERTIFICATE-----\n";
+
+/// Options the fake kernel builds as modules (the rest is built in).
+const AS_MODULES: &[&str] =
+    &["CONFIG_BRIDGE", "CONFIG_CRYPTO_CRC32C", "CONFIG_EXT4_FS", "CONFIG_OVERLAY_FS", "CONFIG_VETH", "CONFIG_VIRTIO", "CONFIG_VIRTIO_BLK", "CONFIG_VIRTIO_MMIO"];
+
+/// (path under /lib/modules/RELEASE, dependencies, extra modinfo lines).
+const MODULES: &[(&str, &[&str], &str)] = &[
+    ("kernel/drivers/virtio/virtio_ring.ko", &[], ""),
+    ("kernel/drivers/virtio/virtio.ko", &["kernel/drivers/virtio/virtio_ring.ko"], ""),
+    ("kernel/drivers/virtio/virtio_mmio.ko", &["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"], "alias=of:N*T*Cvirtio,mmio"),
+    ("kernel/drivers/block/virtio_blk.ko", &["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"], "alias=virtio:d00000002v*"),
+    ("kernel/lib/crc16.ko", &[], ""),
+    ("kernel/fs/mbcache.ko", &[], ""),
+    ("kernel/fs/jbd2/jbd2.ko", &[], ""),
+    ("kernel/crypto/crc32c_generic.ko", &[], "alias=crypto-crc32c\nalias=crc32c"),
+    ("kernel/fs/ext4/ext4.ko", &["kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/lib/crc16.ko"], "alias=fs-ext4\nsoftdep=pre: crc32c"),
+    ("kernel/fs/overlayfs/overlay.ko", &[], "alias=fs-overlay"),
+    ("kernel/drivers/net/veth.ko", &[], "alias=rtnl-link-veth"),
+    ("kernel/net/llc/llc.ko", &[], ""),
+    ("kernel/net/802/stp.ko", &["kernel/net/llc/llc.ko"], ""),
+    ("kernel/net/bridge/bridge.ko", &["kernel/net/802/stp.ko", "kernel/net/llc/llc.ko"], "alias=rtnl-link-bridge"),
+];
+
+/// The repository's top directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Every `*.config` directly in `dir`, sorted.
+pub fn config_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "config")).collect();
+    v.sort();
+    v
+}
+
+fn module_name(rel: &str) -> String {
+    rel.rsplit('/').next().unwrap().split(".ko").next().unwrap().replace('-', "_")
+}
+
+/// A minimal ELF64 relocatable whose only content is a `.modinfo` section.
+fn fake_module(modinfo: &str) -> Vec<u8> {
+    let names = b"\0.modinfo\0.shstrtab\0";
+    let mut section = modinfo.replace('\n', "\0").into_bytes();
+    section.push(0);
+    let mut f = vec![0u8; 64];
+    f[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
+    f[16] = 1; // ET_REL
+    f[18] = 0x3e; // x86-64
+    let section_at = f.len() as u64;
+    f.extend_from_slice(&section);
+    let names_at = f.len() as u64;
+    f.extend_from_slice(names);
+    f.resize(f.len().next_multiple_of(8), 0);
+    let headers_at = f.len() as u64;
+    for (name, kind, off, size) in [(0u32, 0u32, 0u64, 0u64), (1, 1, section_at, section.len() as u64), (10, 3, names_at, names.len() as u64)] {
+        let mut h = [0u8; 64];
+        h[0..4].copy_from_slice(&name.to_le_bytes());
+        h[4..8].copy_from_slice(&kind.to_le_bytes());
+        h[24..32].copy_from_slice(&off.to_le_bytes());
+        h[32..40].copy_from_slice(&size.to_le_bytes());
+        f.extend_from_slice(&h);
+    }
+    f[0x28..0x30].copy_from_slice(&headers_at.to_le_bytes());
+    f[0x34..0x36].copy_from_slice(&64u16.to_le_bytes());
+    f[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
+    f[0x3C..0x3E].copy_from_slice(&3u16.to_le_bytes());
+    f[0x3E..0x40].copy_from_slice(&2u16.to_le_bytes());
+    f
+}
+
+/// An x86 boot setup header naming `release`, then filler.
+fn fake_bzimage(release: &str) -> Vec<u8> {
+    let mut img: Vec<u8> = (0..8 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    img[0x1FE..0x200].copy_from_slice(&[0x55, 0xAA]);
+    img[0x202..0x206].copy_from_slice(b"HdrS");
+    img[0x20E..0x210].copy_from_slice(&(0x800u16 - 0x200).to_le_bytes());
+    let v = format!("{release} (buildozer@build-3-22-x86_64) #1-Alpine SMP PREEMPT_DYNAMIC\0");
+    img[0x800..0x800 + v.len()].copy_from_slice(v.as_bytes());
+    img
+}
+
+/// A `.config` meeting every option of `fragments`: [`AS_MODULES`] as
+/// `=m`, other tristates built in, everything else as the fragment says.
+pub fn kernel_config(fragments: &[PathBuf]) -> String {
+    let mut out = String::from("#\n# Automatically generated file; DO NOT EDIT.\n#\nCONFIG_64BIT=y\n");
+    let mut seen = std::collections::BTreeSet::new();
+    for f in fragments {
+        for line in fs::read_to_string(f).unwrap().lines().map(str::trim) {
+            if let Some((name, value)) = line.split_once('=').filter(|_| line.starts_with("CONFIG_")) {
+                if !seen.insert(name.to_string()) {
+                    continue;
+                }
+                let value = if AS_MODULES.contains(&name) {
+                    "m"
+                } else if value == "m" {
+                    "y"
+                } else {
+                    value
+                };
+                out.push_str(&format!("{name}={value}\n"));
+            } else if line.starts_with("# CONFIG_") && line.ends_with(" is not set") {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+fn linux_virt(config: String) -> PackageSpec {
+    let mut k = PackageSpec::new("linux-virt", KERNEL_VERSION)
+        .file("boot/vmlinuz-virt", fake_bzimage(KERNEL_RELEASE), 0o644)
+        .file("boot/config-virt", config.into_bytes(), 0o644);
+    let mut dep = String::new();
+    for (rel, deps, extra) in MODULES {
+        let depends: Vec<String> = deps.iter().map(|d| module_name(d)).collect();
+        let info = format!("license=GPL\nname={}\ndepends={}\nvermagic={KERNEL_RELEASE} SMP preempt mod_unload\n{extra}", module_name(rel), depends.join(","));
+        k = k.file(&format!("lib/modules/{KERNEL_RELEASE}/{rel}"), fake_module(&info), 0o644);
+        dep.push_str(&format!("{rel}:{}\n", deps.iter().map(|d| format!(" {d}")).collect::<String>()));
+    }
+    k.file(&format!("lib/modules/{KERNEL_RELEASE}/modules.dep"), dep.into_bytes(), 0o644)
+}
+
+const LIBC: &str = "so:libc.musl-x86_64.so.1";
+
+fn exe(name: &str) -> Vec<u8> {
+    format!("#!/bin/sh\n# fake {name}\n").into_bytes()
+}
+
+/// `main`: the base system, kernel, tools.
+fn main_specs(kernel_config: String) -> Vec<PackageSpec> {
+    let rc = b"#!/sbin/openrc-run\n".to_vec();
+    let mut openrc = PackageSpec::new("openrc", "0.62.6-r0").depend(LIBC).file("sbin/openrc", exe("openrc"), 0o755);
+    for s in ["devfs", "dmesg", "mdev", "modules", "sysctl", "hostname", "bootmisc", "syslog", "networking", "mount-ro", "killprocs", "savecache"] {
+        openrc = openrc.file(&format!("etc/init.d/{s}"), rc.clone(), 0o755);
+    }
+    vec![
+        PackageSpec::new("musl", "1.2.5-r10").provide(&format!("{LIBC}=1")).file("lib/ld-musl-x86_64.so.1", b"\x7fELF musl".to_vec(), 0o755),
+        PackageSpec::new("alpine-baselayout", "3.7.0-r0")
+            .file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n".to_vec(), 0o644)
+            .file("etc/group", b"root:x:0:root\nwheel:x:10:root\n".to_vec(), 0o644)
+            .file("etc/hosts", b"127.0.0.1\tlocalhost localhost.localdomain\n".to_vec(), 0o644)
+            .file("etc/modules", b"af_packet\nipv6\n".to_vec(), 0o644)
+            .dir("root", 0o700)
+            .dir("tmp", 0o1777),
+        PackageSpec::new("busybox", "1.37.0-r18")
+            .depend(LIBC)
+            .file("bin/busybox", exe("busybox"), 0o755)
+            .file("etc/busybox-paths.d/busybox", b"bin/sh\nbin/ls\nsbin/getty\nsbin/mdev\n".to_vec(), 0o644),
+        openrc,
+        PackageSpec::new("alpine-base", "3.22.1-r0")
+            .depend("alpine-baselayout")
+            .depend("busybox")
+            .depend("openrc")
+            .file("etc/alpine-release", b"3.22.1\n".to_vec(), 0o644),
+        linux_virt(kernel_config),
+        PackageSpec::new("util-linux", "2.41-r9").depend(LIBC).file("bin/lsblk", exe("lsblk"), 0o755),
+        PackageSpec::new("e2fsprogs", "1.47.2-r2").depend(LIBC).file("sbin/mkfs.ext4", exe("mkfs.ext4"), 0o755),
+        PackageSpec::new("ca-certificates-bundle", "20250619-r0").file("etc/ssl/certs/ca-certificates.crt", ALPINE_BUNDLE.as_bytes().to_vec(), 0o644),
+        PackageSpec::new("ca-certificates", "20250619-r0")
+            .depend("ca-certificates-bundle")
+            .file("usr/bin/update-ca-certificates", exe("update-ca-certificates"), 0o755),
+        PackageSpec::new("git", "2.49.1-r0").depend(LIBC).file("usr/bin/git", exe("git"), 0o755),
+        PackageSpec::new("make", "4.4.1-r3").depend(LIBC).file("usr/bin/make", exe("make"), 0o755),
+        PackageSpec::new("bash", "5.2.37-r0").depend(LIBC).file("bin/bash", exe("bash"), 0o755),
+    ]
+}
+
+/// `community`: docker and QEMU.
+fn community_specs() -> Vec<PackageSpec> {
+    vec![
+        PackageSpec::new("docker-cli", "28.3.3-r0").depend(LIBC).file("usr/bin/docker", exe("docker"), 0o755),
+        PackageSpec::new("docker-engine", "28.3.3-r0")
+            .depend(LIBC)
+            .file("usr/bin/dockerd", exe("dockerd"), 0o755)
+            .file("etc/init.d/docker", b"#!/sbin/openrc-run\n".to_vec(), 0o755)
+            .file("etc/conf.d/docker", b"DOCKER_OPTS=\"\"\n".to_vec(), 0o644),
+        PackageSpec::new("docker", "28.3.3-r0").depend("docker-engine").depend("docker-cli"),
+        PackageSpec::new("qemu-guest-agent", "10.0.3-r0")
+            .depend(LIBC)
+            .file("usr/bin/qemu-ga", exe("qemu-ga"), 0o755)
+            .file("etc/init.d/qemu-guest-agent", b"#!/sbin/openrc-run\n".to_vec(), 0o755),
+        PackageSpec::new("qemu-system-x86_64", "10.0.3-r0")
+            .depend(LIBC)
+            .file("usr/bin/qemu-system-x86_64", exe("qemu-system-x86_64"), 0o755)
+            .file("usr/share/qemu/bios-microvm.bin", vec![0u8; 512], 0o644),
+        PackageSpec::new("qemu-img", "10.0.3-r0").depend(LIBC).file("usr/bin/qemu-img", exe("qemu-img"), 0o755),
+    ]
+}
+
+/// A generated mirror and the key that signs it.
+pub struct AlpineMirror {
+    /// Use as `sources.alpine.mirror = "file://<root>"`.
+    pub root: PathBuf,
+    /// The public key file (named as the signatures name it).
+    pub key_file: PathBuf,
+}
+
+impl AlpineMirror {
+    /// Writes the mirror (and the key, in `test-keys/`) under `dir`.
+    pub fn write(dir: &Path) -> AlpineMirror {
+        let mut fragments = config_files(&repo_root().join("kernel-configs"));
+        fragments.extend(config_files(&repo_root().join("recipes/examples/kernel-configs")));
+        let key = TestKey::generate("test-signer@dinv.invalid-5e1f0003.rsa.pub", 1024, 13);
+        let root = dir.join("mirror");
+        let branch = root.join(BRANCH);
+        write_repository(&branch, "main", "x86_64", &main_specs(kernel_config(&fragments)), &key).unwrap();
+        write_repository(&branch, "community", "x86_64", &community_specs(), &key).unwrap();
+        let keys = dir.join("test-keys");
+        fs::create_dir_all(&keys).unwrap();
+        let key_file = keys.join(&key.name);
+        fs::write(&key_file, key.public_pem()).unwrap();
+        AlpineMirror { root, key_file }
+    }
+
+    /// A child recipe text that extends `parent`, points the Alpine source
+    /// at this mirror, trusts only its key (replacing the inherited `keys`), then adds
+    /// `extra` (TOML that must not repeat `[sources.alpine]` or `[build]`).
+    pub fn child_recipe(&self, parent: &Path, extra: &str) -> String {
+        format!(
+            "extends = {parent:?}\n\n[sources.alpine]\nmirror = \"file://{root}\"\n# The inherited Alpine keys stay trusted; the test key signs this mirror.\nkeys = [{key:?}]\n\n[build]\nsource_date_epoch = 1750000000\n\n{extra}",
+            parent = parent.display().to_string(),
+            root = self.root.display(),
+            key = self.key_file.display().to_string(),
+        )
+    }
+}
