@@ -3,17 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use dinv_apk::{ApkCheck, ApkDep, Checksum, IndexEntry, Keyring};
-use dinv_fstree::tar::{insert_entry, EntryType, TarEntry, TarReader, UnpackOptions};
-use dinv_fstree::{BackingFile, Content, Replace, Tree};
+use dinv_fstree::Tree;
 use dinv_solver::{Candidate, Constraint, Dependency, Request, Universe};
 use sha2::{Digest, Sha256};
 
+use super::common::{cached_data, fetch_all, unpack_all, Prepared, UnpackStats};
 use super::ResolvedPackage;
 use crate::cache::Cache;
 use crate::fetch::{join_url, Fetcher};
@@ -262,135 +260,22 @@ pub fn blob_path(cache: &Cache, p: &ResolvedPackage) -> Result<std::path::PathBu
     Ok(cache.blob_path("apk-q1", &hex::encode(sum.as_bytes())))
 }
 
-/// Runs `work` over `items` on a few threads, stopping at the first error.
-pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    let failed: Mutex<Option<(usize, Error)>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..threads.max(1).min(items.len().max(1)) {
-            s.spawn(|| loop {
-                if failed.lock().unwrap().is_some() {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= items.len() {
-                    return;
-                }
-                match work(&items[i]) {
-                    Ok(r) => results.lock().unwrap()[i] = Some(r),
-                    Err(e) => {
-                        let mut f = failed.lock().unwrap();
-                        // Keep the earliest item's error so messages are deterministic.
-                        if f.as_ref().map(|(j, _)| i < *j).unwrap_or(true) {
-                            *f = Some((i, e));
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some((_, e)) = failed.into_inner().unwrap() {
-        return Err(e);
-    }
-    Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every item done")).collect())
-}
-
 impl ApkSourceSet {
     /// Downloads every package not yet in the cache, verifying each before
     /// it enters the cache. Returns the bytes downloaded.
     pub fn fetch(&self, pkgs: &[ResolvedPackage], fetcher: &Fetcher, cache: &Cache, progress: &Progress) -> Result<u64> {
-        let bar = progress.items("fetch", pkgs.len() as u64);
-        let total = AtomicUsize::new(0);
-        parallel(pkgs, 6, |p| {
-            let dest = blob_path(cache, p)?;
-            if !dest.exists() {
-                let _lock = cache.lock(&format!("apk-{}", dest.file_name().unwrap().to_string_lossy())).map_err(Error::io(&dest))?;
-                if !dest.exists() {
-                    let mut buf = Vec::with_capacity(p.size as usize);
-                    fetcher.fetch_into(&p.url, &mut buf, &p.name)?;
-                    let sum = parse_checksum(p)?;
-                    dinv_apk::package::verify(&buf, &self.check(p, &sum))
-                        .map_err(|e| Error::Integrity { subject: p.id(), check: e.problem.to_string() })?;
-                    total.fetch_add(buf.len(), Ordering::Relaxed);
-                    cache.write_atomic(&dest, |f| f.write_all(&buf)).map_err(Error::io(&dest))?;
-                }
-            }
-            bar.inc(1);
-            bar.set_message(p.name.clone());
-            Ok(())
-        })?;
-        bar.finish_and_clear();
-        Ok(total.into_inner() as u64)
+        fetch_all(pkgs, fetcher, cache, progress, |p| blob_path(cache, p), |p, bytes| {
+            let sum = parse_checksum(p)?;
+            dinv_apk::package::verify(bytes, &self.check(p, &sum)).map(|_| ()).map_err(|e| Error::Integrity { subject: p.id(), check: e.problem.to_string() })
+        })
     }
 
     /// Verifies each cached package again and unpacks its data into the
     /// tree, in install order. Decompression runs in parallel; tree
     /// insertion is sequential so later packages win deterministically.
     pub fn unpack(&self, pkgs: &[ResolvedPackage], cache: &Cache, tree: &mut Tree, progress: &Progress) -> Result<UnpackStats> {
-        let bar = progress.items("unpack", pkgs.len() as u64);
-        let prepared = parallel(pkgs, 2, |p| {
-            let r = prepare(self, p, cache);
-            bar.inc(1);
-            r
-        })?;
-        bar.finish_and_clear();
-        let mut stats = UnpackStats::default();
-        for (p, prep) in pkgs.iter().zip(prepared) {
-            let opts = UnpackOptions { origin: Arc::from(p.name.as_str()), replace: Replace::Allow, rewrite: None };
-            for e in &prep.entries {
-                let content = (e.entry_type == EntryType::Regular)
-                    .then(|| Content::Range { file: prep.backing.clone(), offset: e.data_offset, len: e.size });
-                insert_entry(tree, e, content, &opts).map_err(|err| Error::Integrity { subject: p.id(), check: err.to_string() })?;
-                stats.entries += 1;
-            }
-            stats.packages += 1;
-            stats.bytes += prep.data_bytes;
-            if !prep.scripts.is_empty() {
-                tracing::debug!(package = %p.id(), scripts = ?prep.scripts, "package scripts not run (handled declaratively)");
-            }
-        }
-        Ok(stats)
+        unpack_all(pkgs, tree, progress, None, |p| prepare(self, p, cache))
     }
-}
-
-/// Totals of an unpack.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct UnpackStats {
-    pub packages: usize,
-    pub entries: usize,
-    /// Uncompressed data-archive bytes.
-    pub bytes: u64,
-}
-
-struct Prepared {
-    entries: Vec<TarEntry>,
-    backing: Arc<BackingFile>,
-    data_bytes: u64,
-    scripts: Vec<String>,
-}
-
-/// Writes everything read through it into `out`.
-pub(crate) struct Tee<R, W> {
-    pub(crate) inner: R,
-    pub(crate) out: W,
-}
-
-impl<R: Read, W: Write> Read for Tee<R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.out.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
-pub(crate) fn read_entries<R: Read>(r: R, id: &str) -> Result<(Vec<TarEntry>, R)> {
-    let mut tar = TarReader::new(r);
-    let mut entries = Vec::new();
-    while let Some(e) = tar.next_entry().map_err(|e| Error::Integrity { subject: id.to_string(), check: format!("data archive: {e}") })? {
-        entries.push(e);
-    }
-    Ok((entries, tar.into_inner()))
 }
 
 fn prepare(set: &ApkSourceSet, p: &ResolvedPackage, cache: &Cache) -> Result<Prepared> {
@@ -401,24 +286,7 @@ fn prepare(set: &ApkSourceSet, p: &ResolvedPackage, cache: &Cache) -> Result<Pre
         .map_err(|e| Error::Integrity { subject: p.id(), check: format!("{} (cached file {})", e.problem, path.display()) })?;
     let scripts = verified.scripts.iter().map(|s| s.name.clone()).collect();
     let key = format!("apk-{}", hex::encode(sum.as_bytes()));
-    let unpacked = cache.unpacked_path(&key);
-    if let Ok(f) = fs::File::open(&unpacked) {
-        let (entries, _) = read_entries(io::BufReader::with_capacity(1 << 20, &f), &p.id())?;
-        let data_bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
-        return Ok(Prepared { entries, backing: BackingFile::from_file(&unpacked, f), data_bytes, scripts });
-    }
-    let tmp = cache.temp_file().map_err(Error::io(cache.root()))?;
-    let reader_file = tmp.reopen().map_err(Error::io(tmp.path()))?;
-    let writer = io::BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone().map_err(Error::io(tmp.path()))?);
-    let tee = Tee { inner: verified.data_reader(&bytes), out: writer };
-    let (entries, mut tee) = read_entries(tee, &p.id())?;
-    // Keep whatever follows the end marker so the cached file is the whole stream.
-    io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::Integrity { subject: p.id(), check: format!("data archive: {e}") })?;
-    tee.out.flush().map_err(Error::io(tmp.path()))?;
-    drop(tee);
-    let data_bytes = reader_file.metadata().map(|m| m.len()).unwrap_or(0);
-    tmp.persist(&unpacked).map_err(|e| Error::io(&unpacked)(e.error))?;
-    Ok(Prepared { entries, backing: BackingFile::from_file(&unpacked, reader_file), data_bytes, scripts })
+    cached_data(cache, &key, &p.id(), scripts, || Ok(Box::new(verified.data_reader(&bytes))))
 }
 
 /// Package names → resolved packages, for lookups.

@@ -6,16 +6,13 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use dinv_deb::{DebVersions, Keyring, PackageRecord, Release};
-use dinv_fstree::tar::{insert_entry, EntryType, TarEntry, UnpackOptions};
-use dinv_fstree::{BackingFile, Content, Replace, Tree};
+use dinv_fstree::Tree;
 use dinv_solver::{Candidate, Constraint, Dependency, Op, Request, Universe};
 use sha2::{Digest, Sha256};
 
-use super::apk::{parallel, read_entries, Tee, UnpackStats};
+use super::common::{cached_data, fetch_all, unpack_all, Prepared, UnpackStats};
 use super::ResolvedPackage;
 use crate::cache::Cache;
 use crate::fetch::{join_url, FetchError, Fetcher};
@@ -355,26 +352,7 @@ impl DebSourceSet {
     /// Downloads every package not yet in the cache, verifying each against
     /// the signed index before it enters the cache. Returns bytes downloaded.
     pub fn fetch(&self, pkgs: &[ResolvedPackage], fetcher: &Fetcher, cache: &Cache, progress: &Progress) -> Result<u64> {
-        let bar = progress.items("fetch", pkgs.len() as u64);
-        let total = AtomicUsize::new(0);
-        parallel(pkgs, 6, |p| {
-            let dest = blob_path(cache, p)?;
-            if !dest.exists() {
-                let _lock = cache.lock(&format!("deb-{}", p.checksum)).map_err(Error::io(&dest))?;
-                if !dest.exists() {
-                    let mut buf = Vec::with_capacity(p.size as usize);
-                    fetcher.fetch_into(&p.url, &mut buf, &p.name)?;
-                    verify(p, &buf)?;
-                    total.fetch_add(buf.len(), Ordering::Relaxed);
-                    cache.write_atomic(&dest, |f| f.write_all(&buf)).map_err(Error::io(&dest))?;
-                }
-            }
-            bar.inc(1);
-            bar.set_message(p.name.clone());
-            Ok(())
-        })?;
-        bar.finish_and_clear();
-        Ok(total.into_inner() as u64)
+        fetch_all(pkgs, fetcher, cache, progress, |p| blob_path(cache, p), verify)
     }
 
     /// Lays out merged-/usr, then verifies each cached package again and
@@ -382,30 +360,8 @@ impl DebSourceSet {
     /// parallel, insertion sequential so later packages win deterministically).
     pub fn unpack(&self, pkgs: &[ResolvedPackage], cache: &Cache, tree: &mut Tree, progress: &Progress) -> Result<UnpackStats> {
         dinv_deb::create_merged_usr_links(tree, &self.arch).map_err(|e| Error::stage("unpack", format!("merged-/usr layout: {e}")))?;
-        let bar = progress.items("unpack", pkgs.len() as u64);
-        let prepared = parallel(pkgs, 2, |p| {
-            let r = prepare(p, cache);
-            bar.inc(1);
-            r
-        })?;
-        bar.finish_and_clear();
         let rewrite = |p: &dinv_fstree::TreePath| dinv_deb::merged_usr(p);
-        let mut stats = UnpackStats::default();
-        for (p, prep) in pkgs.iter().zip(prepared) {
-            let opts = UnpackOptions { origin: Arc::from(p.name.as_str()), replace: Replace::Allow, rewrite: Some(&rewrite) };
-            for e in &prep.entries {
-                let content = (e.entry_type == EntryType::Regular)
-                    .then(|| Content::Range { file: prep.backing.clone(), offset: e.data_offset, len: e.size });
-                insert_entry(tree, e, content, &opts).map_err(|err| Error::Integrity { subject: p.id(), check: err.to_string() })?;
-                stats.entries += 1;
-            }
-            stats.packages += 1;
-            stats.bytes += prep.data_bytes;
-            if !prep.scripts.is_empty() {
-                tracing::debug!(package = %p.id(), scripts = ?prep.scripts, "maintainer scripts not run (handled declaratively)");
-            }
-        }
-        Ok(stats)
+        unpack_all(pkgs, tree, progress, Some(&rewrite), |p| prepare(p, cache))
     }
 }
 
@@ -447,13 +403,6 @@ fn verify(p: &ResolvedPackage, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::Integrity { subject: p.id(), check: e.to_string() })
 }
 
-struct Prepared {
-    entries: Vec<TarEntry>,
-    backing: Arc<BackingFile>,
-    data_bytes: u64,
-    scripts: Vec<String>,
-}
-
 fn prepare(p: &ResolvedPackage, cache: &Cache) -> Result<Prepared> {
     let path = blob_path(cache, p)?;
     let bytes = fs::read(&path).map_err(Error::io(&path))?;
@@ -464,24 +413,8 @@ fn prepare(p: &ResolvedPackage, cache: &Cache) -> Result<Prepared> {
     let deb_err = |e: dinv_deb::DebError| Error::Integrity { subject: p.id(), check: e.to_string() };
     let mut deb = dinv_deb::open_deb(io::BufReader::new(&bytes[..]), &p.id()).map_err(deb_err)?;
     let scripts = deb.take_control().scripts;
-    let unpacked = cache.unpacked_path(&format!("deb-{}", p.checksum.to_ascii_lowercase()));
-    if let Ok(f) = fs::File::open(&unpacked) {
-        let (entries, _) = read_entries(io::BufReader::with_capacity(1 << 20, &f), &p.id())?;
-        let data_bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
-        return Ok(Prepared { entries, backing: BackingFile::from_file(&unpacked, f), data_bytes, scripts });
-    }
-    let tmp = cache.temp_file().map_err(Error::io(cache.root()))?;
-    let reader_file = tmp.reopen().map_err(Error::io(tmp.path()))?;
-    let writer = io::BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone().map_err(Error::io(tmp.path()))?);
-    let tee = Tee { inner: deb.into_data().map_err(deb_err)?, out: writer };
-    let (entries, mut tee) = read_entries(tee, &p.id())?;
-    // Keep whatever follows the end marker so the cached file is the whole stream.
-    io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::Integrity { subject: p.id(), check: format!("data archive: {e}") })?;
-    tee.out.flush().map_err(Error::io(tmp.path()))?;
-    drop(tee);
-    let data_bytes = reader_file.metadata().map(|m| m.len()).unwrap_or(0);
-    tmp.persist(&unpacked).map_err(|e| Error::io(&unpacked)(e.error))?;
-    Ok(Prepared { entries, backing: BackingFile::from_file(&unpacked, reader_file), data_bytes, scripts })
+    let key = format!("deb-{}", p.checksum.to_ascii_lowercase());
+    cached_data(cache, &key, &p.id(), scripts, || Ok(Box::new(deb.into_data().map_err(deb_err)?)))
 }
 
 #[cfg(test)]

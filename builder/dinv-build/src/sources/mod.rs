@@ -6,6 +6,8 @@
 //! and the report read.
 
 pub mod apk;
+mod common;
+pub use common::UnpackStats;
 pub mod deb;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,192 @@
+//! What every package source shares: parallel download into the cache with
+//! verification before anything enters it, and unpacking through the cache's
+//! decompressed archives into the tree in install order.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use dinv_fstree::tar::{insert_entry, EntryType, TarEntry, TarReader, UnpackOptions};
+use dinv_fstree::{BackingFile, Content, Replace, Tree, TreePath};
+
+use super::ResolvedPackage;
+use crate::cache::Cache;
+use crate::fetch::Fetcher;
+use crate::progress::Progress;
+use crate::{Error, Result};
+
+/// Runs `work` over `items` on a few threads, stopping at the first error
+/// (the earliest item's, so messages are deterministic).
+pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    let failed: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(items.len().max(1)) {
+            s.spawn(|| loop {
+                if failed.lock().unwrap().is_some() {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= items.len() {
+                    return;
+                }
+                match work(&items[i]) {
+                    Ok(r) => results.lock().unwrap()[i] = Some(r),
+                    Err(e) => {
+                        let mut f = failed.lock().unwrap();
+                        if f.as_ref().map(|(j, _)| i < *j).unwrap_or(true) {
+                            *f = Some((i, e));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some((_, e)) = failed.into_inner().unwrap() {
+        return Err(e);
+    }
+    Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every item done")).collect())
+}
+
+/// Downloads every package whose cache entry (`dest`) is missing, checks it
+/// with `verify` before it enters the cache, and returns the bytes
+/// downloaded. Concurrent builds wait on a per-blob lock.
+pub(crate) fn fetch_all(
+    pkgs: &[ResolvedPackage],
+    fetcher: &Fetcher,
+    cache: &Cache,
+    progress: &Progress,
+    dest: impl Fn(&ResolvedPackage) -> Result<PathBuf> + Sync,
+    verify: impl Fn(&ResolvedPackage, &[u8]) -> Result<()> + Sync,
+) -> Result<u64> {
+    let bar = progress.items("fetch", pkgs.len() as u64);
+    let total = AtomicUsize::new(0);
+    parallel(pkgs, 6, |p| {
+        let dest = dest(p)?;
+        if !dest.exists() {
+            let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let _lock = cache.lock(&name).map_err(Error::io(&dest))?;
+            if !dest.exists() {
+                let mut buf = Vec::with_capacity(p.size as usize);
+                fetcher.fetch_into(&p.url, &mut buf, &p.name)?;
+                verify(p, &buf)?;
+                total.fetch_add(buf.len(), Ordering::Relaxed);
+                cache.write_atomic(&dest, |f| f.write_all(&buf)).map_err(Error::io(&dest))?;
+            }
+        }
+        bar.inc(1);
+        bar.set_message(p.name.clone());
+        Ok(())
+    })?;
+    bar.finish_and_clear();
+    Ok(total.into_inner() as u64)
+}
+
+/// Totals of an unpack.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnpackStats {
+    pub packages: usize,
+    pub entries: usize,
+    /// Uncompressed data-archive bytes.
+    pub bytes: u64,
+}
+
+/// A package's data archive, decompressed in the cache, with its members.
+pub(crate) struct Prepared {
+    pub(crate) entries: Vec<TarEntry>,
+    pub(crate) backing: Arc<BackingFile>,
+    pub(crate) data_bytes: u64,
+    /// Names of the package scripts that were not run.
+    pub(crate) scripts: Vec<String>,
+}
+
+/// Writes everything read through it into `out`.
+struct Tee<R, W> {
+    inner: R,
+    out: W,
+}
+
+impl<R: Read, W: Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.out.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+fn read_entries<R: Read>(r: R, id: &str) -> Result<(Vec<TarEntry>, R)> {
+    let mut tar = TarReader::new(r);
+    let mut entries = Vec::new();
+    while let Some(e) = tar.next_entry().map_err(|e| Error::Integrity { subject: id.to_string(), check: format!("data archive: {e}") })? {
+        entries.push(e);
+    }
+    Ok((entries, tar.into_inner()))
+}
+
+/// The decompressed data archive `key` in the cache: read from there when
+/// present, else made by streaming `data()` into it while its headers are
+/// parsed (one pass).
+pub(crate) fn cached_data<'a>(
+    cache: &Cache,
+    key: &str,
+    id: &str,
+    scripts: Vec<String>,
+    data: impl FnOnce() -> Result<Box<dyn Read + 'a>>,
+) -> Result<Prepared> {
+    let unpacked = cache.unpacked_path(key);
+    if let Ok(f) = fs::File::open(&unpacked) {
+        let (entries, _) = read_entries(io::BufReader::with_capacity(1 << 20, &f), id)?;
+        let data_bytes = f.metadata().map(|m| m.len()).unwrap_or(0);
+        return Ok(Prepared { entries, backing: BackingFile::from_file(&unpacked, f), data_bytes, scripts });
+    }
+    let tmp = cache.temp_file().map_err(Error::io(cache.root()))?;
+    let reader_file = tmp.reopen().map_err(Error::io(tmp.path()))?;
+    let writer = io::BufWriter::with_capacity(1 << 20, tmp.as_file().try_clone().map_err(Error::io(tmp.path()))?);
+    let tee = Tee { inner: data()?, out: writer };
+    let (entries, mut tee) = read_entries(tee, id)?;
+    // Keep whatever follows the end marker so the cached file is the whole stream.
+    io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::Integrity { subject: id.to_string(), check: format!("data archive: {e}") })?;
+    tee.out.flush().map_err(Error::io(tmp.path()))?;
+    drop(tee);
+    let data_bytes = reader_file.metadata().map(|m| m.len()).unwrap_or(0);
+    tmp.persist(&unpacked).map_err(|e| Error::io(&unpacked)(e.error))?;
+    Ok(Prepared { entries, backing: BackingFile::from_file(&unpacked, reader_file), data_bytes, scripts })
+}
+
+/// Prepares every package (verify + decompress, in parallel), then inserts
+/// them into the tree in install order, so later packages win
+/// deterministically.
+pub(crate) fn unpack_all(
+    pkgs: &[ResolvedPackage],
+    tree: &mut Tree,
+    progress: &Progress,
+    rewrite: Option<&dyn Fn(&TreePath) -> Option<TreePath>>,
+    prepare: impl Fn(&ResolvedPackage) -> Result<Prepared> + Sync,
+) -> Result<UnpackStats> {
+    let bar = progress.items("unpack", pkgs.len() as u64);
+    let prepared = parallel(pkgs, 2, |p| {
+        let r = prepare(p);
+        bar.inc(1);
+        r
+    })?;
+    bar.finish_and_clear();
+    let mut stats = UnpackStats::default();
+    for (p, prep) in pkgs.iter().zip(prepared) {
+        let opts = UnpackOptions { origin: Arc::from(p.name.as_str()), replace: Replace::Allow, rewrite };
+        for e in &prep.entries {
+            let content =
+                (e.entry_type == EntryType::Regular).then(|| Content::Range { file: prep.backing.clone(), offset: e.data_offset, len: e.size });
+            insert_entry(tree, e, content, &opts).map_err(|err| Error::Integrity { subject: p.id(), check: err.to_string() })?;
+            stats.entries += 1;
+        }
+        stats.packages += 1;
+        stats.bytes += prep.data_bytes;
+        if !prep.scripts.is_empty() {
+            tracing::debug!(package = %p.id(), scripts = ?prep.scripts, "package scripts not run (their effects are produced declaratively)");
+        }
+    }
+    Ok(stats)
+}
