@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
 
+use super::fake_kernel::{fake_bzimage, fake_module, module_name};
+
 /// `uname -r` of the fake kernel.
 pub const KERNEL_RELEASE: &str = "6.12.40-0-virt";
 /// Package version of the fake `linux-virt`.
@@ -53,52 +55,6 @@ pub fn config_files(dir: &Path) -> Vec<PathBuf> {
         fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "config")).collect();
     v.sort();
     v
-}
-
-fn module_name(rel: &str) -> String {
-    rel.rsplit('/').next().unwrap().split(".ko").next().unwrap().replace('-', "_")
-}
-
-/// A minimal ELF64 relocatable whose only content is a `.modinfo` section.
-fn fake_module(modinfo: &str) -> Vec<u8> {
-    let names = b"\0.modinfo\0.shstrtab\0";
-    let mut section = modinfo.replace('\n', "\0").into_bytes();
-    section.push(0);
-    let mut f = vec![0u8; 64];
-    f[..7].copy_from_slice(b"\x7fELF\x02\x01\x01");
-    f[16] = 1; // ET_REL
-    f[18] = 0x3e; // x86-64
-    let section_at = f.len() as u64;
-    f.extend_from_slice(&section);
-    let names_at = f.len() as u64;
-    f.extend_from_slice(names);
-    f.resize(f.len().next_multiple_of(8), 0);
-    let headers_at = f.len() as u64;
-    for (name, kind, off, size) in [(0u32, 0u32, 0u64, 0u64), (1, 1, section_at, section.len() as u64), (10, 3, names_at, names.len() as u64)] {
-        let mut h = [0u8; 64];
-        h[0..4].copy_from_slice(&name.to_le_bytes());
-        h[4..8].copy_from_slice(&kind.to_le_bytes());
-        h[24..32].copy_from_slice(&off.to_le_bytes());
-        h[32..40].copy_from_slice(&size.to_le_bytes());
-        f.extend_from_slice(&h);
-    }
-    f[0x28..0x30].copy_from_slice(&headers_at.to_le_bytes());
-    f[0x34..0x36].copy_from_slice(&64u16.to_le_bytes());
-    f[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
-    f[0x3C..0x3E].copy_from_slice(&3u16.to_le_bytes());
-    f[0x3E..0x40].copy_from_slice(&2u16.to_le_bytes());
-    f
-}
-
-/// An x86 boot setup header naming `release`, then filler.
-fn fake_bzimage(release: &str) -> Vec<u8> {
-    let mut img: Vec<u8> = (0..8 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
-    img[0x1FE..0x200].copy_from_slice(&[0x55, 0xAA]);
-    img[0x202..0x206].copy_from_slice(b"HdrS");
-    img[0x20E..0x210].copy_from_slice(&(0x800u16 - 0x200).to_le_bytes());
-    let v = format!("{release} (buildozer@build-3-22-x86_64) #1-Alpine SMP PREEMPT_DYNAMIC\0");
-    img[0x800..0x800 + v.len()].copy_from_slice(v.as_bytes());
-    img
 }
 
 /// A `.config` meeting every option of `fragments`: [`AS_MODULES`] as
