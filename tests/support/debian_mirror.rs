@@ -59,7 +59,7 @@ fn answer(conn: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut w = conn;
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let file = root.join(path.trim_start_matches('/'));
+    let file = root.join(percent_decode(path).trim_start_matches('/'));
     match (method, path.contains(".."), file.is_file()) {
         ("GET", false, true) => {
             let mut f = fs::File::open(&file)?;
@@ -71,6 +71,25 @@ fn answer(conn: TcpStream, root: &Path) -> std::io::Result<()> {
         _ => w.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?,
     }
     w.flush()
+}
+
+/// Decodes `%XX` escapes (apt asks for `+` as `%2b`).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The served mirror.

@@ -305,6 +305,24 @@ fn main() {
         eprintln!("bench: installing mmdebstrap");
         timed("apt-get install mmdebstrap", Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends", "mmdebstrap"]).env("DEBIAN_FRONTEND", "noninteractive"));
     }
+    // apt percent-encodes `+` in pool paths (`%2b`), which the tests'
+    // mirror server does not decode: mmdebstrap gets Python's file server
+    // on the same directory instead.
+    let apt_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut httpd = Command::new("python3")
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+        .arg(&mirror_root)
+        .arg(apt_port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 -m http.server");
+    let apt_mirror = format!("http://127.0.0.1:{apt_port}");
+    let t = Instant::now();
+    while TcpStream::connect(("127.0.0.1", apt_port)).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(20), "python3 -m http.server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let chroot = tmp.join("mmdebstrap-root");
     let _ = fs::remove_dir_all(&chroot);
     eprintln!("bench: mmdebstrap");
@@ -315,15 +333,17 @@ fn main() {
             .arg(format!("--include={}", names.join(",")))
             .arg("bookworm")
             .arg(&chroot)
-            .arg(format!("deb {mirror} bookworm main")),
+            .arg(format!("deb {apt_mirror} bookworm main")),
     );
+    let _ = httpd.kill();
+    let _ = httpd.wait();
     let size = fs::metadata(out.join("rootfs.ext4")).expect("rootfs.ext4").len();
     let img = tmp.join("mmdebstrap.ext4");
     let _ = fs::remove_file(&img);
     eprintln!("bench: mke2fs -d");
     let (mkfs, _) = timed("mke2fs -d", Command::new("mke2fs").args(["-q", "-t", "ext4", "-d"]).arg(&chroot).arg(&img).arg(format!("{}k", size / 1024)));
     let du = Command::new("du").args(["-sh"]).arg(&chroot).output().map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or("?").to_string()).unwrap_or_default();
-    println!("  mmdebstrap --mode=root --variant=custom --include=<{} names> bookworm DIR 'deb {mirror} bookworm main': {} (tree {du})", names.len(), secs(mmd));
+    println!("  mmdebstrap --mode=root --variant=custom --include=<{} names> bookworm DIR 'deb {apt_mirror} bookworm main' (python3 -m http.server on the same mirror directory): {} (tree {du})", names.len(), secs(mmd));
     println!("  mke2fs -q -t ext4 -d DIR IMG {}k (= our rootfs.ext4 size): {}", size / 1024, secs(mkfs));
     println!("  mmdebstrap + mke2fs: {}", secs(mmd + mkfs));
     let part = |st: &[(String, f64)]| -> f64 { st.iter().filter(|(k, _)| ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs"].contains(&k.as_str())).map(|(_, s)| s).sum() };
@@ -347,7 +367,11 @@ fn main() {
     let mut vm = Vm::start(&launcher, &out, &vmdir);
     let first = vm.wait_ready();
     let console = vm.console();
-    let accel = console.lines().find(|l| l.contains("TCG") || l.contains("tcg") || l.contains("KVM") || l.contains("kvm")).unwrap_or("(no accelerator line on the console)").trim().to_string();
+    // The launcher says so when it falls back from KVM to TCG.
+    let accel = match console.lines().find(|l| l.starts_with("dinv-launcher:") && l.contains("TCG")) {
+        Some(l) => format!("TCG (every boot first tries KVM, which fails on this host; launcher: {})", l.trim()),
+        None => "KVM or TCG chosen directly (no fallback message on the console)".to_string(),
+    };
     let tar = tiny_rootfs_tar(&tmp);
     docker(&["import", tar.to_str().unwrap(), "tiny:1"]);
     let (code, first_stop) = vm.stop();
