@@ -59,7 +59,8 @@ fn answer(conn: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut w = conn;
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let file = root.join(percent_decode(path).trim_start_matches('/'));
+    let path = percent_decode(path);
+    let file = root.join(path.trim_start_matches('/'));
     match (method, path.contains(".."), file.is_file()) {
         ("GET", false, true) => {
             let mut f = fs::File::open(&file)?;
