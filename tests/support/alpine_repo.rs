@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
 
-use super::fake_kernel::{fake_bzimage, fake_module, module_name};
+use super::fake_kernel::{fake_bzimage, fake_module, kernel_config_for, module_name};
 
 /// `uname -r` of the fake kernel.
 pub const KERNEL_RELEASE: &str = "6.12.40-0-virt";
@@ -21,10 +21,6 @@ pub const KERNEL_VERSION: &str = "6.12.40-r0";
 pub const BRANCH: &str = "v3.22";
 /// The bundle the fake `ca-certificates-bundle` ships.
 pub const ALPINE_BUNDLE: &str = "-----BEGIN CERTIFICATE-----\nMIIfakeAlpineRootCA\n-----END CERTIFICATE-----\n";
-
-/// Options the fake kernel builds as modules (the rest is built in).
-const AS_MODULES: &[&str] =
-    &["CONFIG_BRIDGE", "CONFIG_CRYPTO_CRC32C", "CONFIG_EXT4_FS", "CONFIG_OVERLAY_FS", "CONFIG_VETH", "CONFIG_VIRTIO", "CONFIG_VIRTIO_BLK", "CONFIG_VIRTIO_MMIO"];
 
 /// (path under /lib/modules/RELEASE, dependencies, extra modinfo lines).
 const MODULES: &[(&str, &[&str], &str)] = &[
@@ -55,34 +51,6 @@ pub fn config_files(dir: &Path) -> Vec<PathBuf> {
         fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "config")).collect();
     v.sort();
     v
-}
-
-/// A `.config` meeting every option of `fragments`: [`AS_MODULES`] as
-/// `=m`, other tristates built in, everything else as the fragment says.
-pub fn kernel_config(fragments: &[PathBuf]) -> String {
-    let mut out = String::from("#\n# Automatically generated file; DO NOT EDIT.\n#\nCONFIG_64BIT=y\n");
-    let mut seen = std::collections::BTreeSet::new();
-    for f in fragments {
-        for line in fs::read_to_string(f).unwrap().lines().map(str::trim) {
-            if let Some((name, value)) = line.split_once('=').filter(|_| line.starts_with("CONFIG_")) {
-                if !seen.insert(name.to_string()) {
-                    continue;
-                }
-                let value = if AS_MODULES.contains(&name) {
-                    "m"
-                } else if value == "m" {
-                    "y"
-                } else {
-                    value
-                };
-                out.push_str(&format!("{name}={value}\n"));
-            } else if line.starts_with("# CONFIG_") && line.ends_with(" is not set") {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out
 }
 
 fn linux_virt(config: String) -> PackageSpec {
@@ -182,7 +150,7 @@ impl AlpineMirror {
         let key = TestKey::generate("test-signer@dinv.invalid-5e1f0003.rsa.pub", 1024, 13);
         let root = dir.join("mirror");
         let branch = root.join(BRANCH);
-        write_repository(&branch, "main", "x86_64", &main_specs(kernel_config(&fragments)), &key).unwrap();
+        write_repository(&branch, "main", "x86_64", &main_specs(kernel_config_for(&fragments)), &key).unwrap();
         write_repository(&branch, "community", "x86_64", &community_specs(), &key).unwrap();
         let keys = dir.join("test-keys");
         fs::create_dir_all(&keys).unwrap();

@@ -104,11 +104,20 @@ pub fn fragment_files() -> Vec<PathBuf> {
 /// A `.config` meeting every fragment: `AS_MODULES` as `=m`, other
 /// tristates built in, everything else as the fragment says.
 pub fn kernel_config() -> String {
+    kernel_config_for(&fragment_files())
+}
+
+/// [`kernel_config`] for the given fragment files (an option named twice
+/// is written once).
+pub fn kernel_config_for(fragments: &[PathBuf]) -> String {
     let mut out = String::from("#\n# Automatically generated file; DO NOT EDIT.\n#\nCONFIG_64BIT=y\n");
-    for f in fragment_files() {
-        for line in fs::read_to_string(&f).unwrap().lines() {
-            let line = line.trim();
+    let mut seen = std::collections::BTreeSet::new();
+    for f in fragments {
+        for line in fs::read_to_string(f).unwrap().lines().map(str::trim) {
             if let Some((name, value)) = line.split_once('=').filter(|_| line.starts_with("CONFIG_")) {
+                if !seen.insert(name.to_string()) {
+                    continue;
+                }
                 let value = if AS_MODULES.contains(&name) {
                     "m"
                 } else if value == "m" {

@@ -91,36 +91,6 @@ fn rw_init(path: &str, content: &str, marker: &str) -> Vec<u8> {
     elf_exec(&a.finish())
 }
 
-/// Wraps position-independent code in a one-segment static ELF64 executable.
-fn elf_exec(code: &[u8]) -> Vec<u8> {
-    const BASE: u64 = 0x40_0000;
-    let hdr = 64 + 56u64;
-    let total = hdr + code.len() as u64;
-    let mut f = Vec::new();
-    f.extend(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
-    f.extend(2u16.to_le_bytes()); // ET_EXEC
-    f.extend(0x3eu16.to_le_bytes()); // x86-64
-    f.extend(1u32.to_le_bytes());
-    f.extend((BASE + hdr).to_le_bytes()); // entry
-    f.extend(64u64.to_le_bytes()); // phoff
-    f.extend(0u64.to_le_bytes()); // shoff
-    f.extend(0u32.to_le_bytes()); // flags
-    f.extend(64u16.to_le_bytes());
-    f.extend(56u16.to_le_bytes());
-    f.extend(1u16.to_le_bytes());
-    f.extend([0u8; 6]);
-    f.extend(1u32.to_le_bytes()); // PT_LOAD
-    f.extend(5u32.to_le_bytes()); // R+X
-    f.extend(0u64.to_le_bytes());
-    f.extend(BASE.to_le_bytes());
-    f.extend(BASE.to_le_bytes());
-    f.extend(total.to_le_bytes());
-    f.extend(total.to_le_bytes());
-    f.extend(0x1000u64.to_le_bytes());
-    f.extend(code);
-    f
-}
-
 /// The root tree: `/sbin/init`, mount points, an empty `/var`.
 fn root_tree(init: Vec<u8>) -> Tree {
     let mut t = Tree::new();

@@ -72,32 +72,7 @@ pub fn marker_init(marker: &str) -> Vec<u8> {
     code[lea_at + 3..lea_at + 7].copy_from_slice(&disp.to_le_bytes());
     code.extend(msg.as_bytes());
 
-    const BASE: u64 = 0x40_0000;
-    let hdr = 64 + 56;
-    let total = (hdr + code.len()) as u64;
-    let mut f = Vec::new();
-    f.extend(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
-    f.extend(2u16.to_le_bytes()); // ET_EXEC
-    f.extend(0x3eu16.to_le_bytes()); // x86-64
-    f.extend(1u32.to_le_bytes());
-    f.extend((BASE + hdr as u64).to_le_bytes()); // entry
-    f.extend(64u64.to_le_bytes()); // phoff
-    f.extend(0u64.to_le_bytes()); // shoff
-    f.extend(0u32.to_le_bytes());
-    f.extend(64u16.to_le_bytes());
-    f.extend(56u16.to_le_bytes());
-    f.extend(1u16.to_le_bytes());
-    f.extend([0u8; 6]);
-    f.extend(1u32.to_le_bytes()); // PT_LOAD
-    f.extend(5u32.to_le_bytes()); // R+X
-    f.extend(0u64.to_le_bytes());
-    f.extend(BASE.to_le_bytes());
-    f.extend(BASE.to_le_bytes());
-    f.extend(total.to_le_bytes());
-    f.extend(total.to_le_bytes());
-    f.extend(0x1000u64.to_le_bytes());
-    f.extend(code);
-    f
+    elf_exec(&code)
 }
 
 /// An ext4 image with `/sbin/init` = `init` and empty `/dev`, `/proc`,
@@ -228,4 +203,34 @@ pub fn boot(mut cmd: Command, marker: &str, timeout: Duration) -> BootResult {
         console.push('\n');
     }
     BootResult { console, status, to_marker, total }
+}
+
+/// Wraps position-independent code in a one-segment static ELF64 executable.
+pub fn elf_exec(code: &[u8]) -> Vec<u8> {
+    const BASE: u64 = 0x40_0000;
+    let hdr = 64 + 56u64;
+    let total = hdr + code.len() as u64;
+    let mut f = Vec::new();
+    f.extend(b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0");
+    f.extend(2u16.to_le_bytes()); // ET_EXEC
+    f.extend(0x3eu16.to_le_bytes()); // x86-64
+    f.extend(1u32.to_le_bytes());
+    f.extend((BASE + hdr).to_le_bytes()); // entry
+    f.extend(64u64.to_le_bytes()); // phoff
+    f.extend(0u64.to_le_bytes()); // shoff
+    f.extend(0u32.to_le_bytes()); // flags
+    f.extend(64u16.to_le_bytes());
+    f.extend(56u16.to_le_bytes());
+    f.extend(1u16.to_le_bytes());
+    f.extend([0u8; 6]);
+    f.extend(1u32.to_le_bytes()); // PT_LOAD
+    f.extend(5u32.to_le_bytes()); // R+X
+    f.extend(0u64.to_le_bytes());
+    f.extend(BASE.to_le_bytes());
+    f.extend(BASE.to_le_bytes());
+    f.extend(total.to_le_bytes());
+    f.extend(total.to_le_bytes());
+    f.extend(0x1000u64.to_le_bytes());
+    f.extend(code);
+    f
 }
