@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use support::appliance::{launcher_config, ping, tiny_rootfs_tar};
 use support::debian_mirror::Mirror;
 
 const DOCKER_PORT: u16 = 2375;
@@ -72,51 +73,12 @@ fn docker_ok(host: Option<&str>, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// GET /_ping answers OK.
-fn ping(addr: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.") && buf.ends_with("OK")
-}
-
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
         assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(250));
     }
-}
-
-/// A tiny image rootfs: Debian's static busybox and a few applet links.
-fn tiny_rootfs_tar(dir: &Path) -> PathBuf {
-    let tar = dir.join("tiny.tar");
-    if tar.is_file() {
-        return tar;
-    }
-    let dl = dir.join("busybox-dl");
-    fs::create_dir_all(&dl).unwrap();
-    let out = Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", "busybox-static"]).current_dir(&dl).output().unwrap();
-    assert!(out.status.success(), "apt-get download busybox-static: {}", text(&out));
-    let deb = fs::read_dir(&dl).unwrap().next().unwrap().unwrap().path();
-    let x = dir.join("busybox-x");
-    let out = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x).output().unwrap();
-    assert!(out.status.success(), "dpkg-deb -x: {}", text(&out));
-    let root = dir.join("tiny-root");
-    fs::create_dir_all(root.join("bin")).unwrap();
-    let bb = ["bin/busybox", "usr/bin/busybox"].iter().map(|p| x.join(p)).find(|p| p.is_file()).expect("busybox binary in busybox-static");
-    fs::copy(&bb, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "echo", "cat", "mkdir", "httpd", "sleep", "ls"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    fs::create_dir_all(root.join("tmp")).unwrap();
-    let out = Command::new("tar").arg("-C").arg(&root).args(["--numeric-owner", "--owner=0", "--group=0", "-cf"]).arg(&tar).arg(".").output().unwrap();
-    assert!(out.status.success(), "tar: {}", text(&out));
-    tar
 }
 
 /// The launcher on the host, booting the built artifacts.
@@ -129,18 +91,7 @@ impl Launcher {
     fn start(out: &Path, work: &Path, share: &Path) -> Launcher {
         let launcher = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
         assert!(launcher.is_file(), "{} missing (built by dinv-build's build.rs)", launcher.display());
-        let config = work.join("launcher.json");
-        fs::write(
-            &config,
-            serde_json::json!({
-                "kernel": out.join("vmlinuz"), "initrd": out.join("initramfs"), "rootfs": out.join("rootfs.ext4"),
-                "qemu": "/usr/bin/qemu-system-x86_64", "docker_disk": work.join("docker.img"),
-                "volume_disk": work.join("volume.img"), "run_dir": work.join("run"),
-                "defaults": {"DINV_MEMORY": "1G", "DINV_DOCKER_SIZE": "8G"}
-            })
-            .to_string(),
-        )
-        .unwrap();
+        let config = launcher_config(out, work);
         let console = work.join("console.txt");
         let log = fs::File::create(&console).unwrap();
         let child = Command::new(launcher)

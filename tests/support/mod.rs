@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod alpine_repo;
+pub mod appliance;
 pub mod debian_mirror;
 pub mod ext4;
 pub mod fake_kernel;

@@ -10,12 +10,14 @@
 //!
 //! Run: `cargo run --release -p dinv-build --example bench_e2e`
 
+#[path = "../../../tests/support/appliance.rs"]
+mod appliance;
 #[path = "../../../tests/support/debian_mirror.rs"]
 #[allow(dead_code)]
 mod debian_mirror;
 
 use std::fs;
-use std::io::{Read, Write};
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -135,15 +137,7 @@ fn wait_port_free() {
 
 /// GET /_ping answers OK.
 fn ping() -> bool {
-    let addr = format!("127.0.0.1:{DOCKER_PORT}");
-    let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(1)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf);
-    buf.starts_with("HTTP/1.") && buf.ends_with("OK")
+    appliance::ping(&format!("127.0.0.1:{DOCKER_PORT}"))
 }
 
 extern "C" {
@@ -162,18 +156,7 @@ struct Vm {
 impl Vm {
     fn start(launcher: &Path, out: &Path, vmdir: &Path) -> Vm {
         wait_port_free();
-        let config = vmdir.join("launcher.json");
-        fs::write(
-            &config,
-            serde_json::json!({
-                "kernel": out.join("vmlinuz"), "initrd": out.join("initramfs"), "rootfs": out.join("rootfs.ext4"),
-                "qemu": "/usr/bin/qemu-system-x86_64", "docker_disk": vmdir.join("docker.img"),
-                "volume_disk": vmdir.join("volume.img"), "run_dir": vmdir.join("run"),
-                "defaults": {"DINV_MEMORY": "1G", "DINV_DOCKER_SIZE": "8G"}
-            })
-            .to_string(),
-        )
-        .unwrap();
+        let config = appliance::launcher_config(out, vmdir);
         let console = vmdir.join("console.txt");
         let log = fs::File::create(&console).unwrap();
         let spawned = Instant::now();
@@ -229,31 +212,6 @@ fn docker(args: &[&str]) -> String {
     let o = Command::new("docker").args(["-H", "tcp://127.0.0.1:2375"]).args(args).env("DOCKER_BUILDKIT", "0").output().expect("docker CLI");
     assert!(o.status.success(), "docker {}: {}", args.join(" "), text(&o));
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A tiny image rootfs: Debian's static busybox and a few applet links.
-fn tiny_rootfs_tar(dir: &Path) -> PathBuf {
-    let tar = dir.join("tiny.tar");
-    if tar.is_file() {
-        return tar;
-    }
-    let dl = dir.join("busybox-dl");
-    let _ = fs::remove_dir_all(&dl);
-    fs::create_dir_all(&dl).unwrap();
-    timed("apt-get download busybox-static", Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", "busybox-static"]).current_dir(&dl));
-    let deb = fs::read_dir(&dl).unwrap().next().unwrap().unwrap().path();
-    let x = dir.join("busybox-x");
-    timed("dpkg-deb -x", Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x));
-    let root = dir.join("tiny-root");
-    let _ = fs::remove_dir_all(&root);
-    fs::create_dir_all(root.join("bin")).unwrap();
-    let bb = ["bin/busybox", "usr/bin/busybox"].iter().map(|p| x.join(p)).find(|p| p.is_file()).expect("busybox binary in busybox-static");
-    fs::copy(&bb, root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    timed("tar", Command::new("tar").arg("-C").arg(&root).args(["--numeric-owner", "--owner=0", "--group=0", "-cf"]).arg(&tar).arg("."));
-    tar
 }
 
 fn main() {
@@ -372,7 +330,7 @@ fn main() {
         Some(l) => format!("TCG (every boot first tries KVM, which fails on this host; launcher: {})", l.trim()),
         None => "KVM or TCG chosen directly (no fallback message on the console)".to_string(),
     };
-    let tar = tiny_rootfs_tar(&tmp);
+    let tar = appliance::tiny_rootfs_tar(&tmp);
     docker(&["import", tar.to_str().unwrap(), "tiny:1"]);
     let (code, first_stop) = vm.stop();
     assert_eq!(code, 0, "launcher exit code after SIGTERM");

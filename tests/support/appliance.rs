@@ -1,0 +1,74 @@
+//! Driving a built DinV appliance from tests and benchmarks: a launcher
+//! config for the build outputs, dockerd's `/_ping`, and a tiny image to run
+//! inside the guest (no registry is reachable).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Writes `vmdir/launcher.json` booting the outputs in `out`, with the VM's
+/// disks and sockets in `vmdir`; returns its path.
+pub fn launcher_config(out: &Path, vmdir: &Path) -> PathBuf {
+    let config = vmdir.join("launcher.json");
+    fs::write(
+        &config,
+        serde_json::json!({
+            "kernel": out.join("vmlinuz"), "initrd": out.join("initramfs"), "rootfs": out.join("rootfs.ext4"),
+            "qemu": "/usr/bin/qemu-system-x86_64", "docker_disk": vmdir.join("docker.img"),
+            "volume_disk": vmdir.join("volume.img"), "run_dir": vmdir.join("run"),
+            "defaults": {"DINV_MEMORY": "1G", "DINV_DOCKER_SIZE": "8G"}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    config
+}
+
+/// GET /_ping on `addr` answers OK.
+pub fn ping(addr: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(2)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    buf.starts_with("HTTP/1.") && buf.ends_with("OK")
+}
+
+fn run(what: &str, cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(out.status.success(), "{what}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+/// `dir/tiny.tar`: a rootfs with Debian's static busybox and a few applet
+/// links, made once (fetched with `apt-get download busybox-static`).
+pub fn tiny_rootfs_tar(dir: &Path) -> PathBuf {
+    let tar = dir.join("tiny.tar");
+    if tar.is_file() {
+        return tar;
+    }
+    let dl = dir.join("busybox-dl");
+    let _ = fs::remove_dir_all(&dl);
+    fs::create_dir_all(&dl).unwrap();
+    run("apt-get download busybox-static", Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", "busybox-static"]).current_dir(&dl));
+    let deb = fs::read_dir(&dl).unwrap().next().unwrap().unwrap().path();
+    let x = dir.join("busybox-x");
+    run("dpkg-deb -x", Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x));
+    let root = dir.join("tiny-root");
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::create_dir_all(root.join("tmp")).unwrap();
+    let bb = ["bin/busybox", "usr/bin/busybox"].iter().map(|p| x.join(p)).find(|p| p.is_file()).expect("busybox binary in busybox-static");
+    fs::copy(&bb, root.join("bin/busybox")).unwrap();
+    for applet in ["sh", "echo", "cat", "mkdir", "httpd", "sleep", "ls"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let part = dir.join("tiny.tar.part");
+    run("tar", Command::new("tar").arg("-C").arg(&root).args(["--numeric-owner", "--owner=0", "--group=0", "-cf"]).arg(&part).arg("."));
+    fs::rename(&part, &tar).unwrap();
+    tar
+}
