@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use support::alpine_repo::{repo_root, AlpineMirror, ALPINE_BUNDLE, KERNEL_VERSION};
-use support::ext4::{assert_fsck_clean, ext4_read};
+use support::alpine_repo::{repo_root, AlpineMirror, ALPINE_BUNDLE, KERNEL_RELEASE, KERNEL_VERSION};
+use support::ext4::{assert_fsck_clean, ext4_dump, ext4_read, ext4_stat};
 
 /// A temp dir with a generated mirror; recipes are written into it.
 struct Fixture {
@@ -93,7 +93,12 @@ impl Built {
     fn guest_packages(&self) -> Vec<String> {
         let sets = json(&self.dir.join("packages.json"));
         let guest = sets.as_array().unwrap().iter().find(|s| s["set"] == "guest").unwrap();
-        guest["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+        guest["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect()
     }
 }
 
@@ -120,12 +125,18 @@ fn example_pem() -> String {
 /// The 1-based line of `file` whose text starts with `prefix` (after indentation).
 fn line_of(file: &Path, prefix: &str) -> usize {
     let t = fs::read_to_string(file).unwrap();
-    1 + t.lines().position(|l| l.trim_start().starts_with(prefix)).unwrap_or_else(|| panic!("no line {prefix:?} in {}", file.display()))
+    1 + t
+        .lines()
+        .position(|l| l.trim_start().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in {}", file.display()))
 }
 
 /// The `show` line for `needle`, and the `file:line` it is annotated with.
 fn annotation<'a>(show: &'a str, needle: &str) -> &'a str {
-    let line = show.lines().find(|l| l.trim_start().starts_with(needle)).unwrap_or_else(|| panic!("no {needle:?} in:\n{show}"));
+    let line = show
+        .lines()
+        .find(|l| l.trim_start().starts_with(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in:\n{show}"));
     line.rsplit_once("  # ").unwrap_or_else(|| panic!("{line:?} has no origin")).1
 }
 
@@ -134,8 +145,147 @@ fn annotation<'a>(show: &'a str, needle: &str) -> &'a str {
 fn assert_origin(show: &str, cwd: &Path, needle: &str, file: &Path, line: usize) {
     let got = annotation(show, needle);
     let (got_file, got_line) = got.rsplit_once(':').unwrap_or_else(|| panic!("{needle}: {got:?} is not file:line"));
-    let resolved = cwd.join(got_file).canonicalize().unwrap_or_else(|e| panic!("{needle}: {got_file}: {e}\n{show}"));
-    assert_eq!((resolved, got_line), (file.canonicalize().unwrap(), line.to_string().as_str()), "{needle}: annotated {got}\n{show}");
+    let resolved = cwd
+        .join(got_file)
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("{needle}: {got_file}: {e}\n{show}"));
+    assert_eq!(
+        (resolved, got_line),
+        (file.canonicalize().unwrap(), line.to_string().as_str()),
+        "{needle}: annotated {got}\n{show}"
+    );
+}
+
+/// The default recipe, only its mirror (and the key that signs it)
+/// overridden, built end to end from the v3.22-shaped mirror: PAX-headed
+/// signatures, `linux-virt` in the installkernel 4.0 layout with `.ko.gz`
+/// modules and no depmod output, `mkinitfs` → `kmod`, the `-openrc`
+/// packages through install_if, `log_proxy`.
+#[test]
+fn the_default_recipe_builds_on_a_v3_22_shaped_mirror() {
+    let f = Fixture::new();
+    let b = f.build(&f.child("default", &default_recipe(), ""), "default");
+    assert_fsck_clean(&b.rootfs());
+    // Resolution followed the real dependency shapes.
+    let pkgs = b.guest_packages();
+    for p in [
+        "alpine-base",
+        "busybox-openrc",
+        "busybox-mdev-openrc",
+        "openrc-user",
+        "ifupdown-ng",
+        "mkinitfs",
+        "kmod",
+        "docker-openrc",
+        "log_proxy",
+        "qemu-guest-agent-openrc",
+        "iptables",
+    ] {
+        assert!(pkgs.contains(&p.to_string()), "{p} not resolved: {pkgs:?}");
+    }
+    // The kernel stage passed on the current layout, and the image was emitted.
+    assert_eq!(b.report["kernel"]["package"], format!("linux-virt {KERNEL_VERSION}"));
+    assert_eq!(b.report["kernel"]["release"], KERNEL_RELEASE);
+    for out in ["vmlinuz", "initramfs", "rootfs.ext4", "image.tar"] {
+        assert!(b.dir.join(out).is_file(), "{out} missing");
+    }
+    // kmod is the guest's modprobe, and its binary indexes are there,
+    // readable by the host's kmod.
+    assert!(
+        ext4_stat(&b.rootfs(), "/sbin/modprobe").contains("Fast link dest: \"../bin/kmod\""),
+        "{}",
+        ext4_stat(&b.rootfs(), "/sbin/modprobe")
+    );
+    let root = f.path("guest-modules");
+    ext4_dump(&b.rootfs(), &format!("/lib/modules/{KERNEL_RELEASE}"), &root.join("lib/modules"));
+    let dir = root.join("lib/modules").join(KERNEL_RELEASE);
+    for index in [
+        "modules.dep.bin",
+        "modules.alias.bin",
+        "modules.symbols.bin",
+        "modules.builtin.bin",
+        "modules.builtin.alias.bin",
+        "modules.dep",
+        "modules.alias",
+        "modules.softdep",
+        "modules.devname",
+    ] {
+        assert!(dir.join(index).is_file(), "{index} missing from the guest's /lib/modules/{KERNEL_RELEASE}");
+    }
+    let show = |name: &str| {
+        let o = Command::new(modprobe())
+            .arg("-d")
+            .arg(&root)
+            .args(["-S", KERNEL_RELEASE, "--show-depends", name])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "modprobe --show-depends {name}: {}", text(&o));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| l.trim().rsplit('/').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    // Dependencies first, from the index (the host's kmod cannot even read
+    // .ko.gz), and libcrc32c's `softdep pre: crc32c` from modules.softdep.
+    let masq = show("nft_masq");
+    let mut sorted = masq.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "crc32c_generic.ko.gz",
+            "libcrc32c.ko.gz",
+            "nf_conntrack.ko.gz",
+            "nf_defrag_ipv4.ko.gz",
+            "nf_defrag_ipv6.ko.gz",
+            "nf_nat.ko.gz",
+            "nf_tables.ko.gz",
+            "nfnetlink.ko.gz",
+            "nft_masq.ko.gz"
+        ]
+    );
+    let at = |m: &str| masq.iter().position(|x| x == m).unwrap();
+    for (before, after) in [
+        ("crc32c_generic.ko.gz", "libcrc32c.ko.gz"),
+        ("nfnetlink.ko.gz", "nf_tables.ko.gz"),
+        ("libcrc32c.ko.gz", "nf_conntrack.ko.gz"),
+        ("nf_defrag_ipv4.ko.gz", "nf_conntrack.ko.gz"),
+        ("nf_conntrack.ko.gz", "nf_nat.ko.gz"),
+        ("nf_nat.ko.gz", "nft_masq.ko.gz"),
+        ("nf_tables.ko.gz", "nft_masq.ko.gz"),
+    ] {
+        assert!(at(before) < at(after), "{before} must load before {after}: {masq:?}");
+    }
+    // Aliases, `-`/`_`, and a module only loaded on demand.
+    assert_eq!(show("nft-chain-2-nat").last().unwrap(), "nft_nat.ko.gz");
+    assert_eq!(show("virtio-rng"), ["virtio-rng.ko.gz"]);
+    assert_eq!(show("nfct-helper-ftp"), ["nf_conntrack_ftp.ko.gz"]);
+    // OpenRC: docker, the guest agent and the power button's acpid run.
+    for (level, service) in [
+        ("default", "docker"),
+        ("default", "qemu-guest-agent"),
+        ("default", "acpid"),
+        ("sysinit", "mdev"),
+        ("boot", "syslog"),
+    ] {
+        let stat = ext4_stat(&b.rootfs(), &format!("/etc/runlevels/{level}/{service}"));
+        assert!(stat.contains(&format!("/etc/init.d/{service}")), "{level}/{service}: {stat}");
+    }
+    assert_eq!(b.guest_text("/etc/acpi/PWRF/00000080"), "#!/bin/sh\npoweroff\n");
+    // The modules the power button needs are loaded at boot.
+    let modules = b.guest_text("/etc/modules");
+    assert!(modules.contains("\nbutton\n") && modules.contains("\nevdev\n"), "{modules}");
+    assert!(b
+        .guest_text("/etc/conf.d/qemu-guest-agent")
+        .contains("GA_PATH=\"/dev/virtio-ports/org.qemu.guest_agent.0\""));
+}
+
+fn modprobe() -> &'static str {
+    ["/usr/sbin/modprobe", "/sbin/modprobe"]
+        .into_iter()
+        .find(|p| Path::new(p).is_file())
+        .expect("modprobe (kmod) is needed: apt-get install -y kmod")
 }
 
 #[test]
@@ -163,7 +313,11 @@ fn the_default_recipe_builds_from_the_generated_mirror_with_override_append_and_
     assert!(b.guest_text("/etc/modules").contains("br_netfilter"));
     // default.toml's overlay, its template rendered with the child's values.
     assert!(b.has("/etc/sysctl.d/dinv.conf"));
-    assert!(b.guest_text("/etc/motd").starts_with("dinv:team-1: Docker-in-VM guest teambox.\n"), "{}", b.guest_text("/etc/motd"));
+    assert!(
+        b.guest_text("/etc/motd").starts_with("dinv:team-1: Docker-in-VM guest teambox.\n"),
+        "{}",
+        b.guest_text("/etc/motd")
+    );
 }
 
 #[test]
@@ -219,12 +373,20 @@ fn team_ci_example_layers_on_private_registry() {
     let b = f.build(&f.child("ci", &example("team-ci.toml"), ""), "ci");
     assert_eq!(b.report["image"]["reference"], "dinv-ci:ci", "team-ci overrides private-registry's tag");
     let daemon: Value = serde_json::from_str(&b.guest_text("/etc/docker/daemon.json")).unwrap();
-    assert_eq!(daemon["registry-mirrors"], serde_json::json!(["https://mirror.example.internal", "https://mirror2.example.internal"]));
+    assert_eq!(
+        daemon["registry-mirrors"],
+        serde_json::json!(["https://mirror.example.internal", "https://mirror2.example.internal"])
+    );
     assert_eq!(daemon["log-driver"], "local");
     // Two levels up: the CA from private-registry.toml.
     assert_eq!(b.guest_text("/etc/docker/certs.d/registry.example.internal:5443/ca.crt"), example_pem());
     assert!(b.has("/usr/bin/git") && !b.has("/usr/bin/qemu-ga"));
-    let env: Vec<String> = b.image_config()["config"]["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let env: Vec<String> = b.image_config()["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
     assert!(env.contains(&"DINV_MEMORY=1G".to_string()), "{env:?}");
 }
 
@@ -248,7 +410,10 @@ fn every_example_is_built_by_a_test_here_and_passes_check() {
         let o = f.run(&["check", "--json", &example(name).display().to_string()]);
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
         let files: Vec<&str> = v["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
-        assert!(files[0].ends_with("recipes/default.toml") || files[0].ends_with("recipes/examples/../default.toml"), "{name}: {files:?}");
+        assert!(
+            files[0].ends_with("recipes/default.toml") || files[0].ends_with("recipes/examples/../default.toml"),
+            "{name}: {files:?}"
+        );
     }
 }
 
@@ -256,15 +421,25 @@ fn every_example_is_built_by_a_test_here_and_passes_check() {
 fn a_kernel_fragment_the_package_kernel_does_not_meet_fails_with_exit_5() {
     let f = Fixture::new();
     fs::create_dir_all(f.path("kernel-configs")).unwrap();
-    fs::write(f.path("kernel-configs/team.config"), "# The team's scanner needs this.\n\nCONFIG_DINV_TEAM_ABSENT=y\n").unwrap();
-    let r = f.child("strict", &example("extra-packages.toml"), "[kernel]\nfragments = [\"kernel-configs/team.config\"]\n");
+    fs::write(
+        f.path("kernel-configs/team.config"),
+        "# The team's scanner needs this.\n\nCONFIG_DINV_TEAM_ABSENT=y\n",
+    )
+    .unwrap();
+    let r = f.child(
+        "strict",
+        &example("extra-packages.toml"),
+        "[kernel]\nfragments = [\"kernel-configs/team.config\"]\n",
+    );
     let o = f.run(&["build", "--out", "out/strict", &r.display().to_string()]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(5), "{t}");
     assert!(t.contains("CONFIG_DINV_TEAM_ABSENT"), "{t}");
     assert!(t.contains("kernel-configs/team.config:3"), "names fragment and line: {t}");
     assert!(
-        t.contains(&format!("CONFIG_DINV_TEAM_ABSENT (required =y by kernel-configs/team.config:3) is missing from the config of linux-virt {KERNEL_VERSION}")),
+        t.contains(&format!(
+            "CONFIG_DINV_TEAM_ABSENT (required =y by kernel-configs/team.config:3) is missing from the config of linux-virt {KERNEL_VERSION}"
+        )),
         "option, fragment:line and kernel in one line: {t}"
     );
     // The example's own extra option (FUSE) is met, so it is not named.
@@ -310,7 +485,10 @@ fn show_annotates_every_value_with_its_file_and_line() {
     let o = f.run(&["show", "--json", &child.display().to_string()]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["origins"]["image.name"].as_str().unwrap().ends_with("team.toml:4"), "{}", v["origins"]);
-    assert!(v["origins"]["guest.packages[0]"].as_str().unwrap().ends_with(&format!("default.toml:{}", line_of(&parent, "\"alpine-base\""))));
+    assert!(v["origins"]["guest.packages[0]"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("default.toml:{}", line_of(&parent, "\"alpine-base\""))));
 }
 
 #[test]
@@ -325,7 +503,10 @@ fn extends_cycles_and_missing_parents_are_clear_errors() {
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(t.contains("cycle"), "{t}");
     assert!(t.contains("b.toml:3: extends: cycle"), "points at b's extends line: {t}");
-    assert!(t.contains(&format!("{} → {} → {}", a.display(), b.display(), a.display())), "names the files in order: {t}");
+    assert!(
+        t.contains(&format!("{} → {} → {}", a.display(), b.display(), a.display())),
+        "names the files in order: {t}"
+    );
 
     let c = f.path("c.toml");
     fs::write(&c, format!("# c\n\n\nextends = \"teams/missing.toml\"\n{}", "[image]\nname = \"c\"\n")).unwrap();
@@ -337,11 +518,21 @@ fn extends_cycles_and_missing_parents_are_clear_errors() {
 
     // Removing what the parent does not have is an error, not a silent no-op.
     let d = f.path("d.toml");
-    fs::write(&d, format!("extends = {:?}\n[guest]\npackages = {{ remove = [\"qemu-guest-agnet\"] }}\n", default_recipe().display().to_string())).unwrap();
+    fs::write(
+        &d,
+        format!(
+            "extends = {:?}\n[guest]\npackages = {{ remove = [\"qemu-guest-agnet\"] }}\n",
+            default_recipe().display().to_string()
+        ),
+    )
+    .unwrap();
     let o = f.run(&["check", "d.toml"]);
     let t = text(&o);
     assert_eq!(o.status.code(), Some(2), "{t}");
-    assert!(t.contains("d.toml:3: guest.packages.remove: \"qemu-guest-agnet\" is not in the inherited list"), "{t}");
+    assert!(
+        t.contains("d.toml:3: guest.packages.remove: \"qemu-guest-agnet\" is not in the inherited list"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -355,7 +546,11 @@ fn new_writes_a_starter_that_checks_and_extends_the_default() {
     let starter = f.path("teams/team-x.toml");
     let body = fs::read_to_string(&starter).unwrap();
     // Relative, so the team can commit it next to the repo's recipes.
-    assert!(body.lines().any(|l| l.starts_with("extends = \"") && l.ends_with("recipes/default.toml\"") && !l.contains("\"/")), "{body}");
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("extends = \"") && l.ends_with("recipes/default.toml\"") && !l.contains("\"/")),
+        "{body}"
+    );
     let o = f.run(&["check", "teams/team-x.toml"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("ok (2 files)"), "{}", text(&o));

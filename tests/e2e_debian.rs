@@ -64,7 +64,10 @@ fn docker(host: Option<&str>, args: &[&str]) -> Output {
     if let Some(h) = host {
         c.args(["-H", h]);
     }
-    c.env("DOCKER_BUILDKIT", "0").args(args).output().expect("docker CLI not found: run scripts/setup")
+    c.env("DOCKER_BUILDKIT", "0")
+        .args(args)
+        .output()
+        .expect("docker CLI not found: run scripts/setup")
 }
 
 fn docker_ok(host: Option<&str>, args: &[&str]) -> String {
@@ -89,7 +92,10 @@ struct Launcher {
 
 impl Launcher {
     fn start(out: &Path, work: &Path, share: &Path) -> Launcher {
-        let launcher = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
+        let launcher = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .unwrap()
+            .join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
         assert!(launcher.is_file(), "{} missing (built by dinv-build's build.rs)", launcher.display());
         let config = launcher_config(out, work);
         let console = work.join("console.txt");
@@ -150,7 +156,13 @@ fn fsck_clean(image: &Path) {
 }
 
 fn host_docker_available() -> bool {
-    let ok = Command::new("docker").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("docker")
+        .arg("info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if !ok && std::env::var("DINV_REQUIRE_DOCKER").as_deref() == Ok("1") {
         panic!("DINV_REQUIRE_DOCKER=1 but `docker info` fails: start dockerd (scripts/setup --start-dockerd)");
     }
@@ -186,10 +198,36 @@ fn debian_appliance_end_to_end() {
     let out = dinv_build(&["build", "--json", recipe.to_str().unwrap(), "--out", outdir.to_str().unwrap()], &mirror);
     assert!(out.status.success(), "{}", text(&out));
     step(&format!("built in {:.1} s", t.elapsed().as_secs_f64()));
-    for f in ["vmlinuz", "initramfs", "rootfs.ext4", "image.tar", "oci/index.json", "report.json", "sbom.spdx.json", "packages.json"] {
+    for f in [
+        "vmlinuz",
+        "initramfs",
+        "rootfs.ext4",
+        "image.tar",
+        "oci/index.json",
+        "report.json",
+        "sbom.spdx.json",
+        "packages.json",
+    ] {
         assert!(outdir.join(f).is_file(), "{f} missing from the build output");
     }
     fsck_clean(&outdir.join("rootfs.ext4"));
+    // The guest keeps Debian's own modprobe (kmod), which reads the binary
+    // indexes the builder wrote; the initramfs loads only what reaching the
+    // root disk needs.
+    let modprobe = support::ext4::ext4_stat(&outdir.join("rootfs.ext4"), "/usr/sbin/modprobe");
+    assert!(modprobe.contains("/bin/kmod"), "/usr/sbin/modprobe is not kmod's:\n{modprobe}");
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(outdir.join("report.json")).unwrap()).unwrap();
+    let release = report["kernel"]["release"].as_str().unwrap().to_string();
+    assert!(support::ext4::ext4_read(&outdir.join("rootfs.ext4"), &format!("/usr/lib/modules/{release}/modules.dep.bin")).is_some());
+    let initramfs_modules: Vec<&str> = report["kernel"]["initramfs_modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for m in ["nf_nat", "dummy", "br_netfilter"] {
+        assert!(!initramfs_modules.contains(&m), "{m} is in the initramfs: {initramfs_modules:?}");
+    }
 
     // 3. Direct boot.
     let share = work.path().join("share");
@@ -213,18 +251,36 @@ fn debian_appliance_end_to_end() {
     let ctx = work.path().join("build-ctx");
     fs::create_dir_all(&ctx).unwrap();
     fs::write(ctx.join("msg.txt"), "copied by docker build\n").unwrap();
-    fs::write(ctx.join("Dockerfile"), "FROM tiny:1\nCOPY msg.txt /msg.txt\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"cat /msg.txt > /built.txt\"]\n").unwrap();
+    fs::write(
+        ctx.join("Dockerfile"),
+        "FROM tiny:1\nCOPY msg.txt /msg.txt\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"cat /msg.txt > /built.txt\"]\n",
+    )
+    .unwrap();
     docker_ok(h, &["build", "-t", "built:1", ctx.to_str().unwrap()]);
     let built = docker_ok(h, &["run", "--rm", "built:1", "/bin/busybox", "cat", "/built.txt"]);
     assert_eq!(built, "copied by docker build\n");
 
-    docker_ok(h, &[
-        "run", "-d", "--name", "web", "-p", &format!("{WEB_PORT}:8080"), "tiny:1", "/bin/busybox", "sh", "-c",
-        "mkdir -p /www && echo served-from-the-guest > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www",
-    ]);
+    docker_ok(
+        h,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            &format!("{WEB_PORT}:8080"),
+            "tiny:1",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "mkdir -p /www && echo served-from-the-guest > /www/index.html && exec /bin/busybox httpd -f -p 8080 -h /www",
+        ],
+    );
     let mut body = String::new();
     wait_until("the published port", Duration::from_secs(60), || {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", WEB_PORT)) else { return false };
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", WEB_PORT)) else {
+            return false;
+        };
         let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
         let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
         body.clear();
@@ -232,20 +288,73 @@ fn debian_appliance_end_to_end() {
         body.contains("served-from-the-guest")
     });
 
-    let shared = docker_ok(h, &["run", "--rm", "-v", &format!("{}:/m", share.display()), "tiny:1", "/bin/busybox", "cat", "/m/hello.txt"]);
+    let shared = docker_ok(
+        h,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/m", share.display()),
+            "tiny:1",
+            "/bin/busybox",
+            "cat",
+            "/m/hello.txt",
+        ],
+    );
     assert_eq!(shared, "shared over 9p\n");
     let subnet = docker_ok(h, &["network", "inspect", "bridge", "--format", "{{range .IPAM.Config}}{{.Subnet}}{{end}}"]);
     assert_eq!(subnet.trim(), "172.19.0.0/16");
+    // Modules load on demand through the guest's kmod: the kernel asks
+    // modprobe for `rtnl-link-dummy`, an alias found in modules.alias.bin;
+    // dockerd's NAT (the published port above) needed nf_nat.
+    docker_ok(
+        h,
+        &[
+            "run",
+            "--rm",
+            "--privileged",
+            "tiny:1",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "ip link add dinv0 type dummy && ip link del dinv0",
+        ],
+    );
+    let loaded = docker_ok(h, &["run", "--rm", "tiny:1", "/bin/busybox", "cat", "/proc/modules"]);
+    for m in ["dummy", "nf_nat", "br_netfilter"] {
+        assert!(
+            loaded.lines().any(|l| l.split(' ').next() == Some(m)),
+            "{m} is not loaded in the guest:\n{loaded}"
+        );
+    }
 
     docker_ok(h, &["volume", "create", "keep"]);
-    docker_ok(h, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "sh", "-c", "echo persisted > /data/f"]);
+    docker_ok(
+        h,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "keep:/data",
+            "tiny:1",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "echo persisted > /data/f",
+        ],
+    );
 
     // Graceful stop, then start again: several cycles.
     for cycle in 1..=3 {
         let (code, took, console) = vm.stop();
         step(&format!("cycle {cycle}: stopped in {:.1} s with exit code {code}", took.as_secs_f64()));
         assert_eq!(code, 0, "launcher exit code after SIGTERM:\n{console}");
-        for line in ["asked the guest to power off via the guest agent", "dinv-guest: stopping dockerd", "dinv-guest: dockerd stopped", "dinv-guest: powering off"] {
+        for line in [
+            "asked the guest to power off via the guest agent",
+            "dinv-guest: stopping dockerd",
+            "dinv-guest: dockerd stopped",
+            "dinv-guest: powering off",
+        ] {
             assert!(console.contains(line), "console lacks {line:?}:\n{console}");
         }
         fsck_clean(&vmdir.join("docker.img"));
@@ -271,24 +380,66 @@ fn debian_appliance_end_to_end() {
     // The default command (`docker info`) runs once dockerd answers; its output is the container's.
     docker_ok(None, &["run", "--name", "dinv-e2e-info", "dinv-debian:latest"]);
     let logs = text(&docker(None, &["logs", "dinv-e2e-info"]));
-    assert!(logs.contains("Server Version: 20.10"), "default command output missing from docker logs:\n{logs}");
+    assert!(
+        logs.contains("Server Version: 20.10"),
+        "default command output missing from docker logs:\n{logs}"
+    );
     let code = docker_ok(None, &["inspect", "--format", "{{.State.ExitCode}}", "dinv-e2e-info"]);
     assert_eq!(code.trim(), "0");
     let _ = docker(None, &["rm", "-f", "dinv-e2e-info"]);
 
     let share_arg = format!("{}:{}", share.display(), share.display());
-    docker_ok(None, &[
-        "run", "-d", "--name", "dinv-e2e", "-p", "127.0.0.1:12375:2375", "-v", &share_arg,
-        "-e", &format!("DINV_MOUNTS={}", share.display()), "dinv-debian:latest", "sleep", "infinity",
-    ]);
+    docker_ok(
+        None,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "dinv-e2e",
+            "-p",
+            "127.0.0.1:12375:2375",
+            "-v",
+            &share_arg,
+            "-e",
+            &format!("DINV_MOUNTS={}", share.display()),
+            "dinv-debian:latest",
+            "sleep",
+            "infinity",
+        ],
+    );
     let h2 = Some("tcp://127.0.0.1:12375");
     wait_until("dockerd inside the container", Duration::from_secs(420), || ping("127.0.0.1:12375"));
     let version = docker_ok(h2, &["version", "--format", "{{.Server.Version}}"]);
     assert!(version.trim().starts_with("20.10"), "{version}");
     docker_ok(h2, &["import", tar.to_str().unwrap(), "tiny:1"]);
     docker_ok(h2, &["volume", "create", "keep"]);
-    docker_ok(h2, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "sh", "-c", "echo kept-in-container > /data/f"]);
-    let shared = docker_ok(h2, &["run", "--rm", "-v", &format!("{}:/m", share.display()), "tiny:1", "/bin/busybox", "cat", "/m/hello.txt"]);
+    docker_ok(
+        h2,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            "keep:/data",
+            "tiny:1",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "echo kept-in-container > /data/f",
+        ],
+    );
+    let shared = docker_ok(
+        h2,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/m", share.display()),
+            "tiny:1",
+            "/bin/busybox",
+            "cat",
+            "/m/hello.txt",
+        ],
+    );
     assert_eq!(shared, "shared over 9p\n");
     for cycle in 1..=2 {
         let t = Instant::now();

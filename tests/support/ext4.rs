@@ -27,7 +27,28 @@ pub fn ext4_stat(image: &Path, path: &str) -> String {
 
 /// `e2fsck -fn` exits 0.
 pub fn assert_fsck_clean(image: &Path) {
-    let bin = ["/usr/sbin/e2fsck", "/sbin/e2fsck"].iter().map(Path::new).find(|p| p.is_file()).expect("e2fsck: apt-get install -y e2fsprogs");
+    let bin = ["/usr/sbin/e2fsck", "/sbin/e2fsck"]
+        .iter()
+        .map(Path::new)
+        .find(|p| p.is_file())
+        .expect("e2fsck: apt-get install -y e2fsprogs");
     let out = Command::new(bin).arg("-fn").arg(image).output().unwrap();
-    assert!(out.status.success(), "e2fsck -fn {}: {}{}", image.display(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "e2fsck -fn {}: {}{}",
+        image.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Copies directory `dir` of the image, recursively, to `dest/<its name>` (`dest` is created).
+pub fn ext4_dump(image: &Path, dir: &str, dest: &Path) {
+    let parent = dest.parent().expect("dest has a parent");
+    std::fs::create_dir_all(parent).unwrap();
+    let tmp = tempfile::tempdir_in(parent).unwrap();
+    debugfs(image, &format!("rdump {dir} {}", tmp.path().display()));
+    let name = dir.rsplit('/').next().unwrap();
+    std::fs::create_dir_all(dest).unwrap();
+    std::fs::rename(tmp.path().join(name), dest.join(name)).unwrap();
 }

@@ -15,25 +15,49 @@ pub const KERNEL_VERSION: &str = "6.6.58-r0";
 
 /// Options the fake kernel builds as modules (everything else the
 /// fragments want is built in).
-pub const AS_MODULES: &[&str] =
-    &["CONFIG_BRIDGE", "CONFIG_CRYPTO_CRC32C", "CONFIG_EXT4_FS", "CONFIG_OVERLAY_FS", "CONFIG_VETH", "CONFIG_VIRTIO", "CONFIG_VIRTIO_BLK", "CONFIG_VIRTIO_MMIO"];
+pub const AS_MODULES: &[&str] = &[
+    "CONFIG_BRIDGE",
+    "CONFIG_CRYPTO_CRC32C",
+    "CONFIG_EXT4_FS",
+    "CONFIG_OVERLAY_FS",
+    "CONFIG_VETH",
+    "CONFIG_VIRTIO",
+    "CONFIG_VIRTIO_BLK",
+    "CONFIG_VIRTIO_MMIO",
+];
 
 /// (path under /lib/modules/RELEASE, dependencies as paths, extra modinfo lines).
 pub const MODULES: &[(&str, &[&str], &str)] = &[
     ("kernel/drivers/virtio/virtio_ring.ko", &[], ""),
     ("kernel/drivers/virtio/virtio.ko", &["kernel/drivers/virtio/virtio_ring.ko"], ""),
-    ("kernel/drivers/virtio/virtio_mmio.ko", &["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"], "alias=of:N*T*Cvirtio,mmio"),
-    ("kernel/drivers/block/virtio_blk.ko.gz", &["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"], "alias=virtio:d00000002v*"),
+    (
+        "kernel/drivers/virtio/virtio_mmio.ko",
+        &["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"],
+        "alias=of:N*T*Cvirtio,mmio",
+    ),
+    (
+        "kernel/drivers/block/virtio_blk.ko.gz",
+        &["kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko"],
+        "alias=virtio:d00000002v*",
+    ),
     ("kernel/lib/crc16.ko", &[], ""),
     ("kernel/fs/mbcache.ko", &[], ""),
     ("kernel/fs/jbd2/jbd2.ko.gz", &[], ""),
     ("kernel/crypto/crc32c_generic.ko", &[], "alias=crypto-crc32c\nalias=crc32c"),
-    ("kernel/fs/ext4/ext4.ko.gz", &["kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko.gz", "kernel/lib/crc16.ko"], "alias=fs-ext4\nsoftdep=pre: crc32c"),
+    (
+        "kernel/fs/ext4/ext4.ko.gz",
+        &["kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko.gz", "kernel/lib/crc16.ko"],
+        "alias=fs-ext4\nsoftdep=pre: crc32c",
+    ),
     ("kernel/fs/overlayfs/overlay.ko", &[], "alias=fs-overlay"),
     ("kernel/drivers/net/veth.ko", &[], "alias=rtnl-link-veth"),
     ("kernel/net/llc/llc.ko", &[], ""),
     ("kernel/net/802/stp.ko", &["kernel/net/llc/llc.ko"], ""),
-    ("kernel/net/bridge/bridge.ko", &["kernel/net/802/stp.ko", "kernel/net/llc/llc.ko"], "alias=rtnl-link-bridge"),
+    (
+        "kernel/net/bridge/bridge.ko",
+        &["kernel/net/802/stp.ko", "kernel/net/llc/llc.ko"],
+        "alias=rtnl-link-bridge",
+    ),
 ];
 
 pub fn module_name(rel: &str) -> String {
@@ -56,7 +80,11 @@ pub fn fake_module(modinfo: &str) -> Vec<u8> {
     f.extend_from_slice(names);
     f.resize(f.len().next_multiple_of(8), 0);
     let headers_at = f.len() as u64;
-    for (name, kind, off, size) in [(0u32, 0u32, 0u64, 0u64), (1, 1, section_at, section.len() as u64), (10, 3, names_at, names.len() as u64)] {
+    for (name, kind, off, size) in [
+        (0u32, 0u32, 0u64, 0u64),
+        (1, 1, section_at, section.len() as u64),
+        (10, 3, names_at, names.len() as u64),
+    ] {
         let mut h = [0u8; 64];
         h[0..4].copy_from_slice(&name.to_le_bytes());
         h[4..8].copy_from_slice(&kind.to_le_bytes());
@@ -95,7 +123,11 @@ pub fn fragments_dir() -> PathBuf {
 }
 
 pub fn fragment_files() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(fragments_dir()).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "config")).collect();
+    let mut v: Vec<PathBuf> = fs::read_dir(fragments_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "config"))
+        .collect();
     v.sort();
     assert!(!v.is_empty(), "no fragments in {}", fragments_dir().display());
     v
@@ -110,6 +142,11 @@ pub fn kernel_config() -> String {
 /// [`kernel_config`] for the given fragment files (an option named twice
 /// is written once).
 pub fn kernel_config_for(fragments: &[PathBuf]) -> String {
+    kernel_config_with(fragments, AS_MODULES)
+}
+
+/// A `.config` meeting the given fragments, with `as_modules` as `=m`.
+pub fn kernel_config_with(fragments: &[PathBuf], as_modules: &[&str]) -> String {
     let mut out = String::from("#\n# Automatically generated file; DO NOT EDIT.\n#\nCONFIG_64BIT=y\n");
     let mut seen = std::collections::BTreeSet::new();
     for f in fragments {
@@ -118,7 +155,7 @@ pub fn kernel_config_for(fragments: &[PathBuf]) -> String {
                 if !seen.insert(name.to_string()) {
                     continue;
                 }
-                let value = if AS_MODULES.contains(&name) {
+                let value = if as_modules.contains(&name) {
                     "m"
                 } else if value == "m" {
                     "y"
@@ -135,22 +172,29 @@ pub fn kernel_config_for(fragments: &[PathBuf]) -> String {
     out
 }
 
-/// The fake `linux-virt` package (version `KERNEL_VERSION`).
+/// The fake `linux-virt` package (version `KERNEL_VERSION`), in Alpine's
+/// installkernel 4.0 layout: `vmlinuz-virt`, `config-<release>`,
+/// `kernel-suffix`, `modules.order`, and no depmod output (kmod's trigger
+/// writes that on a real system; the builder writes it for us).
 pub fn kernel_package() -> PackageSpec {
     let mut kernel = PackageSpec::new("linux-virt", KERNEL_VERSION)
         .file("boot/vmlinuz-virt", fake_bzimage(RELEASE), 0o644)
-        .file("boot/config-virt", kernel_config().into_bytes(), 0o644);
-    let mut dep = String::new();
+        .file(&format!("boot/config-{RELEASE}"), kernel_config().into_bytes(), 0o644)
+        .file(&format!("lib/modules/{RELEASE}/kernel-suffix"), b"-virt\n".to_vec(), 0o644);
+    let mut order = String::new();
     for (rel, deps, extra) in MODULES {
         let name = module_name(rel);
         let depends: Vec<String> = deps.iter().map(|d| module_name(d)).collect();
-        let elf = fake_module(&format!("license=GPL\nname={name}\ndepends={}\nvermagic={RELEASE} SMP preempt mod_unload\n{extra}", depends.join(",")));
+        let elf = fake_module(&format!(
+            "license=GPL\nname={name}\ndepends={}\nvermagic={RELEASE} SMP preempt mod_unload\n{extra}",
+            depends.join(",")
+        ));
         let bytes = if rel.ends_with(".gz") { gzip(&elf) } else { elf };
         kernel = kernel.file(&format!("lib/modules/{RELEASE}/{rel}"), bytes, 0o644);
-        dep.push_str(&format!("{rel}:{}\n", deps.iter().map(|d| format!(" {d}")).collect::<String>()));
+        order.push_str(rel.trim_end_matches(".gz"));
+        order.push('\n');
     }
-    kernel = kernel.file(&format!("lib/modules/{RELEASE}/modules.dep"), dep.into_bytes(), 0o644);
-    kernel
+    kernel.file(&format!("lib/modules/{RELEASE}/modules.order"), order.into_bytes(), 0o644)
 }
 
 /// Fake runtime packages: a `qemu-system-x86_64` and a docker CLI.

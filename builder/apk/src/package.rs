@@ -15,8 +15,15 @@ use crate::sign::{self, SigAlgo};
 use crate::{segments, Checksum, Keyring, PackageError, PackageProblem, PkgInfo};
 
 /// Script names apk runs (the control file is `.<name>`).
-pub const SCRIPT_NAMES: [&str; 7] =
-    ["pre-install", "post-install", "pre-deinstall", "post-deinstall", "pre-upgrade", "post-upgrade", "trigger"];
+pub const SCRIPT_NAMES: [&str; 7] = [
+    "pre-install",
+    "post-install",
+    "pre-deinstall",
+    "post-deinstall",
+    "pre-upgrade",
+    "post-upgrade",
+    "trigger",
+];
 
 /// What a package is checked against. At least one of `checksum` and
 /// `keys` must be given.
@@ -72,7 +79,10 @@ impl VerifiedApk {
 
 /// Verifies a whole `.apk` held in memory.
 pub fn verify(apk: &[u8], check: &ApkCheck) -> Result<VerifiedApk, PackageError> {
-    let fail = |problem: PackageProblem| PackageError { package: format!("{}-{}", check.name, check.version), problem };
+    let fail = |problem: PackageProblem| PackageError {
+        package: format!("{}-{}", check.name, check.version),
+        problem,
+    };
     if check.checksum.is_none() && check.keys.is_none() {
         return Err(fail(PackageProblem::Untrusted));
     }
@@ -97,7 +107,10 @@ pub fn verify(apk: &[u8], check: &ApkCheck) -> Result<VerifiedApk, PackageError>
     let checksum = Checksum::sha1_of(identity);
     if let Some(expected) = check.checksum {
         if *expected != checksum {
-            return Err(fail(PackageProblem::ChecksumMismatch { expected: *expected, actual: checksum }));
+            return Err(fail(PackageProblem::ChecksumMismatch {
+                expected: *expected,
+                actual: checksum,
+            }));
         }
     }
     let signed_by = match check.keys {
@@ -113,7 +126,10 @@ pub fn verify(apk: &[u8], check: &ApkCheck) -> Result<VerifiedApk, PackageError>
     if let Some(expected) = &pkginfo.datahash {
         let actual: [u8; 32] = Sha256::digest(&apk[control_end..]).into();
         if actual != *expected {
-            return Err(fail(PackageProblem::DataHashMismatch { expected: hex::encode(expected), actual: hex::encode(actual) }));
+            return Err(fail(PackageProblem::DataHashMismatch {
+                expected: hex::encode(expected),
+                actual: hex::encode(actual),
+            }));
         }
     }
     Ok(VerifiedApk {
@@ -143,10 +159,54 @@ fn read_control(tar: &[u8]) -> Result<Control, PackageProblem> {
             let text = String::from_utf8(data).map_err(|_| PackageProblem::PkgInfo("not UTF-8".into()))?;
             pkginfo = Some(PkgInfo::parse(&text).map_err(PackageProblem::PkgInfo)?);
         } else if let Some(s) = name.strip_prefix('.').filter(|s| SCRIPT_NAMES.contains(s)) {
-            scripts.push(ControlScript { name: s.to_string(), mode: e.mode, bytes: r.read_data(&e)? });
+            scripts.push(ControlScript {
+                name: s.to_string(),
+                mode: e.mode,
+                bytes: r.read_data(&e)?,
+            });
         } else {
             other.push(e.path.clone());
         }
     }
     Ok((pkginfo.ok_or(PackageProblem::NoPkgInfo)?, scripts, other))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{StyledTar, TarStyle};
+    use dinv_fstree::tar::Header;
+
+    #[test]
+    fn pkginfo_behind_extension_headers() {
+        let text = "pkgname = a\npkgver = 1-r0\narch = x86_64\nsize = 0\n";
+        let pkginfo = |t: &mut StyledTar, name: &str| {
+            t.append(
+                &Header {
+                    size: text.len() as u64,
+                    ..Header::new(name, b'0')
+                },
+                text.as_bytes(),
+            )
+        };
+        let mut streams = Vec::new();
+        for style in TarStyle::ALL {
+            let mut t = StyledTar::new(style);
+            pkginfo(&mut t, ".PKGINFO");
+            streams.push(t.cut());
+        }
+        let mut t = StyledTar::new(TarStyle::Ustar);
+        t.extension(b'g', "pax_global_header", b"22 comment=any global\n");
+        pkginfo(&mut t, ".PKGINFO");
+        streams.push(t.cut());
+        let mut t = StyledTar::new(TarStyle::Gnu);
+        t.extension(b'L', "././@LongLink", b"./.PKGINFO\0");
+        pkginfo(&mut t, "cut-short");
+        streams.push(t.cut());
+        for (i, tar) in streams.iter().enumerate() {
+            let (info, _, other) = read_control(tar).unwrap_or_else(|e| panic!("stream {i}: {e}"));
+            assert_eq!((info.name.as_str(), info.version.as_str()), ("a", "1-r0"), "stream {i}");
+            assert!(other.is_empty(), "stream {i}: {other:?}");
+        }
+    }
 }

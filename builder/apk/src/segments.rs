@@ -57,18 +57,6 @@ pub fn decompress_slice(compressed: &[u8]) -> MultiGzDecoder<&[u8]> {
     MultiGzDecoder::new(compressed)
 }
 
-/// Reads up to `n` decompressed bytes of the member at `start` (to peek at
-/// its first tar header without inflating the whole member).
-pub(crate) fn peek_member(bytes: &[u8], start: usize, n: usize) -> Result<Vec<u8>, SegmentError> {
-    let mut dec = GzDecoder::new(&bytes[start..]);
-    let mut buf = Vec::with_capacity(n);
-    (&mut dec as &mut dyn Read)
-        .take(n as u64)
-        .read_to_end(&mut buf)
-        .map_err(|source| SegmentError::Corrupt { offset: start, source })?;
-    Ok(buf)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

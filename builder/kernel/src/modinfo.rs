@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::elf::Elf;
+
 /// What a module says about itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ModInfo {
@@ -28,7 +30,9 @@ impl ModInfo {
         let mut info = ModInfo::default();
         for item in section.split(|b| *b == 0).filter(|s| !s.is_empty()) {
             let item = String::from_utf8_lossy(item);
-            let Some((k, v)) = item.split_once('=') else { continue };
+            let Some((k, v)) = item.split_once('=') else {
+                continue;
+            };
             match k {
                 "name" => info.name = Some(v.to_string()),
                 "depends" => info.depends.extend(v.split(',').filter(|d| !d.is_empty()).map(str::to_string)),
@@ -44,7 +48,11 @@ impl ModInfo {
 
     /// Finds and parses `.modinfo` in an (uncompressed) ELF module.
     pub fn from_elf(elf: &[u8]) -> Result<ModInfo, String> {
-        Ok(ModInfo::parse_section(find_section(elf, ".modinfo")?.ok_or("no .modinfo section")?))
+        ModInfo::from_parsed(&Elf::parse(elf)?)
+    }
+
+    pub(crate) fn from_parsed(elf: &Elf) -> Result<ModInfo, String> {
+        Ok(ModInfo::parse_section(elf.section(".modinfo").ok_or("no .modinfo section")?))
     }
 }
 
@@ -69,7 +77,9 @@ fn parse_softdep(v: &str, pre: &mut Vec<String>, post: &mut Vec<String>) {
 pub fn parse_builtin_modinfo(bytes: &[u8]) -> BTreeMap<String, ModInfo> {
     let mut per: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for item in bytes.split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let Some(dot) = item.iter().position(|b| *b == b'.') else { continue };
+        let Some(dot) = item.iter().position(|b| *b == b'.') else {
+            continue;
+        };
         let name = crate::modules::normalize_name(&String::from_utf8_lossy(&item[..dot]));
         let sect = per.entry(name).or_default();
         sect.extend_from_slice(&item[dot + 1..]);
@@ -78,109 +88,141 @@ pub fn parse_builtin_modinfo(bytes: &[u8]) -> BTreeMap<String, ModInfo> {
     per.into_iter().map(|(k, v)| (k, ModInfo::parse_section(&v))).collect()
 }
 
-/// The bytes of a named section of a 32- or 64-bit, little- or big-endian
-/// ELF file; `Ok(None)` when the file has no such section.
-fn find_section<'a>(elf: &'a [u8], wanted: &str) -> Result<Option<&'a [u8]>, String> {
-    if elf.len() < 52 || &elf[..4] != b"\x7fELF" {
-        return Err("not an ELF file".into());
-    }
-    let is64 = match elf[4] {
-        1 => false,
-        2 => true,
-        c => return Err(format!("unknown ELF class {c}")),
-    };
-    let le = match elf[5] {
-        1 => true,
-        2 => false,
-        d => return Err(format!("unknown ELF data encoding {d}")),
-    };
-    let rd = |off: usize, n: usize| -> Result<u64, String> {
-        let b = elf.get(off..off + n).ok_or_else(|| format!("truncated ELF (reading {n} bytes at {off})"))?;
-        let mut v = 0u64;
-        for i in 0..n {
-            let byte = if le { b[n - 1 - i] } else { b[i] };
-            v = (v << 8) | byte as u64;
-        }
-        Ok(v)
-    };
-    let (shoff, shentsize, shnum, shstrndx) = if is64 {
-        (rd(0x28, 8)?, rd(0x3A, 2)?, rd(0x3C, 2)?, rd(0x3E, 2)?)
-    } else {
-        (rd(0x20, 4)?, rd(0x2E, 2)?, rd(0x30, 2)?, rd(0x32, 2)?)
-    };
-    let section = |i: u64| -> Result<(u64, u64, u64), String> {
-        let base = (shoff + i * shentsize) as usize;
-        if is64 {
-            Ok((rd(base, 4)?, rd(base + 24, 8)?, rd(base + 32, 8)?))
-        } else {
-            Ok((rd(base, 4)?, rd(base + 16, 4)?, rd(base + 20, 4)?))
-        }
-    };
-    let bytes_of = |off: u64, size: u64| -> Result<&'a [u8], String> {
-        elf.get(off as usize..(off + size) as usize).ok_or_else(|| format!("section at {off}+{size} lies past the end of the file"))
-    };
-    if shstrndx >= shnum {
-        return Err("bad section name table index".into());
-    }
-    let (_, stroff, strsize) = section(shstrndx)?;
-    let strtab = bytes_of(stroff, strsize)?;
-    for i in 0..shnum {
-        let (name_off, off, size) = section(i)?;
-        let name = strtab.get(name_off as usize..).unwrap_or_default();
-        let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
-        if name == wanted.as_bytes() {
-            return Ok(Some(bytes_of(off, size)?));
-        }
-    }
-    Ok(None)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
+    /// What a fake module holds besides its `.modinfo`.
+    #[derive(Clone, Copy, Debug, Default)]
+    pub(crate) struct FakeSymbols<'a> {
+        /// Exported symbols, as a `__ksymtab_strings` section (`None`: no section).
+        pub ksymtab: Option<&'a [&'a str]>,
+        /// Exported symbols as `__crc_<name>` symbols (a modversions kernel).
+        pub crcs: &'a [&'a str],
+        /// Undefined symbols: what the module needs from others.
+        pub needs: &'a [&'a str],
+        /// Names for a `__versions` section (modversions of what it needs).
+        pub versions: &'a [&'a str],
+        /// Write `.symtab`/`.strtab` even when `crcs` and `needs` are empty.
+        pub symtab: bool,
+    }
+
     /// A minimal ELF64 LE relocatable with a `.modinfo` section holding
     /// `modinfo` (shared with other tests that need fake modules).
     pub(crate) fn fake_module(modinfo: &str) -> Vec<u8> {
-        let strtab = b"\0.modinfo\0.shstrtab\0";
-        let mut sect = modinfo.replace('\n', "\0").into_bytes();
-        sect.push(0);
+        fake_module_with(modinfo, FakeSymbols::default())
+    }
+
+    /// A fake module that also exports and needs symbols: valid enough for
+    /// kmod's depmod and modprobe, which read only sections and symbols.
+    pub(crate) fn fake_module_with(modinfo: &str, syms: FakeSymbols) -> Vec<u8> {
+        let mut info = modinfo.replace('\n', "\0").into_bytes();
+        info.push(0);
+        /// (name, sh_type, bytes, sh_link, sh_info, sh_entsize)
+        type Section<'n> = (&'n str, u32, Vec<u8>, u32, u32, u64);
+        let mut sections: Vec<Section> = vec![(".modinfo", 1, info, 0, 0, 0)];
+        if let Some(exports) = syms.ksymtab {
+            let mut b = Vec::new();
+            for e in exports {
+                b.extend_from_slice(e.as_bytes());
+                b.push(0);
+            }
+            sections.push(("__ksymtab_strings", 1, b, 0, 0, 1));
+        }
+        if !syms.versions.is_empty() {
+            let mut b = Vec::new();
+            for (i, v) in syms.versions.iter().enumerate() {
+                let mut e = [0u8; 64];
+                e[..8].copy_from_slice(&(0xc0de_0000 + i as u64).to_le_bytes());
+                e[8..8 + v.len()].copy_from_slice(v.as_bytes());
+                b.extend_from_slice(&e);
+            }
+            sections.push(("__versions", 1, b, 0, 0, 0));
+        }
+        if syms.symtab || !syms.crcs.is_empty() || !syms.needs.is_empty() {
+            let mut strtab = vec![0u8];
+            let mut symtab = vec![0u8; 24];
+            let mut sym = |name: &str, info: u8, shndx: u16, value: u64| {
+                let mut e = [0u8; 24];
+                e[0..4].copy_from_slice(&(strtab.len() as u32).to_le_bytes());
+                e[4] = info;
+                e[6..8].copy_from_slice(&shndx.to_le_bytes());
+                e[8..16].copy_from_slice(&value.to_le_bytes());
+                strtab.extend_from_slice(name.as_bytes());
+                strtab.push(0);
+                symtab.extend_from_slice(&e);
+            };
+            // A local symbol first, as in real modules, then the CRCs
+            // (absolute, global) and the undefined imports.
+            sym("fake.c", 0x04, 0xfff1, 0);
+            for (i, c) in syms.crcs.iter().enumerate() {
+                sym(&format!("__crc_{c}"), 0x10, 0xfff1, 0x1234_5678 + i as u64);
+            }
+            for n in syms.needs {
+                sym(n, 0x10, 0, 0);
+            }
+            let symtab_index = sections.len() as u32 + 1;
+            sections.push((".symtab", 2, symtab, symtab_index + 1, 2, 24));
+            sections.push((".strtab", 3, strtab, 0, 0, 0));
+        }
+        let mut names = vec![0u8];
+        let mut name_offs = Vec::new();
+        for (name, ..) in &sections {
+            name_offs.push(names.len() as u32);
+            names.extend_from_slice(name.as_bytes());
+            names.push(0);
+        }
+        name_offs.push(names.len() as u32);
+        names.extend_from_slice(b".shstrtab\0");
+        sections.push((".shstrtab", 3, names, 0, 0, 0));
+
         let mut f = vec![0u8; 64];
         f[..4].copy_from_slice(b"\x7fELF");
-        f[4] = 2;
-        f[5] = 1;
-        f[6] = 1;
+        f[4] = 2; // ELFCLASS64
+        f[5] = 1; // little-endian
+        f[6] = 1; // EV_CURRENT
         f[16] = 1; // ET_REL
-        let modinfo_off = f.len() as u64;
-        f.extend_from_slice(&sect);
-        let strtab_off = f.len() as u64;
-        f.extend_from_slice(strtab);
+        f[18] = 62; // EM_X86_64
+        f[20] = 1;
+        let mut placed = Vec::new();
+        for (_, _, bytes, ..) in &sections {
+            while f.len() & 7 != 0 {
+                f.push(0);
+            }
+            placed.push(f.len() as u64);
+            f.extend_from_slice(bytes);
+        }
         while f.len() & 7 != 0 {
             f.push(0);
         }
         let shoff = f.len() as u64;
-        let mut sh = |name: u32, typ: u32, off: u64, size: u64| {
+        f.extend_from_slice(&[0u8; 64]);
+        for (i, (_, typ, bytes, link, info, entsize)) in sections.iter().enumerate() {
             let mut h = [0u8; 64];
-            h[0..4].copy_from_slice(&name.to_le_bytes());
+            h[0..4].copy_from_slice(&name_offs[i].to_le_bytes());
             h[4..8].copy_from_slice(&typ.to_le_bytes());
-            h[24..32].copy_from_slice(&off.to_le_bytes());
-            h[32..40].copy_from_slice(&size.to_le_bytes());
+            h[24..32].copy_from_slice(&placed[i].to_le_bytes());
+            h[32..40].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+            h[40..44].copy_from_slice(&link.to_le_bytes());
+            h[44..48].copy_from_slice(&info.to_le_bytes());
+            h[48..56].copy_from_slice(&1u64.to_le_bytes());
+            h[56..64].copy_from_slice(&entsize.to_le_bytes());
             f.extend_from_slice(&h);
-        };
-        sh(0, 0, 0, 0);
-        sh(1, 1, modinfo_off, sect.len() as u64);
-        sh(10, 3, strtab_off, strtab.len() as u64);
+        }
+        let shnum = sections.len() as u16 + 1;
         f[0x28..0x30].copy_from_slice(&shoff.to_le_bytes());
         f[0x34..0x36].copy_from_slice(&64u16.to_le_bytes());
         f[0x3A..0x3C].copy_from_slice(&64u16.to_le_bytes());
-        f[0x3C..0x3E].copy_from_slice(&3u16.to_le_bytes());
-        f[0x3E..0x40].copy_from_slice(&2u16.to_le_bytes());
+        f[0x3C..0x3E].copy_from_slice(&shnum.to_le_bytes());
+        f[0x3E..0x40].copy_from_slice(&(shnum - 1).to_le_bytes());
         f
     }
 
     #[test]
     fn parses_fields_from_an_elf() {
-        let elf = fake_module("license=GPL\ndepends=jbd2,mbcache,crc16\nalias=fs-ext4\nalias=ext3\nsoftdep=pre: crc32c post: foo bar\nname=ext4\nvermagic=6.1.0 SMP mod_unload");
+        let elf = fake_module(
+            "license=GPL\ndepends=jbd2,mbcache,crc16\nalias=fs-ext4\nalias=ext3\nsoftdep=pre: crc32c post: foo bar\nname=ext4\nvermagic=6.1.0 SMP mod_unload",
+        );
         let i = ModInfo::from_elf(&elf).unwrap();
         assert_eq!(i.name.as_deref(), Some("ext4"));
         assert_eq!(i.depends, ["jbd2", "mbcache", "crc16"]);

@@ -9,6 +9,7 @@ use dinv_fstree::{Content, NodeKind, Tree, TreePath};
 
 use crate::alias::alias_matches;
 use crate::compress::Compression;
+use crate::elf::Elf;
 use crate::modinfo::{parse_builtin_modinfo, ModInfo};
 use crate::KernelError;
 
@@ -16,6 +17,13 @@ use crate::KernelError;
 /// the canonical (underscore) form.
 pub fn normalize_name(name: &str) -> String {
     name.replace('-', "_")
+}
+
+/// A module's name from its file name, as kmod derives it: everything
+/// before the first `.`, with `-` turned into `_` (`crc32c-intel.ko.xz` →
+/// `crc32c_intel`).
+fn module_name_of_file(file_name: &str) -> String {
+    normalize_name(file_name.split('.').next().unwrap_or(file_name))
 }
 
 /// One module file of the kernel.
@@ -30,13 +38,24 @@ pub struct ModuleFile {
     pub path: TreePath,
     pub compression: Compression,
     content: Content,
-    info: OnceLock<ModInfo>,
+    parsed: OnceLock<Parsed>,
+}
+
+/// What is read from a module's ELF, once.
+#[derive(Debug)]
+struct Parsed {
+    info: ModInfo,
+    exports: Vec<String>,
+    needs: Option<Vec<String>>,
 }
 
 impl ModuleFile {
     /// The module's uncompressed ELF bytes.
     pub fn bytes(&self) -> Result<Vec<u8>, KernelError> {
-        let bad = |e: std::io::Error| KernelError::ModuleFile { path: self.path.to_string(), why: format!("cannot read/decompress: {e}") };
+        let bad = |e: std::io::Error| KernelError::ModuleFile {
+            path: self.path.to_string(),
+            why: format!("cannot read/decompress: {e}"),
+        };
         self.compression.decompress(self.content.reader()).map_err(bad)
     }
 
@@ -55,11 +74,42 @@ impl ModuleFile {
 
     /// The parsed `.modinfo` (read once, then cached).
     pub fn info(&self) -> Result<&ModInfo, KernelError> {
-        if let Some(i) = self.info.get() {
-            return Ok(i);
+        Ok(&self.parsed()?.info)
+    }
+
+    /// The symbols this module exports, as kmod's depmod reads them: the
+    /// `__crc_*` symbols of its symbol table without that prefix (kernels
+    /// with modversions), else the strings of `__ksymtab_strings` (empty
+    /// ones skipped). Read with [`ModuleFile::info`], once.
+    pub fn exported_symbols(&self) -> Result<&[String], KernelError> {
+        Ok(&self.parsed()?.exports)
+    }
+
+    /// The symbols this module needs from elsewhere, in depmod's order:
+    /// the undefined symbols of its symbol table, then `__versions` entries
+    /// that name none of them. `None` when the module has no usable
+    /// `.symtab`/`.strtab` (depmod then sees no dependencies).
+    pub fn needed_symbols(&self) -> Result<Option<&[String]>, KernelError> {
+        Ok(self.parsed()?.needs.as_deref())
+    }
+
+    fn parsed(&self) -> Result<&Parsed, KernelError> {
+        if let Some(p) = self.parsed.get() {
+            return Ok(p);
         }
-        let info = ModInfo::from_elf(&self.bytes()?).map_err(|why| KernelError::ModuleFile { path: self.path.to_string(), why })?;
-        Ok(self.info.get_or_init(|| info))
+        let bytes = self.bytes()?;
+        let bad = |why: String| KernelError::ModuleFile {
+            path: self.path.to_string(),
+            why,
+        };
+        let elf = Elf::parse(&bytes).map_err(bad)?;
+        let info = ModInfo::from_parsed(&elf).map_err(bad)?;
+        let parsed = Parsed {
+            info,
+            exports: elf.exported_symbols(),
+            needs: elf.needed_symbols(),
+        };
+        Ok(self.parsed.get_or_init(|| parsed))
     }
 }
 
@@ -88,6 +138,12 @@ pub struct ModuleSet {
     dep_file: Option<BTreeMap<String, Vec<String>>>,
     /// Whether the tree already has a `modules.builtin`.
     builtin_file_shipped: bool,
+    /// The shipped `modules.builtin`, `modules.builtin.modinfo` and
+    /// `modules.order`, as read (depmod's binary indexes and module order
+    /// come from them).
+    builtin_text: Option<Vec<u8>>,
+    builtin_modinfo: Option<Vec<u8>>,
+    order: Option<Vec<u8>>,
     alias_index: OnceLock<Vec<(String, String)>>,
 }
 
@@ -118,10 +174,23 @@ impl ModuleSet {
                 },
                 _ => continue,
             };
-            let Some((stem, compression)) = Compression::split_module_name(path.file_name()) else { continue };
+            let Some((_, compression)) = Compression::split_module_name(path.file_name()) else {
+                continue;
+            };
             let rel = path.as_str()[dir.as_str().len() + 1..].to_string();
-            let name = normalize_name(stem);
-            let file = ModuleFile { name: name.clone(), rel, path: path.clone(), compression, content, info: OnceLock::new() };
+            // depmod never looks into (or at) anything named build or source.
+            if rel.split('/').any(|c| c == "build" || c == "source") {
+                continue;
+            }
+            let name = module_name_of_file(path.file_name());
+            let file = ModuleFile {
+                name: name.clone(),
+                rel,
+                path: path.clone(),
+                compression,
+                content,
+                parsed: OnceLock::new(),
+            };
             // depmod's rule for duplicates: updates/ overrides everything.
             match modules.get(&name) {
                 Some(existing) if !file.rel.starts_with("updates/") || existing.rel.starts_with("updates/") => {}
@@ -131,11 +200,12 @@ impl ModuleSet {
             }
         }
         let read = |name: &str| tree.read_file(&dir.join(name).expect("constant name"));
-        let mut builtin: BTreeMap<String, ModInfo> = read("modules.builtin.modinfo").map(|b| parse_builtin_modinfo(&b)).unwrap_or_default();
+        let builtin_modinfo = read("modules.builtin.modinfo");
+        let mut builtin: BTreeMap<String, ModInfo> = builtin_modinfo.as_deref().map(parse_builtin_modinfo).unwrap_or_default();
         let builtin_text = read("modules.builtin");
         let builtin_file_shipped = builtin_text.is_some();
-        if let Some(text) = builtin_text {
-            for line in String::from_utf8_lossy(&text).lines() {
+        if let Some(text) = &builtin_text {
+            for line in String::from_utf8_lossy(text).lines() {
                 let file = line.trim().rsplit('/').next().unwrap_or("");
                 if let Some((stem, _)) = Compression::split_module_name(file) {
                     builtin.entry(normalize_name(stem)).or_default();
@@ -143,7 +213,19 @@ impl ModuleSet {
             }
         }
         let dep_file = read("modules.dep").map(|b| parse_modules_dep(&String::from_utf8_lossy(&b)));
-        Ok(ModuleSet { release: release.to_string(), dir, modules, builtin, dep_file, builtin_file_shipped, alias_index: OnceLock::new() })
+        let order = read("modules.order");
+        Ok(ModuleSet {
+            release: release.to_string(),
+            dir,
+            modules,
+            builtin,
+            dep_file,
+            builtin_file_shipped,
+            builtin_text,
+            builtin_modinfo,
+            order,
+            alias_index: OnceLock::new(),
+        })
     }
 
     /// The kernel release (`uname -r`) these modules belong to.
@@ -194,6 +276,22 @@ impl ModuleSet {
     /// True when the tree already has a `modules.builtin`.
     pub fn has_modules_builtin(&self) -> bool {
         self.builtin_file_shipped
+    }
+
+    /// The shipped `modules.order` (one module path per line, the order
+    /// `make modules_install` lists them), if any.
+    pub fn modules_order(&self) -> Option<&[u8]> {
+        self.order.as_deref()
+    }
+
+    /// The shipped `modules.builtin`, if any.
+    pub(crate) fn builtin_text(&self) -> Option<&[u8]> {
+        self.builtin_text.as_deref()
+    }
+
+    /// The shipped `modules.builtin.modinfo`, if any.
+    pub(crate) fn builtin_modinfo(&self) -> Option<&[u8]> {
+        self.builtin_modinfo.as_deref()
     }
 
     /// Direct dependencies of a module (from `modules.dep` if shipped, else
@@ -249,7 +347,12 @@ impl ModuleSet {
     /// in load order: dependencies and `softdep pre:` first, `softdep
     /// post:` after. Deterministic for the same kernel and request.
     pub fn closure<S: AsRef<str>>(&self, requested: &[S]) -> Result<Closure, KernelError> {
-        let mut walk = Walk { set: self, state: HashMap::new(), stack: Vec::new(), out: Closure::default() };
+        let mut walk = Walk {
+            set: self,
+            state: HashMap::new(),
+            stack: Vec::new(),
+            out: Closure::default(),
+        };
         for r in requested {
             let r = r.as_ref();
             match self.lookup(r)? {
@@ -297,7 +400,9 @@ fn parse_modules_dep(text: &str) -> BTreeMap<String, Vec<String>> {
     };
     let mut out = BTreeMap::new();
     for line in text.lines() {
-        let Some((m, deps)) = line.split_once(':') else { continue };
+        let Some((m, deps)) = line.split_once(':') else {
+            continue;
+        };
         let Some(m) = name_of(m.trim()) else { continue };
         out.insert(m, deps.split_whitespace().filter_map(name_of).collect());
     }
@@ -329,7 +434,10 @@ impl Walk<'_> {
                 let start = self.stack.iter().position(|s| s == name).unwrap_or(0);
                 let mut cycle = self.stack[start..].to_vec();
                 cycle.push(name.to_string());
-                return Err(KernelError::ModuleCycle { release: self.set.release.clone(), cycle });
+                return Err(KernelError::ModuleCycle {
+                    release: self.set.release.clone(),
+                    cycle,
+                });
             }
             None => {}
         }
@@ -378,14 +486,20 @@ impl Walk<'_> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::modinfo::tests::fake_module;
+    use crate::modinfo::tests::{fake_module_with, FakeSymbols};
     use dinv_fstree::Meta;
 
     /// A tree with fake modules: (relative path, modinfo lines).
     pub(crate) fn fake_tree(release: &str, mods: &[(&str, &str)]) -> Tree {
+        let with: Vec<(&str, &str, FakeSymbols)> = mods.iter().map(|(r, i)| (*r, *i, FakeSymbols::default())).collect();
+        fake_tree_with(release, &with)
+    }
+
+    /// A tree with fake modules that also export and need symbols.
+    pub(crate) fn fake_tree_with(release: &str, mods: &[(&str, &str, FakeSymbols)]) -> Tree {
         let mut t = Tree::new();
-        for (rel, info) in mods {
-            let elf = fake_module(info);
+        for (rel, info, syms) in mods {
+            let elf = fake_module_with(info, *syms);
             let (_, c) = Compression::split_module_name(rel.rsplit('/').next().unwrap()).unwrap();
             let bytes = match c {
                 Compression::None => elf,
@@ -403,7 +517,8 @@ pub(crate) mod tests {
                     w.finish().unwrap()
                 }
             };
-            t.write_file(&TreePath::new(&format!("usr/lib/modules/{release}/{rel}")), bytes, Meta::root(0o644)).unwrap();
+            t.write_file(&TreePath::new(&format!("usr/lib/modules/{release}/{rel}")), bytes, Meta::root(0o644))
+                .unwrap();
         }
         t.symlink(&TreePath::new("lib"), "usr/lib").unwrap();
         t
@@ -415,9 +530,18 @@ pub(crate) mod tests {
             &[
                 ("kernel/drivers/virtio/virtio_ring.ko", "name=virtio_ring\ndepends="),
                 ("kernel/drivers/virtio/virtio.ko.xz", "name=virtio\ndepends=virtio_ring"),
-                ("kernel/drivers/virtio/virtio_mmio.ko.zst", "name=virtio_mmio\ndepends=virtio,virtio_ring\nalias=acpi*:LNRO0005:*"),
-                ("kernel/drivers/block/virtio_blk.ko.gz", "name=virtio_blk\ndepends=virtio,virtio_ring\nalias=virtio:d00000002v*"),
-                ("kernel/fs/ext4/ext4.ko", "name=ext4\ndepends=jbd2,mbcache,crc16\nsoftdep=pre: crypto-crc32c\nalias=fs-ext4"),
+                (
+                    "kernel/drivers/virtio/virtio_mmio.ko.zst",
+                    "name=virtio_mmio\ndepends=virtio,virtio_ring\nalias=acpi*:LNRO0005:*",
+                ),
+                (
+                    "kernel/drivers/block/virtio_blk.ko.gz",
+                    "name=virtio_blk\ndepends=virtio,virtio_ring\nalias=virtio:d00000002v*",
+                ),
+                (
+                    "kernel/fs/ext4/ext4.ko",
+                    "name=ext4\ndepends=jbd2,mbcache,crc16\nsoftdep=pre: crypto-crc32c\nalias=fs-ext4",
+                ),
                 ("kernel/fs/jbd2/jbd2.ko", "name=jbd2\ndepends=\nsoftdep=pre: crypto-crc32c"),
                 ("kernel/fs/mbcache.ko", "name=mbcache\ndepends="),
                 ("kernel/lib/crc16.ko", "name=crc16\ndepends="),
@@ -426,11 +550,24 @@ pub(crate) mod tests {
                 ("kernel/a/loop_a.ko", "name=loop_a\ndepends=loop_b"),
                 ("kernel/a/loop_b.ko", "name=loop_b\ndepends=loop_a"),
                 ("kernel/a/needs_ghost.ko", "name=needs_ghost\ndepends=ghost"),
-                ("kernel/a/needs_builtin.ko", "name=needs_builtin\ndepends=unix\nsoftdep=pre: nothing-matches post: crc16"),
+                (
+                    "kernel/a/needs_builtin.ko",
+                    "name=needs_builtin\ndepends=unix\nsoftdep=pre: nothing-matches post: crc16",
+                ),
             ],
         );
-        t.write_file(&TreePath::new("usr/lib/modules/6.1-test/modules.builtin"), "kernel/net/unix/unix.ko\n", Meta::root(0o644)).unwrap();
-        t.write_file(&TreePath::new("usr/lib/modules/6.1-test/modules.builtin.modinfo"), "unix.alias=net-pf-1\0", Meta::root(0o644)).unwrap();
+        t.write_file(
+            &TreePath::new("usr/lib/modules/6.1-test/modules.builtin"),
+            "kernel/net/unix/unix.ko\n",
+            Meta::root(0o644),
+        )
+        .unwrap();
+        t.write_file(
+            &TreePath::new("usr/lib/modules/6.1-test/modules.builtin.modinfo"),
+            "unix.alias=net-pf-1\0",
+            Meta::root(0o644),
+        )
+        .unwrap();
         t
     }
 
@@ -456,7 +593,18 @@ pub(crate) mod tests {
         let c = s.closure(&["virtio_mmio", "virtio-blk", "ext4", "unix"]).unwrap();
         assert_eq!(
             c.modules,
-            ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "crc32c_generic", "crc32c_intel", "jbd2", "mbcache", "crc16", "ext4"]
+            [
+                "virtio_ring",
+                "virtio",
+                "virtio_mmio",
+                "virtio_blk",
+                "crc32c_generic",
+                "crc32c_intel",
+                "jbd2",
+                "mbcache",
+                "crc16",
+                "ext4"
+            ]
         );
         assert_eq!(c.builtin, ["unix"]);
         // Same request, same order; aliases resolve too.

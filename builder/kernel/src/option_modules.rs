@@ -7,14 +7,17 @@
 /// (option, module name as `modprobe` spells it).
 const TABLE: &[(&str, &str)] = &[
     ("CONFIG_9P_FS", "9p"),
+    ("CONFIG_ACPI_BUTTON", "button"),
     ("CONFIG_BRIDGE", "bridge"),
     ("CONFIG_BRIDGE_NETFILTER", "br_netfilter"),
     ("CONFIG_CRC16", "crc16"),
     ("CONFIG_CRYPTO_CRC32C", "crc32c_generic"),
     ("CONFIG_EXT4_FS", "ext4"),
     ("CONFIG_FS_MBCACHE", "mbcache"),
+    ("CONFIG_FUSE_FS", "fuse"),
     ("CONFIG_FW_CFG_SYSFS", "qemu_fw_cfg"),
     ("CONFIG_HW_RANDOM_VIRTIO", "virtio_rng"),
+    ("CONFIG_INPUT_EVDEV", "evdev"),
     ("CONFIG_IP_NF_FILTER", "iptable_filter"),
     ("CONFIG_IP_NF_IPTABLES", "ip_tables"),
     ("CONFIG_IP_NF_NAT", "iptable_nat"),

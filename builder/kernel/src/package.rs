@@ -25,36 +25,59 @@ impl KernelPackage {
     /// The id used in reports: package name (or the image path when the
     /// origin is unknown) and release.
     pub fn id(&self) -> KernelId {
-        KernelId { package: self.origin.clone().unwrap_or_else(|| self.image_path.to_string()), release: self.release.clone() }
+        KernelId {
+            package: self.origin.clone().unwrap_or_else(|| self.image_path.to_string()),
+            release: self.release.clone(),
+        }
     }
 
     /// The config, or an error saying this kernel shipped none.
     pub fn require_config(&self) -> Result<&KernelConfig, KernelError> {
-        self.config.as_ref().ok_or_else(|| KernelError::KernelNotFound(format!("{}: no /boot/config-* shipped with the kernel image {}", self.id(), self.image_path)))
+        self.config
+            .as_ref()
+            .ok_or_else(|| KernelError::KernelNotFound(format!("{}: no /boot/config-* shipped with the kernel image {}", self.id(), self.image_path)))
     }
 }
 
 /// Every kernel image in `/boot` (`vmlinuz-<suffix>`), sorted by path.
 /// The release is the suffix when `/lib/modules/<suffix>` exists (Debian),
-/// else the one modules directory ending in `-<suffix>` (Alpine's
-/// `vmlinuz-virt`), else the version string inside the bzImage.
+/// else the modules directory whose `kernel-suffix` file says `-<suffix>`
+/// (Alpine's installkernel 4.0 layout), else the one modules directory
+/// ending in `-<suffix>` (older Alpine `vmlinuz-virt`), else the version
+/// string inside the bzImage.
+///
+/// The config is `/boot/config-<suffix>` (Debian; older Alpine's
+/// `config-virt`) or `/boot/config-<release>` (current Alpine, where the
+/// image keeps its short name `vmlinuz-virt`).
 pub fn find_kernels(tree: &Tree) -> Result<Vec<KernelPackage>, KernelError> {
-    let Some(boot) = tree.resolve(&TreePath::new("boot")) else { return Ok(Vec::new()) };
+    let Some(boot) = tree.resolve(&TreePath::new("boot")) else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for (path, node) in tree.children(&boot) {
-        let Some(suffix) = path.file_name().strip_prefix("vmlinuz-") else { continue };
-        let NodeKind::File(image) = &node.kind else { continue };
+        let Some(suffix) = path.file_name().strip_prefix("vmlinuz-") else {
+            continue;
+        };
+        let NodeKind::File(image) = &node.kind else {
+            continue;
+        };
         let release = release_for(tree, suffix, image)?;
-        let config_path = boot.join(&format!("config-{suffix}")).expect("clean name");
-        let config = match tree.read_file(&config_path) {
-            Some(text) => Some(KernelConfig::parse(&config_path.to_string(), &String::from_utf8_lossy(&text))?),
-            None => None,
+        let found = [suffix, release.as_str()]
+            .iter()
+            .filter_map(|name| boot.join(&format!("config-{name}")).ok())
+            .find_map(|p| tree.read_file(&p).map(|text| (p, text)));
+        let (config_path, config) = match found {
+            Some((p, text)) => {
+                let config = KernelConfig::parse(&p.to_string(), &String::from_utf8_lossy(&text))?;
+                (Some(p), Some(config))
+            }
+            None => (None, None),
         };
         out.push(KernelPackage {
             release,
             image_path: path.clone(),
             image: image.clone(),
-            config_path: config.is_some().then_some(config_path),
+            config_path,
             config,
             origin: node.origin.as_deref().map(str::to_string),
         });
@@ -67,7 +90,9 @@ pub fn find_kernel(tree: &Tree) -> Result<KernelPackage, KernelError> {
     let mut all = find_kernels(tree)?;
     match all.len() {
         1 => Ok(all.remove(0)),
-        0 => Err(KernelError::KernelNotFound("no kernel image /boot/vmlinuz-* in the guest tree; add a kernel package (linux-image-amd64, linux-virt) to the recipe".into())),
+        0 => Err(KernelError::KernelNotFound(
+            "no kernel image /boot/vmlinuz-* in the guest tree; add a kernel package (linux-image-amd64, linux-virt) to the recipe".into(),
+        )),
         _ => Err(KernelError::KernelNotFound(format!(
             "more than one kernel in the guest tree ({}); keep one kernel package",
             all.iter().map(|k| k.image_path.to_string()).collect::<Vec<_>>().join(", ")
@@ -79,12 +104,30 @@ fn release_for(tree: &Tree, suffix: &str, image: &Content) -> Result<String, Ker
     let module_dirs: Vec<String> = ["lib/modules", "usr/lib/modules"]
         .iter()
         .filter_map(|d| tree.resolve(&TreePath::new(d)))
-        .flat_map(|d| tree.children(&d).filter(|(_, n)| n.is_dir()).map(|(p, _)| p.file_name().to_string()).collect::<Vec<_>>())
+        .flat_map(|d| {
+            tree.children(&d)
+                .filter(|(_, n)| n.is_dir())
+                .map(|(p, _)| p.file_name().to_string())
+                .collect::<Vec<_>>()
+        })
         .collect();
     if module_dirs.iter().any(|d| d == suffix) {
         return Ok(suffix.to_string());
     }
     let tail = format!("-{suffix}");
+    let mut by_suffix_file: Vec<&String> = module_dirs
+        .iter()
+        .filter(|d| {
+            ["lib/modules", "usr/lib/modules"].iter().any(|base| {
+                let file = TreePath::new(&format!("{base}/{d}/kernel-suffix"));
+                tree.read_file(&file).is_some_and(|b| String::from_utf8_lossy(&b).trim() == tail)
+            })
+        })
+        .collect();
+    by_suffix_file.dedup();
+    if by_suffix_file.len() == 1 {
+        return Ok(by_suffix_file[0].clone());
+    }
     let mut matching: Vec<&String> = module_dirs.iter().filter(|d| d.ends_with(&tail)).collect();
     matching.dedup();
     if matching.len() == 1 {
@@ -142,7 +185,12 @@ mod tests {
     fn debian_layout() {
         let mut t = Tree::new();
         add(&mut t, "boot/vmlinuz-6.1.0-28-amd64", image("6.1.0-28-amd64"), "linux-image-6.1.0-28-amd64");
-        add(&mut t, "boot/config-6.1.0-28-amd64", b"CONFIG_EXT4_FS=m\n".to_vec(), "linux-image-6.1.0-28-amd64");
+        add(
+            &mut t,
+            "boot/config-6.1.0-28-amd64",
+            b"CONFIG_EXT4_FS=m\n".to_vec(),
+            "linux-image-6.1.0-28-amd64",
+        );
         add(&mut t, "boot/System.map-6.1.0-28-amd64", vec![], "linux-image-6.1.0-28-amd64");
         t.mkdir_p(&TreePath::new("lib/modules/6.1.0-28-amd64"), Meta::root(0o755)).unwrap();
         let k = find_kernel(&t).unwrap();
@@ -153,12 +201,37 @@ mod tests {
     }
 
     #[test]
+    fn alpine_installkernel_4_layout() {
+        // Alpine v3.22's linux-virt: short image name, config and System.map
+        // named by release, the suffix written next to the modules.
+        let mut t = Tree::new();
+        // An image without a version string: only kernel-suffix can tell.
+        add(&mut t, "boot/vmlinuz-virt", b"no setup header here".to_vec(), "linux-virt");
+        add(&mut t, "boot/config-6.12.58-0-virt", b"CONFIG_EXT4_FS=m\n".to_vec(), "linux-virt");
+        add(&mut t, "boot/System.map-6.12.58-0-virt", vec![], "linux-virt");
+        add(&mut t, "lib/modules/6.12.58-0-virt/kernel-suffix", b"-virt\n".to_vec(), "linux-virt");
+        // A second modules directory ending in -virt (another kernel's
+        // leftovers) does not confuse it: kernel-suffix tells.
+        t.mkdir_p(&TreePath::new("lib/modules/6.6.1-0-virt"), Meta::root(0o755)).unwrap();
+        let k = find_kernel(&t).unwrap();
+        assert_eq!(k.release, "6.12.58-0-virt");
+        assert_eq!(k.config_path.as_ref().unwrap().as_str(), "boot/config-6.12.58-0-virt");
+        assert_eq!(k.require_config().unwrap().get("CONFIG_EXT4_FS"), Some(&crate::ConfigValue::Module));
+        // No config under either name: the clear error stays.
+        t.remove(&TreePath::new("boot/config-6.12.58-0-virt"));
+        let e = find_kernel(&t).unwrap().require_config().unwrap_err().to_string();
+        assert!(e.contains("linux-virt (kernel 6.12.58-0-virt)") && e.contains("no /boot/config-*"), "{e}");
+    }
+
+    #[test]
     fn alpine_layout_and_header_fallback() {
         let mut t = Tree::new();
         add(&mut t, "boot/vmlinuz-virt", image("6.6.58-0-virt"), "linux-virt");
         add(&mut t, "boot/config-virt", b"CONFIG_EXT4_FS=m\n".to_vec(), "linux-virt");
         t.mkdir_p(&TreePath::new("lib/modules/6.6.58-0-virt"), Meta::root(0o755)).unwrap();
-        assert_eq!(find_kernel(&t).unwrap().release, "6.6.58-0-virt");
+        let k = find_kernel(&t).unwrap();
+        assert_eq!(k.release, "6.6.58-0-virt");
+        assert_eq!(k.config_path.as_ref().unwrap().as_str(), "boot/config-virt");
         // Without a modules directory, the image header tells.
         t.remove(&TreePath::new("lib"));
         assert_eq!(find_kernel(&t).unwrap().release, "6.6.58-0-virt");

@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use dinv_fstree::{Content, TreePath};
@@ -13,7 +13,11 @@ use dinv_kernel::*;
 
 fn fragments() -> Vec<Fragment> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernel-configs");
-    let mut paths: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "config")).collect();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "config"))
+        .collect();
     paths.sort();
     assert!(paths.len() >= 5, "expected the fragments in {dir:?}");
     paths
@@ -34,10 +38,22 @@ fn our_fragments_hold_for_the_debian_kernel() {
     assert_eq!(pkg.id().package, format!("{} {}", k.package, k.version));
     let merged = merge(&fragments());
     assert!(merged.overrides.is_empty(), "fragments disagree: {:?}", merged.overrides);
-    let report = check(&merged, pkg.require_config().unwrap(), &pkg.id(), &option_modules::module_for_option).into_result().unwrap();
+    let report = check(&merged, pkg.require_config().unwrap(), &pkg.id(), &option_modules::module_for_option)
+        .into_result()
+        .unwrap();
     let modules = ModuleSet::load(&k.tree, &pkg.release).unwrap();
     let names = report.module_names();
-    for want in ["virtio_mmio", "virtio_blk", "virtio_net", "ext4", "overlay", "9pnet_virtio", "qemu_fw_cfg", "br_netfilter", "xt_MASQUERADE"] {
+    for want in [
+        "virtio_mmio",
+        "virtio_blk",
+        "virtio_net",
+        "ext4",
+        "overlay",
+        "9pnet_virtio",
+        "qemu_fw_cfg",
+        "br_netfilter",
+        "xt_MASQUERADE",
+    ] {
         assert!(names.iter().any(|n| n == want), "{want} not reported as a module: {names:?}");
     }
     // Every reported module exists, and the whole set resolves.
@@ -60,8 +76,16 @@ fn a_missing_option_names_option_fragment_line_and_kernel() {
     let k = common::debian_kernel();
     let pkg = find_kernel(&k.tree).unwrap();
     let mut all = fragments();
-    all.push(Fragment::parse("kernel-configs/extra.config", "# A real option.\nCONFIG_EXT4_FS=m\n\n# Does not exist.\nCONFIG_DINV_NO_SUCH_OPTION=y\n").unwrap());
-    let err = check(&merge(&all), pkg.require_config().unwrap(), &pkg.id(), &option_modules::module_for_option).into_result().unwrap_err();
+    all.push(
+        Fragment::parse(
+            "kernel-configs/extra.config",
+            "# A real option.\nCONFIG_EXT4_FS=m\n\n# Does not exist.\nCONFIG_DINV_NO_SUCH_OPTION=y\n",
+        )
+        .unwrap(),
+    );
+    let err = check(&merge(&all), pkg.require_config().unwrap(), &pkg.id(), &option_modules::module_for_option)
+        .into_result()
+        .unwrap_err();
     let KernelError::ConfigCheck { problems } = &err else { panic!("{err}") };
     assert_eq!(problems.len(), 1, "{err}");
     let msg = err.to_string();
@@ -73,9 +97,19 @@ fn a_missing_option_names_option_fragment_line_and_kernel() {
 }
 
 fn modinfo_depends(file: &Path) -> Vec<String> {
-    let out = Command::new("modinfo").args(["-F", "depends"]).arg(file).output().expect("modinfo (kmod) is needed: apt-get install -y kmod");
+    let out = Command::new("modinfo")
+        .args(["-F", "depends"])
+        .arg(file)
+        .output()
+        .expect("modinfo (kmod) is needed: apt-get install -y kmod");
     assert!(out.status.success(), "modinfo {file:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().split(',').filter(|s| !s.is_empty()).map(normalize_name).collect()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(normalize_name)
+        .collect()
 }
 
 #[test]
@@ -85,9 +119,23 @@ fn closure_matches_modinfo_and_orders_dependencies_first() {
     let set = ModuleSet::load(&k.tree, &pkg.release).unwrap();
     assert!(!set.has_modules_dep(), "Debian's package ships no modules.dep; this test is about computing it");
     assert!(set.len() > 1000, "{} modules", set.len());
-    let want = ["virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "9pnet_virtio", "9p", "ext4", "overlay"];
+    let want = [
+        "virtio_mmio",
+        "virtio_blk",
+        "virtio_net",
+        "virtio_console",
+        "9pnet_virtio",
+        "9p",
+        "ext4",
+        "overlay",
+    ];
     let c = set.closure(&want).unwrap();
-    let pos = |n: &str| c.modules.iter().position(|m| m == n).unwrap_or_else(|| panic!("{n} missing from {:?}", c.modules));
+    let pos = |n: &str| {
+        c.modules
+            .iter()
+            .position(|m| m == n)
+            .unwrap_or_else(|| panic!("{n} missing from {:?}", c.modules))
+    };
     for w in want {
         pos(w);
     }
@@ -115,50 +163,255 @@ fn closure_matches_modinfo_and_orders_dependencies_first() {
     assert_eq!(set.closure(&want).unwrap(), c);
 }
 
-fn dep_map(text: &str) -> BTreeMap<String, BTreeSet<String>> {
-    text.lines()
-        .filter_map(|l| l.split_once(':'))
-        .map(|(m, d)| (m.trim().to_string(), d.split_whitespace().map(str::to_string).collect()))
-        .collect()
+const INPUTS: [&str; 3] = ["modules.order", "modules.builtin", "modules.builtin.modinfo"];
+
+/// The Debian kernel's modules directory written to disk from the tree
+/// (module files, `modules.order`, `modules.builtin`,
+/// `modules.builtin.modinfo`; nothing else), once, and cached with the
+/// download.
+fn modules_on_disk() -> &'static Path {
+    static D: OnceLock<std::path::PathBuf> = OnceLock::new();
+    D.get_or_init(|| {
+        let k = common::debian_kernel();
+        let pkg = find_kernel(&k.tree).unwrap();
+        let set = ModuleSet::load(&k.tree, &pkg.release).unwrap();
+        let dest = common::cache_dir().join(format!("{}.modules", k.package));
+        if !dest.join(".done").exists() {
+            let tmp = common::cache_dir().join(format!("{}.modules.{}", k.package, std::process::id()));
+            for m in set.iter() {
+                let file = tmp.join(&m.rel);
+                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+                std::fs::write(&file, m.content().to_vec().unwrap()).unwrap();
+            }
+            for name in INPUTS {
+                let bytes = k
+                    .tree
+                    .read_file(&set.dir().join(name).unwrap())
+                    .unwrap_or_else(|| panic!("the Debian package ships {name}"));
+                std::fs::write(tmp.join(name), bytes).unwrap();
+            }
+            std::fs::write(tmp.join(".done"), "").unwrap();
+            let _ = std::fs::rename(&tmp, &dest);
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        dest
+    })
 }
 
-fn line_set(text: &str) -> BTreeSet<String> {
-    text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).map(str::to_string).collect()
+/// A fresh root (removed when dropped) whose `lib/modules/RELEASE` holds
+/// the kernel's module files (hard links into the cache) and its inputs.
+fn fresh_root(release: &str) -> tempfile::TempDir {
+    let root = tempfile::tempdir_in(common::cache_dir()).unwrap();
+    let dest = root.path().join("lib/modules").join(release);
+    let src = modules_on_disk();
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let to = dest.join(p.strip_prefix(src).unwrap());
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() != ".done" {
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+                if INPUTS.iter().any(|i| p.file_name().unwrap() == *i) {
+                    std::fs::copy(&p, &to).unwrap();
+                } else {
+                    std::fs::hard_link(&p, &to).or_else(|_| std::fs::copy(&p, &to).map(|_| ())).unwrap();
+                }
+            }
+        }
+    }
+    root
+}
+
+/// A fresh root indexed by the host's kmod `depmod -b ROOT RELEASE`.
+fn depmod_reference(release: &str) -> tempfile::TempDir {
+    let root = fresh_root(release);
+    let out = Command::new("depmod")
+        .arg("-b")
+        .arg(root.path())
+        .arg(release)
+        .output()
+        .expect("depmod (kmod) is needed: apt-get install -y kmod");
+    assert!(out.status.success(), "depmod: {}", String::from_utf8_lossy(&out.stderr));
+    root
+}
+
+/// Where two byte strings first differ, with a little context of each, or
+/// `None` when they are equal.
+fn first_difference(ours: &[u8], theirs: &[u8]) -> Option<String> {
+    if ours == theirs {
+        return None;
+    }
+    let at = ours.iter().zip(theirs).position(|(a, b)| a != b).unwrap_or(ours.len().min(theirs.len()));
+    let binary = ours.iter().chain(theirs).any(|b| *b == 0 || *b > 0x7e || (*b < 0x20 && *b != b'\n'));
+    let show = |b: &[u8]| {
+        if binary {
+            let from = at.saturating_sub(16);
+            let to = (at + 32).min(b.len());
+            format!(
+                "bytes {from}..{to}: {}",
+                b.get(from..to)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|x| format!("{x:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        } else {
+            // The lines around the difference.
+            let start = b[..at.min(b.len())].iter().rposition(|c| *c == b'\n').map_or(0, |i| i + 1);
+            let start = b[..start.saturating_sub(1)].iter().rposition(|c| *c == b'\n').map_or(0, |i| i + 1);
+            let end = b[at.min(b.len())..]
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == b'\n')
+                .nth(1)
+                .map_or(b.len(), |(i, _)| at + i + 1);
+            format!("{:?}", String::from_utf8_lossy(&b[start..end]))
+        }
+    };
+    Some(format!(
+        "first difference at byte {at} (ours {} bytes, depmod's {} bytes)\n    ours:    {}\n    depmod:  {}",
+        ours.len(),
+        theirs.len(),
+        show(ours),
+        show(theirs)
+    ))
 }
 
 #[test]
-fn depmod_files_agree_with_kmod_depmod() {
+fn depmod_files_are_byte_identical_to_kmod_depmod() {
     let k = common::debian_kernel();
     let pkg = find_kernel(&k.tree).unwrap();
     let set = ModuleSet::load(&k.tree, &pkg.release).unwrap();
+    assert!(
+        set.modules_order().is_some() && set.has_modules_builtin(),
+        "Debian ships modules.order and modules.builtin"
+    );
     let t = Instant::now();
     let files = depmod_files(&set).unwrap();
     eprintln!("depmod_files over {} modules: {:?}", set.len(), t.elapsed());
-    let ours = |n: &str| String::from_utf8(files.iter().find(|f| f.path.file_name() == n).unwrap().bytes.clone()).unwrap();
+    let ours = |n: &str| {
+        &files
+            .iter()
+            .find(|f| f.path.file_name() == n)
+            .unwrap_or_else(|| panic!("we wrote no {n}"))
+            .bytes
+    };
 
-    // depmod writes into the unpacked copy (kmod 30 has no --outdir).
-    let root = common::debian_kernel_on_disk();
-    let st = Command::new("depmod")
-        .arg("-b")
-        .arg(&root)
-        .arg(&pkg.release)
-        .status()
-        .expect("depmod (kmod) is needed: apt-get install -y kmod");
-    assert!(st.success());
-    let theirs = |n: &str| std::fs::read_to_string(root.join("lib/modules").join(&pkg.release).join(n)).unwrap();
-    let (a, b) = (dep_map(&ours("modules.dep")), dep_map(&theirs("modules.dep")));
-    assert_eq!(a.len(), b.len());
-    for (m, deps) in &b {
-        assert_eq!(a.get(m), Some(deps), "modules.dep line of {m}");
+    let reference = depmod_reference(&pkg.release);
+    let theirs_dir = reference.path().join("lib/modules").join(&pkg.release);
+    let mut problems = Vec::new();
+    for name in KMOD_DEPMOD_FILES {
+        let theirs = std::fs::read(theirs_dir.join(name)).unwrap_or_else(|e| panic!("depmod wrote no {name}: {e}"));
+        match first_difference(ours(name), &theirs) {
+            None => eprintln!("{name}: identical ({} bytes)", theirs.len()),
+            Some(d) => problems.push(format!("{name}: {d}")),
+        }
     }
-    assert_eq!(line_set(&ours("modules.alias")), line_set(&theirs("modules.alias")));
-    assert_eq!(line_set(&ours("modules.softdep")), line_set(&theirs("modules.softdep")));
-    // kmod 30 writes modules.builtin.alias only as .bin; check ours is sane.
-    let builtin_alias = ours("modules.builtin.alias");
-    assert!(builtin_alias.lines().count() > 10);
-    assert!(builtin_alias.lines().all(|l| l.starts_with("alias ") && l.split(' ').count() == 3), "{builtin_alias}");
+    // Files kmod 34 writes or we add for other readers: compared when this
+    // depmod writes them too (kmod 30 writes neither).
+    for name in ["modules.weakdep", "modules.builtin.alias"] {
+        if let Ok(theirs) = std::fs::read(theirs_dir.join(name)) {
+            if let Some(d) = first_difference(ours(name), &theirs) {
+                problems.push(format!("{name}: {d}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "differences from kmod's depmod:\n{}", problems.join("\n"));
+
+    // Not trivially equal: real content in every index.
+    let text = |n: &str| String::from_utf8(ours(n).clone()).unwrap();
+    assert_eq!(text("modules.dep").lines().count(), set.len());
+    assert!(text("modules.alias").lines().count() > 10_000);
+    assert!(text("modules.symbols").lines().count() > 10_000);
+    assert!(
+        text("modules.devname").starts_with("# Device nodes to trigger on-demand module loading.\n"),
+        "{}",
+        text("modules.devname")
+    );
+    assert!(ours("modules.builtin.alias.bin").len() > 1000 && ours("modules.builtin.bin").len() > 1000);
     // Debian ships modules.builtin; we leave it alone.
     assert!(files.iter().all(|f| f.path.file_name() != "modules.builtin"));
+}
+
+/// Lines of `modprobe -d ROOT -S RELEASE --show-depends WHAT`, with the
+/// host's configuration replaced by an empty one.
+fn show_depends(root: &Path, release: &str, what: &str) -> Vec<String> {
+    let empty = root.join("empty.conf");
+    std::fs::write(&empty, "").unwrap();
+    let out = Command::new("modprobe")
+        .arg("-C")
+        .arg(&empty)
+        .arg("-d")
+        .arg(root)
+        .args(["-S", release, "--show-depends", what])
+        .output()
+        .expect("modprobe (kmod) is needed: apt-get install -y kmod");
+    assert!(out.status.success(), "modprobe --show-depends {what}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim_end().replace(&root.display().to_string(), "ROOT"))
+        .collect()
+}
+
+#[test]
+fn kmod_modprobe_reads_our_indexes() {
+    let k = common::debian_kernel();
+    let pkg = find_kernel(&k.tree).unwrap();
+    let set = ModuleSet::load(&k.tree, &pkg.release).unwrap();
+    let files = depmod_files(&set).unwrap();
+    let reference = depmod_reference(&pkg.release);
+
+    // A fresh directory: the module files, the kernel's inputs, and our
+    // files; nothing of depmod's.
+    let root = fresh_root(&pkg.release);
+    let mods = root.path().join("lib/modules").join(&pkg.release);
+    assert!(!mods.join("modules.dep").exists());
+    for f in &files {
+        std::fs::write(mods.join(f.path.file_name()), &f.bytes).unwrap();
+    }
+
+    let dep_line = |name: &str| -> Vec<String> {
+        let m = set.get(name).unwrap();
+        let text = String::from_utf8(files.iter().find(|f| f.path.file_name() == "modules.dep").unwrap().bytes.clone()).unwrap();
+        let line = text.lines().find(|l| l.starts_with(&format!("{}:", m.rel))).unwrap().to_string();
+        line.split_whitespace().skip(1).map(str::to_string).collect()
+    };
+    let insmod = |rel: &str| format!("insmod ROOT/lib/modules/{}/{rel}", pkg.release);
+
+    for module in ["overlay", "nf_nat", "ext4"] {
+        let got = show_depends(root.path(), &pkg.release, module);
+        eprintln!("modprobe --show-depends {module}:\n  {}", got.join("\n  "));
+        // modprobe loads the modules.dep line back to front, then the module.
+        let deps = dep_line(module);
+        let want: Vec<String> = deps.iter().rev().map(|d| insmod(d)).chain([insmod(&set.get(module).unwrap().rel)]).collect();
+        let hard: Vec<&String> = got.iter().filter(|l| want.contains(l)).collect();
+        assert_eq!(hard, want.iter().collect::<Vec<_>>(), "modprobe --show-depends {module}:\n{}", got.join("\n"));
+        assert_eq!(
+            got,
+            show_depends(reference.path(), &pkg.release, module),
+            "same answer as with depmod's own files"
+        );
+    }
+    assert!(dep_line("nf_nat").len() >= 2, "nf_nat has dependencies: {:?}", dep_line("nf_nat"));
+
+    // Aliases: a plain one, a wildcard one and a symbol, through the .bin indexes.
+    for (alias, module) in [
+        ("fs-overlay", "overlay"),
+        ("virtio:d00000001v00001AF4", "virtio_net"),
+        ("symbol:jbd2_journal_start", "jbd2"),
+    ] {
+        let got = show_depends(root.path(), &pkg.release, alias);
+        eprintln!("modprobe --show-depends {alias}:\n  {}", got.join("\n  "));
+        let rel = &set.get(module).unwrap().rel;
+        assert_eq!(got.last(), Some(&insmod(rel)), "modprobe --show-depends {alias}:\n{}", got.join("\n"));
+    }
+    // A built-in module, through modules.builtin.bin.
+    let builtin = set.builtin().keys().next().unwrap().clone();
+    assert_eq!(show_depends(root.path(), &pkg.release, &builtin), [format!("builtin {builtin}")]);
 }
 
 #[test]
@@ -204,8 +457,15 @@ fn prepare_guest_kernel_in_one_call() {
     let g = prepare_guest_kernel(&k.tree, &spec).unwrap();
     assert!(bzimage_release(&g.vmlinuz.to_vec().unwrap()[..0x10000]).as_deref() == Some(g.release.as_str()));
     assert_eq!(g.initramfs_modules.last().map(String::as_str), Some("ext4"));
-    assert!(g.guest_modules.iter().any(|m| m == "overlay") && !g.guest_modules.iter().any(|m| m == "virtio_blk"), "{:?}", g.guest_modules);
-    assert!(g.guest_files.iter().any(|f| f.path.as_str() == format!("lib/modules/{}/modules.dep", g.release)));
+    assert!(
+        g.guest_modules.iter().any(|m| m == "overlay") && !g.guest_modules.iter().any(|m| m == "virtio_blk"),
+        "{:?}",
+        g.guest_modules
+    );
+    assert!(g
+        .guest_files
+        .iter()
+        .any(|f| f.path.as_str() == format!("lib/modules/{}/modules.dep", g.release)));
     spec.initramfs_loads_all = true;
     let all = prepare_guest_kernel(&k.tree, &spec).unwrap();
     assert!(all.guest_modules.is_empty(), "{:?}", all.guest_modules);

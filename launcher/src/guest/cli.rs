@@ -16,7 +16,6 @@ pub const USAGE: &str = "\
 usage: dinv-guest setup [--fw-cfg-dir DIR] [--dry-run]
        dinv-guest post [--fw-cfg-dir DIR] [--socket PATH] [--timeout SECS]
        dinv-guest init            (PID 1; also when called as init)
-       dinv-guest modprobe [-q] [-a] NAME...   (also when called as modprobe)
        poweroff | halt | reboot | shutdown [options]   (via symlinks; signal PID 1)";
 
 /// What one invocation asks for.
@@ -26,26 +25,21 @@ pub enum Invocation {
     Setup { fw_cfg_dir: PathBuf, dry_run: bool },
     Post { fw_cfg_dir: PathBuf, socket: PathBuf, timeout: Duration },
     Power(PowerAction),
-    /// `modprobe` (argv[0] or subcommand): its arguments.
-    Modprobe(Vec<String>),
     Help,
 }
 
 /// Parses a command line; `pid1` says whether this process is PID 1 (bare `dinv-guest` then means init).
 pub fn parse(argv: &[String], pid1: bool) -> Result<Invocation> {
-    let name = argv.first().map(|a| Path::new(a).file_name().unwrap_or_default().to_string_lossy().into_owned()).unwrap_or_default();
+    let name = argv
+        .first()
+        .map(|a| Path::new(a).file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .unwrap_or_default();
     let rest = argv.get(1..).unwrap_or_default();
     if let Some(action) = power::action_for_command(&name, rest) {
         return Ok(Invocation::Power(action));
     }
     if name == "init" {
         return Ok(Invocation::Init);
-    }
-    if name == "modprobe" {
-        return Ok(Invocation::Modprobe(rest.to_vec()));
-    }
-    if rest.first().map(String::as_str) == Some("modprobe") {
-        return Ok(Invocation::Modprobe(rest[1..].to_vec()));
     }
     let Some((sub, opts)) = rest.split_first() else {
         return if pid1 { Ok(Invocation::Init) } else { Err(GuestError::Usage(USAGE.into())) };
@@ -63,8 +57,7 @@ pub fn parse(argv: &[String], pid1: bool) -> Result<Invocation> {
             ("post", "--socket") => socket = value()?.into(),
             ("post", "--timeout") => {
                 let v = value()?;
-                timeout =
-                    Duration::from_secs(v.parse().map_err(|_| GuestError::Usage(format!("--timeout {v:?}: expected whole seconds")))?);
+                timeout = Duration::from_secs(v.parse().map_err(|_| GuestError::Usage(format!("--timeout {v:?}: expected whole seconds")))?);
             }
             _ => return Err(GuestError::Usage(format!("unknown option {opt:?} for {sub:?}\n{USAGE}"))),
         }
@@ -94,10 +87,10 @@ pub fn run(argv: Vec<String>) -> i32 {
             .map(|()| 0)
         }
         Invocation::Post { fw_cfg_dir, socket, timeout } => post::post(&Settings::load(&fw_cfg_dir)?, &socket, timeout).map(|()| 0),
-        Invocation::Power(action) => power::request(action)
-            .map(|()| 0)
-            .map_err(|e| GuestError::Command { command: format!("signalling PID 1 to start {}", action.verb()), why: e.to_string() }),
-        Invocation::Modprobe(args) => Ok(crate::guest::modprobe::main(&args)),
+        Invocation::Power(action) => power::request(action).map(|()| 0).map_err(|e| GuestError::Command {
+            command: format!("signalling PID 1 to start {}", action.verb()),
+            why: e.to_string(),
+        }),
         Invocation::Help => {
             println!("{USAGE}");
             Ok(0)
@@ -133,22 +126,33 @@ mod tests {
         assert_eq!(p(&["/usr/sbin/reboot"], false).unwrap(), Invocation::Power(PowerAction::Reboot));
         assert_eq!(p(&["poweroff", "-f"], false).unwrap(), Invocation::Power(PowerAction::PowerOff));
         assert_eq!(p(&["/sbin/init"], true).unwrap(), Invocation::Init);
-        assert_eq!(p(&["/sbin/modprobe", "-q", "--", "nft-chain-2-nat"], false).unwrap(), Invocation::Modprobe(vec!["-q".into(), "--".into(), "nft-chain-2-nat".into()]));
-        assert_eq!(p(&["dinv-guest", "modprobe", "overlay"], false).unwrap(), Invocation::Modprobe(vec!["overlay".into()]));
         assert_eq!(p(&["/usr/sbin/dinv-guest"], true).unwrap(), Invocation::Init);
         assert!(matches!(p(&["/usr/sbin/dinv-guest"], false), Err(GuestError::Usage(_))));
     }
 
     #[test]
     fn subcommands_and_options() {
-        assert_eq!(p(&["dinv-guest", "setup"], false).unwrap(), Invocation::Setup { fw_cfg_dir: FW_CFG_DIR.into(), dry_run: false });
+        assert_eq!(
+            p(&["dinv-guest", "setup"], false).unwrap(),
+            Invocation::Setup {
+                fw_cfg_dir: FW_CFG_DIR.into(),
+                dry_run: false
+            }
+        );
         assert_eq!(
             p(&["dinv-guest", "setup", "--fw-cfg-dir", "/tmp/cfg", "--dry-run"], false).unwrap(),
-            Invocation::Setup { fw_cfg_dir: "/tmp/cfg".into(), dry_run: true }
+            Invocation::Setup {
+                fw_cfg_dir: "/tmp/cfg".into(),
+                dry_run: true
+            }
         );
         assert_eq!(
             p(&["dinv-guest", "post", "--socket", "/run/d.sock", "--timeout", "7"], false).unwrap(),
-            Invocation::Post { fw_cfg_dir: FW_CFG_DIR.into(), socket: "/run/d.sock".into(), timeout: Duration::from_secs(7) }
+            Invocation::Post {
+                fw_cfg_dir: FW_CFG_DIR.into(),
+                socket: "/run/d.sock".into(),
+                timeout: Duration::from_secs(7)
+            }
         );
         assert_eq!(p(&["dinv-guest", "init"], false).unwrap(), Invocation::Init);
         assert_eq!(p(&["dinv-guest", "--help"], false).unwrap(), Invocation::Help);

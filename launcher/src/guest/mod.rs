@@ -59,7 +59,6 @@ pub mod error;
 pub mod ext4;
 pub mod init;
 pub mod log;
-pub mod modprobe;
 pub mod modules;
 pub mod mounts;
 pub mod net;

@@ -1,4 +1,5 @@
-//! Loads the kernel modules listed in `/etc/modules` with `modprobe`.
+//! Loads the kernel modules listed in `/etc/modules` with the guest's own
+//! `modprobe` (kmod's, reading the binary indexes the builder writes).
 
 use std::path::Path;
 use std::process::Command;
@@ -32,28 +33,24 @@ pub fn load_modules(list: &Path) {
     if modules.is_empty() {
         return;
     }
-    // The builder's text depmod files are enough for our own loader; kmod's
-    // modprobe would need the binary indexes only depmod writes.
-    if let Ok(db) = crate::guest::modprobe::ModuleDb::load(&crate::guest::modprobe::module_dir()) {
-        for module in &modules {
-            match crate::guest::modprobe::load(&db, &module[0], &module[1..].join(" ")) {
-                Ok(true) => {}
-                Ok(false) => say(format_args!("module {} not found", module[0])),
-                Err(e) => say(format_args!("cannot load {}: {e}", module[0])),
-            }
-        }
-        let names: Vec<&str> = modules.iter().map(|m| m[0].as_str()).collect();
-        say(format_args!("modules: {}", names.join(" ")));
-        return;
-    }
     let Some(modprobe) = MODPROBE.iter().find(|p| Path::new(p).exists()) else {
-        say(format_args!("modprobe not found (kmod not installed); skipping modules from {}", list.display()));
+        say(format_args!(
+            "modprobe not found (kmod not installed); skipping modules from {}",
+            list.display()
+        ));
         return;
     };
-    for module in &modules {
-        match Command::new(modprobe).arg("-b").args(module).status() {
+    // One run for every module without parameters, one per module with.
+    let (plain, with_params): (Vec<&Vec<String>>, Vec<&Vec<String>>) = modules.iter().partition(|m| m.len() == 1);
+    let mut runs: Vec<Vec<&str>> = Vec::new();
+    if !plain.is_empty() {
+        runs.push(["-a"].into_iter().chain(plain.iter().map(|m| m[0].as_str())).collect());
+    }
+    runs.extend(with_params.iter().map(|m| m.iter().map(String::as_str).collect()));
+    for args in runs {
+        match Command::new(modprobe).arg("-b").args(&args).status() {
             Ok(s) if s.success() => {}
-            Ok(s) => say(format_args!("modprobe {} failed with {s}", module.join(" "))),
+            Ok(s) => say(format_args!("{modprobe} -b {} failed with {s}", args.join(" "))),
             Err(e) => say(format_args!("cannot run {modprobe}: {e}")),
         }
     }
@@ -68,8 +65,12 @@ mod tests {
     #[test]
     fn parses_names_params_and_comments() {
         let text = "# /etc/modules\n9pnet\n\n  9pnet_virtio  \nqemu_fw_cfg # settings\nloop max_loop=8\n#virtio_console\n";
-        let want: Vec<Vec<String>> =
-            vec![vec!["9pnet".into()], vec!["9pnet_virtio".into()], vec!["qemu_fw_cfg".into()], vec!["loop".into(), "max_loop=8".into()]];
+        let want: Vec<Vec<String>> = vec![
+            vec!["9pnet".into()],
+            vec!["9pnet_virtio".into()],
+            vec!["qemu_fw_cfg".into()],
+            vec!["loop".into(), "max_loop=8".into()],
+        ];
         assert_eq!(parse_modules(text), want);
         assert!(parse_modules("").is_empty());
     }
@@ -79,13 +80,6 @@ mod tests {
 /// every `modalias` under /sys/bus/*/devices/ is handed to `modprobe -a`.
 pub fn coldplug(sys_bus: &Path) {
     let aliases = device_aliases(sys_bus);
-    if let Ok(db) = crate::guest::modprobe::ModuleDb::load(&crate::guest::modprobe::module_dir()) {
-        for a in &aliases {
-            // Aliases with no module (built-in drivers, unknown devices) are normal.
-            let _ = crate::guest::modprobe::load(&db, a, "");
-        }
-        return;
-    }
     let Some(modprobe) = MODPROBE.iter().find(|p| Path::new(p).exists()) else {
         return;
     };
@@ -131,6 +125,9 @@ mod coldplug_tests {
             std::fs::write(d.join("modalias"), alias).unwrap();
         }
         std::fs::create_dir_all(dir.path().join("platform/devices/noalias")).unwrap();
-        assert_eq!(device_aliases(dir.path()), vec!["platform:x".to_string(), "virtio:d00000001v00001AF4".to_string()]);
+        assert_eq!(
+            device_aliases(dir.path()),
+            vec!["platform:x".to_string(), "virtio:d00000001v00001AF4".to_string()]
+        );
     }
 }

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
-use dinv_fstree::tar::{Header, TarBuilder};
+use dinv_fstree::tar::Header;
 use dinv_fstree::Meta;
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
+use super::tar::{StyledTar, TarStyle};
 use super::{gzip, TestKey};
 use crate::sign::SigAlgo;
 use crate::{ApkDep, Checksum, IndexEntry, PkgInfo};
@@ -20,8 +21,14 @@ pub enum SpecKind {
     Symlink(String),
     /// Hard link to an earlier file (path inside the package).
     Hardlink(String),
-    CharDevice { major: u32, minor: u32 },
-    BlockDevice { major: u32, minor: u32 },
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
     Fifo,
 }
 
@@ -136,7 +143,10 @@ impl PackageSpec {
     }
 
     fn installed_size(&self) -> u64 {
-        self.entries.iter().map(|e| if let SpecKind::File(b) = &e.kind { b.len() as u64 } else { 0 }).sum()
+        self.entries
+            .iter()
+            .map(|e| if let SpecKind::File(b) = &e.kind { b.len() as u64 } else { 0 })
+            .sum()
     }
 
     fn deps(list: &[String]) -> Vec<ApkDep> {
@@ -194,12 +204,22 @@ pub struct ApkOptions<'k> {
     /// Leave `datahash` out of `.PKGINFO` (old-style package).
     pub omit_datahash: bool,
     pub tamper: Tamper,
+    /// Tar header style of the signature, control and data members.
+    pub style: TarStyle,
 }
 
 impl<'k> ApkOptions<'k> {
-    /// Signed with `key` (SHA-1, as abuild still does), gzip level 6.
+    /// Signed with `key` (SHA-1, as abuild still does), gzip level 6, in
+    /// Alpine v3.22's PAX-headed style.
     pub fn signed(key: &'k TestKey) -> Self {
-        ApkOptions { key: Some(key), algo: SigAlgo::RsaSha1, compression: 6, omit_datahash: false, tamper: Tamper::None }
+        ApkOptions {
+            key: Some(key),
+            algo: SigAlgo::RsaSha1,
+            compression: 6,
+            omit_datahash: false,
+            tamper: Tamper::None,
+            style: TarStyle::Pax,
+        }
     }
 }
 
@@ -243,9 +263,8 @@ impl BuiltApk {
     }
 }
 
-fn data_tar(spec: &PackageSpec, damage: bool) -> Vec<u8> {
-    let size: u64 = spec.installed_size() + spec.entries.len() as u64 * 1536 + 1024;
-    let mut tar = TarBuilder::new(Vec::with_capacity(size as usize));
+fn data_tar(spec: &PackageSpec, damage: bool, style: TarStyle) -> Vec<u8> {
+    let mut tar = StyledTar::new(style);
     let mut damaged = !damage;
     for e in &spec.entries {
         let (typeflag, link, dev, body): (u8, &str, (u32, u32), &[u8]) = match &e.kind {
@@ -287,57 +306,68 @@ fn data_tar(spec: &PackageSpec, damage: bool) -> Vec<u8> {
             dev_minor: dev.1,
             pax,
         };
-        tar.append(&h, &mut &body[..]).expect("writing to memory");
+        tar.append(&h, &body);
     }
     assert!(damaged, "Tamper::DataAfterHashing needs a regular file in the package");
-    tar.finish().expect("writing to memory")
+    tar.finish()
 }
 
-fn control_tar(pkginfo_text: &str, scripts: &[(String, Vec<u8>)]) -> Vec<u8> {
-    let mut tar = TarBuilder::new(Vec::new());
+fn control_tar(pkginfo_text: &str, scripts: &[(String, Vec<u8>)], mtime: u64, style: TarStyle) -> Vec<u8> {
+    let mut tar = StyledTar::new(style);
     let mut h = Header::new(".PKGINFO", b'0');
     h.size = pkginfo_text.len() as u64;
-    tar.append(&h, &mut pkginfo_text.as_bytes()).expect("writing to memory");
+    h.mtime = mtime as i64;
+    tar.append(&h, pkginfo_text.as_bytes());
     for (name, body) in scripts {
         let mut h = Header::new(&format!(".{name}"), b'0');
         h.mode = 0o755;
         h.size = body.len() as u64;
-        tar.append(&h, &mut &body[..]).expect("writing to memory");
+        h.mtime = mtime as i64;
+        tar.append(&h, body);
     }
     // abuild-tar --cut: no end-of-archive blocks in the control member.
-    tar.into_inner()
+    tar.cut()
 }
 
-/// A gzipped tar holding one `.SIGN.*` file, without end marker.
-pub(crate) fn signature_member(key: &TestKey, algo: SigAlgo, signed: &[u8], level: u32) -> Vec<u8> {
+/// A gzipped tar holding one `.SIGN.*` file, without end marker (as
+/// abuild-sign writes it: `tar -c .SIGN.* | abuild-tar --cut | gzip`).
+pub(crate) fn signature_member(key: &TestKey, algo: SigAlgo, signed: &[u8], level: u32, style: TarStyle) -> Vec<u8> {
     let sig = key.sign(algo, signed);
-    let mut tar = TarBuilder::new(Vec::new());
+    let mut tar = StyledTar::new(style);
     let mut h = Header::new(&algo.file_name(&key.name), b'0');
     h.size = sig.len() as u64;
-    tar.append(&h, &mut &sig[..]).expect("writing to memory");
-    gzip(&tar.into_inner(), level)
+    h.mtime = 1_760_000_000;
+    tar.append(&h, &sig);
+    gzip(&tar.cut(), level)
 }
 
 /// Builds a `.apk`: [signature] + control + data members.
 pub fn build_apk(spec: &PackageSpec, opts: &ApkOptions) -> BuiltApk {
-    let data_gz = gzip(&data_tar(spec, false), opts.compression);
+    let data_gz = gzip(&data_tar(spec, false, opts.style), opts.compression);
     let mut pkginfo = spec.pkginfo();
     if !opts.omit_datahash {
         pkginfo.datahash = Some(Sha256::digest(&data_gz).into());
     }
-    let control_gz = gzip(&control_tar(&pkginfo.to_text(), &spec.scripts), opts.compression);
-    let identity: Vec<u8> = if opts.omit_datahash { [&control_gz[..], &data_gz[..]].concat() } else { control_gz.clone() };
+    let control_gz = gzip(&control_tar(&pkginfo.to_text(), &spec.scripts, spec.build_date, opts.style), opts.compression);
+    let identity: Vec<u8> = if opts.omit_datahash {
+        [&control_gz[..], &data_gz[..]].concat()
+    } else {
+        control_gz.clone()
+    };
     let checksum = Checksum::sha1_of(&identity);
-    let sig_gz = opts.key.map(|k| signature_member(k, opts.algo, &identity, opts.compression)).unwrap_or_default();
+    let sig_gz = opts
+        .key
+        .map(|k| signature_member(k, opts.algo, &identity, opts.compression, opts.style))
+        .unwrap_or_default();
     let control_gz = match opts.tamper {
         Tamper::ControlAfterSigning => {
             let text = pkginfo.to_text().replace("pkgdesc = ", "depend = evil-backdoor\npkgdesc = ");
-            gzip(&control_tar(&text, &spec.scripts), opts.compression)
+            gzip(&control_tar(&text, &spec.scripts, spec.build_date, opts.style), opts.compression)
         }
         _ => control_gz,
     };
     let data_gz = match opts.tamper {
-        Tamper::DataAfterHashing => gzip(&data_tar(spec, true), opts.compression),
+        Tamper::DataAfterHashing => gzip(&data_tar(spec, true, opts.style), opts.compression),
         _ => data_gz,
     };
     let c0 = sig_gz.len();
@@ -347,5 +377,11 @@ pub fn build_apk(spec: &PackageSpec, opts: &ApkOptions) -> BuiltApk {
     bytes.extend_from_slice(&control_gz);
     bytes.extend_from_slice(&data_gz);
     let end = bytes.len();
-    BuiltApk { bytes, checksum, pkginfo, control_range: c0..d0, data_range: d0..end }
+    BuiltApk {
+        bytes,
+        checksum,
+        pkginfo,
+        control_range: c0..d0,
+        data_range: d0..end,
+    }
 }

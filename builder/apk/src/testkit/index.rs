@@ -1,8 +1,9 @@
 //! Signed `APKINDEX.tar.gz` from index entries.
 
-use dinv_fstree::tar::{Header, TarBuilder};
+use dinv_fstree::tar::Header;
 
 use super::apk::signature_member;
+use super::tar::{StyledTar, TarStyle};
 use super::{gzip, TestKey};
 use crate::index::format_text;
 use crate::sign::SigAlgo;
@@ -18,26 +19,37 @@ pub struct IndexOptions<'k> {
     pub compression: u32,
     /// Replace the content after signing (an extra package appears).
     pub tamper: bool,
+    /// Tar header style of the signature member. The content member is
+    /// always what `apk index` writes: GNU magic, with end-of-archive blocks.
+    pub style: TarStyle,
 }
 
 impl<'k> IndexOptions<'k> {
-    /// Signed with `key` (SHA-1), description `v0.0.0-test`.
+    /// Signed with `key` (SHA-1), description `v0.0.0-test`, the signature
+    /// member PAX-headed as in Alpine v3.22.
     pub fn signed(key: &'k TestKey) -> Self {
-        IndexOptions { key: Some(key), algo: SigAlgo::RsaSha1, description: Some("v0.0.0-test".into()), compression: 6, tamper: false }
+        IndexOptions {
+            key: Some(key),
+            algo: SigAlgo::RsaSha1,
+            description: Some("v0.0.0-test".into()),
+            compression: 6,
+            tamper: false,
+            style: TarStyle::Pax,
+        }
     }
 }
 
 fn content_member(text: &str, description: Option<&str>, level: u32) -> Vec<u8> {
-    let mut tar = TarBuilder::new(Vec::with_capacity(text.len() + 4096));
+    let mut tar = StyledTar::new(TarStyle::Gnu);
     if let Some(d) = description {
         let mut h = Header::new("DESCRIPTION", b'0');
         h.size = d.len() as u64;
-        tar.append(&h, &mut d.as_bytes()).expect("writing to memory");
+        tar.append(&h, d.as_bytes());
     }
     let mut h = Header::new("APKINDEX", b'0');
     h.size = text.len() as u64;
-    tar.append(&h, &mut text.as_bytes()).expect("writing to memory");
-    gzip(&tar.finish().expect("writing to memory"), level)
+    tar.append(&h, text.as_bytes());
+    gzip(&tar.finish(), level)
 }
 
 /// Builds `APKINDEX.tar.gz`: [signature member] + gzipped tar of
@@ -45,7 +57,10 @@ fn content_member(text: &str, description: Option<&str>, level: u32) -> Vec<u8> 
 pub fn build_index(entries: &[IndexEntry], opts: &IndexOptions) -> Vec<u8> {
     let text = format_text(entries);
     let content = content_member(&text, opts.description.as_deref(), opts.compression);
-    let mut out = opts.key.map(|k| signature_member(k, opts.algo, &content, opts.compression)).unwrap_or_default();
+    let mut out = opts
+        .key
+        .map(|k| signature_member(k, opts.algo, &content, opts.compression, opts.style))
+        .unwrap_or_default();
     if opts.tamper {
         let evil = format!("{text}P:evil\nV:1.0-r0\nA:x86_64\nS:1\nI:1\nT:x\nU:\nL:MIT\n\n");
         out.extend_from_slice(&content_member(&evil, opts.description.as_deref(), opts.compression));

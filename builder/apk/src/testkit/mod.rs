@@ -7,11 +7,13 @@ mod apk;
 mod index;
 mod key;
 mod repo;
+mod tar;
 
 pub use apk::{build_apk, ApkOptions, BuiltApk, PackageSpec, SpecEntry, SpecKind, Tamper};
 pub use index::{build_index, IndexOptions};
 pub use key::{shared_key, TestKey};
-pub use repo::{write_repository, WrittenRepo};
+pub use repo::{write_repository, write_repository_styled, WrittenRepo};
+pub use tar::{StyledTar, TarStyle};
 
 use std::io::Write;
 

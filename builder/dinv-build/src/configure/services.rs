@@ -14,7 +14,8 @@ use crate::Result;
 pub const RUNLEVELS: &[(&str, &[&str])] = &[
     ("sysinit", &["devfs", "dmesg", "mdev"]),
     ("boot", &["modules", "sysctl", "hostname", "bootmisc", "syslog", "networking"]),
-    ("default", &["docker", "qemu-guest-agent", "dinv-setup", "dinv-post"]),
+    // acpid: the power button's handler, the launcher's fallback when the guest agent does not answer.
+    ("default", &["acpid", "docker", "qemu-guest-agent", "dinv-setup", "dinv-post"]),
     ("shutdown", &["mount-ro", "killprocs", "savecache"]),
 ];
 
@@ -31,14 +32,20 @@ pub const MDEV_CONF: &str = "etc/mdev.conf";
 pub const MDEV_VPORT_RULE: &str =
     "vport[0-9]+p[0-9]+ root:root 0600 @[ -r /sys/class/virtio-ports/$MDEV/name ] && mkdir -p virtio-ports && ln -sf ../$MDEV virtio-ports/$(cat /sys/class/virtio-ports/$MDEV/name)";
 
+/// What busybox acpid runs for the power button: its built-in table maps
+/// KEY_POWER to `PWRF/00000080` under `/etc/acpi`.
+pub const ACPI_POWER_SCRIPT: &str = "etc/acpi/PWRF/00000080";
+
+/// The power button's action: a clean OpenRC shutdown.
+pub const ACPI_POWER_ACTION: &str = "#!/bin/sh\npoweroff\n";
+
 /// Where the services file for `dinv-guest init` goes.
 pub const SERVICES_JSON: &str = "etc/dinv/services.json";
 
-/// Names linked to dinv-guest in dinv guests: PID 1, the power commands and
-/// `modprobe` (kmod's needs binary indexes that only `depmod` (a
-/// package script) writes, while dinv-guest loads modules from the text
-/// depmod files the builder generates).
-pub const GUEST_LINKS: &[&str] = &["init", "poweroff", "shutdown", "halt", "reboot", "modprobe"];
+/// Names linked to dinv-guest in dinv guests: PID 1 and the power commands.
+/// `modprobe` stays the distribution's (kmod), which reads the binary
+/// indexes the kernel stage writes.
+pub const GUEST_LINKS: &[&str] = &["init", "poweroff", "shutdown", "halt", "reboot"];
 
 /// Applies the recipe's init system.
 pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
@@ -57,7 +64,8 @@ pub fn parse_service(entry: &str) -> Option<(&str, &str)> {
 }
 
 fn enable(tree: &mut Tree, level: &str, name: &str) -> Result<()> {
-    tree.mkdir_p(&TreePath::new(&format!("etc/runlevels/{level}")), Meta::root(0o755)).map_err(|e| err(format!("runlevel {level}: {e}")))?;
+    tree.mkdir_p(&TreePath::new(&format!("etc/runlevels/{level}")), Meta::root(0o755))
+        .map_err(|e| err(format!("runlevel {level}: {e}")))?;
     symlink(tree, &format!("etc/runlevels/{level}/{name}"), &format!("/etc/init.d/{name}"))
 }
 
@@ -79,9 +87,17 @@ pub fn openrc(tree: &mut Tree, guest: &GuestSection) -> Result<()> {
         let (level, name) = parse_service(entry).ok_or_else(|| err(format!("guest.services: {entry:?} is not `runlevel:service`")))?;
         enable(tree, level, name)?;
     }
+    // Alpine's busybox ships the handler; write it where a package did not.
+    if is_file(tree, "etc/init.d/acpid") && !is_file(tree, ACPI_POWER_SCRIPT) {
+        write(tree, ACPI_POWER_SCRIPT, ACPI_POWER_ACTION, 0o755)?;
+    }
     if is_file(tree, "etc/init.d/qemu-guest-agent") {
         let existing = read_text(tree, CONF_D_QEMU_GA).unwrap_or_default();
-        let mut lines: Vec<String> = existing.lines().filter(|l| !l.trim_start().starts_with("GA_PATH=")).map(str::to_string).collect();
+        let mut lines: Vec<String> = existing
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("GA_PATH="))
+            .map(str::to_string)
+            .collect();
         lines.push(format!("GA_PATH=\"{GA_PORT}\""));
         write(tree, CONF_D_QEMU_GA, lines.join("\n") + "\n", 0o644)?;
         let mdev = read_text(tree, MDEV_CONF);
@@ -127,7 +143,9 @@ pub fn check_enabled(tree: &Tree, guest: &GuestSection) -> Result<()> {
     for entry in &guest.services {
         if let Some((_, name)) = parse_service(entry) {
             if !is_file(tree, &format!("etc/init.d/{name}")) {
-                return Err(err(format!("guest.services: {entry:?} enables {name}, but the guest has no /etc/init.d/{name} (which package or overlay provides it?)")));
+                return Err(err(format!(
+                    "guest.services: {entry:?} enables {name}, but the guest has no /etc/init.d/{name} (which package or overlay provides it?)"
+                )));
             }
         }
     }
@@ -155,8 +173,9 @@ mod tests {
     #[test]
     fn openrc_links_present_services_only() {
         let mut t = Tree::new();
-        for s in ["devfs", "docker", "qemu-guest-agent", "local"] {
-            t.write_file(&TreePath::new(&format!("etc/init.d/{s}")), "#!/sbin/openrc-run\n", Meta::root(0o755)).unwrap();
+        for s in ["devfs", "docker", "qemu-guest-agent", "local", "acpid"] {
+            t.write_file(&TreePath::new(&format!("etc/init.d/{s}")), "#!/sbin/openrc-run\n", Meta::root(0o755))
+                .unwrap();
         }
         let r = recipe("services = [\"default:local\"]");
         apply(&mut t, &r).unwrap();
@@ -164,6 +183,10 @@ mod tests {
         assert_eq!(link(&t, "etc/runlevels/default/dinv-setup").as_deref(), Some("/etc/init.d/dinv-setup"));
         assert_eq!(link(&t, "etc/runlevels/default/local").as_deref(), Some("/etc/init.d/local"));
         assert!(link(&t, "etc/runlevels/sysinit/mdev").is_none());
+        // The power button fallback: acpid runs, and its handler powers off.
+        assert_eq!(link(&t, "etc/runlevels/default/acpid").as_deref(), Some("/etc/init.d/acpid"));
+        assert_eq!(read_text(&t, ACPI_POWER_SCRIPT).unwrap(), "#!/bin/sh\npoweroff\n");
+        assert_eq!(t.get(&TreePath::new(ACPI_POWER_SCRIPT)).unwrap().meta.mode, 0o755);
         assert_eq!(t.get(&TreePath::new("etc/init.d/dinv-post")).unwrap().meta.mode, 0o755);
         assert_eq!(read_text(&t, CONF_D_QEMU_GA).unwrap(), format!("GA_PATH=\"{GA_PORT}\"\n"));
         assert!(read_text(&t, MDEV_CONF).unwrap().starts_with("vport[0-9]+p[0-9]+ "));
@@ -182,7 +205,11 @@ mod tests {
         t.write_file(&TreePath::new("usr/sbin/halt"), "systemctl", Meta::root(0o755)).unwrap();
         t.symlink(&TreePath::new("sbin"), "usr/sbin").unwrap();
         let mut r = recipe("init = \"dinv\"");
-        r.docker.proxy = Some(crate::recipe::ProxySection { http: Some("http://p:3128".into()), https: None, no_proxy: None });
+        r.docker.proxy = Some(crate::recipe::ProxySection {
+            http: Some("http://p:3128".into()),
+            https: None,
+            no_proxy: None,
+        });
         apply(&mut t, &r).unwrap();
         let f = ServicesFile::parse(&read_text(&t, SERVICES_JSON).unwrap()).unwrap();
         assert_eq!(f.services[0].argv[0], "/usr/bin/qemu-ga");

@@ -46,7 +46,10 @@ pub fn run(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch: 
     }
     if let Some(p) = &k.package {
         if !guest.iter().any(|g| &g.name == p) {
-            return Err(Error::stage(STAGE, format!("kernel.package {p:?} is not in the resolved guest packages; add it to guest.packages")));
+            return Err(Error::stage(
+                STAGE,
+                format!("kernel.package {p:?} is not in the resolved guest packages; add it to guest.packages"),
+            ));
         }
     }
     // The package that installed the image (a metapackage such as
@@ -64,11 +67,17 @@ pub fn run(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch: 
         fragments: &fragments,
         init_binary: Content::from_bytes(assets::initramfs_init()),
         package_version,
-        // Debian's kmod modprobe needs the .bin indexes we do not write,
-        // so a `dinv` guest gets everything from the initramfs instead.
-        initramfs_loads_all: l.recipe.guest.init == "dinv",
+        // The initramfs loads what reaching the root disk needs; the guest's
+        // own modprobe (kmod's, reading the indexes written here) loads the
+        // rest from /etc/modules.
+        initramfs_loads_all: false,
         extra_initramfs_modules: k.initramfs_modules.clone(),
-        config: InitramfsConfig { root: "/dev/vda".into(), fstype: "ext4".into(), init: "/sbin/init".into(), ..InitramfsConfig::default() },
+        config: InitramfsConfig {
+            root: "/dev/vda".into(),
+            fstype: "ext4".into(),
+            init: "/sbin/init".into(),
+            ..InitramfsConfig::default()
+        },
         mtime: epoch,
     };
     let gk = prepare_guest_kernel(tree, &spec).map_err(|e| match e {
@@ -82,7 +91,12 @@ pub fn run(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch: 
     add_to_tree(tree, &gk.guest_files, epoch).map_err(|e| Error::stage(STAGE, e))?;
     merge_etc_modules(tree, &gk.guest_modules, epoch)?;
     write_outputs(&gk, k.initramfs_compression.as_deref(), out)?;
-    Ok(Some(KernelSummary { package, release: gk.release, initramfs_modules: gk.initramfs_modules, guest_modules: gk.guest_modules }))
+    Ok(Some(KernelSummary {
+        package,
+        release: gk.release,
+        initramfs_modules: gk.initramfs_modules,
+        guest_modules: gk.guest_modules,
+    }))
 }
 
 /// Parses `kernel.fragments`, naming each by its path relative to the
@@ -137,7 +151,8 @@ pub fn merge_etc_modules(tree: &mut Tree, names: &[String], mtime: i64) -> Resul
         return Ok(());
     }
     let meta = tree.get(&resolved).map(|n| n.meta.clone()).unwrap_or(Meta { mtime, ..Meta::root(0o644) });
-    tree.write_file(&resolved, text, meta).map_err(|e| Error::stage(STAGE, format!("writing /{resolved}: {e}")))
+    tree.write_file(&resolved, text, meta)
+        .map_err(|e| Error::stage(STAGE, format!("writing /{resolved}: {e}")))
 }
 
 fn write_outputs(gk: &GuestKernel, compression: Option<&str>, out: &Path) -> Result<()> {
@@ -149,7 +164,9 @@ fn write_outputs(gk: &GuestKernel, compression: Option<&str>, out: &Path) -> Res
     let bytes = match compression {
         Some("none") => {
             let mut plain = Vec::new();
-            flate2::read::GzDecoder::new(&gk.initramfs[..]).read_to_end(&mut plain).map_err(Error::io(&initramfs))?;
+            flate2::read::GzDecoder::new(&gk.initramfs[..])
+                .read_to_end(&mut plain)
+                .map_err(Error::io(&initramfs))?;
             plain
         }
         _ => gk.initramfs.clone(),
@@ -167,9 +184,13 @@ mod tests {
         merge_etc_modules(&mut t, &["overlay".into(), "veth".into()], 5).unwrap();
         assert_eq!(t.read_file(&TreePath::new("etc/modules")).unwrap(), b"overlay\nveth\n");
         assert_eq!(t.get(&TreePath::new("etc/modules")).unwrap().meta.mtime, 5);
-        t.write_file(&TreePath::new("etc/modules"), "# boot\naf_packet\nbr-netfilter opt=1", Meta::root(0o600)).unwrap();
+        t.write_file(&TreePath::new("etc/modules"), "# boot\naf_packet\nbr-netfilter opt=1", Meta::root(0o600))
+            .unwrap();
         merge_etc_modules(&mut t, &["br_netfilter".into(), "overlay".into(), "af_packet".into()], 5).unwrap();
-        assert_eq!(t.read_file(&TreePath::new("etc/modules")).unwrap(), b"# boot\naf_packet\nbr-netfilter opt=1\noverlay\n");
+        assert_eq!(
+            t.read_file(&TreePath::new("etc/modules")).unwrap(),
+            b"# boot\naf_packet\nbr-netfilter opt=1\noverlay\n"
+        );
         assert_eq!(t.get(&TreePath::new("etc/modules")).unwrap().meta.mode, 0o600, "existing metadata is kept");
     }
 

@@ -4,7 +4,7 @@ mod read;
 mod write;
 
 pub use read::{EntryType, TarEntry, TarError, TarReader};
-pub use write::{write_tree, Header, TarBuilder, TreeTarOptions};
+pub use write::{header_block, write_tree, Header, Magic, TarBuilder, TreeTarOptions};
 
 use std::io::Read;
 use std::sync::Arc;
@@ -34,7 +34,10 @@ pub enum UnpackError {
 /// Turns one tar member into a tree node. `content` is where a regular
 /// file's bytes are (ignored for other types).
 pub fn insert_entry(tree: &mut Tree, e: &TarEntry, content: Option<Content>, opts: &UnpackOptions) -> Result<(), UnpackError> {
-    let wrap = |source: TreeError| UnpackError::Tree { member: e.path.clone(), source };
+    let wrap = |source: TreeError| UnpackError::Tree {
+        member: e.path.clone(),
+        source,
+    };
     let mut path = TreePath::parse(&e.path, false).map_err(wrap)?;
     if let Some(rw) = opts.rewrite {
         match rw(&path) {
@@ -55,14 +58,33 @@ pub fn insert_entry(tree: &mut Tree, e: &TarEntry, content: Option<Content>, opt
             }
             NodeKind::Hardlink(target)
         }
-        EntryType::CharDevice => NodeKind::CharDevice { major: e.dev_major, minor: e.dev_minor },
-        EntryType::BlockDevice => NodeKind::BlockDevice { major: e.dev_major, minor: e.dev_minor },
+        EntryType::CharDevice => NodeKind::CharDevice {
+            major: e.dev_major,
+            minor: e.dev_minor,
+        },
+        EntryType::BlockDevice => NodeKind::BlockDevice {
+            major: e.dev_major,
+            minor: e.dev_minor,
+        },
         EntryType::Fifo => NodeKind::Fifo,
     };
-    let meta = Meta { mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, mtime: e.mtime, xattrs: e.xattrs.clone() };
-    let node = Node { kind, meta, origin: Some(opts.origin.clone()) };
+    let meta = Meta {
+        mode: e.mode & 0o7777,
+        uid: e.uid,
+        gid: e.gid,
+        mtime: e.mtime,
+        xattrs: e.xattrs.clone(),
+    };
+    let node = Node {
+        kind,
+        meta,
+        origin: Some(opts.origin.clone()),
+    };
     if path.is_root() && !node.is_dir() {
-        return Err(wrap(TreeError::BadPath { path: e.path.clone(), why: "names the root" }));
+        return Err(wrap(TreeError::BadPath {
+            path: e.path.clone(),
+            why: "names the root",
+        }));
     }
     tree.insert(path, node, opts.replace).map_err(wrap)
 }
@@ -75,8 +97,11 @@ pub fn unpack_backed<R: Read>(reader: R, backing: &Arc<BackingFile>, tree: &mut 
     let mut tar = TarReader::new(reader);
     let mut n = 0;
     while let Some(e) = tar.next_entry()? {
-        let content = (e.entry_type == EntryType::Regular)
-            .then(|| Content::Range { file: backing.clone(), offset: e.data_offset, len: e.size });
+        let content = (e.entry_type == EntryType::Regular).then(|| Content::Range {
+            file: backing.clone(),
+            offset: e.data_offset,
+            len: e.size,
+        });
         insert_entry(tree, &e, content, opts)?;
         n += 1;
     }
@@ -89,7 +114,11 @@ pub fn unpack_in_memory<R: Read>(reader: R, tree: &mut Tree, opts: &UnpackOption
     let mut tar = TarReader::new(reader);
     let mut n = 0;
     while let Some(e) = tar.next_entry()? {
-        let content = if e.entry_type == EntryType::Regular { Some(Content::from_bytes(tar.read_data(&e)?)) } else { None };
+        let content = if e.entry_type == EntryType::Regular {
+            Some(Content::from_bytes(tar.read_data(&e)?))
+        } else {
+            None
+        };
         insert_entry(tree, &e, content, opts)?;
         n += 1;
     }
@@ -102,7 +131,11 @@ mod tests {
     use std::io::Cursor;
 
     fn opts() -> UnpackOptions<'static> {
-        UnpackOptions { origin: Arc::from("test"), replace: Replace::Deny, rewrite: None }
+        UnpackOptions {
+            origin: Arc::from("test"),
+            replace: Replace::Deny,
+            rewrite: None,
+        }
     }
 
     #[test]
@@ -111,13 +144,32 @@ mod tests {
         let long = format!("usr/share/{}/file", "d".repeat(120));
         t.write_file(&TreePath::new(&long), "long", Meta::root(0o644)).unwrap();
         let mut m = Meta::root(0o755);
-        m.xattrs.insert("security.capability".into(), vec![1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        m.xattrs
+            .insert("security.capability".into(), vec![1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
         t.write_file(&TreePath::new("usr/bin/ping"), "ping", m).unwrap();
-        t.insert(TreePath::new("dev/null"), Node::new(NodeKind::CharDevice { major: 1, minor: 3 }, Meta::root(0o666)), Replace::Deny).unwrap();
-        t.insert(TreePath::new("usr/bin/ping4"), Node::new(NodeKind::Hardlink(TreePath::new("usr/bin/ping")), Meta::root(0o755)), Replace::Deny).unwrap();
+        t.insert(
+            TreePath::new("dev/null"),
+            Node::new(NodeKind::CharDevice { major: 1, minor: 3 }, Meta::root(0o666)),
+            Replace::Deny,
+        )
+        .unwrap();
+        t.insert(
+            TreePath::new("usr/bin/ping4"),
+            Node::new(NodeKind::Hardlink(TreePath::new("usr/bin/ping")), Meta::root(0o755)),
+            Replace::Deny,
+        )
+        .unwrap();
         t.symlink(&TreePath::new("bin"), "usr/bin").unwrap();
         let mut b = TarBuilder::new(Vec::new());
-        write_tree(&t, &mut b, &TreeTarOptions { skip_root: true, ..Default::default() }).unwrap();
+        write_tree(
+            &t,
+            &mut b,
+            &TreeTarOptions {
+                skip_root: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let bytes = b.finish().unwrap();
 
         let mut t2 = Tree::new();
@@ -126,13 +178,24 @@ mod tests {
         let ping = t2.get(&TreePath::new("usr/bin/ping")).unwrap();
         assert_eq!(ping.meta.mode, 0o755);
         assert_eq!(ping.meta.xattrs["security.capability"][0], 1);
-        assert!(matches!(t2.get(&TreePath::new("dev/null")).unwrap().kind, NodeKind::CharDevice { major: 1, minor: 3 }));
+        assert!(matches!(
+            t2.get(&TreePath::new("dev/null")).unwrap().kind,
+            NodeKind::CharDevice { major: 1, minor: 3 }
+        ));
         assert!(matches!(&t2.get(&TreePath::new("usr/bin/ping4")).unwrap().kind, NodeKind::Hardlink(p) if p.as_str() == "usr/bin/ping"));
         assert_eq!(t2.read_file(&TreePath::new("bin/ping")).unwrap(), b"ping");
 
         // Deterministic: writing the re-read tree gives the same bytes.
         let mut b2 = TarBuilder::new(Vec::new());
-        write_tree(&t2, &mut b2, &TreeTarOptions { skip_root: true, ..Default::default() }).unwrap();
+        write_tree(
+            &t2,
+            &mut b2,
+            &TreeTarOptions {
+                skip_root: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(bytes, b2.finish().unwrap());
     }
 
@@ -173,6 +236,9 @@ mod tests {
         let mut bytes = one_member("a", b'0', "");
         bytes[0] = b'b';
         let mut t = Tree::new();
-        assert!(matches!(unpack_in_memory(Cursor::new(bytes), &mut t, &opts()), Err(UnpackError::Tar(TarError::Checksum { .. }))));
+        assert!(matches!(
+            unpack_in_memory(Cursor::new(bytes), &mut t, &opts()),
+            Err(UnpackError::Tar(TarError::Checksum { .. }))
+        ));
     }
 }

@@ -43,6 +43,50 @@ impl Header {
     }
 }
 
+/// The magic of a header block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Magic {
+    /// POSIX ustar: `ustar\0` + version `00`.
+    Ustar,
+    /// GNU tar's own format: `ustar  \0`.
+    Gnu,
+}
+
+/// One 512-byte header block: `name` and `h.link` are cut at 100 bytes
+/// (longer values travel in PAX or GNU records before the block), numeric
+/// owners, owner names `root` only for GNU blocks (as GNU tar writes them).
+pub fn header_block(name: &[u8], h: &Header, typeflag: u8, size: u64, magic: Magic) -> [u8; 512] {
+    let mut b = [0u8; 512];
+    let n = name.len().min(100);
+    b[..n].copy_from_slice(&name[..n]);
+    octal(&mut b[100..108], (h.mode & 0o7777) as u64);
+    octal(&mut b[108..116], h.uid as u64);
+    octal(&mut b[116..124], h.gid as u64);
+    octal(&mut b[124..136], size);
+    octal(&mut b[136..148], h.mtime.max(0) as u64);
+    b[156] = typeflag;
+    let l = h.link.as_bytes();
+    let ln = l.len().min(100);
+    b[157..157 + ln].copy_from_slice(&l[..ln]);
+    match magic {
+        Magic::Ustar => {
+            b[257..263].copy_from_slice(b"ustar\0");
+            b[263..265].copy_from_slice(b"00");
+        }
+        Magic::Gnu => {
+            b[257..265].copy_from_slice(b"ustar  \0");
+            b[265..269].copy_from_slice(b"root");
+            b[297..301].copy_from_slice(b"root");
+        }
+    }
+    octal(&mut b[329..337], h.dev_major as u64);
+    octal(&mut b[337..345], h.dev_minor as u64);
+    b[148..156].copy_from_slice(b"        ");
+    let sum: u32 = b.iter().map(|&x| x as u32).sum();
+    b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    b
+}
+
 /// Writes tar members to `W`.
 pub struct TarBuilder<W: Write> {
     out: W,
@@ -88,27 +132,7 @@ impl<W: Write> TarBuilder<W> {
     }
 
     fn raw_header(&mut self, name: &[u8], h: &Header, typeflag: u8, size: u64) -> io::Result<()> {
-        let mut b = [0u8; 512];
-        let n = name.len().min(100);
-        b[..n].copy_from_slice(&name[..n]);
-        octal(&mut b[100..108], (h.mode & 0o7777) as u64);
-        octal(&mut b[108..116], h.uid as u64);
-        octal(&mut b[116..124], h.gid as u64);
-        octal(&mut b[124..136], size);
-        octal(&mut b[136..148], h.mtime.max(0) as u64);
-        b[156] = typeflag;
-        let l = h.link.as_bytes();
-        let ln = l.len().min(100);
-        b[157..157 + ln].copy_from_slice(&l[..ln]);
-        b[257..263].copy_from_slice(b"ustar\0");
-        b[263..265].copy_from_slice(b"00");
-        octal(&mut b[329..337], h.dev_major as u64);
-        octal(&mut b[337..345], h.dev_minor as u64);
-        b[148..156].copy_from_slice(b"        ");
-        let sum: u32 = b.iter().map(|&x| x as u32).sum();
-        let s = format!("{:06o}\0 ", sum);
-        b[148..156].copy_from_slice(s.as_bytes());
-        self.out.write_all(&b)?;
+        self.out.write_all(&header_block(name, h, typeflag, size, Magic::Ustar))?;
         self.written += 512;
         Ok(())
     }
@@ -146,7 +170,13 @@ impl<W: Write> TarBuilder<W> {
                 body.extend_from_slice(&pax_record(k, v));
             }
             let name = format!("PaxHeaders/{}", h.path.rsplit('/').next().unwrap_or("x"));
-            let ph = Header { mode: 0o644, uid: 0, gid: 0, link: String::new(), ..h.clone() };
+            let ph = Header {
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                link: String::new(),
+                ..h.clone()
+            };
             self.raw_header(&name.as_bytes()[..name.len().min(100)], &ph, b'x', body.len() as u64)?;
             self.out.write_all(&body)?;
             self.written += body.len() as u64;
@@ -160,7 +190,10 @@ impl<W: Write> TarBuilder<W> {
         self.raw_header(h.path.as_bytes(), &hh, h.typeflag, size_field)?;
         let copied = io::copy(&mut data.take(h.size), &mut self.out)?;
         if copied != h.size {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{}: content shorter than its size", h.path)));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("{}: content shorter than its size", h.path),
+            ));
         }
         self.written += copied;
         self.pad(h.size)
