@@ -4,9 +4,9 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
 use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
+use dinv_test_support::cli::{text, Cli};
 
 fn build_with(pkg: PackageSpec) -> (std::process::Output, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -23,17 +23,12 @@ fn build_with(pkg: PackageSpec) -> (std::process::Output, tempfile::TempDir) {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dinv-build"))
-        .args(["build", recipe.to_str().unwrap()])
-        .env("DINV_CACHE_DIR", dir.path().join("cache"))
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = Cli::new(env!("CARGO_BIN_EXE_dinv-build"), dir.path()).run(&["build", recipe.to_str().unwrap()]);
     (out, dir)
 }
 
 fn assert_refused(out: &std::process::Output, dir: &Path, member: &str) {
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = text(out);
     assert_eq!(out.status.code(), Some(4), "{text}");
     assert!(text.contains("evil-1.0-r0"), "names the package: {text}");
     assert!(text.contains(member), "names the member {member:?}: {text}");

@@ -4,9 +4,10 @@
 
 use std::fs;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-mod support;
+use dinv_test_support as support;
+use support::cli::{text, Cli};
 use support::ext4::{ext4_read, ext4_stat};
 
 use dinv_apk::testkit::{build_apk, build_index, write_repository, ApkOptions, IndexOptions, PackageSpec, TestKey};
@@ -86,19 +87,10 @@ gid = 101
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
-            .args(args)
-            .env("DINV_CACHE_DIR", self.dir.path().join("cache"))
-            .env_remove("RUST_LOG")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
+        Cli::new(env!("CARGO_BIN_EXE_dinv-build"), self.dir.path()).run(args)
     }
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 #[test]
 fn resolve_prints_the_set_with_reasons() {

@@ -14,7 +14,8 @@ use dinv_apk::testkit::{write_repository, PackageSpec, SpecKind, TestKey};
 use dinv_fstree::Meta;
 use sha2::{Digest, Sha256};
 
-mod support;
+use dinv_test_support as support;
+use support::cli::{text, Cli};
 use support::fake_kernel::{fake_bzimage, fragment_files, kernel_package, module_name, KERNEL_VERSION, MODULES, RELEASE};
 
 const EPOCH: i64 = 1_700_000_000;
@@ -85,21 +86,10 @@ source_date_epoch = {EPOCH}
     }
 
     fn build(&self, recipe: &Path, out: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
-            .args(["build", "--out", out])
-            .arg(recipe)
-            .env("DINV_CACHE_DIR", self.dir.path().join("cache"))
-            .env_remove("RUST_LOG")
-            .env_remove("SOURCE_DATE_EPOCH")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
+        Cli::new(env!("CARGO_BIN_EXE_dinv-build"), self.dir.path()).run(&["build", "--out", out, recipe.to_str().unwrap()])
     }
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 fn tool(name: &str) -> Command {
     let found = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].iter().map(|d| Path::new(d).join(name)).find(|p| p.is_file());

@@ -8,7 +8,8 @@
 //! `file://<generated mirror>` and trusts the test key in
 //! `sources.alpine.keys`. Everything else comes from the recipe as committed.
 
-mod support;
+use dinv_test_support as support;
+use support::cli::{text, Cli};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -44,14 +45,7 @@ impl Fixture {
 
     /// Runs `dinv-build ARGS` in the temp dir with its own cache.
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
-            .args(args)
-            .env("DINV_CACHE_DIR", self.path("cache"))
-            .env_remove("RUST_LOG")
-            .env_remove("SOURCE_DATE_EPOCH")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
+        Cli::new(env!("CARGO_BIN_EXE_dinv-build"), self.dir.path()).run(args)
     }
 
     /// Builds `recipe` into `out/<out>`; panics with the output on failure.
@@ -106,9 +100,6 @@ fn json(p: &Path) -> Value {
     serde_json::from_slice(&fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 fn default_recipe() -> PathBuf {
     repo_root().join("recipes/default.toml").canonicalize().unwrap()

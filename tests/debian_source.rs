@@ -10,7 +10,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod support;
+use dinv_test_support as support;
+use support::cli::{text, Cli};
 use support::debian_mirror::{apt_list, lz4_frames, serve};
 use support::ext4::{ext4_read, ext4_stat};
 
@@ -66,14 +67,7 @@ packages = [{pk}]
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
-            .args(args)
-            .env("DINV_CACHE_DIR", self.dir.path().join("cache"))
-            .env_remove("RUST_LOG")
-            .env_remove("DINV_DEBIAN_MIRROR")
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap()
+        Cli::new(env!("CARGO_BIN_EXE_dinv-build"), self.dir.path()).run(args)
     }
 
     /// (name, field value) for each paragraph of the Packages index having `field`.
@@ -90,9 +84,6 @@ packages = [{pk}]
     }
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// Package names apt would install on an empty system.
 fn apt_simulate(packages: &[String]) -> BTreeSet<String> {

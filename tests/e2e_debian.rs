@@ -17,7 +17,8 @@
 //! Needs qemu-system-x86, e2fsprogs, docker.io (scripts/setup). Takes a few
 //! minutes under TCG.
 
-mod support;
+use dinv_test_support as support;
+use support::cli::{text, Cli};
 
 use std::fs;
 use std::io::{Read, Write};
@@ -40,22 +41,13 @@ fn tmp_root() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-debian")
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 fn step(msg: &str) {
     eprintln!("e2e: {msg}");
 }
 
 fn dinv_build(args: &[&str], mirror: &Mirror) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dinv-build"))
-        .args(args)
-        .env("DINV_DEBIAN_MIRROR", mirror.url())
-        .env("DINV_CACHE_DIR", tmp_root().join("cache"))
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
+    Cli::new(env!("CARGO_BIN_EXE_dinv-build"), &workspace()).cache(tmp_root().join("cache")).env("DINV_DEBIAN_MIRROR", mirror.url()).run(args)
 }
 
 /// `docker` against a given daemon.

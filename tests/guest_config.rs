@@ -7,11 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
-use dinv_build::cache::Cache;
-use dinv_build::fetch::Fetcher;
-use dinv_build::progress::Progress;
-use dinv_build::recipe::{self, Source};
-use dinv_build::sources::apk::ApkSourceSet;
+use dinv_build::configure::GuestInputs;
+use dinv_build::recipe;
+use dinv_build::Context;
 use dinv_fstree::{Meta, NodeKind, Tree, TreePath};
 
 const OPENRC_SERVICES: &[&str] =
@@ -106,16 +104,8 @@ gid = 101
     /// Resolves, fetches and unpacks the guest packages, then configures the tree.
     fn configure(&self, recipe_path: &Path) -> Result<Tree, String> {
         let l = recipe::load(recipe_path).map_err(|e| e.to_string())?;
-        let Source::Apk(src) = &l.recipe.sources["alpine"] else { panic!("apk source expected") };
-        let cache = Cache::open(&self.path("cache")).unwrap();
-        let fetcher = Fetcher::new(false, Progress::hidden());
-        let set = ApkSourceSet::open("alpine", src, &fetcher, &cache).map_err(|e| e.to_string())?;
-        let pkgs = set.resolve(&l.recipe.guest.packages, "guest.packages", "guest").map_err(|e| e.to_string())?;
-        set.fetch(&pkgs, &fetcher, &cache, &Progress::hidden()).map_err(|e| e.to_string())?;
-        let mut tree = Tree::new();
-        set.unpack(&pkgs, &cache, &mut tree, &Progress::hidden()).map_err(|e| e.to_string())?;
-        dinv_build::configure::apply(&l, &mut tree).map_err(|e| e.to_string())?;
-        Ok(tree)
+        let ctx = Context { quiet: true, cache_dir: Some(self.path("cache")), ..Context::default() };
+        dinv_build::configured_guest(&ctx, &l).map_err(|e| e.to_string())
     }
 }
 
@@ -301,7 +291,7 @@ gid = 101
     .unwrap();
     let l = recipe::load(&r).unwrap();
     let mut t = debian_tree();
-    dinv_build::configure::apply(&l, &mut t).unwrap();
+    dinv_build::configure::apply(&l, &mut t, &GuestInputs::default()).unwrap();
 
     let services = dinv_launcher::guest::ServicesFile::parse(&text(&t, "etc/dinv/services.json")).unwrap();
     let names: Vec<&str> = services.services.iter().map(|s| s.name.as_str()).collect();

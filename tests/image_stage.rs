@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dinv_build::recipe::{load, LoadedRecipe};
-use dinv_build::stages::image::{build_image, ImageInputs, ImageOutputs};
+use dinv_build::{build_image, ImageInputs, ImageOutputs};
 use dinv_fstree::tar::{EntryType, TarEntry, TarReader};
 use dinv_fstree::{Meta, Tree, TreePath};
-use dinv_launcher::launcher::config::LauncherConfig;
+use dinv_launcher::launcher::config;
 use dinv_launcher::launcher::settings::{Machine, Settings};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -289,7 +289,7 @@ fn layers_hold_the_runtime_and_dinv() {
     let launcher = &dinv["usr/bin/dinv-launcher"];
     assert_eq!(launcher.0.mode, 0o755);
     assert_eq!(&launcher.1[..4], b"\x7fELF");
-    assert_eq!(launcher.1, dinv_build::assets::launcher());
+    assert_eq!(launcher.1, dinv_build::launcher_binary());
     assert_eq!(dinv["usr/share/dinv/vmlinuz"].1, std::fs::read(&fx.vmlinuz).unwrap());
     assert_eq!(dinv["usr/share/dinv/initramfs"].1, std::fs::read(&fx.initramfs).unwrap());
     assert_eq!(dinv["usr/share/dinv/rootfs.ext4"].1, std::fs::read(&fx.rootfs).unwrap());
@@ -299,9 +299,9 @@ fn layers_hold_the_runtime_and_dinv() {
 
     // launcher.json as the launcher itself reads it.
     let path = Path::new("/etc/dinv/launcher.json");
-    let cfg = LauncherConfig::parse(path, &dinv["etc/dinv/launcher.json"].1).unwrap();
+    let cfg = config::parse(path, &dinv["etc/dinv/launcher.json"].1).unwrap();
     let none = |_: &str| None;
-    let paths = cfg.resolve(path, &none).unwrap();
+    let paths = config::resolve(&cfg, path, &none).unwrap();
     assert_eq!(paths.kernel, Path::new("/usr/share/dinv/vmlinuz"));
     assert_eq!(paths.initrd.as_deref(), Some(Path::new("/usr/share/dinv/initramfs")));
     assert_eq!(paths.rootfs, Path::new("/usr/share/dinv/rootfs.ext4"));

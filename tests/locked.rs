@@ -6,11 +6,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
 
-mod support;
+use dinv_test_support as support;
+use support::cli::{text, Cli};
 use support::ext4::ext4_read;
 use support::fake_kernel::{bootable_specs, copy_fragments};
 use support::outputs::assert_same_outputs;
@@ -83,15 +84,7 @@ fragments = [{frags}]
     }
 
     fn run(&self, args: &[&str], cache: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_dinv-build"))
-            .args(args)
-            .current_dir(self.dir.path())
-            .env("DINV_CACHE_DIR", self.dir.path().join(cache))
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("DINV_REVISION")
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
+        Cli::new(env!("CARGO_BIN_EXE_dinv-build"), self.dir.path()).cache(self.dir.path().join(cache)).run(args)
     }
 
     fn ok(&self, args: &[&str], cache: &str) -> String {
@@ -105,9 +98,6 @@ fragments = [{frags}]
     }
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 /// name → version in a build's packages.json.
 fn installed(out: &Path, name: &str) -> Vec<String> {
@@ -255,19 +245,7 @@ fn debian_vendored_offline_build_matches_the_online_one() {
         ),
     )
     .unwrap();
-    let run = |args: &[&str], cache: &str| {
-        let o = Command::new(env!("CARGO_BIN_EXE_dinv-build"))
-            .args(args)
-            .current_dir(dir.path())
-            .env("DINV_CACHE_DIR", dir.path().join(cache))
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("DINV_DEBIAN_MIRROR")
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "dinv-build {args:?}: {}", text(&o));
-        text(&o)
-    };
+    let run = |args: &[&str], cache: &str| Cli::new(env!("CARGO_BIN_EXE_dinv-build"), dir.path()).cache(dir.path().join(cache)).ok(args);
     let r = recipe.to_str().unwrap();
     run(&["lock", r], "cache");
     let lock = fs::read_to_string(dir.path().join("deb.toml.lock")).unwrap();

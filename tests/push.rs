@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use dinv_fstree::{Meta, Tree, TreePath};
 use dinv_image::{write_oci_layout, ImageSpec, LayerBuilder, LayerOptions};
+use dinv_test_support::cli::{text, Cli};
 
 struct Registry {
     child: Child,
@@ -75,14 +76,15 @@ fn push_round_trip_gives_the_same_digest() {
 
     let reg = start_registry();
     let reference = format!("127.0.0.1:{}/team/dinv-push-test:v1", reg.port);
-    let out = Command::new(env!("CARGO_BIN_EXE_dinv-build")).args(["push", "--json", layout.to_str().unwrap(), &reference]).output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let cli = Cli::new(env!("CARGO_BIN_EXE_dinv-build"), work.path());
+    let out = cli.run(&["push", "--json", layout.to_str().unwrap(), &reference]);
+    assert!(out.status.success(), "{}", text(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["push"]["manifest_digest"], digests.manifest.as_str());
     assert_eq!(v["push"]["blobs_uploaded"], 2);
 
     // Pushing again uploads nothing new.
-    let out = Command::new(env!("CARGO_BIN_EXE_dinv-build")).args(["push", "--json", layout.to_str().unwrap(), &reference]).output().unwrap();
+    let out = cli.run(&["push", "--json", layout.to_str().unwrap(), &reference]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["push"]["blobs_present"], 2);
 

@@ -5,11 +5,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
 
-mod support;
+use dinv_test_support as support;
+use support::cli::{text, Cli};
 use support::fake_kernel::{bootable_specs, copy_fragments};
 use support::outputs::assert_same_outputs;
 
@@ -84,28 +85,16 @@ path = "overlay"
     /// Runs dinv-build through `sh -c 'umask …; exec …'` with the given
     /// working directory, cache, time zone and locale.
     fn run(&self, args: &[&str], cwd: &Path, umask: &str, tz: &str, lang: &str, cache: &str) -> Output {
-        fs::create_dir_all(cwd).unwrap();
-        Command::new("sh")
-            .arg("-c")
-            .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
-            .arg(env!("CARGO_BIN_EXE_dinv-build"))
-            .args(args)
-            .current_dir(cwd)
-            .env("DINV_CACHE_DIR", self.dir.path().join(cache))
+        Cli::new(env!("CARGO_BIN_EXE_dinv-build"), cwd)
+            .cache(self.dir.path().join(cache))
+            .umask(umask)
             .env("TZ", tz)
             .env("LANG", lang)
             .env("LC_ALL", lang)
-            .env_remove("SOURCE_DATE_EPOCH")
-            .env_remove("DINV_REVISION")
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
+            .run(args)
     }
 }
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
 
 #[test]
 fn two_builds_under_different_host_conditions_are_bit_identical() {

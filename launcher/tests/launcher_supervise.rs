@@ -9,10 +9,30 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Like QEMU, writes the console to stdout and to the chardev's logfile.
+/// With FAKE_BOOT it prints a boot's markers, stamped as the guest would,
+/// spaced by sleeps at least as long as the stamps say.
 const FAKE_QEMU: &str = r#"#!/bin/sh
+LOG=/dev/null
+for a in "$@"; do case "$a" in stdio,*logfile=*) LOG="${a##*logfile=}";; esac; done
+: > "$LOG"
+say() { echo "$1"; echo "$1" >> "$LOG"; }
 echo "$@" > "$FAKE_DIR/qemu.args"
 echo qemu-start >> "$FAKE_DIR/events"
-echo console-line
+say console-line
+if [ -n "$FAKE_BOOT" ]; then
+    sleep 0.1
+    say "[    0.000000] Linux version 6.1.0-fake (fake@dinv) #1 SMP PREEMPT_DYNAMIC"
+    sleep 0.3
+    say "[    0.300] dinv-init: starting"
+    sleep 0.2
+    say "[    0.500] dinv-init: switched root; executing /sbin/init"
+    sleep 0.1
+    say "[    0.600] dinv-guest: init starting"
+    sleep 0.3
+    say "[    0.900] dinv-guest: started dockerd (pid 42)"
+    sleep 0.2
+fi
 if [ -n "$FAKE_EXIT" ]; then exit "$FAKE_EXIT"; fi
 trap 'echo qemu-exit >> "$FAKE_DIR/events"; exit 0' USR1
 echo $$ > "$FAKE_DIR/qemu.pid"
@@ -288,4 +308,42 @@ fn health_and_print_qemu_args() {
     assert_eq!(code, 0);
     assert!(stdout.starts_with(&format!("{} -M q35 -accel tcg -cpu max", f.dir.join("fake-qemu").display())), "{stdout}");
     assert!(stdout.contains("virtio-blk-pci,drive=root"), "{stdout}");
+}
+
+#[test]
+fn boot_timeline_is_printed_and_written_at_readiness() {
+    let f = Fixture::new("timeline");
+    f.serve_qga();
+    let ping = f.serve_ping(); // answers once the fake boot is over
+    let child = f.launcher(&ping, &[("FAKE_BOOT", "1")], &["true"]);
+    let (code, _, stderr) = finish(child);
+    assert_eq!(code, 0, "{stderr}");
+    let ready = stderr.lines().find(|l| l.starts_with("dinv-launcher: ready in ")).unwrap_or_else(|| panic!("no ready line:\n{stderr}"));
+    // Phases between stamped lines are exact; the others depend on the host.
+    for part in ["(qemu ", ", kernel 0.", ", initramfs 0.2, guest init 0.4, dockerd "] {
+        assert!(ready.contains(part), "{part:?} not in {ready:?}");
+    }
+    assert!(stderr.contains("console-line"), "the console still reaches the container's output: {stderr}");
+
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("run/timeline.json")).unwrap()).unwrap();
+    assert_eq!(json["accel"], "tcg");
+    let phases = json["phases"].as_array().unwrap();
+    let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["qemu", "kernel", "initramfs", "guest init", "dockerd"], "{json:#}");
+    let secs = |i: usize| phases[i]["seconds"].as_f64().unwrap();
+    assert_eq!((secs(2), secs(3)), (0.2, 0.4), "{json:#}");
+    // The kernel phase starts when its banner (stamped 0.000000) was read,
+    // and ends at dinv-init's stamp: 0.3 s of sleep plus the fake's own pace.
+    assert!(secs(1) >= 0.29 && secs(1) < 0.5, "{json:#}");
+    // The fake starts printing 0.1 s in; readiness comes after its last sleep.
+    assert!(secs(0) >= 0.1 && secs(0) < 1.0, "{json:#}");
+    assert!(secs(4) >= 0.2, "{json:#}");
+    let total: f64 = (0..5).map(secs).sum();
+    let ready_s = json["ready_s"].as_f64().unwrap();
+    assert!((total - ready_s).abs() < 0.01, "phases add up to {total}, ready at {ready_s}");
+    let printed: f64 = ready["dinv-launcher: ready in ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!((printed - ready_s).abs() <= 0.051, "{ready} vs {ready_s}");
+    eprintln!("{ready}\n{json:#}");
+    let markers: Vec<&str> = json["markers"].as_array().unwrap().iter().map(|m| m["marker"].as_str().unwrap()).collect();
+    assert_eq!(markers, ["kernel", "initramfs", "switch_root", "guest_init", "dockerd"]);
 }

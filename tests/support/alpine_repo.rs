@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
 
-use super::fake_kernel::{fake_bzimage, fake_module, gzip, kernel_config_with, module_name};
+use crate::fake_kernel::{fake_bzimage, fake_module, gzip, kernel_config_with, module_name};
 
 /// `uname -r` of the fake kernel (the modules directory's name).
 pub const KERNEL_RELEASE: &str = "6.12.58-0-virt";

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use dinv_fstree::tar::TarError;
 
-use crate::sign::SigAlgo;
+use crate::algo::SigAlgo;
 use crate::Checksum;
 
 /// A trusted key could not be loaded.

@@ -12,6 +12,7 @@
 //!
 //! No I/O beyond reading key files: fetching and caching belong to the caller.
 
+mod algo;
 mod candidate;
 mod checksum;
 mod dep;

@@ -25,6 +25,33 @@ pub const SCRIPT_NAMES: [&str; 7] = [
     "trigger",
 ];
 
+/// Largest decompressed control member accepted (`.PKGINFO` and scripts
+/// are a few KiB; this is dpkg-sized headroom, as in `dinv-deb`).
+pub const MAX_CONTROL_BYTES: usize = 64 << 20;
+
+/// A `Vec` writer that fails once more than `limit` bytes arrive.
+struct LimitedWriter {
+    out: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for LimitedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + buf.len() > self.limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("control member larger than {} bytes decompressed", self.limit),
+            ));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// What a package is checked against. At least one of `checksum` and
 /// `keys` must be given.
 #[derive(Clone, Copy, Debug)]
@@ -91,7 +118,11 @@ pub fn verify(apk: &[u8], check: &ApkCheck) -> Result<VerifiedApk, PackageError>
     if control_start >= apk.len() {
         return Err(fail(PackageProblem::NoControl));
     }
-    let (control, control_end) = segments::read_member(apk, control_start).map_err(|e| fail(e.into()))?;
+    // Inflated before the checksum or signature is checked (they cover the
+    // compressed bytes, but which bytes depends on `.PKGINFO`): bounded.
+    let mut control = LimitedWriter { out: Vec::new(), limit: MAX_CONTROL_BYTES };
+    let control_end = segments::read_member_into(apk, control_start, &mut control).map_err(|e| fail(e.into()))?;
+    let control = control.out;
     let (pkginfo, scripts, other_control_files) = read_control(&control).map_err(fail)?;
     if pkginfo.name != check.name || pkginfo.version != check.version {
         return Err(fail(PackageProblem::WrongPackage {
@@ -176,6 +207,21 @@ mod tests {
     use super::*;
     use crate::testkit::{StyledTar, TarStyle};
     use dinv_fstree::tar::Header;
+
+    /// Found by reading the code while fuzzing (apk_package): the control
+    /// member was inflated whole into memory before any check, so a small
+    /// deflate bomb there made a multi-GiB allocation.
+    #[test]
+    fn control_member_bomb_is_refused() {
+        let zeros = vec![0u8; MAX_CONTROL_BYTES + 1];
+        let mut apk = crate::testkit::gzip(&zeros, 9);
+        assert!(apk.len() < MAX_CONTROL_BYTES / 500, "compresses well: {}", apk.len());
+        apk.extend(crate::testkit::gzip(b"data", 1));
+        let c = Checksum::sha1_of(b"anything");
+        let check = ApkCheck { name: "a", version: "1", checksum: Some(&c), keys: None };
+        let e = verify(&apk, &check).unwrap_err().to_string();
+        assert!(e.contains("control member larger than"), "{e}");
+    }
 
     #[test]
     fn pkginfo_behind_extension_headers() {

@@ -3,70 +3,13 @@
 //! (SHA-256) or `.SIGN.RSA512.<key>` (SHA-512) files, each signing the raw
 //! compressed bytes that follow the signature members.
 
-use std::fmt;
 
 use dinv_fstree::tar::{EntryType, TarError, TarReader};
 use flate2::bufread::GzDecoder;
-use rsa::Pkcs1v15Sign;
-use sha1::{Digest, Sha1};
-use sha2::{Sha256, Sha512};
 
 use crate::{Keyring, SegmentError, SignatureError};
 
-/// Digest and scheme of a signature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SigAlgo {
-    /// `.SIGN.RSA.*`: PKCS#1 v1.5 over SHA-1.
-    RsaSha1,
-    /// `.SIGN.RSA256.*`: over SHA-256.
-    RsaSha256,
-    /// `.SIGN.RSA512.*`: over SHA-512.
-    RsaSha512,
-}
-
-impl SigAlgo {
-    /// The file-name tag after `.SIGN.` (`RSA`, `RSA256`, `RSA512`).
-    pub fn tag(self) -> &'static str {
-        match self {
-            SigAlgo::RsaSha1 => "RSA",
-            SigAlgo::RsaSha256 => "RSA256",
-            SigAlgo::RsaSha512 => "RSA512",
-        }
-    }
-
-    /// The digest of `data` this algorithm signs.
-    pub fn digest(self, data: &[u8]) -> Vec<u8> {
-        match self {
-            SigAlgo::RsaSha1 => Sha1::digest(data).to_vec(),
-            SigAlgo::RsaSha256 => Sha256::digest(data).to_vec(),
-            SigAlgo::RsaSha512 => Sha512::digest(data).to_vec(),
-        }
-    }
-
-    /// The PKCS#1 v1.5 padding scheme for this digest.
-    pub fn scheme(self) -> Pkcs1v15Sign {
-        match self {
-            SigAlgo::RsaSha1 => Pkcs1v15Sign::new::<Sha1>(),
-            SigAlgo::RsaSha256 => Pkcs1v15Sign::new::<Sha256>(),
-            SigAlgo::RsaSha512 => Pkcs1v15Sign::new::<Sha512>(),
-        }
-    }
-
-    /// The signature file name for a key: `.SIGN.RSA256.<key>`.
-    pub fn file_name(self, key_name: &str) -> String {
-        format!(".SIGN.{}.{key_name}", self.tag())
-    }
-}
-
-impl fmt::Display for SigAlgo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SigAlgo::RsaSha1 => "RSA/SHA-1",
-            SigAlgo::RsaSha256 => "RSA/SHA-256",
-            SigAlgo::RsaSha512 => "RSA/SHA-512",
-        })
-    }
-}
+pub use crate::algo::SigAlgo;
 
 /// One `.SIGN.*` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +31,10 @@ pub struct Signatures {
     /// unsigned).
     pub signed_start: usize,
 }
+
+/// Largest `.SIGN.*` file read: an RSA signature is the key size (512
+/// bytes for RSA-4096); anything this large is not one.
+pub const MAX_SIGNATURE_BYTES: u64 = 64 << 10;
 
 fn parse_sign_name(name: &str) -> Option<(Option<SigAlgo>, &str)> {
     let rest = name.strip_prefix(".SIGN.")?;
@@ -150,6 +97,11 @@ fn read_signature_member(bytes: &[u8], pos: usize) -> Result<Option<(Vec<Signatu
         };
         if e.entry_type != EntryType::Regular {
             return Err(bad(format!("{:?} is not a regular file", e.path)));
+        }
+        // Read before anything is verified: a deflate bomb must not become
+        // a multi-GiB "signature".
+        if e.size > MAX_SIGNATURE_BYTES {
+            return Err(bad(format!("{:?} is {} bytes, too large for a signature", e.path, e.size)));
         }
         let data = tar.read_data(&e).map_err(|e| bad(e.to_string()))?;
         found.push(Signature {
@@ -303,6 +255,26 @@ mod tests {
             let e = read_signatures(&signed_file(&[t.cut()], b"x")).unwrap_err().to_string();
             assert!(e.ends_with("is not a regular file"), "{style:?}: {e}");
         }
+    }
+
+    /// Found by reading the code while fuzzing (apk_members): a signature
+    /// file's size came from the tar header and its bytes were inflated
+    /// into memory before any check, so a small deflate bomb became a
+    /// multi-GiB allocation.
+    #[test]
+    fn oversized_signature_files_are_refused_unread() {
+        let name = SigAlgo::RsaSha256.file_name("k.rsa.pub");
+        let big = vec![0u8; (MAX_SIGNATURE_BYTES + 1) as usize];
+        let mut t = StyledTar::new(TarStyle::Ustar);
+        entry(&mut t, &name, &big);
+        let file = signed_file(&[t.cut()], b"content");
+        assert!(file.len() < 4096, "compresses well: {}", file.len());
+        let e = read_signatures(&file).unwrap_err().to_string();
+        assert!(e.ends_with("too large for a signature"), "{e}");
+        // A size field promising far more than the member holds.
+        let block = dinv_fstree::tar::header_block(name.as_bytes(), &Header::new(&name, b'0'), b'0', 0o77777777777, dinv_fstree::tar::Magic::Gnu);
+        let e = read_signatures(&signed_file(&[block.to_vec()], b"x")).unwrap_err().to_string();
+        assert!(e.ends_with("too large for a signature"), "{e}");
     }
 
     #[test]

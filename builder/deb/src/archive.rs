@@ -14,6 +14,9 @@ use crate::DebError;
 /// Control tarballs are a few KiB; anything near this is not a real package.
 const MAX_CONTROL_BYTES: u64 = 64 << 20;
 
+/// `debian-binary` holds `2.0\n`; dpkg reads a few bytes of it at most.
+const MAX_VERSION_BYTES: u64 = 1 << 10;
+
 /// Maintainer scripts dpkg runs (or debconf's `config`), in a stable order.
 pub const MAINTAINER_SCRIPTS: [&str; 5] = ["preinst", "postinst", "prerm", "postrm", "config"];
 
@@ -97,7 +100,8 @@ fn read_member_header<R: Read>(r: &mut R, package: &str) -> Result<Option<ArMemb
 
 /// Reads a member's bytes and its padding byte.
 fn read_member<R: Read>(r: &mut R, m: &ArMember, package: &str) -> Result<Vec<u8>, DebError> {
-    let mut v = Vec::with_capacity(m.size as usize);
+    // The size field is untrusted: grow with the bytes that actually arrive.
+    let mut v = Vec::with_capacity(m.size.min(64 << 10) as usize);
     r.take(m.size).read_to_end(&mut v).map_err(|e| DebError::io(format!("{package}.deb: member {}", m.name), e))?;
     if v.len() as u64 != m.size {
         return Err(DebError::Archive { package: package.into(), why: format!("member {} is truncated", m.name) });
@@ -184,6 +188,9 @@ pub fn open_deb<R: Read>(mut r: R, package: &str) -> Result<DebReader<R>, DebErr
     if first.name != "debian-binary" {
         return Err(bad(format!("first member is {:?}, not debian-binary", first.name)));
     }
+    if first.size > MAX_VERSION_BYTES {
+        return Err(bad(format!("debian-binary is {} bytes, too large for a format version", first.size)));
+    }
     let version = read_member(&mut r, &first, package)?;
     if !version.starts_with(b"2.") {
         return Err(bad(format!("unsupported format version {:?}", String::from_utf8_lossy(&version).trim())));
@@ -263,5 +270,39 @@ impl<R: Read> DebReader<R> {
     pub fn into_data(self) -> Result<Decoder<io::Take<R>>, DebError> {
         let what = format!("{}.deb: {}", self.package, self.data_name);
         Decoder::new(self.inner.take(self.data_size), self.data_compression).map_err(|e| DebError::io(what, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(name: &str, size: &str) -> Vec<u8> {
+        format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{size:<10}`\n", 0, 0, 0, "100644").into_bytes()
+    }
+
+    /// Found by fuzzing (deb_archive): an ar member's decimal size went
+    /// straight into `Vec::with_capacity`, so a 70-byte file asked for
+    /// 10 GB (libFuzzer: `out-of-memory (malloc(9999999999))`).
+    #[test]
+    fn member_sizes_do_not_decide_allocations() {
+        let mut f = b"!<arch>\n".to_vec();
+        f.extend(header("debian-binary", "9999999999"));
+        f.extend_from_slice(b"2.0\n");
+        let e = open_deb(&f[..], "big").err().expect("refused").to_string();
+        assert!(e.contains("debian-binary is 9999999999 bytes"), "{e}");
+        // Sizes below the limits but beyond the data: truncated, quickly.
+        let mut f = b"!<arch>\n".to_vec();
+        f.extend(header("debian-binary", "1000"));
+        f.extend_from_slice(b"2.0\n");
+        let e = open_deb(&f[..], "short").err().expect("refused").to_string();
+        assert!(e.contains("truncated"), "{e}");
+        let mut f = b"!<arch>\n".to_vec();
+        f.extend(header("debian-binary", "4"));
+        f.extend_from_slice(b"2.0\n");
+        f.extend(header("control.tar", "60000000"));
+        f.extend_from_slice(b"abc");
+        let e = open_deb(&f[..], "short").err().expect("refused").to_string();
+        assert!(e.contains("truncated"), "{e}");
     }
 }

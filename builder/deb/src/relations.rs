@@ -67,8 +67,10 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn skip_ws(&mut self) {
-        while self.s[self.pos..].starts_with(|c: char| c.is_whitespace()) {
-            self.pos += 1;
+        // By whole characters: Unicode whitespace (U+00A0, U+2003...) is
+        // more than one byte.
+        while let Some(c) = self.s[self.pos..].chars().next().filter(|c| c.is_whitespace()) {
+            self.pos += c.len_utf8();
         }
     }
     fn peek(&mut self) -> Option<char> {
@@ -331,6 +333,20 @@ mod tests {
         assert_eq!(p[0].version, None);
         assert!(parse_provides("a | b", "t").is_err());
         assert!(parse_provides("a (>= 1)", "t").is_err());
+    }
+
+    /// Found by fuzzing (deb_relations): `skip_ws` stepped one byte over a
+    /// multi-byte whitespace character and the next slice panicked
+    /// (`byte index is not a char boundary`).
+    #[test]
+    fn unicode_whitespace_is_skipped_whole() {
+        let r = parse_relations("a\u{a0}(>= 1),\u{2003}b\u{3000}|\u{85}c", "t").unwrap();
+        assert_eq!((r[0][0].name.as_str(), r[0][0].version.as_str()), ("a", "1"));
+        assert_eq!(r[1].iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+        for bad in ["a\u{a0}", "\u{a0}", "a (\u{2003}>= \u{a0}1\u{a0})\u{a0}x", "a\u{a0}é"] {
+            let _ = parse_relations(bad, "t");
+        }
+        assert!(parse_relations("a\u{a0}é", "t").is_err());
     }
 
     #[test]

@@ -162,21 +162,26 @@ pub fn parse_date(s: &str) -> Result<i64, DebError> {
         }
         Some(_) => return Err(bad("zone")),
     };
-    if !(1..=31).contains(&day) || *h > 23 || *m > 59 || *sec > 60 {
+    if !(1..=31).contains(&day) || !(0..=23).contains(h) || !(0..=59).contains(m) || !(0..=60).contains(sec) {
         return Err(bad("out of range"));
     }
-    Ok(days_from_civil(year, mon, day) * 86400 + h * 3600 + m * 60 + sec - offset)
+    // The year is unbounded text: overflow is an error, not a panic.
+    days_from_civil(year, mon, day)
+        .and_then(|d| d.checked_mul(86400))
+        .and_then(|s| s.checked_add(h * 3600 + m * 60 + sec - offset))
+        .ok_or_else(|| bad("year out of range"))
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm); `None` when the year is too large to count in days.
+fn days_from_civil(y: i64, m: i64, d: i64) -> Option<i64> {
+    let y = if m <= 2 { y.checked_sub(1)? } else { y };
     let era = y.div_euclid(400);
-    let yoe = y - era * 400;
+    let yoe = y.rem_euclid(400);
     let mp = (m + 9) % 12;
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
+    era.checked_mul(146097)?.checked_add(doe - 719468)
 }
 
 /// SHA256 of bytes as lower-case hex.
@@ -235,6 +240,24 @@ SHA256:
         r.check_valid_at(until).unwrap();
         let e = r.check_valid_at(until + 1).unwrap_err();
         assert!(matches!(e, DebError::Expired { .. }) && e.to_string().contains("bookworm"), "{e}");
+    }
+
+    /// Found by fuzzing (deb_release): a huge year overflowed the day and
+    /// second arithmetic (`attempt to multiply with overflow`).
+    #[test]
+    fn huge_years_are_errors() {
+        for y in ["99999999999999999", "9223372036854775807", "-9223372036854775808"] {
+            for mon in ["Jan", "Jun"] {
+                let s = format!("Sat, 10 {mon} {y} 08:52:43 UTC");
+                let e = parse_date(&s).unwrap_err().to_string();
+                assert!(e.contains("out of range"), "{s}: {e}");
+            }
+        }
+        let e = Release::parse(&TEXT.replace("2023 08:52:43 UTC", "99999999999999999 08:52:43 UTC")).unwrap_err();
+        assert!(e.to_string().contains("out of range"), "{e}");
+        assert_eq!(parse_date("Fri, 31 Dec 9999 23:59:59 UTC").unwrap(), 253402300799);
+        // Negative times overflowed the same way.
+        assert!(parse_date("Sat, 10 Jun 2023 -9223372036854775808:00:00 UTC").is_err());
     }
 
     #[test]

@@ -9,11 +9,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use dinv_apk::testkit::{build_index, shared_key, write_repository, IndexOptions, PackageSpec};
-use dinv_build::cache::Cache;
-use dinv_build::fetch::Fetcher;
-use dinv_build::progress::Progress;
-use dinv_build::recipe::{ApkRepository, ApkRepositoryTable, ApkSource};
-use dinv_build::sources::apk::ApkSourceSet;
+use dinv_build::recipe::LoadedRecipe;
+use dinv_build::sources::{self, PackageSource};
+use dinv_build::{BuildEnv, Context};
 use dinv_fstree::Tree;
 
 /// A small deterministic generator (no extra dependencies).
@@ -72,14 +70,18 @@ fn base64_encode(b: &[u8]) -> String {
     out
 }
 
-fn source(url: &str, keys: &std::path::Path) -> ApkSource {
-    ApkSource {
-        mirror: None,
-        branch: None,
-        repositories: vec![ApkRepository::Full(ApkRepositoryTable { name: None, url: Some(url.into()), tag: None, allow_untrusted: false })],
-        arch: "x86_64".into(),
-        keys: vec![keys.to_string_lossy().into_owned()],
-    }
+/// A recipe whose source `name` is the one repository at `url`.
+fn recipe(dir: &std::path::Path, name: &str, url: &str, keys: &std::path::Path) -> LoadedRecipe {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "[image]\nname = \"bench\"\n[sources.{name}]\ntype = \"apk\"\nrepositories = [{{ url = \"{url}\" }}]\nkeys = [{keys:?}]\n[guest]\nsource = \"{name}\"\npackages = []\n"
+    );
+    fs::write(&path, text).unwrap();
+    dinv_build::recipe::load(&path).unwrap()
+}
+
+fn open_source(env: &BuildEnv, l: &LoadedRecipe, name: &str) -> Box<dyn PackageSource> {
+    sources::open(env, l, name, false).unwrap()
 }
 
 fn main() {
@@ -88,8 +90,7 @@ fn main() {
     let keys = dir.path().join("keys");
     fs::create_dir_all(&keys).unwrap();
     fs::write(keys.join(&key.name), key.public_pem()).unwrap();
-    let cache = Cache::open(&dir.path().join("cache")).unwrap();
-    let fetcher = Fetcher::new(false, Progress::hidden());
+    let env = Context { quiet: true, cache_dir: Some(dir.path().join("cache")), ..Context::default() }.env(false).unwrap();
 
     // 1. Index parse: 20,000 entries, signed.
     let n = 20_000;
@@ -109,7 +110,8 @@ fn main() {
 
     // 2. Resolve through the source (open = fetch + verify + parse + candidates).
     let t = Instant::now();
-    let set = ApkSourceSet::open("bench", &source(&format!("file://{}", dir.path().join("big").display()), &keys), &fetcher, &cache).unwrap();
+    let l = recipe(dir.path(), "bench", &format!("file://{}", dir.path().join("big").display()), &keys);
+    let set = open_source(&env, &l, "bench");
     let open = t.elapsed();
     let world: Vec<String> = (0..10).map(|i| format!("pkg{}", n - 1 - i * 97)).collect();
     let t = Instant::now();
@@ -141,17 +143,18 @@ fn main() {
         })
         .collect();
     let written = write_repository(&dir.path().join("data"), "main", "x86_64", &specs, key).unwrap();
-    let set = ApkSourceSet::open("data", &source(&format!("file://{}", dir.path().join("data/main").display()), &keys), &fetcher, &cache).unwrap();
+    let l = recipe(dir.path(), "data", &format!("file://{}", dir.path().join("data/main").display()), &keys);
+    let set = open_source(&env, &l, "data");
     let world: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let pkgs = set.resolve(&world, "requested", "bench").unwrap();
-    set.fetch(&pkgs, &fetcher, &cache, &Progress::hidden()).unwrap();
+    set.fetch(&pkgs, &env).unwrap();
     let mut tree = Tree::new();
     let t = Instant::now();
-    let stats = set.unpack(&pkgs, &cache, &mut tree, &Progress::hidden()).unwrap();
+    let stats = set.unpack(&pkgs, &env, &mut tree).unwrap();
     let cold = t.elapsed();
     let mut tree2 = Tree::new();
     let t = Instant::now();
-    set.unpack(&pkgs, &cache, &mut tree2, &Progress::hidden()).unwrap();
+    set.unpack(&pkgs, &env, &mut tree2).unwrap();
     let warm = t.elapsed();
 
     // The lower bound: gzip -dc of the same data members.

@@ -10,11 +10,7 @@
 //!
 //! Run: `cargo run --release -p dinv-build --example bench_e2e`
 
-#[path = "../../../tests/support/appliance.rs"]
-mod appliance;
-#[path = "../../../tests/support/debian_mirror.rs"]
-#[allow(dead_code)]
-mod debian_mirror;
+use dinv_test_support::{appliance, debian_mirror};
 
 use std::fs;
 

@@ -1,11 +1,13 @@
-//! The content-addressed cache shared by concurrent builds.
-//!
-//! Layout under the cache root:
-//! - `blobs/<algo>/<hh>/<hex>`: downloaded files by the checksum their
-//!   index gives (`q1` for apk, `sha256` for deb and indexes);
+//! The content-addressed cache shared by concurrent builds. [`Bucket`]
+//! owns the layout under the cache root:
+//! - `blobs/<algo>/<hh>/<hex>`: package files by the checksum their signed
+//!   index gives (`apk-q1` for apk, `sha256` for deb);
 //! - `unpacked/<key>.tar`: decompressed data archives that tree contents
-//!   point into;
-//! - `locks/`: advisory file locks.
+//!   point into (`apk-<q1 hex>`, `deb-<sha256>`);
+//! - `indexes/<name>`: index files, named by a digest of their URL (for
+//!   offline builds) or, for Debian `Packages`, by their signed SHA-256;
+//! - `locks/<name>.lock`: advisory file locks;
+//! - `tmp/`: files being written.
 //!
 //! Every file appears by rename of a finished temporary file, so an
 //! interrupted download never leaves a partial entry behind.
@@ -13,6 +15,31 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+/// The cache's directories, one per kind of entry (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bucket {
+    Blobs,
+    Unpacked,
+    Indexes,
+    Locks,
+    Tmp,
+}
+
+impl Bucket {
+    const ALL: [Bucket; 5] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Locks, Bucket::Tmp];
+
+    /// The directory's name under the cache root.
+    fn dir(self) -> &'static str {
+        match self {
+            Bucket::Blobs => "blobs",
+            Bucket::Unpacked => "unpacked",
+            Bucket::Indexes => "indexes",
+            Bucket::Locks => "locks",
+            Bucket::Tmp => "tmp",
+        }
+    }
+}
 
 /// The cache directory.
 #[derive(Clone, Debug)]
@@ -49,8 +76,8 @@ impl Cache {
 
     /// Opens (creating) a cache at `root`.
     pub fn open(root: &Path) -> io::Result<Cache> {
-        for d in ["blobs", "unpacked", "locks", "tmp"] {
-            fs::create_dir_all(root.join(d))?;
+        for b in Bucket::ALL {
+            fs::create_dir_all(root.join(b.dir()))?;
         }
         Ok(Cache { root: root.to_path_buf() })
     }
@@ -59,21 +86,30 @@ impl Cache {
         &self.root
     }
 
+    fn bucket(&self, b: Bucket) -> PathBuf {
+        self.root.join(b.dir())
+    }
+
     /// Where a blob with this checksum lives.
     pub fn blob_path(&self, algo: &str, hex: &str) -> PathBuf {
         let shard = &hex[..hex.len().min(2)];
-        self.root.join("blobs").join(algo).join(shard).join(hex)
+        self.bucket(Bucket::Blobs).join(algo).join(shard).join(hex)
     }
 
     /// Where the decompressed data archive for `key` lives.
     pub fn unpacked_path(&self, key: &str) -> PathBuf {
-        self.root.join("unpacked").join(format!("{key}.tar"))
+        self.bucket(Bucket::Unpacked).join(format!("{key}.tar"))
+    }
+
+    /// Where an index file named `name` lives.
+    pub fn index_path(&self, name: &str) -> PathBuf {
+        self.bucket(Bucket::Indexes).join(name)
     }
 
     /// Takes an exclusive lock named `name` (waits for other builds).
     pub fn lock(&self, name: &str) -> io::Result<CacheLock> {
         let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect();
-        let file = File::options().create(true).truncate(false).write(true).open(self.root.join("locks").join(format!("{safe}.lock")))?;
+        let file = File::options().create(true).truncate(false).write(true).open(self.bucket(Bucket::Locks).join(format!("{safe}.lock")))?;
         file.lock()?;
         Ok(CacheLock { file })
     }
@@ -84,7 +120,7 @@ impl Cache {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
         }
-        let mut tmp = tempfile::NamedTempFile::new_in(self.root.join("tmp"))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(self.bucket(Bucket::Tmp))?;
         fill(tmp.as_file_mut())?;
         tmp.as_file_mut().flush()?;
         tmp.persist(dest).map_err(|e| e.error)?;
@@ -94,7 +130,7 @@ impl Cache {
     /// A temporary file inside the cache (same filesystem as the entries,
     /// so it can be renamed into place).
     pub fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::NamedTempFile::new_in(self.root.join("tmp"))
+        tempfile::NamedTempFile::new_in(self.bucket(Bucket::Tmp))
     }
 }
 

@@ -1,29 +1,152 @@
-//! The builder's error type and the exit codes it maps to.
+//! The builder's error type: typed errors from the format crates, kept as
+//! they are up to the CLI, with the context a user can act on (which
+//! package, which check, which stage), and the one table of exit codes.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use crate::fetch::FetchError;
 use crate::recipe::RecipeError;
 
-/// Exit codes (documented in the README):
-/// 0 success, 1 internal or I/O error, 2 bad recipe or usage, 3 dependency
-/// resolution failed, 4 download or integrity check failed, 5 a build
-/// stage failed, 6 `verify` found differing outputs.
+/// What kind of failure an error is; each kind has one exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Io,
+    Recipe,
+    Usage,
+    Resolve,
+    Fetch,
+    Integrity,
+    Stage,
+    NotReproducible,
+}
+
+/// The exit code of every kind, with what it means (the README's table).
+pub const EXIT_CODES: &[(ErrorKind, u8, &str)] = &[
+    (ErrorKind::Io, 1, "internal or I/O error; the message names the path"),
+    (ErrorKind::Recipe, 2, "bad recipe; the message gives `file:line: key`"),
+    (ErrorKind::Usage, 2, "bad command line or lock file"),
+    (ErrorKind::Resolve, 3, "dependency resolution failed; the message gives the chain"),
+    (ErrorKind::Fetch, 4, "a download failed (network, HTTP status, missing index, offline)"),
+    (ErrorKind::Integrity, 4, "an integrity check failed; the message names the package or index and the check"),
+    (ErrorKind::Stage, 5, "a build stage failed; the message names the stage"),
+    (ErrorKind::NotReproducible, 6, "`verify` found outputs that differ"),
+];
+
+impl ErrorKind {
+    /// The process exit code (from [`EXIT_CODES`]).
+    pub fn exit_code(self) -> u8 {
+        EXIT_CODES.iter().find(|(k, _, _)| *k == self).map(|(_, c, _)| *c).expect("every kind is in the table")
+    }
+
+    /// The name used in `--json` errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Io => "io",
+            ErrorKind::Recipe => "recipe",
+            ErrorKind::Usage => "usage",
+            ErrorKind::Resolve => "resolve",
+            ErrorKind::Fetch => "fetch",
+            ErrorKind::Integrity => "integrity",
+            ErrorKind::Stage => "stage",
+            ErrorKind::NotReproducible => "not-reproducible",
+        }
+    }
+}
+
+/// A build stage, as errors and reports name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Unpack,
+    Configure,
+    Kernel,
+    Rootfs,
+    Image,
+    Sbom,
+    Verify,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Unpack => "unpack",
+            Stage::Configure => "configure",
+            Stage::Kernel => "kernel",
+            Stage::Rootfs => "rootfs",
+            Stage::Image => "image",
+            Stage::Sbom => "sbom",
+            Stage::Verify => "verify",
+        })
+    }
+}
+
+/// Why a stage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StageFailure {
+    #[error(transparent)]
+    Kernel(#[from] dinv_kernel::KernelError),
+    #[error(transparent)]
+    Ext4(#[from] dinv_ext4::Ext4Error),
+    #[error(transparent)]
+    Image(#[from] dinv_image::ImageError),
+    #[error(transparent)]
+    Tree(#[from] dinv_fstree::TreeError),
+    /// A typed failure with what it happened to (`linux-virt 6.12: …`).
+    #[error("{what}: {source}")]
+    In { what: String, source: Box<StageFailure> },
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Why a downloaded, cached or trusted input was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Check {
+    #[error(transparent)]
+    ApkIndex(#[from] dinv_apk::IndexError),
+    #[error(transparent)]
+    ApkPackage(#[from] dinv_apk::PackageProblem),
+    #[error(transparent)]
+    ApkKey(#[from] dinv_apk::KeyError),
+    #[error(transparent)]
+    Deb(#[from] dinv_deb::DebError),
+    #[error(transparent)]
+    Unpack(#[from] dinv_fstree::tar::UnpackError),
+    /// A package's data archive (its files) is corrupt.
+    #[error("data archive: {0}")]
+    DataArchive(#[source] dinv_fstree::tar::TarError),
+    /// An index that no trusted key signed, with the keys that were trusted.
+    #[error("{source} (trusted keys: {keys})")]
+    IndexSignature { source: dinv_apk::IndexError, keys: String },
+    /// A package file in the cache failed its check.
+    #[error("{source} (cached file {})", path.display())]
+    Cached { path: PathBuf, source: Box<Check> },
+    #[error("{0}")]
+    Message(String),
+}
+
+impl Check {
+    /// This failure, found in the cached file `path`.
+    pub fn in_cached(self, path: &std::path::Path) -> Check {
+        Check::Cached { path: path.to_path_buf(), source: Box::new(self) }
+    }
+}
+
+/// Everything that can stop a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Recipe(#[from] RecipeError),
     #[error("{0}")]
     Usage(String),
-    #[error("cannot resolve the {what} packages of source {source_name:?}: {message}")]
-    Resolve { source_name: String, what: String, message: String },
+    #[error("cannot resolve the {set} packages of source {source_name:?}: {source}")]
+    Resolve { source_name: String, set: String, source: dinv_solver::SolveError },
     #[error(transparent)]
     Fetch(#[from] FetchError),
-    /// An integrity check failed: names the package and the check.
+    /// An integrity check failed: names the package or index and the check.
     #[error("{subject}: {check}")]
-    Integrity { subject: String, check: String },
-    #[error("{stage}: {message}")]
-    Stage { stage: &'static str, message: String },
+    Integrity { subject: String, check: Check },
+    #[error("{stage}: {failure}")]
+    Stage { stage: Stage, failure: StageFailure },
     #[error("outputs differ: {0}")]
     NotReproducible(String),
     #[error("{}: {source}", path.display())]
@@ -31,29 +154,17 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error.
-    pub fn exit_code(&self) -> i32 {
+    /// The kind of failure (and so the exit code).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Recipe(_) | Error::Usage(_) => 2,
-            Error::Resolve { .. } => 3,
-            Error::Fetch(_) | Error::Integrity { .. } => 4,
-            Error::Stage { .. } => 5,
-            Error::NotReproducible(_) => 6,
-            Error::Io { .. } => 1,
-        }
-    }
-
-    /// A short machine-readable kind for `--json`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Error::Recipe(_) => "recipe",
-            Error::Usage(_) => "usage",
-            Error::Resolve { .. } => "resolve",
-            Error::Fetch(_) => "fetch",
-            Error::Integrity { .. } => "integrity",
-            Error::Stage { .. } => "stage",
-            Error::NotReproducible(_) => "not-reproducible",
-            Error::Io { .. } => "io",
+            Error::Recipe(_) => ErrorKind::Recipe,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::Resolve { .. } => ErrorKind::Resolve,
+            Error::Fetch(_) => ErrorKind::Fetch,
+            Error::Integrity { .. } => ErrorKind::Integrity,
+            Error::Stage { .. } => ErrorKind::Stage,
+            Error::NotReproducible(_) => ErrorKind::NotReproducible,
+            Error::Io { .. } => ErrorKind::Io,
         }
     }
 
@@ -64,9 +175,62 @@ impl Error {
     }
 
     /// A failure in a named build stage.
-    pub fn stage(stage: &'static str, message: impl std::fmt::Display) -> Error {
-        Error::Stage { stage, message: message.to_string() }
+    pub fn stage(stage: Stage, failure: impl Into<StageFailure>) -> Error {
+        Error::Stage { stage, failure: failure.into() }
+    }
+
+    /// An integrity check that failed for `subject`.
+    pub fn integrity(subject: impl Into<String>, check: impl Into<Check>) -> Error {
+        Error::Integrity { subject: subject.into(), check: check.into() }
+    }
+}
+
+impl From<String> for StageFailure {
+    fn from(s: String) -> Self {
+        StageFailure::Message(s)
+    }
+}
+
+impl From<&str> for StageFailure {
+    fn from(s: &str) -> Self {
+        StageFailure::Message(s.to_string())
+    }
+}
+
+impl From<String> for Check {
+    fn from(s: String) -> Self {
+        Check::Message(s)
+    }
+}
+
+impl StageFailure {
+    /// This failure, said to concern `what`.
+    pub fn of(self, what: impl Into<String>) -> StageFailure {
+        StageFailure::In { what: what.into(), source: Box::new(self) }
     }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_exit_code() {
+        for kind in [
+            ErrorKind::Io,
+            ErrorKind::Recipe,
+            ErrorKind::Usage,
+            ErrorKind::Resolve,
+            ErrorKind::Fetch,
+            ErrorKind::Integrity,
+            ErrorKind::Stage,
+            ErrorKind::NotReproducible,
+        ] {
+            assert_eq!(EXIT_CODES.iter().filter(|(k, _, _)| *k == kind).count(), 1, "{kind:?}");
+        }
+        assert_eq!(Error::Usage("x".into()).kind().exit_code(), 2);
+        assert_eq!(Error::stage(Stage::Kernel, "bad").to_string(), "kernel: bad");
+    }
+}

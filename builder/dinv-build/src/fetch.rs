@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::progress::Progress;
@@ -156,14 +156,5 @@ impl Fetcher {
             Target::File(p) => Some(p),
             Target::Http(_) => None,
         }
-    }
-}
-
-/// Resolves a source URL given relative to a recipe into an absolute form.
-pub fn absolute_url(url: &str, base_dir: &Path) -> String {
-    match classify(url) {
-        Target::Http(u) => u,
-        Target::File(p) if p.is_relative() => base_dir.join(p).to_string_lossy().into_owned(),
-        Target::File(p) => p.to_string_lossy().into_owned(),
     }
 }

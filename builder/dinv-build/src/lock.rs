@@ -1,14 +1,13 @@
 //! The lock file: exactly which packages, keys and inputs a build used.
+//! Data only; `resolve` makes one and checks a recipe against one.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::pipeline::Resolved;
-use crate::recipe::LoadedRecipe;
+use crate::recipe::inputs_digest;
 use crate::sources::ResolvedPackage;
 use crate::{Error, Result};
 
@@ -119,110 +118,10 @@ pub struct LockFile {
     pub packages: Vec<LockedPackage>,
 }
 
-fn hash_path(p: &Path, base: &Path, out: &mut BTreeMap<String, String>) -> Result<()> {
-    if p.is_dir() {
-        let mut entries: Vec<_> = fs::read_dir(p).map_err(Error::io(p))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-        entries.sort();
-        for e in entries {
-            hash_path(&e, base, out)?;
-        }
-    } else if p.is_file() {
-        let bytes = fs::read(p).map_err(Error::io(p))?;
-        let key = p.strip_prefix(base).unwrap_or(p).display().to_string();
-        out.insert(key, hex::encode(Sha256::digest(&bytes)));
-    }
-    Ok(())
-}
-
-/// Hashes the recipe files and every file or directory they reference.
-pub fn input_hashes(l: &LoadedRecipe) -> Result<BTreeMap<String, String>> {
-    let base = l.path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let mut out = BTreeMap::new();
-    for f in &l.files {
-        hash_path(f, &base, &mut out)?;
-    }
-    let r = &l.recipe;
-    let mut paths: Vec<&str> = Vec::new();
-    paths.extend(r.kernel.fragments.iter().map(String::as_str));
-    paths.extend(r.overlays.iter().map(|o| o.path.as_str()));
-    paths.extend(r.files.iter().filter_map(|f| f.source.as_deref()));
-    paths.extend(r.docker.ca_certificates.iter().map(|c| c.file.as_str()));
-    for p in paths {
-        hash_path(Path::new(p), &base, &mut out)?;
-    }
-    Ok(out)
-}
-
-/// SHA-256 over every input file's name and hash, in order.
-fn inputs_digest(inputs: &BTreeMap<String, String>) -> String {
-    let mut all = Sha256::new();
-    for (k, v) in inputs {
-        all.update(k.as_bytes());
-        all.update(b"\0");
-        all.update(v.as_bytes());
-        all.update(b"\n");
-    }
-    hex::encode(all.finalize())
-}
-
 impl LockFile {
-    /// A lock file for a resolved recipe.
-    pub fn new(l: &LoadedRecipe, r: &Resolved) -> Result<LockFile> {
-        let inputs = input_hashes(l)?;
-        let keys = r
-            .sources
-            .iter()
-            .flat_map(|(s, src)| src.key_digests().into_iter().map(move |(name, sha256)| LockedKey { source: s.clone(), name, sha256 }))
-            .collect();
-        let packages = r.sets.iter().flat_map(|s| s.packages.iter().map(move |p| LockedPackage::from_resolved(&s.set, &s.source, p))).collect();
-        Ok(LockFile { version: 1, inputs_sha256: inputs_digest(&inputs), inputs, keys, packages })
-    }
-
-    /// Refuses a lock whose inputs differ from the recipe's files now,
-    /// naming what changed.
-    pub fn check_inputs(&self, l: &LoadedRecipe, lock_path: &Path) -> Result<()> {
-        let now = input_hashes(l)?;
-        if now == self.inputs {
-            return Ok(());
-        }
-        let base = l.path.parent().unwrap_or(Path::new("."));
-        let recipe_key = l.path.strip_prefix(base).unwrap_or(&l.path).display().to_string();
-        let mut changes = Vec::new();
-        for (k, v) in &now {
-            match self.inputs.get(k) {
-                Some(old) if old == v => {}
-                Some(_) if *k == recipe_key => changes.push(format!("recipe changed since the lock ({k})")),
-                Some(_) => changes.push(format!("{k} changed (sha256 differs)")),
-                None => changes.push(format!("{k} is new (not in the lock)")),
-            }
-        }
-        for k in self.inputs.keys().filter(|k| !now.contains_key(*k)) {
-            changes.push(format!("{k} is no longer an input"));
-        }
-        Err(Error::Usage(format!(
-            "{}: out of date: {}; run `dinv-build lock {}` to update it",
-            lock_path.display(),
-            changes.join(", "),
-            l.path.display()
-        )))
-    }
-
-    /// Refuses a lock whose trusted keys differ from the sources' keys now.
-    pub fn check_keys(&self, r: &Resolved, lock_path: &Path) -> Result<()> {
-        for (source, src) in &r.sources {
-            let now = src.key_digests();
-            let locked: BTreeMap<String, String> =
-                self.keys.iter().filter(|k| &k.source == source).map(|k| (k.name.clone(), k.sha256.clone())).collect();
-            if now != locked {
-                let names: Vec<&String> = now.keys().chain(locked.keys()).filter(|n| now.get(*n) != locked.get(*n)).collect();
-                return Err(Error::Usage(format!(
-                    "{}: out of date: trusted keys of source {source:?} changed since the lock ({}); run `dinv-build lock` to update it",
-                    lock_path.display(),
-                    names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                )));
-            }
-        }
-        Ok(())
+    /// A lock file over these inputs, keys and packages.
+    pub fn new(inputs: BTreeMap<String, String>, keys: Vec<LockedKey>, packages: Vec<LockedPackage>) -> LockFile {
+        LockFile { version: 1, inputs_sha256: inputs_digest(&inputs), inputs, keys, packages }
     }
 
     /// Writes the lock file atomically.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use dinv_build::{commands, Context, Error};
+use dinv_build::commands::{self, BuildOptions, Command as Cmd, Outcome};
+use dinv_build::{Context, Error};
 
 /// Build Docker-in-VM appliances from declarative recipes.
 ///
@@ -70,8 +71,8 @@ struct BuildArgs {
 }
 
 impl BuildArgs {
-    fn options(self) -> commands::BuildOptions {
-        commands::BuildOptions { out: self.out, offline: self.offline, locked: self.locked, vendor: self.vendor }
+    fn options(self) -> BuildOptions {
+        BuildOptions { out: self.out, offline: self.offline, locked: self.locked, vendor: self.vendor }
     }
 }
 
@@ -156,40 +157,64 @@ fn main() -> ExitCode {
     };
     // Global flags may come before a subcommand; a recipe or build flags may not.
     let top_level_build = cli.recipe.is_some() || cli.build.out.is_some() || cli.build.offline || cli.build.locked || cli.build.vendor.is_some();
-    let result = match cli.command {
+    let command = match cli.command {
         Some(_) if top_level_build => Err(Error::Usage("give the recipe and build flags after the subcommand (see --help)".into())),
-        Some(Command::Build { recipe, build }) => build_cmd(&ctx, recipe, build),
-        Some(Command::Resolve { recipe, locked }) => commands::resolve(&ctx, &recipe, locked),
-        Some(Command::Fetch { recipe, locked, vendor, offline }) => commands::fetch(&ctx, &recipe, locked, offline, vendor.as_deref()),
-        Some(Command::Verify { recipe, locked, offline, vendor }) => {
-            commands::verify(&ctx, &recipe, &commands::BuildOptions { out: None, offline, locked, vendor })
-        }
-        Some(Command::Lock { recipe }) => commands::lock(&ctx, &recipe),
-        Some(Command::Check { recipe }) => commands::check(&ctx, &recipe),
-        Some(Command::Show { recipe }) => commands::show(&ctx, &recipe),
-        Some(Command::Push { image, reference, plain_http }) => commands::push(&ctx, &image, &reference, plain_http),
-        Some(Command::New { name, dir, extends }) => commands::new(&ctx, &name, dir, &extends),
+        Some(Command::Build { recipe, build }) => Ok(Cmd::Build { recipe, options: build.options() }),
+        Some(Command::Resolve { recipe, locked }) => Ok(Cmd::Resolve { recipe, locked }),
+        Some(Command::Fetch { recipe, locked, vendor, offline }) => Ok(Cmd::Fetch { recipe, locked, offline, vendor }),
+        Some(Command::Verify { recipe, locked, offline, vendor }) => Ok(Cmd::Verify { recipe, options: BuildOptions { out: None, offline, locked, vendor } }),
+        Some(Command::Lock { recipe }) => Ok(Cmd::Lock { recipe }),
+        Some(Command::Check { recipe }) => Ok(Cmd::Check { recipe }),
+        Some(Command::Show { recipe }) => Ok(Cmd::Show { recipe }),
+        Some(Command::Push { image, reference, plain_http }) => Ok(Cmd::Push { image, reference, plain_http }),
+        Some(Command::New { name, dir, extends }) => Ok(Cmd::New { name, dir, extends }),
         None => match cli.recipe {
-            Some(recipe) => build_cmd(&ctx, recipe, cli.build),
+            Some(recipe) => Ok(Cmd::Build { recipe, options: cli.build.options() }),
             None => Err(Error::Usage("give a recipe to build, or a subcommand (see --help)".into())),
         },
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            if ctx.json {
-                let v = serde_json::json!({"ok": false, "error": {"kind": e.kind(), "message": e.to_string(), "exit_code": e.exit_code()}});
-                println!("{v}");
-            } else {
-                eprintln!("error: {e}");
-            }
-            ExitCode::from(e.exit_code() as u8)
-        }
+    match command.and_then(|c| commands::run(&ctx, c)) {
+        Ok(outcome) => render(&ctx, outcome.as_ref()),
+        Err(e) => fail(&ctx, &e),
     }
 }
 
-fn build_cmd(ctx: &Context, recipe: PathBuf, b: BuildArgs) -> Result<(), Error> {
-    commands::build(ctx, &recipe, &b.options())
+/// Prints a command's outcome: JSON with `--json`, else text (summaries
+/// hidden by `-q`, notes on stderr).
+fn render(ctx: &Context, outcome: &dyn Outcome) -> ExitCode {
+    let failure = outcome.failure();
+    if ctx.json {
+        if let Some(e) = &failure {
+            return fail(ctx, e);
+        }
+        let mut v = serde_json::Map::new();
+        v.insert("ok".into(), serde_json::Value::Bool(true));
+        v.extend(outcome.json());
+        println!("{}", serde_json::Value::Object(v));
+        return ExitCode::SUCCESS;
+    }
+    if !(ctx.quiet && outcome.is_summary()) {
+        print!("{}", outcome.text());
+    }
+    if let Some(note) = outcome.note().filter(|_| !ctx.quiet) {
+        eprintln!("{note}");
+    }
+    match &failure {
+        Some(e) => fail(ctx, e),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// Prints an error (as a JSON envelope with `--json`) and maps it to its exit code.
+fn fail(ctx: &Context, e: &Error) -> ExitCode {
+    let kind = e.kind();
+    if ctx.json {
+        let v = serde_json::json!({"ok": false, "error": {"kind": kind.name(), "message": e.to_string(), "exit_code": kind.exit_code()}});
+        println!("{v}");
+    } else {
+        eprintln!("error: {e}");
+    }
+    ExitCode::from(kind.exit_code())
 }
 
 fn init_logging(verbose: u8, json: bool) {

@@ -12,26 +12,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::pipeline::{Env, OpenSource, Resolved};
-use crate::sources::ResolvedPackage;
+use crate::context::BuildEnv;
+use crate::resolve::Resolved;
 use crate::{Error, Result};
-
-/// A package's file name inside a vendor directory.
-pub fn blob_rel(src: &OpenSource, p: &ResolvedPackage) -> Result<PathBuf> {
-    match src {
-        OpenSource::Apk(_) => {
-            let sum = dinv_apk::Checksum::parse(&p.checksum)
-                .ok_or_else(|| Error::Integrity { subject: p.id(), check: format!("no usable Q1 checksum ({:?})", p.checksum) })?;
-            Ok(Path::new("apk-q1").join(hex::encode(sum.as_bytes())))
-        }
-        OpenSource::Deb(_) => {
-            if p.checksum.len() != 64 || !p.checksum.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(Error::Integrity { subject: p.id(), check: format!("no usable SHA256 ({:?})", p.checksum) });
-            }
-            Ok(Path::new("sha256").join(p.checksum.to_ascii_lowercase()))
-        }
-    }
-}
 
 /// Package URL → vendored file, for every package whose blob `dir` holds.
 pub fn url_map(dir: &Path, r: &Resolved) -> Result<HashMap<String, PathBuf>> {
@@ -39,10 +22,10 @@ pub fn url_map(dir: &Path, r: &Resolved) -> Result<HashMap<String, PathBuf>> {
         return Err(Error::Usage(format!("--vendor: {} is not a directory (write one with `dinv-build fetch RECIPE --locked --vendor DIR`)", dir.display())));
     }
     let mut map = HashMap::new();
-    for set in &r.sets {
-        let src = &r.sources[&set.source];
+    for set in r.sets() {
+        let src = r.source_of(set);
         for p in &set.packages {
-            let file = dir.join(blob_rel(src, p)?);
+            let file = dir.join(src.vendor_name(p)?);
             if file.is_file() {
                 map.insert(p.url.clone(), file);
             } else {
@@ -63,28 +46,17 @@ pub struct VendorSummary {
     pub bytes: u64,
 }
 
-/// The cache file of a fetched (so verified) package.
-fn cached_blob(src: &OpenSource, p: &ResolvedPackage, env: &Env) -> Result<PathBuf> {
-    match src {
-        OpenSource::Apk(_) => crate::sources::apk::blob_path(&env.cache, p),
-        OpenSource::Deb(_) => crate::sources::deb::blob_path(&env.cache, p),
-    }
-}
-
 /// Fetches every package of `r` into the cache (verified as usual), then
 /// copies each blob into `dir` under its checksum name.
-pub fn write(env: &Env, r: &Resolved, dir: &Path) -> Result<VendorSummary> {
+pub fn write(env: &BuildEnv, r: &Resolved, dir: &Path) -> Result<VendorSummary> {
     let mut summary = VendorSummary { dir: dir.to_path_buf(), packages: 0, written: 0, bytes: 0 };
-    for set in &r.sets {
-        let src = &r.sources[&set.source];
-        match src {
-            OpenSource::Apk(s) => s.fetch(&set.packages, &env.fetcher, &env.cache, &env.progress)?,
-            OpenSource::Deb(s) => s.fetch(&set.packages, &env.fetcher, &env.cache, &env.progress)?,
-        };
+    for set in r.sets() {
+        let src = r.source_of(set);
+        src.fetch(&set.packages, env)?;
         for p in &set.packages {
             summary.packages += 1;
-            let dest = dir.join(blob_rel(src, p)?);
-            let from = cached_blob(src, p, env)?;
+            let dest = dir.join(src.vendor_name(p)?);
+            let from = src.cache_path(&env.cache, p)?;
             let size = fs::metadata(&from).map_err(Error::io(&from))?.len();
             // Names are checksums: an existing file of the right size is this blob.
             if fs::metadata(&dest).map(|m| m.len() == size).unwrap_or(false) {

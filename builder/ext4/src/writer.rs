@@ -15,7 +15,8 @@ use crate::layout::{self, has_backup, Geometry, Layout};
 use crate::out::TempImage;
 use crate::plan::{Kind, PInode, Plan, JOURNAL_INO, LPF_INO};
 use crate::xattr::{self, XEntry};
-use crate::{dir, group, journal, superblock, Ext4Error, Ext4Options, Ext4Report};
+use crate::report::Ext4Report;
+use crate::{dir, group, journal, superblock, Ext4Error, Ext4Options};
 
 /// Bytes read from a file at a time.
 const CHUNK_BLOCKS: usize = 256;

@@ -1,12 +1,13 @@
 //! Errors of tree operations.
 
+use crate::path::PathError;
 use crate::TreePath;
 
 /// Why a path or node was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum TreeError {
-    #[error("path {path:?} refused: {why}")]
-    BadPath { path: String, why: &'static str },
+    #[error(transparent)]
+    BadPath(#[from] PathError),
     #[error("{path}: refused because {symlink} is a symlink (to {target:?}); writing through it could leave the tree")]
     ThroughSymlink { path: TreePath, symlink: TreePath, target: String },
     #[error("{path}: parent {parent} is a {kind}, not a directory")]

@@ -15,5 +15,5 @@ mod tree;
 
 pub use content::{BackingFile, Content, ContentReader};
 pub use error::TreeError;
-pub use path::TreePath;
+pub use path::{PathError, TreePath};
 pub use tree::{Meta, Node, NodeKind, Replace, Tree};

@@ -3,7 +3,14 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::TreeError;
+/// A path that cannot name a node of the tree (`..`, absolute where not
+/// allowed, empty parts, NUL).
+#[derive(Debug, thiserror::Error)]
+#[error("path {path:?} refused: {why}")]
+pub struct PathError {
+    pub path: String,
+    pub why: &'static str,
+}
 
 /// A path inside the tree: relative, `/`-separated, no `.`/`..`/empty
 /// components. The root is the empty path.
@@ -24,8 +31,8 @@ impl TreePath {
     /// Parses a path as found in an archive or recipe. A leading `/` and
     /// `./` prefixes are accepted only when `allow_absolute` is set (recipes
     /// and overlays); archives must use relative names.
-    pub fn parse(raw: &str, allow_absolute: bool) -> Result<Self, TreeError> {
-        let bad = |why: &'static str| TreeError::BadPath { path: raw.to_string(), why };
+    pub fn parse(raw: &str, allow_absolute: bool) -> Result<Self, PathError> {
+        let bad = |why: &'static str| PathError { path: raw.to_string(), why };
         if raw.contains('\0') {
             return Err(bad("contains a NUL byte"));
         }
@@ -86,7 +93,7 @@ impl TreePath {
     }
 
     /// Appends one or more components.
-    pub fn join(&self, rel: &str) -> Result<TreePath, TreeError> {
+    pub fn join(&self, rel: &str) -> Result<TreePath, PathError> {
         let rel = TreePath::parse(rel, true)?;
         Ok(if self.0.is_empty() {
             rel

@@ -193,7 +193,7 @@ impl Tree {
     pub fn insert(&mut self, path: TreePath, node: Node, replace: Replace) -> Result<(), TreeError> {
         if path.is_root() {
             if !node.is_dir() {
-                return Err(TreeError::BadPath { path: "/".into(), why: "the root must be a directory" });
+                return Err(TreeError::BadPath(crate::PathError { path: "/".into(), why: "the root must be a directory" }));
             }
             self.nodes.get_mut(&path).expect("root exists").meta = node.meta;
             return Ok(());

@@ -13,6 +13,7 @@ mod docker_archive;
 mod error;
 mod json;
 mod layer;
+mod media;
 mod manifest;
 mod oci;
 mod time;
@@ -27,15 +28,4 @@ pub use manifest::{ImageDigests, ImageParts};
 pub use oci::write_oci_layout;
 pub use time::rfc3339;
 
-/// Media type of the OCI image manifest.
-pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// Media type of the OCI image index.
-pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// Media type of the OCI image config.
-pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// Media type of a gzip-compressed layer.
-pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// Annotation holding the tag in an OCI layout's index.json.
-pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
-/// Annotation holding the full image name, read by containerd and docker's containerd store.
-pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
+pub use media::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST};

@@ -50,9 +50,44 @@ pub struct GuestKernel {
     pub guest_files: Vec<GeneratedFile>,
 }
 
-/// Finds the one kernel in `tree`, checks it against the fragments, builds
-/// the initramfs and the depmod files. Fails with every unmet option listed.
-pub fn prepare_guest_kernel(tree: &Tree, spec: &GuestKernelSpec) -> Result<GuestKernel, KernelError> {
+/// What [`plan_guest_kernel`] needs.
+pub struct PlanSpec<'a> {
+    /// Our config fragments (kernel-configs/*.config), in merge order.
+    pub fragments: &'a [Fragment],
+    /// Shown in reports after the package name (e.g. "6.1.119-1").
+    pub package_version: Option<String>,
+    /// Load every module the fragments need from the initramfs (true), or
+    /// only what reaching the root disk needs (false).
+    pub initramfs_loads_all: bool,
+    /// More modules for the initramfs (names or aliases).
+    pub extra_initramfs_modules: Vec<String>,
+}
+
+/// The guest kernel, checked and planned: everything but the initramfs
+/// bytes, which [`GuestKernelPlan::initramfs`] builds later.
+pub struct GuestKernelPlan {
+    /// Kernel release (`uname -r`).
+    pub release: String,
+    /// The kernel image for `qemu -kernel`.
+    pub vmlinuz: Content,
+    /// How the kernel met the fragments.
+    pub report: CheckReport,
+    /// The kernel's modules.
+    pub modules: ModuleSet,
+    /// What the initramfs loads (names or aliases; dependencies are added).
+    pub initramfs_load: Vec<String>,
+    /// The initramfs's modules in load order, dependencies included.
+    pub initramfs_modules: Vec<String>,
+    /// Modules the fragments need that the initramfs does not load.
+    pub guest_modules: Vec<String>,
+    /// depmod's index files for the guest tree.
+    pub guest_files: Vec<GeneratedFile>,
+}
+
+/// Finds the one kernel in `tree`, checks it against the fragments, and
+/// plans its modules: which the initramfs loads, which the guest loads,
+/// and depmod's files. Fails with every unmet option listed.
+pub fn plan_guest_kernel(tree: &Tree, spec: &PlanSpec) -> Result<GuestKernelPlan, KernelError> {
     let pkg = find_kernel(tree)?;
     let mut id = pkg.id();
     if let Some(v) = &spec.package_version {
@@ -70,15 +105,40 @@ pub fn prepare_guest_kernel(tree: &Tree, spec: &GuestKernelSpec) -> Result<Guest
     load.extend(spec.extra_initramfs_modules.iter().cloned());
     let mut seen = std::collections::BTreeSet::new();
     load.retain(|m| seen.insert(m.clone()));
-    let ir = build_initramfs(&InitramfsSpec { init_binary: spec.init_binary.clone(), modules: &modules, load, config: spec.config.clone(), mtime: spec.mtime })?;
-    let guest_modules = report.module_names().into_iter().filter(|m| !ir.closure.modules.contains(&crate::normalize_name(m))).collect();
+    let initramfs_modules = modules.closure(&load)?.modules;
+    let guest_modules = report.module_names().into_iter().filter(|m| !initramfs_modules.contains(&crate::normalize_name(m))).collect();
+    let guest_files = depmod_files(&modules)?;
+    Ok(GuestKernelPlan { release: pkg.release.clone(), vmlinuz: pkg.image.clone(), report, modules, initramfs_load: load, initramfs_modules, guest_modules, guest_files })
+}
+
+impl GuestKernelPlan {
+    /// The initramfs as a gzip'd cpio: `init_binary` as `/init`, the planned
+    /// modules and `config`, every entry at `mtime`.
+    pub fn initramfs(&self, init_binary: Content, config: InitramfsConfig, mtime: i64) -> Result<Vec<u8>, KernelError> {
+        build_initramfs(&InitramfsSpec { init_binary, modules: &self.modules, load: self.initramfs_load.clone(), config, mtime })?.to_cpio()
+    }
+}
+
+/// Finds the one kernel in `tree`, checks it against the fragments, builds
+/// the initramfs and the depmod files. Fails with every unmet option listed.
+pub fn prepare_guest_kernel(tree: &Tree, spec: &GuestKernelSpec) -> Result<GuestKernel, KernelError> {
+    let plan = plan_guest_kernel(
+        tree,
+        &PlanSpec {
+            fragments: spec.fragments,
+            package_version: spec.package_version.clone(),
+            initramfs_loads_all: spec.initramfs_loads_all,
+            extra_initramfs_modules: spec.extra_initramfs_modules.clone(),
+        },
+    )?;
+    let initramfs = plan.initramfs(spec.init_binary.clone(), spec.config.clone(), spec.mtime)?;
     Ok(GuestKernel {
-        release: pkg.release.clone(),
-        vmlinuz: pkg.image.clone(),
-        initramfs: ir.to_cpio()?,
-        report,
-        initramfs_modules: ir.closure.modules.clone(),
-        guest_modules,
-        guest_files: depmod_files(&modules)?,
+        release: plan.release,
+        vmlinuz: plan.vmlinuz,
+        initramfs,
+        report: plan.report,
+        initramfs_modules: plan.initramfs_modules,
+        guest_modules: plan.guest_modules,
+        guest_files: plan.guest_files,
     })
 }

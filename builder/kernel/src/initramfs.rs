@@ -2,40 +2,12 @@
 //! disk, their load order, and dinv-init's settings. No shell, no busybox.
 
 use dinv_fstree::{Content, Meta, Node, NodeKind, Replace, Tree, TreePath};
-use serde::{Deserialize, Serialize};
 
 use crate::cpio::{cpio_bytes, CpioOptions};
 use crate::modules::{Closure, ModuleSet};
 use crate::{Compression, KernelError};
 
-/// Where dinv-init reads its settings.
-pub const CONFIG_PATH: &str = "etc/dinv/initramfs.json";
-/// Where dinv-init reads the modules to load, one absolute path per line,
-/// optionally followed by module parameters, in load order.
-pub const MODULES_PATH: &str = "etc/dinv/modules";
-
-/// dinv-init's settings (`/etc/dinv/initramfs.json`); the kernel command
-/// line (`root=`, `rootfstype=`, `init=`, `ro`/`rw`) overrides them.
-/// The same schema is parsed by `dinv_launcher::initramfs::config`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InitramfsConfig {
-    /// Root block device, e.g. `/dev/vda`.
-    pub root: String,
-    /// Root filesystem type, e.g. `ext4`.
-    pub fstype: String,
-    /// The guest's init, exec'd after switching root.
-    pub init: String,
-    /// How long to wait for the root device to appear.
-    pub root_timeout_secs: u32,
-    /// Mount the root read-only.
-    pub read_only: bool,
-}
-
-impl Default for InitramfsConfig {
-    fn default() -> Self {
-        InitramfsConfig { root: "/dev/vda".into(), fstype: "ext4".into(), init: "/sbin/init".into(), root_timeout_secs: 10, read_only: false }
-    }
-}
+pub use dinv_contract::initramfs::{InitramfsConfig, CONFIG_PATH, MODULES_PATH};
 
 /// The modules every DinV guest needs before its root is mounted (virtio
 /// over MMIO, the virtio disk, ext4); their dependencies are added.
@@ -101,9 +73,9 @@ pub fn build_initramfs(spec: &InitramfsSpec) -> Result<Initramfs, KernelError> {
         list.push_str(&rel);
         list.push('\n');
     }
-    tree.write_file(&TreePath::new(MODULES_PATH), list, meta(0o644)).map_err(KernelError::tree("initramfs module list"))?;
+    tree.write_file(&TreePath::new(MODULES_PATH.trim_start_matches('/')), list, meta(0o644)).map_err(KernelError::tree("initramfs module list"))?;
     let json = serde_json::to_string_pretty(&spec.config).expect("plain struct serialises") + "\n";
-    tree.write_file(&TreePath::new(CONFIG_PATH), json, meta(0o644)).map_err(KernelError::tree("initramfs config"))?;
+    tree.write_file(&TreePath::new(CONFIG_PATH.trim_start_matches('/')), json, meta(0o644)).map_err(KernelError::tree("initramfs config"))?;
     Ok(Initramfs { tree, closure })
 }
 
@@ -135,7 +107,7 @@ mod tests {
         };
         let ir = build_initramfs(&spec).unwrap();
         assert_eq!(ir.closure.modules, ["virtio_ring", "virtio", "virtio_mmio", "virtio_blk", "ext4"]);
-        let list = String::from_utf8(ir.tree.read_file(&TreePath::new(MODULES_PATH)).unwrap()).unwrap();
+        let list = String::from_utf8(ir.tree.read_file(&TreePath::new(MODULES_PATH.trim_start_matches('/'))).unwrap()).unwrap();
         let paths: Vec<&str> = list.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             paths,
@@ -152,7 +124,7 @@ mod tests {
             assert!(ir.tree.read_file(&TreePath::new(p)).unwrap().starts_with(b"\x7fELF"), "{p}");
         }
         assert!(ir.tree.get(&TreePath::new("lib/modules/6.1-t/kernel/net/unused.ko")).is_none());
-        let cfg: InitramfsConfig = serde_json::from_slice(&ir.tree.read_file(&TreePath::new(CONFIG_PATH)).unwrap()).unwrap();
+        let cfg: InitramfsConfig = serde_json::from_slice(&ir.tree.read_file(&TreePath::new(CONFIG_PATH.trim_start_matches('/'))).unwrap()).unwrap();
         assert_eq!(cfg, InitramfsConfig::default());
         assert!(matches!(ir.tree.get(&TreePath::new("dev/console")).unwrap().kind, NodeKind::CharDevice { major: 5, minor: 1 }));
         assert_eq!(ir.tree.get(&TreePath::new("init")).unwrap().meta.mode, 0o755);

@@ -3,10 +3,12 @@
 //! Given the guest [`dinv_fstree::Tree`] after its packages are unpacked:
 //! find the kernel ([`find_kernel`]), check it against our config
 //! fragments ([`kconfig`]), resolve the modules the guest needs
-//! ([`ModuleSet::closure`]), generate depmod's index files
-//! ([`depmod_files`]) and build a deterministic initramfs
-//! ([`build_initramfs`], [`cpio`]). [`prepare_guest_kernel`] does all of
-//! it in one call.
+//! ([`ModuleSet::closure`]), generate every file kmod's depmod writes,
+//! binary indexes included, byte for byte ([`depmod_files`]), and build a
+//! deterministic initramfs ([`build_initramfs`], [`cpio`]).
+//! [`plan_guest_kernel`] does the checks and the module plan (the builder's
+//! configure step), [`GuestKernelPlan::initramfs`] the initramfs (its
+//! emitter); [`prepare_guest_kernel`] does both in one call.
 
 mod alias;
 mod compress;
@@ -21,6 +23,7 @@ mod kmod_hash;
 mod kmod_index;
 mod modinfo;
 mod modules;
+mod names;
 pub mod option_modules;
 mod package;
 
@@ -29,7 +32,7 @@ pub use compress::Compression;
 pub use cpio::{cpio_bytes, write_cpio, CpioOptions};
 pub use depmod::{add_to_tree, depmod_files, GeneratedFile, KMOD_DEPMOD_FILES};
 pub use error::KernelError;
-pub use guest_kernel::{prepare_guest_kernel, GuestKernel, GuestKernelSpec};
+pub use guest_kernel::{plan_guest_kernel, prepare_guest_kernel, GuestKernel, GuestKernelPlan, GuestKernelSpec, PlanSpec};
 pub use initramfs::{build_initramfs, Initramfs, InitramfsConfig, InitramfsSpec, BOOT_MODULES};
 pub use kconfig::{check, merge, CheckReport, ConfigOption, ConfigProblem, ConfigValue, Fragment, KernelConfig, KernelId, MergedConfig};
 pub use modinfo::{parse_builtin_modinfo, ModInfo};

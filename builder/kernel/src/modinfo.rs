@@ -80,7 +80,7 @@ pub fn parse_builtin_modinfo(bytes: &[u8]) -> BTreeMap<String, ModInfo> {
         let Some(dot) = item.iter().position(|b| *b == b'.') else {
             continue;
         };
-        let name = crate::modules::normalize_name(&String::from_utf8_lossy(&item[..dot]));
+        let name = crate::names::normalize_name(&String::from_utf8_lossy(&item[..dot]));
         let sect = per.entry(name).or_default();
         sect.extend_from_slice(&item[dot + 1..]);
         sect.push(0);

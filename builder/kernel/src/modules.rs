@@ -13,11 +13,7 @@ use crate::elf::Elf;
 use crate::modinfo::{parse_builtin_modinfo, ModInfo};
 use crate::KernelError;
 
-/// Module names compare with `-` and `_` as the same character; this is
-/// the canonical (underscore) form.
-pub fn normalize_name(name: &str) -> String {
-    name.replace('-', "_")
-}
+pub use crate::names::normalize_name;
 
 /// A module's name from its file name, as kmod derives it: everything
 /// before the first `.`, with `-` turned into `_` (`crc32c-intel.ko.xz` →

@@ -37,6 +37,7 @@ mod explain;
 mod hash;
 mod index;
 mod install_if;
+mod fuzzy;
 mod matching;
 mod order;
 mod solve;

@@ -21,25 +21,6 @@ pub(crate) fn version_ok(scheme: &dyn VersionScheme, version: &str, k: &Constrai
     }
 }
 
-/// apk `~prefix`: equal, or `prefix` followed by a component boundary.
-pub(crate) fn fuzzy_ok(version: &str, prefix: &str) -> bool {
-    if prefix.is_empty() {
-        return true;
-    }
-    let Some(rest) = version.strip_prefix(prefix) else {
-        return false;
-    };
-    let last = prefix.chars().next_back().unwrap_or('.');
-    match rest.chars().next() {
-        None => true,
-        Some('.' | '_' | '-') => true,
-        // `~1.2` matches `1.2a` (a letter suffix starts a new component).
-        Some(c) if c.is_ascii_alphabetic() => last.is_ascii_digit(),
-        // `~1.2.` already ends at a boundary.
-        Some(_) => matches!(last, '.' | '_' | '-'),
-    }
-}
-
 /// Whether a provide satisfies the constraint (Debian rule: an unversioned
 /// provide only satisfies unversioned constraints).
 pub(crate) fn provide_ok(scheme: &dyn VersionScheme, p: &Provide, k: &Constraint) -> bool {
@@ -69,7 +50,7 @@ pub(crate) fn tag_eligible(c: &Candidate, k: &Constraint, ctx: Option<&str>) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::fuzzy::fuzzy_ok;
 
     #[test]
     fn fuzzy_matches_at_component_boundaries_only() {

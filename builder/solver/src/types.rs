@@ -170,7 +170,7 @@ pub trait VersionScheme {
     /// apk `~`: does `version` match the fuzzy `pattern`? The default is a
     /// prefix at a component boundary; apk overrides it with its own rule.
     fn fuzzy_matches(&self, version: &str, pattern: &str) -> bool {
-        crate::matching::fuzzy_ok(version, pattern)
+        crate::fuzzy::fuzzy_ok(version, pattern)
     }
 }
 

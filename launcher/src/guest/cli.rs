@@ -78,6 +78,9 @@ pub fn run(argv: Vec<String>) -> i32 {
     let result = parse(&argv, pid1).and_then(|inv| match inv {
         Invocation::Init => Ok(init::init()),
         Invocation::Setup { fw_cfg_dir, dry_run } => {
+            // On OpenRC guests this is the first guest-side line we print: the
+            // launcher's boot timeline uses it to see the guest init running.
+            say(crate::console::markers::GUEST_SETUP_STARTING);
             let settings = Settings::load(&fw_cfg_dir)?;
             if dry_run {
                 setup(&settings, &SetupPaths::default(), &mut DryRun::default())

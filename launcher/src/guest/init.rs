@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::guest::boot;
 use crate::guest::log::say;
 use crate::guest::power::PowerAction;
-use crate::guest::services::{ServicesFile, SERVICES_JSON};
+use crate::guest::services::{self, ServicesFile, SERVICES_JSON};
 use crate::guest::shutdown;
 use crate::guest::spawn::{self, describe_status, reap_all};
 use crate::guest::supervisor::Supervisor;
@@ -27,12 +27,13 @@ pub fn init() -> i32 {
     // Before any thread exists: children and PATH lookups see a usable PATH.
     std::env::set_var("PATH", spawn::PATH);
     block_signals();
-    say("init starting");
+    // The launcher takes this first line as the start of the guest init phase.
+    say(crate::console::markers::GUEST_INIT_STARTING);
     // Ctrl-Alt-Del then arrives as SIGINT instead of an immediate reboot.
     // SAFETY: reboot(RB_DISABLE_CAD) only changes the kernel's Ctrl-Alt-Del behaviour.
     unsafe { libc::reboot(libc::RB_DISABLE_CAD) };
     let settings = boot::boot();
-    let file = ServicesFile::load(Path::new(SERVICES_JSON)).unwrap_or_else(|e| {
+    let file = services::load(Path::new(SERVICES_JSON)).unwrap_or_else(|e| {
         say(format_args!("error: {e}; no services will run"));
         ServicesFile { services: Vec::new() }
     });
@@ -88,6 +89,8 @@ fn start_due(sup: &mut Supervisor) {
         for i in due {
             match spawn::spawn(sup.service(i)) {
                 Ok(pid) => {
+                    // For the dockerd service this is the launcher's "dockerd started"
+                    // marker (console::markers::DOCKERD_SPAWNED): keep the wording.
                     say(format_args!("started {} (pid {pid})", sup.service(i).name));
                     sup.started(i, pid, Instant::now());
                 }

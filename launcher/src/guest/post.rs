@@ -9,13 +9,16 @@ use crate::guest::log::say;
 use crate::guest::settings::Settings;
 
 /// dockerd's unix socket in the guest.
-pub const DOCKER_SOCK: &str = "/var/run/docker.sock";
+pub use dinv_contract::services::DOCKER_SOCK;
 
 /// How long `post` waits for the socket by default (first boots format disks and load images).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Waits for `socket`, then chowns it to `sock_uid:sock_gid`.
 pub fn post(settings: &Settings, socket: &Path, timeout: Duration) -> Result<()> {
+    // On OpenRC this runs right after the docker service started dockerd; the
+    // launcher's boot timeline takes this line as "dockerd started" there.
+    say(format_args!("{}{}", crate::console::markers::POST_WAITING, socket.display()));
     wait_for_socket(socket, timeout)?;
     std::os::unix::fs::chown(socket, Some(settings.sock_uid), Some(settings.sock_gid))
         .map_err(|e| GuestError::io("changing owner of", socket, e))?;

@@ -7,7 +7,7 @@ use crate::guest::error::{GuestError, Result};
 use crate::guest::log::say;
 
 /// Where the qemu_fw_cfg kernel module shows the launcher's `opt/dinv/*` entries.
-pub const FW_CFG_DIR: &str = "/sys/firmware/qemu_fw_cfg/by_name/opt/dinv";
+pub const FW_CFG_DIR: &str = dinv_contract::fw_cfg::GUEST_DIR;
 
 /// Default dockerd shutdown timeout in seconds (the original DinV's default).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: u64 = 5;
@@ -85,7 +85,7 @@ impl Settings {
 }
 
 /// Every fw_cfg key the guest understands (under `opt/dinv/`).
-pub const KEYS: &[&str] = &["mounts", "volume_path", "volume_uid", "volume_gid", "sock_uid", "sock_gid", "shutdown_timeout"];
+pub const KEYS: &[&str] = dinv_contract::fw_cfg::KEYS;
 
 /// Parses `TAG=PATH;TAG=PATH`; empty entries are skipped, paths must be absolute.
 pub fn parse_mounts(value: &str) -> Result<Vec<Share>> {

@@ -34,8 +34,8 @@ impl Default for SetupPaths {
             crate::initramfs::find_by_serial(std::path::Path::new("/sys/block"), serial).unwrap_or_else(|| PathBuf::from(fallback))
         };
         SetupPaths {
-            docker_disk: by_serial("dinv-docker", "/dev/vdb"),
-            volume_disk: by_serial("dinv-volume", "/dev/vdc"),
+            docker_disk: by_serial(dinv_contract::disks::DOCKER_SERIAL, "/dev/vdb"),
+            volume_disk: by_serial(dinv_contract::disks::VOLUME_SERIAL, "/dev/vdc"),
             docker_dir: "/var/lib/docker".into(),
             daemon_json: daemon_json::DAEMON_JSON.into(),
         }

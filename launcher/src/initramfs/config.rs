@@ -3,40 +3,9 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
 use super::cmdline::BootArgs;
 
-/// Where the builder puts the settings.
-pub const CONFIG_PATH: &str = "/etc/dinv/initramfs.json";
-/// Where the builder puts the module load list.
-pub const MODULES_PATH: &str = "/etc/dinv/modules";
-
-/// `/etc/dinv/initramfs.json`. Same schema as
-/// `dinv_kernel::InitramfsConfig`; unknown keys are ignored so a newer
-/// builder does not break an older init.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct InitramfsConfig {
-    pub root: String,
-    pub fstype: String,
-    pub init: String,
-    pub root_timeout_secs: u32,
-    pub read_only: bool,
-}
-
-impl Default for InitramfsConfig {
-    fn default() -> Self {
-        InitramfsConfig { root: "/dev/vda".into(), fstype: "ext4".into(), init: "/sbin/init".into(), root_timeout_secs: 10, read_only: false }
-    }
-}
-
-impl InitramfsConfig {
-    /// Parses the JSON file's text.
-    pub fn parse(text: &str) -> Result<InitramfsConfig, String> {
-        serde_json::from_str(text).map_err(|e| format!("{CONFIG_PATH}: {e}"))
-    }
-}
+pub use dinv_contract::initramfs::{InitramfsConfig, CONFIG_PATH, MODULES_PATH};
 
 /// One line of `/etc/dinv/modules`: a module file and its parameters.
 #[derive(Clone, Debug, PartialEq, Eq)]

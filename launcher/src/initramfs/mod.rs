@@ -15,14 +15,19 @@ mod sys;
 pub use root_wait::{find_by_serial, poll_until};
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::console::{
+    self,
+    markers::{INIT_EXECUTING, INIT_PREFIX, INIT_STARTING},
+};
 use cmdline::parse_cmdline;
 use config::{parse_module_list, InitramfsConfig, Plan, CONFIG_PATH, MODULES_PATH};
 
-/// Prints a message on the console.
+/// Prints a message on the console, time-stamped like the kernel's lines
+/// (`[    1.234] dinv-init: ...`): the one place dinv-init writes output.
 fn say(msg: &str) {
-    eprintln!("dinv-init: {msg}");
+    eprintln!("{}", console::stamped(format_args!("{INIT_PREFIX}{msg}")));
 }
 
 /// Prints the error and powers off; never returns.
@@ -39,10 +44,11 @@ fn fatal(msg: &str) -> ! {
 /// Entry point of the dinv-init binary.
 pub fn run() -> ! {
     if sys::pid() != 1 {
-        eprintln!("dinv-init: must run as PID 1 (the initramfs /init); refusing to touch this system's mounts");
+        say("must run as PID 1 (the initramfs /init); refusing to touch this system's mounts");
         std::process::exit(2);
     }
-    let start = Instant::now();
+    // First, so the launcher's boot timeline sees the initramfs start.
+    say(INIT_STARTING);
     let api_mounts = [
         ("proc", "/proc", libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV),
         ("sysfs", "/sys", libc::MS_NOSUID | libc::MS_NOEXEC | libc::MS_NODEV),
@@ -65,7 +71,7 @@ pub fn run() -> ! {
     let plan = Plan::new(&cfg, &args).unwrap_or_else(|e| fatal(&e));
     let debug = |msg: &str| {
         if plan.debug {
-            say(&format!("[{:>6} ms] {msg}", start.elapsed().as_millis()));
+            say(msg);
         }
     };
     debug(&format!("{plan:?}"));
@@ -124,7 +130,9 @@ pub fn run() -> ! {
     if let Err(e) = switch_root::switch_root(newroot) {
         fatal(&format!("cannot switch root to {}: {e}", plan.root));
     }
-    debug(&format!("switched root; exec {}", plan.init));
+    // The last line before the guest init: the launcher's boot timeline
+    // ends the initramfs phase here.
+    say(&format!("{INIT_EXECUTING}{}", plan.init));
     let init_args: Vec<String> = std::env::args().skip(1).collect();
     let e = switch_root::exec_init(&plan.init, &init_args);
     fatal(&format!("cannot execute {} on {}: {e}", plan.init, plan.root))

@@ -1,7 +1,13 @@
-//! Picks the accelerator: KVM when /dev/kvm really works, else TCG (slow
-//! but works anywhere, including with no /dev/kvm at all).
+//! Picks the accelerator: KVM when it can really run this CPU's vCPU, else
+//! TCG (slow but works anywhere, including with no /dev/kvm at all).
+//!
+//! The decision is made before QEMU starts, from [`kvm_probe`]: a host
+//! where QEMU would abort at vCPU init (a refused feature MSR) starts QEMU
+//! once, under TCG, instead of starting it under KVM, watching it die and
+//! starting it again. The supervisor's TCG retry stays as a last resort for
+//! failures the probe cannot foresee.
 
-use std::ffi::CString;
+use super::kvm_probe::{self, Probe};
 
 /// The QEMU accelerator to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,73 +16,106 @@ pub enum Accel {
     Tcg,
 }
 
-const KVM_GET_API_VERSION: libc::c_ulong = 0xAE00;
-const KVM_CREATE_VM: libc::c_ulong = 0xAE01;
-const KVM_API_VERSION: libc::c_int = 12;
-
-/// Probes `dev` (normally /dev/kvm): it must open read-write, report API
-/// version 12 and let us create a VM. Returns why not on failure.
-pub fn probe_kvm(dev: &str) -> Result<(), String> {
-    let path = CString::new(dev).map_err(|_| format!("{dev}: bad path"))?;
-    // SAFETY: plain syscalls on a path we own; every fd opened is closed.
-    unsafe {
-        let fd = libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        if fd < 0 {
-            return Err(format!("{dev}: {}", std::io::Error::last_os_error()));
+impl Accel {
+    /// The name QEMU's `-accel` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
         }
-        let version = libc::ioctl(fd, KVM_GET_API_VERSION as _, 0);
-        if version != KVM_API_VERSION {
-            libc::close(fd);
-            return Err(format!("{dev}: KVM API version {version}, need {KVM_API_VERSION}"));
-        }
-        let vm = libc::ioctl(fd, KVM_CREATE_VM as _, 0);
-        let err = std::io::Error::last_os_error();
-        libc::close(fd);
-        if vm < 0 {
-            return Err(format!("{dev}: cannot create a VM: {err}"));
-        }
-        libc::close(vm);
     }
-    Ok(())
 }
 
-/// Chooses the accelerator. DINV_ACCEL=kvm|tcg forces one; otherwise KVM
-/// if the probe passes, else TCG with a one-line warning on stderr.
-pub fn choose(forced: Option<&str>) -> Result<Accel, String> {
+/// The accelerator to start QEMU with, and what to tell the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Choice {
+    pub accel: Accel,
+    /// One line for stderr (without the `dinv-launcher: ` prefix), if any.
+    pub note: Option<String>,
+    /// Retry under TCG if QEMU dies early under KVM (only for a KVM choice
+    /// the launcher made itself; a forced one is kept).
+    pub retry_with_tcg: bool,
+}
+
+const SLOW: &str = "using TCG emulation, which is much slower";
+
+/// Decides from DINV_ACCEL and, when that is unset, the probe's result
+/// (`probe` runs only then). Pure apart from calling `probe`.
+pub fn decide(forced: Option<&str>, probe: impl FnOnce() -> Probe) -> Result<Choice, String> {
+    let choice = |accel, note: Option<String>, retry_with_tcg| Ok(Choice { accel, note, retry_with_tcg });
     match forced {
-        Some("kvm") => Ok(Accel::Kvm),
-        Some("tcg") => Ok(Accel::Tcg),
-        Some(other) => Err(format!("DINV_ACCEL={other:?}: expected kvm or tcg")),
-        None => match probe_kvm("/dev/kvm") {
-            Ok(()) => Ok(Accel::Kvm),
-            Err(why) => {
-                eprintln!("dinv-launcher: warning: KVM unavailable ({why}); using TCG emulation, which is much slower");
-                Ok(Accel::Tcg)
-            }
-        },
+        Some("kvm") => return choice(Accel::Kvm, None, false),
+        Some("tcg") => return choice(Accel::Tcg, None, false),
+        Some(other) => return Err(format!("DINV_ACCEL={other:?}: expected kvm or tcg")),
+        None => {}
     }
+    match probe() {
+        Probe::Works => choice(Accel::Kvm, None, true),
+        Probe::Unavailable(why) => choice(Accel::Tcg, Some(format!("warning: KVM unavailable ({why}); {SLOW}")), false),
+        Probe::MsrRefused { index, .. } => {
+            let name = kvm_probe::msr_name(index).map(|n| format!(" ({n})")).unwrap_or_default();
+            choice(Accel::Tcg, Some(format!("KVM cannot run this CPU's vCPU (setting MSR {index:#x}{name} failed); {SLOW}")), false)
+        }
+        Probe::Inconclusive(why) => choice(Accel::Kvm, Some(format!("could not fully check KVM ({why}); trying it")), true),
+    }
+}
+
+/// Chooses the accelerator for this run, probing /dev/kvm unless
+/// DINV_ACCEL=kvm|tcg forces one, and prints the choice's note on stderr.
+pub fn choose(forced: Option<&str>) -> Result<Choice, String> {
+    let choice = decide(forced, || kvm_probe::probe("/dev/kvm"))?;
+    if let Some(note) = &choice.note {
+        eprintln!("dinv-launcher: {note}");
+    }
+    Ok(choice)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn missing_or_wrong_device_is_refused_with_a_reason() {
-        assert!(probe_kvm("/nonexistent/kvm").unwrap_err().contains("/nonexistent/kvm"));
-        // /dev/null opens but is not KVM.
-        assert!(probe_kvm("/dev/null").unwrap_err().contains("API version"));
-        assert_eq!(choose(Some("tcg")), Ok(Accel::Tcg));
-        assert!(choose(Some("hvf")).unwrap_err().contains("DINV_ACCEL"));
+    fn never() -> Probe {
+        panic!("a forced accelerator must not probe")
     }
 
     #[test]
-    fn probe_agrees_with_the_device() {
-        // Whatever the machine has, the probe must not panic and must agree
-        // with whether /dev/kvm can be opened read-write.
-        let openable = std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok();
-        if !openable {
-            assert!(probe_kvm("/dev/kvm").is_err());
-        }
+    fn forced_accelerators_skip_the_probe() {
+        assert_eq!(decide(Some("kvm"), never), Ok(Choice { accel: Accel::Kvm, note: None, retry_with_tcg: false }));
+        assert_eq!(decide(Some("tcg"), never), Ok(Choice { accel: Accel::Tcg, note: None, retry_with_tcg: false }));
+        assert!(decide(Some("hvf"), never).unwrap_err().contains("DINV_ACCEL=\"hvf\""));
+    }
+
+    #[test]
+    fn working_kvm_is_used_quietly_with_the_retry_kept() {
+        assert_eq!(decide(None, || Probe::Works), Ok(Choice { accel: Accel::Kvm, note: None, retry_with_tcg: true }));
+    }
+
+    #[test]
+    fn refused_msr_starts_tcg_once_with_one_line() {
+        let c = decide(None, || Probe::MsrRefused { index: 0x10a, value: 0x69 }).unwrap();
+        assert_eq!((c.accel, c.retry_with_tcg), (Accel::Tcg, false));
+        assert_eq!(
+            c.note.as_deref(),
+            Some("KVM cannot run this CPU's vCPU (setting MSR 0x10a (IA32_ARCH_CAPABILITIES) failed); using TCG emulation, which is much slower")
+        );
+        let other = decide(None, || Probe::MsrRefused { index: 0x1234, value: 0 }).unwrap();
+        assert!(other.note.unwrap().contains("(setting MSR 0x1234 failed)"));
+    }
+
+    #[test]
+    fn unavailable_kvm_warns_and_uses_tcg() {
+        let c = decide(None, || Probe::Unavailable("/dev/kvm: No such file or directory (os error 2)".into())).unwrap();
+        assert_eq!((c.accel, c.retry_with_tcg), (Accel::Tcg, false));
+        assert_eq!(
+            c.note.as_deref(),
+            Some("warning: KVM unavailable (/dev/kvm: No such file or directory (os error 2)); using TCG emulation, which is much slower")
+        );
+    }
+
+    #[test]
+    fn inconclusive_probe_still_tries_kvm() {
+        let c = decide(None, || Probe::Inconclusive("KVM_SET_CPUID2 with the supported CPUID: Invalid argument".into())).unwrap();
+        assert_eq!((c.accel, c.retry_with_tcg), (Accel::Kvm, true));
+        assert!(c.note.unwrap().starts_with("could not fully check KVM (KVM_SET_CPUID2"));
     }
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::accel::{self, Accel};
-use super::config::{LauncherConfig, Paths};
+use super::config::{self, Paths};
 use super::settings::Settings;
 use super::supervise::{self, Plan};
 use super::{disks, qemu, ready, LauncherError};
@@ -35,8 +35,8 @@ fn env(k: &str) -> Option<String> {
 
 /// Loads launcher.json and the DINV_* settings.
 pub fn load() -> Result<(Settings, Paths), LauncherError> {
-    let (path, config) = LauncherConfig::load(&env)?;
-    let paths = config.resolve(&path, &env)?;
+    let (path, config) = config::load(&env)?;
+    let paths = config::resolve(&config, &path, &env)?;
     let lookup = config.lookup(&env);
     let settings = Settings::from_lookup(&lookup)?;
     Ok((settings, paths))
@@ -45,12 +45,12 @@ pub fn load() -> Result<(Settings, Paths), LauncherError> {
 fn plan(command: Vec<String>) -> Result<Plan, LauncherError> {
     let (settings, paths) = load()?;
     let forced = env("DINV_ACCEL").filter(|s| !s.is_empty());
-    let accel = accel::choose(forced.as_deref())
+    let choice = accel::choose(forced.as_deref())
         .map_err(|why| LauncherError::Setting { var: "DINV_ACCEL", value: forced.clone().unwrap_or_default(), why })?;
-    let args = qemu::qemu_args(&settings, &paths, accel);
+    let args = qemu::qemu_args(&settings, &paths, choice.accel);
     // Only a KVM choice made by probing gets the TCG retry; a forced one is kept.
-    let tcg_fallback = (accel == Accel::Kvm && forced.is_none()).then(|| qemu::qemu_args(&settings, &paths, Accel::Tcg));
-    Ok(Plan { qemu: paths.qemu.clone(), args, tcg_fallback, command, settings, paths })
+    let tcg_fallback = choice.retry_with_tcg.then(|| qemu::qemu_args(&settings, &paths, Accel::Tcg));
+    Ok(Plan { qemu: paths.qemu.clone(), accel: choice.accel, args, tcg_fallback, command, settings, paths })
 }
 
 /// Runs one mode and returns the process exit code.

@@ -4,51 +4,11 @@
 //! DINV_LAUNCHER_CONFIG (the file itself), DINV_KERNEL, DINV_INITRD,
 //! DINV_ROOTFS, DINV_QEMU, DINV_RUN_DIR.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
 
 use super::LauncherError;
 
-/// Default location of the launcher config in the image.
-pub const DEFAULT_CONFIG_PATH: &str = "/etc/dinv/launcher.json";
-/// Kernel command line used when the config gives none.
-pub const DEFAULT_APPEND: &str = "console=ttyS0 root=SERIAL=dinv-root rw quiet";
-
-/// The launcher.json schema (unknown keys are refused to catch typos).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LauncherConfig {
-    /// Guest kernel (bzImage).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<PathBuf>,
-    /// Initramfs; absent when the kernel mounts the root itself.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub initrd: Option<PathBuf>,
-    /// ext4 root filesystem image (raw), never modified.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rootfs: Option<PathBuf>,
-    /// qemu-system-x86_64 binary; default found in PATH.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qemu: Option<PathBuf>,
-    /// Kernel command line; default [`DEFAULT_APPEND`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub append: Option<String>,
-    /// Docker data disk image; default `/docker/docker.img`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub docker_disk: Option<PathBuf>,
-    /// Extra volume disk image; default `/volume/volume.img`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub volume_disk: Option<PathBuf>,
-    /// Sockets, console log and QEMU's snapshot file; default `/run/dinv`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_dir: Option<PathBuf>,
-    /// Defaults for DINV_* variables (e.g. `{"DINV_MEMORY": "1G"}`), used
-    /// when the environment does not set them.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub defaults: BTreeMap<String, String>,
-}
+pub use dinv_contract::launcher::{LauncherConfig, DEFAULT_CONFIG_PATH};
 
 /// Resolved paths of everything the launcher uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,48 +36,45 @@ impl Paths {
     pub fn console_log(&self) -> PathBuf {
         self.run_dir.join("console.log")
     }
+    /// The boot timeline, written once dockerd is ready (for benchmarks).
+    pub fn timeline_json(&self) -> PathBuf {
+        self.run_dir.join("timeline.json")
+    }
 }
 
-impl LauncherConfig {
-    /// Parses launcher.json bytes.
-    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, LauncherError> {
-        serde_json::from_slice(bytes).map_err(|e| LauncherError::Config { path: path.to_path_buf(), why: e.to_string() })
-    }
+/// Parses launcher.json bytes, naming the file in errors.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<LauncherConfig, LauncherError> {
+    LauncherConfig::parse(bytes).map_err(|why| LauncherError::Config { path: path.to_path_buf(), why })
+}
 
-    /// Loads the config named by DINV_LAUNCHER_CONFIG or the default path;
-    /// a missing default file is an empty config (everything from env).
-    pub fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<(PathBuf, Self), LauncherError> {
-        let explicit = env("DINV_LAUNCHER_CONFIG").filter(|s| !s.is_empty());
-        let path = PathBuf::from(explicit.clone().unwrap_or_else(|| DEFAULT_CONFIG_PATH.into()));
-        match std::fs::read(&path) {
-            Ok(bytes) => Ok((path.clone(), Self::parse(&path, &bytes)?)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => Ok((path, Self::default())),
-            Err(e) => Err(LauncherError::Config { path, why: e.to_string() }),
-        }
+/// Loads the config named by DINV_LAUNCHER_CONFIG or the default path;
+/// a missing default file is an empty config (everything from env).
+pub fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<(PathBuf, LauncherConfig), LauncherError> {
+    let explicit = env("DINV_LAUNCHER_CONFIG").filter(|s| !s.is_empty());
+    let path = PathBuf::from(explicit.clone().unwrap_or_else(|| DEFAULT_CONFIG_PATH.into()));
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok((path.clone(), parse(&path, &bytes)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => Ok((path, LauncherConfig::default())),
+        Err(e) => Err(LauncherError::Config { path, why: e.to_string() }),
     }
+}
 
-    /// Applies env overrides and defaults; kernel and rootfs are required.
-    pub fn resolve(&self, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Paths, LauncherError> {
-        let pick = |var: &str, v: &Option<PathBuf>| env(var).filter(|s| !s.is_empty()).map(PathBuf::from).or_else(|| v.clone());
-        let required = |var: &'static str, key: &str, v: &Option<PathBuf>| {
-            pick(var, v).ok_or_else(|| LauncherError::Config { path: path.to_path_buf(), why: format!("no \"{key}\" path (set it there or in {var})") })
-        };
-        Ok(Paths {
-            kernel: required("DINV_KERNEL", "kernel", &self.kernel)?,
-            initrd: pick("DINV_INITRD", &self.initrd),
-            rootfs: required("DINV_ROOTFS", "rootfs", &self.rootfs)?,
-            qemu: pick("DINV_QEMU", &self.qemu).unwrap_or_else(|| "qemu-system-x86_64".into()),
-            append: self.append.clone().unwrap_or_else(|| DEFAULT_APPEND.into()),
-            docker_disk: self.docker_disk.clone().unwrap_or_else(|| "/docker/docker.img".into()),
-            volume_disk: self.volume_disk.clone().unwrap_or_else(|| "/volume/volume.img".into()),
-            run_dir: pick("DINV_RUN_DIR", &self.run_dir).unwrap_or_else(|| "/run/dinv".into()),
-        })
-    }
-
-    /// A DINV_* lookup: the environment first, then this config's defaults.
-    pub fn lookup<'a>(&'a self, env: &'a dyn Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| env(k).or_else(|| self.defaults.get(k).cloned())
-    }
+/// Applies env overrides and defaults; kernel and rootfs are required.
+pub fn resolve(cfg: &LauncherConfig, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Paths, LauncherError> {
+    let pick = |var: &str, v: &Option<PathBuf>| env(var).filter(|s| !s.is_empty()).map(PathBuf::from).or_else(|| v.clone());
+    let required = |var: &'static str, key: &str, v: &Option<PathBuf>| {
+        pick(var, v).ok_or_else(|| LauncherError::Config { path: path.to_path_buf(), why: format!("no \"{key}\" path (set it there or in {var})") })
+    };
+    Ok(Paths {
+        kernel: required("DINV_KERNEL", "kernel", &cfg.kernel)?,
+        initrd: pick("DINV_INITRD", &cfg.initrd),
+        rootfs: required("DINV_ROOTFS", "rootfs", &cfg.rootfs)?,
+        qemu: pick("DINV_QEMU", &cfg.qemu).unwrap_or_else(|| "qemu-system-x86_64".into()),
+        append: cfg.append.clone().unwrap_or_else(dinv_contract::launcher::base_append),
+        docker_disk: cfg.docker_disk.clone().unwrap_or_else(|| "/docker/docker.img".into()),
+        volume_disk: cfg.volume_disk.clone().unwrap_or_else(|| "/volume/volume.img".into()),
+        run_dir: pick("DINV_RUN_DIR", &cfg.run_dir).unwrap_or_else(|| "/run/dinv".into()),
+    })
 }
 
 #[cfg(test)]
@@ -127,36 +84,36 @@ mod tests {
     #[test]
     fn parse_resolve_and_override() {
         let p = Path::new("/etc/dinv/launcher.json");
-        let c = LauncherConfig::parse(
+        let c = parse(
             p,
             br#"{"kernel":"/usr/lib/dinv/vmlinuz","initrd":"/usr/lib/dinv/initramfs.img","rootfs":"/usr/lib/dinv/rootfs.ext4",
                 "qemu":"/usr/bin/qemu-system-x86_64","append":"console=ttyS0 root=/dev/vda rw","defaults":{"DINV_MEMORY":"1G"}}"#,
         )
         .unwrap();
         let none = |_: &str| None;
-        let paths = c.resolve(p, &none).unwrap();
+        let paths = resolve(&c, p, &none).unwrap();
         assert_eq!(paths.kernel, PathBuf::from("/usr/lib/dinv/vmlinuz"));
         assert_eq!(paths.docker_disk, PathBuf::from("/docker/docker.img"));
         assert_eq!(paths.qga_socket(), PathBuf::from("/run/dinv/qga.sock"));
         let env = |k: &str| (k == "DINV_KERNEL" || k == "DINV_RUN_DIR").then(|| "/tmp/x".to_string());
-        let paths = c.resolve(p, &env).unwrap();
+        let paths = resolve(&c, p, &env).unwrap();
         assert_eq!((paths.kernel.as_path(), paths.run_dir.as_path()), (Path::new("/tmp/x"), Path::new("/tmp/x")));
         let mem = |k: &str| (k == "DINV_MEMORY").then(|| "2G".to_string());
         assert_eq!(c.lookup(&none)("DINV_MEMORY").as_deref(), Some("1G"));
         assert_eq!(c.lookup(&mem)("DINV_MEMORY").as_deref(), Some("2G"));
         // Round trip.
-        let again = LauncherConfig::parse(p, &serde_json::to_vec(&c).unwrap()).unwrap();
+        let again = parse(p, &serde_json::to_vec(&c).unwrap()).unwrap();
         assert_eq!(again, c);
     }
 
     #[test]
     fn errors_name_the_file_and_key() {
         let p = Path::new("/cfg.json");
-        let e = LauncherConfig::parse(p, br#"{"kernal":"/k"}"#).unwrap_err().to_string();
+        let e = parse(p, br#"{"kernal":"/k"}"#).unwrap_err().to_string();
         assert!(e.contains("/cfg.json") && e.contains("kernal"), "{e}");
-        let e = LauncherConfig::default().resolve(p, &|_| None).unwrap_err().to_string();
+        let e = resolve(&LauncherConfig::default(), p, &|_| None).unwrap_err().to_string();
         assert!(e.contains("\"kernel\"") && e.contains("DINV_KERNEL"), "{e}");
         let missing = |k: &str| (k == "DINV_LAUNCHER_CONFIG").then(|| "/nonexistent/launcher.json".to_string());
-        assert!(LauncherConfig::load(&missing).unwrap_err().to_string().contains("/nonexistent/launcher.json"));
+        assert!(load(&missing).unwrap_err().to_string().contains("/nonexistent/launcher.json"));
     }
 }

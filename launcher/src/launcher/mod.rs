@@ -8,8 +8,10 @@
 pub mod accel;
 pub mod cli;
 pub mod config;
+pub mod console_watch;
 pub mod disks;
 pub mod error;
+pub mod kvm_probe;
 pub mod qemu;
 pub mod qga;
 pub mod qmp;
@@ -17,5 +19,6 @@ pub mod ready;
 pub mod settings;
 pub mod signals;
 pub mod supervise;
+pub mod timeline;
 
 pub use error::LauncherError;

@@ -88,7 +88,7 @@ pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
 
     let mut disk = |id: &str, file: &str, extra: &str| {
         push(&["-drive", &format!("file={},format=raw,if=none,id={id}{extra}", esc(file))]);
-        push(&["-device", &format!("{},drive={id},serial=dinv-{id}", dev("virtio-blk"))]);
+        push(&["-device", &format!("{},drive={id},serial={}", dev("virtio-blk"), dinv_contract::disks::serial_for(id))]);
     };
     disk("root", &p.rootfs.to_string_lossy(), ",snapshot=on");
     disk("docker", &p.docker_disk.to_string_lossy(), ",discard=unmap");
@@ -116,7 +116,7 @@ pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
     push(&["-device", &dev("virtio-balloon")]);
     push(&["-qmp", &format!("unix:{},server=on,wait=off", esc(&p.qmp_socket().to_string_lossy()))]);
     for (key, value) in fw_cfg_entries(s) {
-        push(&["-fw_cfg", &format!("name=opt/dinv/{key},string={}", esc(&value))]);
+        push(&["-fw_cfg", &format!("name={}/{key},string={}", dinv_contract::fw_cfg::PREFIX, esc(&value))]);
     }
     a
 }

@@ -15,17 +15,22 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::accel::Accel;
 use super::config::Paths;
+use super::console_watch::Follower;
 use super::ready::{self, NotReady};
 use super::settings::Settings;
-use super::{qga, qmp, signals, LauncherError};
+use super::{qga, qmp, signals, timeline, LauncherError};
 
 /// Everything needed to run the guest.
 pub struct Plan {
     pub qemu: PathBuf,
+    /// The accelerator `args` use (reported in timeline.json).
+    pub accel: Accel,
     pub args: Vec<String>,
-    /// TCG arguments to retry with when QEMU fails early under KVM (some
-    /// nested hosts pass the KVM probe, then QEMU aborts on an MSR).
+    /// TCG arguments to retry with when QEMU fails early under KVM: a last
+    /// resort, as the KVM probe already sends hosts where QEMU would abort
+    /// at vCPU init (a refused MSR) straight to TCG.
     pub tcg_fallback: Option<Vec<String>>,
     /// Run once dockerd is ready; empty keeps the VM up until signalled.
     pub command: Vec<String>,
@@ -93,6 +98,8 @@ struct Supervisor {
     qemu: libc::pid_t,
     qemu_started: Instant,
     qemu_gone: Arc<AtomicBool>,
+    /// Follows the console log for the boot timeline until readiness.
+    console: Option<Follower>,
     qemu_status: Option<i32>,
     ready: bool,
     cmd: Option<libc::pid_t>,
@@ -158,9 +165,9 @@ impl Supervisor {
 
     fn on_ready(&mut self, r: Result<Duration, NotReady>) {
         match r {
-            Ok(took) => {
+            Ok(_) => {
                 self.ready = true;
-                log(format!("dockerd is ready ({:.1} s)", took.as_secs_f64()));
+                self.report_timeline();
                 if self.plan.command.is_empty() || self.stop != Stop::Running {
                     return;
                 }
@@ -177,6 +184,7 @@ impl Supervisor {
                 }
             }
             Err(NotReady::Timeout { after, last }) => {
+                drop(self.console.take());
                 log(format!("dockerd did not answer /_ping within {:.0} s (last: {last}); see {}", after.as_secs_f64(), self.plan.paths.console_log().display()));
                 self.cmd_status.get_or_insert(1);
                 self.begin_graceful();
@@ -219,10 +227,32 @@ impl Supervisor {
         }
     }
 
-    /// Starts QEMU with `args` and a readiness poller watching it.
+    /// At readiness: prints the `ready in` line and writes timeline.json.
+    fn report_timeline(&mut self) {
+        // QEMU start and readiness are host times; the phases in between
+        // come from the console (see timeline.rs for how each is measured).
+        let ready = self.qemu_started.elapsed().as_secs_f64();
+        let t = self.console.take().map(Follower::finish).unwrap_or_default();
+        log(timeline::summary(ready, &t.phases(ready)));
+        let path = self.plan.paths.timeline_json();
+        let tmp = path.with_extension("json.tmp");
+        let json = format!("{:#}\n", t.to_json(ready, self.plan.accel));
+        if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &path)) {
+            log(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+
+    /// Starts QEMU with `args`, a console follower and a readiness poller.
     fn start_qemu(&mut self, args: &[String]) -> Result<(), LauncherError> {
-        self.qemu = spawn_qemu(&self.plan, args)?;
+        // A previous run's console log and timeline must not be mistaken
+        // for this one's (QEMU truncates the log, but only once it opens it).
+        drop(self.console.take());
+        let log_path = self.plan.paths.console_log();
+        let _ = std::fs::remove_file(&log_path);
+        let _ = std::fs::remove_file(self.plan.paths.timeline_json());
         self.qemu_started = Instant::now();
+        self.qemu = spawn_qemu(&self.plan, args)?;
+        self.console = Some(Follower::start(log_path, self.qemu_started));
         self.qemu_status = None;
         self.qemu_gone = Arc::new(AtomicBool::new(false));
         let (gone, tx, addr, total) = (self.qemu_gone.clone(), self.tx.clone(), self.plan.settings.ping_addr, self.plan.settings.ready_timeout);
@@ -240,6 +270,7 @@ impl Supervisor {
         }
         let Some(args) = self.plan.tcg_fallback.take() else { return false };
         log(format!("QEMU failed under KVM (status {status}); retrying with TCG emulation, which is much slower"));
+        self.plan.accel = Accel::Tcg;
         match self.start_qemu(&args) {
             Ok(()) => true,
             Err(e) => {
@@ -276,6 +307,7 @@ impl Supervisor {
                 }
             }
             if let Some(q) = self.qemu_status {
+                drop(self.console.take());
                 if let (Some(pid), None) = (self.cmd, self.cmd_status) {
                     log("QEMU is gone; stopping the command");
                     kill(pid, libc::SIGTERM);
@@ -321,6 +353,7 @@ pub fn run(plan: Plan) -> Result<i32, LauncherError> {
         qemu: 0,
         qemu_started: Instant::now(),
         qemu_gone: Arc::new(AtomicBool::new(false)),
+        console: None,
         qemu_status: None,
         ready: false,
         cmd: None,

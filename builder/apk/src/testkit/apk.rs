@@ -9,7 +9,8 @@ use sha1::{Digest, Sha1};
 use sha2::Sha256;
 
 use super::tar::{StyledTar, TarStyle};
-use super::{gzip, TestKey};
+use super::tar::gzip;
+use super::TestKey;
 use crate::sign::SigAlgo;
 use crate::{ApkDep, Checksum, IndexEntry, PkgInfo};
 

@@ -4,7 +4,8 @@ use dinv_fstree::tar::Header;
 
 use super::apk::signature_member;
 use super::tar::{StyledTar, TarStyle};
-use super::{gzip, TestKey};
+use super::tar::gzip;
+use super::TestKey;
 use crate::index::format_text;
 use crate::sign::SigAlgo;
 use crate::IndexEntry;

@@ -13,17 +13,4 @@ pub use apk::{build_apk, ApkOptions, BuiltApk, PackageSpec, SpecEntry, SpecKind,
 pub use index::{build_index, IndexOptions};
 pub use key::{shared_key, TestKey};
 pub use repo::{write_repository, write_repository_styled, WrittenRepo};
-pub use tar::{StyledTar, TarStyle};
-
-use std::io::Write;
-
-use flate2::write::GzEncoder;
-use flate2::Compression;
-
-/// One gzip member of `data` (header without name or time, as `gzip` on a
-/// pipe writes it).
-pub fn gzip(data: &[u8], level: u32) -> Vec<u8> {
-    let mut e = GzEncoder::new(Vec::with_capacity(data.len() / 3 + 64), Compression::new(level));
-    e.write_all(data).expect("writing to memory");
-    e.finish().expect("writing to memory")
-}
+pub use tar::{gzip, StyledTar, TarStyle};

@@ -4,7 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use std::io::Write;
+
 use dinv_fstree::tar::{header_block, Header, Magic, TarBuilder};
+use flate2::write::GzEncoder;
+use flate2::Compression;
 
 /// The tar header style of generated members.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -175,6 +179,14 @@ impl StyledTar {
         v.extend_from_slice(&[0u8; 1024]);
         v
     }
+}
+
+/// One gzip member of `data` (header without name or time, as `gzip` on a
+/// pipe writes it).
+pub fn gzip(data: &[u8], level: u32) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::with_capacity(data.len() / 3 + 64), Compression::new(level));
+    e.write_all(data).expect("writing to memory");
+    e.finish().expect("writing to memory")
 }
 
 #[cfg(test)]

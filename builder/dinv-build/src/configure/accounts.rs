@@ -20,7 +20,7 @@ fn write(tree: &mut Tree, path: &str, lines: &[String], mode: u32, gid: u32) -> 
     let p = TreePath::new(path);
     let mut meta = tree.get(&p).map(|n| n.meta.clone()).unwrap_or_else(|| Meta::root(mode));
     meta.gid = tree.get(&p).map(|n| n.meta.gid).unwrap_or(gid);
-    tree.write_file(&p, text, meta).map_err(|e| Error::stage("configure", e))
+    tree.write_file(&p, text, meta).map_err(|e| Error::stage(crate::error::Stage::Configure, e))
 }
 
 /// Adds the recipe's groups and users. An existing entry with the same name
@@ -37,7 +37,7 @@ pub fn apply(tree: &mut Tree, groups: &[Group], users: &[User]) -> Result<()> {
                 let gid = field(line, 2).unwrap_or("");
                 if gid != g.gid.to_string() {
                     return Err(Error::stage(
-                        "configure",
+                        crate::error::Stage::Configure,
                         format!("groups: {} has gid {gid} in the packages' /etc/group, the recipe says {}", g.name, g.gid),
                     ));
                 }
@@ -51,7 +51,7 @@ pub fn apply(tree: &mut Tree, groups: &[Group], users: &[User]) -> Result<()> {
             }
             None => {
                 if let Some(other) = group.iter().find(|l| field(l, 2) == Some(g.gid.to_string().as_str())) {
-                    return Err(Error::stage("configure", format!("groups: gid {} of {} is taken by {:?}", g.gid, g.name, field(other, 0).unwrap_or(""))));
+                    return Err(Error::stage(crate::error::Stage::Configure, format!("groups: gid {} of {} is taken by {:?}", g.gid, g.name, field(other, 0).unwrap_or(""))));
                 }
                 group.push(format!("{}:x:{}:{}", g.name, g.gid, g.members.join(",")));
             }
@@ -78,7 +78,7 @@ pub fn apply(tree: &mut Tree, groups: &[Group], users: &[User]) -> Result<()> {
             let line = group
                 .iter_mut()
                 .find(|l| field(l, 0) == Some(g.as_str()))
-                .ok_or_else(|| Error::stage("configure", format!("users: {} is to join group {g}, which does not exist", u.name)))?;
+                .ok_or_else(|| Error::stage(crate::error::Stage::Configure, format!("users: {} is to join group {g}, which does not exist", u.name)))?;
             let members = field(line, 3).unwrap_or("");
             if !members.split(',').any(|m| m == u.name) {
                 let sep = if members.is_empty() { "" } else { "," };

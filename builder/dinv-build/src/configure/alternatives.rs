@@ -7,22 +7,56 @@ use std::collections::BTreeMap;
 
 use dinv_fstree::{Tree, TreePath};
 
-use super::{err, symlink};
-use crate::Result;
+use super::tree::symlink;
+#[cfg(test)]
+use crate::recipe::check_alternative as check;
+use crate::recipe::ALTERNATIVES;
+use crate::Error;
 
-/// One alternatives group: its choices (Debian's default, the highest
-/// priority, first) and its links, each with a target pattern (`{}` = choice).
+/// One alternatives group's links, each with a target pattern (`{}` = the
+/// choice). Its choices are the recipe's ([`ALTERNATIVES`]).
 pub struct AltGroup {
     pub name: &'static str,
-    pub choices: &'static [&'static str],
     pub links: &'static [(&'static str, &'static str)],
 }
+
+impl AltGroup {
+    /// The choices, Debian's default (the highest priority) first.
+    fn choices(&self) -> &'static [&'static str] {
+        ALTERNATIVES.iter().find(|(g, _)| *g == self.name).map(|(_, c)| *c).expect("every group has its choices in the recipe model")
+    }
+}
+
+/// Why a group could not be set.
+#[derive(Debug)]
+pub enum AltError {
+    /// The recipe chose something the guest does not have.
+    NotInstalled { group: &'static str, message: String },
+    /// Writing a link failed.
+    Tree(Error),
+}
+
+impl std::fmt::Display for AltError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AltError::NotInstalled { group, message } => write!(f, "guest.alternatives.{group}: {message}"),
+            AltError::Tree(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<Error> for AltError {
+    fn from(e: Error) -> Self {
+        AltError::Tree(e)
+    }
+}
+
+type Result<T, E = AltError> = std::result::Result<T, E>;
 
 /// The groups dinv-build knows, settable with `guest.alternatives`.
 pub const GROUPS: &[AltGroup] = &[
     AltGroup {
         name: "iptables",
-        choices: &["nft", "legacy"],
         links: &[
             ("usr/sbin/iptables", "usr/sbin/iptables-{}"),
             ("usr/sbin/iptables-restore", "usr/sbin/iptables-{}-restore"),
@@ -32,20 +66,8 @@ pub const GROUPS: &[AltGroup] = &[
             ("usr/sbin/ip6tables-save", "usr/sbin/ip6tables-{}-save"),
         ],
     },
-    AltGroup { name: "awk", choices: &["gawk", "mawk", "original-awk", "busybox"], links: &[("usr/bin/awk", "usr/bin/{}"), ("usr/bin/nawk", "usr/bin/{}")] },
+    AltGroup { name: "awk", links: &[("usr/bin/awk", "usr/bin/{}"), ("usr/bin/nawk", "usr/bin/{}")] },
 ];
-
-/// Checks a `guest.alternatives` entry: a known group and one of its choices.
-pub fn check(group: &str, choice: &str) -> Result<(), String> {
-    let g = GROUPS.iter().find(|g| g.name == group).ok_or_else(|| {
-        format!("unknown alternatives group {group:?} (known: {})", GROUPS.iter().map(|g| g.name).collect::<Vec<_>>().join(", "))
-    })?;
-    if g.choices.contains(&choice) {
-        Ok(())
-    } else {
-        Err(format!("{choice:?} is not a choice for {group} (choices: {})", g.choices.join(", ")))
-    }
-}
 
 fn exists(tree: &Tree, path: &str) -> bool {
     tree.resolve(&TreePath::new(path)).is_some_and(|p| tree.contains(&p))
@@ -64,7 +86,7 @@ pub fn set_group(tree: &mut Tree, g: &AltGroup, explicit: Option<&str>) -> Resul
     let choice = match explicit {
         Some(c) => {
             if !exists(tree, &pattern.replace("{}", c)) {
-                return Err(err(format!("guest.alternatives.{}: {c:?} chosen, but /{} is not in the guest", g.name, pattern.replace("{}", c))));
+                return Err(AltError::NotInstalled { group: g.name, message: format!("{c:?} chosen, but /{} is not in the guest", pattern.replace("{}", c)) });
             }
             c
         }
@@ -72,7 +94,7 @@ pub fn set_group(tree: &mut Tree, g: &AltGroup, explicit: Option<&str>) -> Resul
             if present(tree, master) {
                 return Ok(None);
             }
-            match g.choices.iter().find(|c| exists(tree, &pattern.replace("{}", c))) {
+            match g.choices().iter().find(|c| exists(tree, &pattern.replace("{}", c))) {
                 Some(c) => c,
                 None => return Ok(None),
             }
@@ -98,7 +120,8 @@ pub fn ensure_sh(tree: &mut Tree) -> Result<()> {
     for shell in ["dash", "bash"] {
         if exists(tree, &format!("bin/{shell}")) || exists(tree, &format!("usr/bin/{shell}")) {
             let target = if exists(tree, &format!("bin/{shell}")) { shell.to_string() } else { format!("/usr/bin/{shell}") };
-            return symlink(tree, "bin/sh", &target);
+            symlink(tree, "bin/sh", &target)?;
+            return Ok(());
         }
     }
     Ok(())
@@ -106,9 +129,6 @@ pub fn ensure_sh(tree: &mut Tree) -> Result<()> {
 
 /// Applies every group (recipe choices first) and `/bin/sh`.
 pub fn apply(tree: &mut Tree, chosen: &BTreeMap<String, String>) -> Result<()> {
-    for (group, choice) in chosen {
-        check(group, choice).map_err(|e| err(format!("guest.alternatives.{group}: {e}")))?;
-    }
     for g in GROUPS {
         if let Some(c) = set_group(tree, g, chosen.get(g.name).map(String::as_str))? {
             tracing::info!(group = g.name, choice = c, "alternative");

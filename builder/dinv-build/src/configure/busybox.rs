@@ -35,11 +35,11 @@ pub fn link_applets(tree: &mut Tree) -> Result<usize> {
     let mut n = 0;
     for a in applets {
         let path = TreePath::parse(&a, true)
-            .map_err(|e| Error::stage("configure", format!("{APPLET_LIST}: {e}")))?;
+            .map_err(|e| Error::stage(crate::error::Stage::Configure, format!("{APPLET_LIST}: {e}")))?;
         if path == busybox || tree.contains(&path) {
             continue;
         }
-        tree.symlink(&path, "/bin/busybox").map_err(|e| Error::stage("configure", format!("busybox applet {path}: {e}")))?;
+        tree.symlink(&path, "/bin/busybox").map_err(|e| Error::stage(crate::error::Stage::Configure, format!("busybox applet {path}: {e}")))?;
         n += 1;
     }
     Ok(n)

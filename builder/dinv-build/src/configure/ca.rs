@@ -7,7 +7,7 @@ use std::path::Path;
 
 use dinv_fstree::{NodeKind, Tree, TreePath};
 
-use super::{err, is_file, read_text, write};
+use super::tree::{err, is_file, read_text, write};
 use crate::recipe::CaCertificate;
 use crate::Result;
 

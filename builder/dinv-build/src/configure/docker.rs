@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use dinv_fstree::Tree;
 use serde_json::Value;
 
-use super::{err, read_text, write};
+use super::tree::{err, read_text, write};
 use crate::recipe::{DockerSection, ProxySection, Recipe};
 use crate::Result;
 
@@ -20,9 +20,6 @@ pub const DAEMON_JSON: &str = "etc/docker/daemon.json";
 
 /// OpenRC's settings file for the docker service (sourced by its script).
 pub const CONF_D_DOCKER: &str = "etc/conf.d/docker";
-
-/// The keys the recipe sets through typed fields; `docker.daemon` may not repeat them.
-pub const TYPED_KEYS: &[&str] = &["bip", "hosts", "insecure-registries", "registry-mirrors", "shutdown-timeout", "storage-driver"];
 
 /// daemon.json as a JSON object with sorted keys: the typed settings plus
 /// the free-form `docker.daemon` table. An extra that repeats a typed key
@@ -42,7 +39,7 @@ pub fn daemon_json(d: &DockerSection) -> Result<Value> {
         out.insert("insecure-registries".into(), Value::from(d.insecure_registries.clone()));
     }
     for (k, v) in &d.daemon {
-        if TYPED_KEYS.contains(&k.as_str()) {
+        if DockerSection::TYPED_KEYS.contains(&k.as_str()) {
             let field = k.replace('-', "_");
             return Err(err(format!("docker.daemon.{k}: set it with docker.{field} instead (daemon.json would have it twice)")));
         }
@@ -94,7 +91,7 @@ pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
     text.push('\n');
     write(tree, DAEMON_JSON, text, 0o644)?;
     let env = proxy_env(recipe.docker.proxy.as_ref());
-    if recipe.guest.init == "openrc" && !env.is_empty() {
+    if recipe.guest.init == crate::recipe::Init::Openrc && !env.is_empty() {
         let conf = conf_d_with_proxy(read_text(tree, CONF_D_DOCKER).as_deref(), &env);
         write(tree, CONF_D_DOCKER, conf, 0o644)?;
     }

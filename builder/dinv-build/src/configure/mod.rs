@@ -1,118 +1,82 @@
-//! Guest configuration applied to the unpacked tree. Package scripts are
-//! never run; each module here produces one of their effects declaratively.
+//! Guest configuration: every edit of the unpacked guest tree. Package
+//! scripts are never run; each module here produces one of their effects
+//! declaratively.
 //!
-//! Order (later steps may rely on earlier ones; overlays go last so a
-//! recipe can replace any generated file): busybox applet links, accounts,
-//! system files, daemon.json, init system, the dinv-guest binary, CA
-//! certificates, Debian alternatives, overlays and `[[files]]`, then a check
-//! that every service the recipe enabled has its script.
+//! Order (later steps may rely on earlier ones; overlays go late so a
+//! recipe can replace any generated file): `guest.remove`, busybox applet
+//! links, accounts, system files, daemon.json, init system, the dinv-guest
+//! binary, CA certificates, Debian alternatives, overlays and `[[files]]`,
+//! the guest kernel's module files and `/etc/modules`, then a check that
+//! every service the recipe enabled has its script.
 
-pub mod accounts;
-pub mod alternatives;
-pub mod busybox;
-pub mod ca;
-pub mod docker;
+mod accounts;
+mod alternatives;
+mod busybox;
+mod ca;
+mod docker;
+mod kernel;
 pub mod overlays;
-pub mod services;
-pub mod system;
+mod services;
+mod system;
 pub mod template;
+mod tree;
 
-use dinv_fstree::{Meta, NodeKind, Tree, TreePath};
+use dinv_fstree::{Tree, TreePath};
+
+pub use kernel::KernelPlan;
 
 use crate::recipe::LoadedRecipe;
-use crate::{Error, Result};
+use crate::sources::ResolvedPackage;
+use crate::Result;
 
-/// Where the guest helper is installed.
-pub const GUEST_BINARY: &str = "usr/sbin/dinv-guest";
+/// What configuring needs besides the recipe.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestInputs<'a> {
+    /// The resolved guest packages (which one ships the kernel).
+    pub packages: &'a [ResolvedPackage],
+    /// SOURCE_DATE_EPOCH, for generated files.
+    pub epoch: i64,
+}
+
+/// The configured guest's facts the emitters need.
+pub struct Configured {
+    /// The checked guest kernel, when the guest has one.
+    pub kernel: Option<KernelPlan>,
+}
 
 /// Applies every configuration step to the guest tree, in a fixed order.
-pub fn apply(l: &LoadedRecipe, tree: &mut Tree) -> Result<()> {
+pub fn apply(l: &LoadedRecipe, tree: &mut Tree, inputs: &GuestInputs) -> Result<Configured> {
     let recipe = &l.recipe;
+    remove_paths(tree, &recipe.guest.remove);
     if recipe.guest.busybox_links {
         let n = busybox::link_applets(tree)?;
         tracing::info!(links = n, "busybox applet links");
     }
     accounts::apply(tree, &recipe.groups, &recipe.users)?;
-    system::apply(tree, &recipe.guest, recipe.rootfs.label.as_deref().unwrap_or(system::DEFAULT_ROOT_LABEL))?;
+    system::apply(tree, &recipe.guest, recipe.rootfs.label.as_deref().unwrap_or(dinv_contract::disks::ROOT_LABEL))?;
     docker::apply(tree, recipe)?;
     services::apply(tree, recipe)?;
-    install_guest_binary(tree, crate::assets::guest())?;
+    tree::install_guest_binary(tree, crate::assets::guest())?;
     ca::apply(tree, &recipe.docker.ca_certificates)?;
-    alternatives::apply(tree, &recipe.guest.alternatives)?;
+    alternatives::apply(tree, &recipe.guest.alternatives).map_err(|e| match e {
+        alternatives::AltError::NotInstalled { group, message } => l.error(&format!("guest.alternatives.{group}"), message).into(),
+        alternatives::AltError::Tree(e) => e,
+    })?;
     overlays::apply(tree, recipe)?;
-    services::check_enabled(tree, &recipe.guest)?;
-    Ok(())
-}
-
-/// Installs the dinv-guest helper at `/usr/sbin/dinv-guest` (0755).
-pub fn install_guest_binary(tree: &mut Tree, bytes: &[u8]) -> Result<()> {
-    write(tree, GUEST_BINARY, bytes.to_vec(), 0o755)
-}
-
-/// A configure-stage error.
-pub(crate) fn err(message: impl std::fmt::Display) -> Error {
-    Error::stage("configure", message)
-}
-
-/// Where a write to `path` lands: its parent resolved through the tree's
-/// symlinks (chroot semantics, so it cannot leave the tree). Debian's
-/// merged /usr makes `/sbin`, `/bin` and `/lib` symlinks, which the tree
-/// refuses to write through.
-pub(crate) fn landing(tree: &Tree, path: &TreePath) -> TreePath {
-    let Some(parent) = path.parent() else { return path.clone() };
-    match tree.resolve(&parent) {
-        Some(real) if real != parent && tree.get(&real).is_some_and(|n| n.is_dir()) => {
-            real.join(path.file_name()).unwrap_or_else(|_| path.clone())
-        }
-        _ => path.clone(),
+    let kernel = kernel::apply(l, inputs.packages, tree, inputs.epoch)?;
+    if let Some(k) = &kernel {
+        system::merge_modules(tree, &k.plan.guest_modules, inputs.epoch)?;
     }
+    services::check_enabled(tree, &recipe.guest).map_err(|m| l.error(&format!("guest.services[{}]", m.index), m.message))?;
+    Ok(Configured { kernel })
 }
 
-/// Writes a root-owned file (replacing a file or symlink there).
-pub(crate) fn write(tree: &mut Tree, path: &str, bytes: impl Into<Vec<u8>>, mode: u32) -> Result<()> {
-    let p = landing(tree, &TreePath::new(path));
-    if matches!(tree.get(&p).map(|n| &n.kind), Some(NodeKind::Symlink(_))) {
-        tree.remove(&p);
-    }
-    tree.write_file(&p, bytes, Meta::root(mode)).map_err(|e| err(format!("writing /{path}: {e}")))
-}
-
-/// Creates or replaces a symlink at `path`.
-pub(crate) fn symlink(tree: &mut Tree, path: &str, target: &str) -> Result<()> {
-    let p = landing(tree, &TreePath::new(path));
-    tree.symlink(&p, target).map_err(|e| err(format!("linking /{path} -> {target}: {e}")))
-}
-
-/// A text file's contents, following symlinks; `None` when absent.
-pub(crate) fn read_text(tree: &Tree, path: &str) -> Option<String> {
-    tree.read_file(&TreePath::new(path)).map(|b| String::from_utf8_lossy(&b).into_owned())
-}
-
-/// True when `path` (following symlinks) is a regular file.
-pub(crate) fn is_file(tree: &Tree, path: &str) -> bool {
-    tree.resolve(&TreePath::new(path))
-        .and_then(|p| tree.get(&p))
-        .is_some_and(|n| matches!(n.kind, NodeKind::File(_) | NodeKind::Hardlink(_)))
-}
-
-/// The first of `candidates` that is a file in the tree.
-pub(crate) fn first_file<'a>(tree: &Tree, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates.iter().copied().find(|c| is_file(tree, c))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn writes_land_behind_merged_usr_symlinks() {
-        let mut t = Tree::new();
-        t.mkdir_p(&TreePath::new("usr/sbin"), Meta::root(0o755)).unwrap();
-        t.symlink(&TreePath::new("sbin"), "usr/sbin").unwrap();
-        symlink(&mut t, "sbin/init", "dinv-guest").unwrap();
-        assert!(matches!(&t.get(&TreePath::new("usr/sbin/init")).unwrap().kind, NodeKind::Symlink(s) if s == "dinv-guest"));
-        install_guest_binary(&mut t, b"\x7fELF").unwrap();
-        assert!(is_file(&t, "sbin/dinv-guest"));
-        assert_eq!(t.get(&TreePath::new(GUEST_BINARY)).unwrap().meta.mode, 0o755);
+/// Removes `paths` (validated at load) from a tree: `guest.remove` here,
+/// `runtime.remove` for the image's runtime layer.
+pub fn remove_paths(tree: &mut Tree, paths: &[String]) {
+    for p in paths {
+        let tp = TreePath::parse(p, true).expect("validated when the recipe was loaded");
+        let n = tree.remove(&tp);
+        tracing::debug!(path = %tp, removed = n, "removed");
     }
 }

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use dinv_fstree::{Content, Meta, Node, NodeKind, Replace, Tree, TreePath};
 use minijinja::Value;
 
-use super::{err, landing, template};
+use super::template;
+use super::tree::{err, landing};
 use crate::recipe::{ExtraFile, Overlay, Recipe};
-use crate::Result;
+use crate::{Error, Result};
 
 /// Copies every overlay, then every `[[files]]` entry.
 pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
@@ -103,20 +104,20 @@ impl Copy<'_> {
         let key = self.key();
         let mut entries: Vec<_> = std::fs::read_dir(host_dir)
             .and_then(|rd| rd.collect::<std::io::Result<Vec<_>>>())
-            .map_err(|e| err(format!("{key}: cannot read {}: {e}", host_dir.display())))?;
+            .map_err(Error::io(host_dir))?;
         // Sorted, so the tree (and any conflict message) is the same on every host.
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
             let host = entry.path();
             let name = entry.file_name().into_string().map_err(|n| err(format!("{key}: {}: file name {n:?} is not UTF-8", host_dir.display())))?;
-            let md = std::fs::symlink_metadata(&host).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
+            let md = std::fs::symlink_metadata(&host).map_err(Error::io(&host))?;
             let ft = md.file_type();
             if ft.is_dir() {
                 let guest = guest_dir.join(&name).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
                 self.dir(tree, &host, &guest)?;
                 self.walk(tree, &host, &guest)?;
             } else if ft.is_file() {
-                let bytes = std::fs::read(&host).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
+                let bytes = std::fs::read(&host).map_err(Error::io(&host))?;
                 let (name, bytes) = match name.strip_suffix(template::SUFFIX) {
                     Some(stem) if !stem.is_empty() => {
                         let text = String::from_utf8(bytes).map_err(|_| err(format!("{key}: template {} is not UTF-8", host.display())))?;
@@ -132,7 +133,7 @@ impl Copy<'_> {
                 self.insert(tree, &host, &guest, NodeKind::File(Content::from_bytes(bytes)), meta)?;
             } else if ft.is_symlink() {
                 let guest = guest_dir.join(&name).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
-                let target = std::fs::read_link(&host).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
+                let target = std::fs::read_link(&host).map_err(Error::io(&host))?;
                 let target = target.to_str().ok_or_else(|| err(format!("{key}: symlink {} has a non-UTF-8 target", host.display())))?.to_string();
                 if target.is_empty() || target.contains('\0') || target_escapes(&guest, &target) {
                     return Err(err(format!("{key}: symlink {} -> {target} points outside the guest root", host.display())));
@@ -205,7 +206,7 @@ pub fn add_file(tree: &mut Tree, index: usize, f: &ExtraFile, ctx: &Value) -> Re
     let bytes = match (&f.content, &f.source) {
         (Some(c), None) => c.clone().into_bytes(),
         (None, Some(src)) => {
-            let bytes = std::fs::read(src).map_err(|e| err(format!("{key}.source: cannot read {src}: {e}")))?;
+            let bytes = std::fs::read(src).map_err(Error::io(src))?;
             if src.ends_with(template::SUFFIX) {
                 let text = String::from_utf8(bytes).map_err(|_| err(format!("{key}.source: template {src} is not UTF-8")))?;
                 template::render(src, &text, ctx)?.into_bytes()

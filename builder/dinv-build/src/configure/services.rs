@@ -3,11 +3,13 @@
 //! (Debian): `/etc/dinv/services.json` for `dinv-guest init`, which is
 //! linked as `/usr/sbin/init` and the power commands.
 
+use dinv_contract::services::QGA_PORT;
 use dinv_fstree::{Meta, NodeKind, Tree, TreePath};
 use dinv_launcher::guest::{openrc_scripts, ServicesFile};
 
-use super::{docker, err, first_file, is_file, read_text, symlink, write};
-use crate::recipe::{GuestSection, Recipe};
+use super::docker;
+use super::tree::{err, first_file, is_file, read_text, symlink, write};
+use crate::recipe::{parse_service, GuestSection, Init, Recipe};
 use crate::Result;
 
 /// The DinV service set per OpenRC runlevel (the original DinV's, minus hwclock: a microVM has no RTC).
@@ -18,9 +20,6 @@ pub const RUNLEVELS: &[(&str, &[&str])] = &[
     ("default", &["acpid", "docker", "qemu-guest-agent", "dinv-setup", "dinv-post"]),
     ("shutdown", &["mount-ro", "killprocs", "savecache"]),
 ];
-
-/// The virtio-serial port QEMU names for the guest agent, as linked under /dev.
-pub const GA_PORT: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
 
 /// Settings file of Alpine's qemu-guest-agent service.
 pub const CONF_D_QEMU_GA: &str = "etc/conf.d/qemu-guest-agent";
@@ -49,18 +48,10 @@ pub const GUEST_LINKS: &[&str] = &["init", "poweroff", "shutdown", "halt", "rebo
 
 /// Applies the recipe's init system.
 pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
-    match recipe.guest.init.as_str() {
-        "openrc" => openrc(tree, &recipe.guest),
-        "dinv" => dinv(tree, recipe),
-        other => Err(err(format!("guest.init: unknown init system {other:?}"))),
+    match recipe.guest.init {
+        Init::Openrc => openrc(tree, &recipe.guest),
+        Init::Dinv => dinv(tree, recipe),
     }
-}
-
-/// Parses a `runlevel:service` entry of `guest.services`.
-pub fn parse_service(entry: &str) -> Option<(&str, &str)> {
-    let (level, name) = entry.split_once(':')?;
-    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) && s != "." && s != "..";
-    (ok(level) && ok(name)).then_some((level, name))
 }
 
 fn enable(tree: &mut Tree, level: &str, name: &str) -> Result<()> {
@@ -84,7 +75,7 @@ pub fn openrc(tree: &mut Tree, guest: &GuestSection) -> Result<()> {
         }
     }
     for entry in &guest.services {
-        let (level, name) = parse_service(entry).ok_or_else(|| err(format!("guest.services: {entry:?} is not `runlevel:service`")))?;
+        let (level, name) = parse_service(entry).expect("validated when the recipe was loaded");
         enable(tree, level, name)?;
     }
     // Alpine's busybox ships the handler; write it where a package did not.
@@ -98,7 +89,7 @@ pub fn openrc(tree: &mut Tree, guest: &GuestSection) -> Result<()> {
             .filter(|l| !l.trim_start().starts_with("GA_PATH="))
             .map(str::to_string)
             .collect();
-        lines.push(format!("GA_PATH=\"{GA_PORT}\""));
+        lines.push(format!("GA_PATH=\"{QGA_PORT}\""));
         write(tree, CONF_D_QEMU_GA, lines.join("\n") + "\n", 0o644)?;
         let mdev = read_text(tree, MDEV_CONF);
         if !mdev.as_deref().unwrap_or("").contains("virtio-ports") {
@@ -137,15 +128,28 @@ pub fn dinv(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
     Ok(())
 }
 
+/// A `guest.services` entry whose script the guest lacks.
+#[derive(Debug)]
+pub struct MissingService {
+    /// Index of the entry in `guest.services`.
+    pub index: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for MissingService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Checks that every service the recipe enabled has its script, once
 /// overlays (which may add scripts) are in.
-pub fn check_enabled(tree: &Tree, guest: &GuestSection) -> Result<()> {
-    for entry in &guest.services {
+pub fn check_enabled(tree: &Tree, guest: &GuestSection) -> std::result::Result<(), MissingService> {
+    for (index, entry) in guest.services.iter().enumerate() {
         if let Some((_, name)) = parse_service(entry) {
             if !is_file(tree, &format!("etc/init.d/{name}")) {
-                return Err(err(format!(
-                    "guest.services: {entry:?} enables {name}, but the guest has no /etc/init.d/{name} (which package or overlay provides it?)"
-                )));
+                let message = format!("{entry:?} enables {name}, but the guest has no /etc/init.d/{name} (which package or overlay provides it?)");
+                return Err(MissingService { index, message });
             }
         }
     }
@@ -188,7 +192,7 @@ mod tests {
         assert_eq!(read_text(&t, ACPI_POWER_SCRIPT).unwrap(), "#!/bin/sh\npoweroff\n");
         assert_eq!(t.get(&TreePath::new(ACPI_POWER_SCRIPT)).unwrap().meta.mode, 0o755);
         assert_eq!(t.get(&TreePath::new("etc/init.d/dinv-post")).unwrap().meta.mode, 0o755);
-        assert_eq!(read_text(&t, CONF_D_QEMU_GA).unwrap(), format!("GA_PATH=\"{GA_PORT}\"\n"));
+        assert_eq!(read_text(&t, CONF_D_QEMU_GA).unwrap(), format!("GA_PATH=\"{QGA_PORT}\"\n"));
         assert!(read_text(&t, MDEV_CONF).unwrap().starts_with("vport[0-9]+p[0-9]+ "));
         check_enabled(&t, &r.guest).unwrap();
         let bad = recipe("services = [\"default:nope\"]");

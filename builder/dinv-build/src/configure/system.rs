@@ -1,14 +1,13 @@
-//! Base system files: host name, hosts, fstab, modules, the serial console
-//! (inittab, securetty) and, for OpenRC guests, Alpine's network interfaces.
+//! Base system files: host name, hosts, fstab, `/etc/modules` (the
+//! recipe's `guest.modules`, and the modules the kernel check needs that
+//! the initramfs does not load), the serial console (inittab, securetty)
+//! and, for OpenRC guests, Alpine's network interfaces.
 
-use dinv_fstree::Tree;
+use dinv_fstree::{Meta, Tree, TreePath};
 
-use super::{read_text, write};
-use crate::recipe::GuestSection;
+use super::tree::{err, read_text, write};
+use crate::recipe::{GuestSection, Init};
 use crate::Result;
-
-/// Label of the root filesystem when `rootfs.label` is not set (the rootfs stage uses the same).
-pub const DEFAULT_ROOT_LABEL: &str = "dinv-root";
 
 /// fstab for the root filesystem, by label: the launcher attaches disks by
 /// serial and virtio-mmio does not enumerate them in command-line order, so
@@ -71,11 +70,45 @@ pub fn apply(tree: &mut Tree, guest: &GuestSection, root_label: &str) -> Result<
     write(tree, "etc/modules", m, 0o644)?;
     let s = merge_lines(read_text(tree, "etc/securetty").as_deref(), &["ttyS0"]);
     write(tree, "etc/securetty", s, 0o644)?;
-    if guest.init == "openrc" {
+    if guest.init == Init::Openrc {
         write(tree, "etc/network/interfaces", INTERFACES, 0o644)?;
         write(tree, "etc/inittab", INITTAB, 0o644)?;
     }
     Ok(())
+}
+
+/// Appends to `/etc/modules` every name not listed yet (creating the file
+/// if needed), keeping the file's metadata.
+pub fn merge_modules(tree: &mut Tree, names: &[String], mtime: i64) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let path = TreePath::new("etc/modules");
+    let resolved = tree.resolve(&path).unwrap_or_else(|| path.clone());
+    let mut text = tree.read_file(&resolved).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let mut listed: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split('#').next().and_then(|l| l.split_whitespace().next()))
+        .map(dinv_kernel::normalize_name)
+        .collect();
+    let mut added = false;
+    for n in names {
+        let norm = dinv_kernel::normalize_name(n);
+        if !listed.contains(&norm) {
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(n);
+            text.push('\n');
+            listed.push(norm);
+            added = true;
+        }
+    }
+    if !added {
+        return Ok(());
+    }
+    let meta = tree.get(&resolved).map(|n| n.meta.clone()).unwrap_or(Meta { mtime, ..Meta::root(0o644) });
+    tree.write_file(&resolved, text, meta).map_err(|e| err(format!("writing /{resolved}: {e}")))
 }
 
 #[cfg(test)]
@@ -113,5 +146,19 @@ mod tests {
         assert!(read_text(&t, "etc/inittab").is_none());
         assert!(read_text(&t, "etc/network/interfaces").is_none());
         assert_eq!(read_text(&t, "etc/modules").unwrap(), "af_packet\n9pnet\n");
+    }
+
+    #[test]
+    fn etc_modules_gets_only_missing_names() {
+        let mut t = Tree::new();
+        merge_modules(&mut t, &["overlay".into(), "veth".into()], 5).unwrap();
+        assert_eq!(t.read_file(&TreePath::new("etc/modules")).unwrap(), b"overlay\nveth\n");
+        assert_eq!(t.get(&TreePath::new("etc/modules")).unwrap().meta.mtime, 5);
+        t.write_file(&TreePath::new("etc/modules"), "# boot\naf_packet\nbr-netfilter opt=1", Meta::root(0o600)).unwrap();
+        merge_modules(&mut t, &["br_netfilter".into(), "overlay".into(), "af_packet".into()], 5).unwrap();
+        assert_eq!(t.read_file(&TreePath::new("etc/modules")).unwrap(), b"# boot\naf_packet\nbr-netfilter opt=1\noverlay\n");
+        assert_eq!(t.get(&TreePath::new("etc/modules")).unwrap().meta.mode, 0o600, "existing metadata is kept");
+        merge_modules(&mut t, &["9p".into(), "9p".into()], 5).unwrap();
+        assert!(t.read_file(&TreePath::new("etc/modules")).unwrap().ends_with(b"overlay\n9p\n"), "a name asked twice is listed once");
     }
 }

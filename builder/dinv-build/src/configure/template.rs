@@ -8,7 +8,8 @@
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
-use super::{docker, err};
+use super::docker;
+use super::tree::err;
 use crate::recipe::Recipe;
 use crate::Result;
 

@@ -2,71 +2,13 @@
 //! and paths made absolute relative to the file that names them.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use toml::Value;
 
+use super::error::{Location, RecipeError};
+use super::loaded::{locate_in, LoadedRecipe};
 use super::model::Recipe;
-
-/// Where a key came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Location {
-    pub file: PathBuf,
-    /// 1-based.
-    pub line: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
-    }
-}
-
-/// A recipe problem, pointing into the file.
-#[derive(Debug, thiserror::Error)]
-#[error("{}{key}: {message}", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
-pub struct RecipeError {
-    pub location: Option<Location>,
-    /// Dotted key path (`docker.bip`, `guest.packages[2]`).
-    pub key: String,
-    pub message: String,
-}
-
-/// A loaded, merged and typed recipe.
-#[derive(Clone, Debug)]
-pub struct LoadedRecipe {
-    pub recipe: Recipe,
-    /// The recipe file given by the user.
-    pub path: PathBuf,
-    /// Every file that went into it, parents first.
-    pub files: Vec<PathBuf>,
-    /// Origin of every key and array element (dotted paths).
-    pub origins: BTreeMap<String, Location>,
-    /// The merged document (for `show`).
-    pub merged: toml::Table,
-}
-
-impl LoadedRecipe {
-    /// The origin of a key, or of its nearest ancestor that has one.
-    pub fn locate(&self, key: &str) -> Option<Location> {
-        let mut k = key.to_string();
-        loop {
-            if let Some(l) = self.origins.get(&k) {
-                return Some(l.clone());
-            }
-            match k.rfind(['.', '[']) {
-                Some(i) => k.truncate(i),
-                None => return None,
-            }
-        }
-    }
-
-    /// A [`RecipeError`] located at `key`.
-    pub fn error(&self, key: &str, message: impl Into<String>) -> RecipeError {
-        RecipeError { location: self.locate(key), key: key.to_string(), message: message.into() }
-    }
-}
 
 /// Keys whose string values (or string array elements) are file paths,
 /// resolved relative to the file that declares them. `*` matches any table
@@ -158,26 +100,15 @@ struct Parsed {
 }
 
 fn parse_file(path: &Path) -> Result<Parsed, RecipeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RecipeError {
-        location: None,
-        key: String::new(),
-        message: format!("cannot read recipe {}: {e}", path.display()),
-    })?;
-    let doc: toml_edit::ImDocument<String> = toml_edit::ImDocument::parse(text.clone()).map_err(|e| {
-        let line = e.span().map(|s| line_of(&text, s.start)).unwrap_or(1);
-        RecipeError {
-            location: Some(Location { file: path.to_path_buf(), line }),
-            key: String::new(),
-            message: format!("invalid TOML: {}", e.message()),
-        }
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::file(None, format!("cannot read recipe {}: {e}", path.display())))?;
+    let invalid = |span: Option<std::ops::Range<usize>>, message: &str| {
+        let line = span.map(|s| line_of(&text, s.start)).unwrap_or(1);
+        RecipeError::file(Some(Location { file: path.to_path_buf(), line }), format!("invalid TOML: {}", message.trim()))
+    };
+    let doc: toml_edit::ImDocument<String> = toml_edit::ImDocument::parse(text.clone()).map_err(|e| invalid(e.span(), e.message()))?;
     let mut lines = BTreeMap::new();
     collect_lines(&text, doc.as_item(), "", path, &mut lines);
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| RecipeError {
-        location: Some(Location { file: path.to_path_buf(), line: e.span().map(|s| line_of(&text, s.start)).unwrap_or(1) }),
-        key: String::new(),
-        message: format!("invalid TOML: {}", e.message()),
-    })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.span(), e.message()))?;
     let dir = path.parent().unwrap_or(Path::new("."));
     absolutize(&mut table, &mut Vec::new(), dir);
     Ok(Parsed { table, lines })
@@ -481,36 +412,69 @@ pub fn load(path: &Path) -> Result<LoadedRecipe, RecipeError> {
         if key == "." {
             key.clear();
         }
-        let inner = e.into_inner().to_string();
-        // Point unknown keys at their own line.
-        let mut lookup = key.clone();
-        if let Some(rest) = inner.strip_prefix("unknown field `") {
-            if let Some(name) = rest.split('`').next() {
-                lookup = join_key(&key, name, false);
-            }
-        }
-        let location = {
-            let mut k = lookup.clone();
-            loop {
-                if let Some(l) = origins.get(&k) {
-                    break Some(l.clone());
-                }
-                match k.rfind(['.', '[']) {
-                    Some(i) => k.truncate(i),
-                    None => break None,
-                }
-            }
-        };
-        RecipeError { location: location.or_else(|| Some(Location { file: path.to_path_buf(), line: 1 })), key: lookup, message: inner }
+        let (key, message) = explain_type_error(&key, &e.into_inner().to_string());
+        let location = locate_in(&origins, &key).or_else(|| Some(Location { file: path.to_path_buf(), line: 1 }));
+        RecipeError { location, key, message }
     })?;
-    let loaded = LoadedRecipe { recipe, path: path.to_path_buf(), files, origins, merged };
+    let mut loaded = LoadedRecipe { recipe, path: path.to_path_buf(), files, origins, merged, inputs: BTreeMap::new() };
     super::validate::validate(&loaded)?;
+    loaded.inputs = super::inputs::input_hashes(&loaded)?;
     Ok(loaded)
+}
+
+/// The key a type error is about and its message: an unknown field is
+/// reported at its own key (whether or not the deserializer's path already
+/// ends with it), with the nearest known name suggested.
+fn explain_type_error(path: &str, message: &str) -> (String, String) {
+    let unknown = ["unknown field `", "unknown variant `"].iter().find_map(|p| message.strip_prefix(p).map(|rest| (*p, rest)));
+    let Some((prefix, rest)) = unknown else { return (path.to_string(), message.to_string()) };
+    let Some((name, tail)) = rest.split_once('`') else { return (path.to_string(), message.to_string()) };
+    let key = if prefix.contains("field") && !(path == name || path.ends_with(&format!(".{name}"))) { join_key(path, name, false) } else { path.to_string() };
+    let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+    let message = match closest(name, &expected) {
+        Some(best) => format!("{prefix}{name}`, did you mean `{best}`?"),
+        None => message.to_string(),
+    };
+    (key, message)
+}
+
+/// The candidate nearest to `name` by edit distance, when it is close.
+fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let best = candidates.iter().map(|c| (edit_distance(name, c), *c)).min()?;
+    (best.0 > 0 && best.0 <= (name.chars().count() / 3).max(1)).then_some(best.1)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(row[j + 1]) };
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_fields_are_named_once_with_a_suggestion() {
+        let m = "unknown field `memroy`, expected one of `cpus`, `memory`, `docker_disk_size`, `machine`, `stop_timeout`";
+        assert_eq!(explain_type_error("vm.memroy", m), ("vm.memroy".to_string(), "unknown field `memroy`, did you mean `memory`?".to_string()));
+        assert_eq!(explain_type_error("vm", m).0, "vm.memroy");
+        let far = "unknown field `colour`, expected `cpus` or `memory`";
+        assert_eq!(explain_type_error("vm", far), ("vm.colour".to_string(), far.to_string()));
+        let v = "unknown variant `openrcc`, expected `openrc` or `dinv`";
+        assert_eq!(explain_type_error("guest.init", v), ("guest.init".to_string(), "unknown variant `openrcc`, did you mean `openrc`?".to_string()));
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn normalize_keeps_leading_parents() {

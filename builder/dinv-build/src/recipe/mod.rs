@@ -1,9 +1,16 @@
-//! The recipe: TOML files, merged through `extends`, typed and validated.
+//! The recipe: TOML files merged through `extends`, typed, validated, and
+//! the digests of every file they use. Imports nothing from the build.
 
+mod error;
+mod inputs;
 mod load;
+mod loaded;
 mod model;
 mod validate;
 
-pub use load::{load, normalize, LoadedRecipe, Location, RecipeError};
+pub use error::{Location, RecipeError};
+pub use inputs::inputs_digest;
+pub use load::{load, normalize};
+pub use loaded::LoadedRecipe;
 pub use model::*;
 pub use validate::{overlaps, parse_cidr, parse_size};

@@ -177,8 +177,8 @@ pub struct GuestSection {
     #[serde(default = "default_hostname")]
     pub hostname: String,
     /// Init system: `openrc` (Alpine) or `dinv` (dinv-guest as PID 1).
-    #[serde(default = "default_init")]
-    pub init: String,
+    #[serde(default)]
+    pub init: Init,
     /// Kernel modules loaded at boot (`/etc/modules`).
     #[serde(default)]
     pub modules: Vec<String>,
@@ -205,8 +205,78 @@ fn default_hostname() -> String {
     "dinv".into()
 }
 
-fn default_init() -> String {
-    "openrc".into()
+/// `guest.init`: what runs as the guest's PID 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// busybox init with OpenRC (Alpine).
+    #[default]
+    Openrc,
+    /// `dinv-guest init`, supervising `/etc/dinv/services.json` (Debian).
+    Dinv,
+}
+
+/// `vm.machine`: the QEMU machine type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Machine {
+    /// QEMU's microvm: virtio-mmio devices, fast to boot.
+    #[default]
+    Microvm,
+    /// q35 with PCI.
+    Q35,
+}
+
+impl Machine {
+    /// The name `DINV_MACHINE` and QEMU use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Machine::Microvm => "microvm",
+            Machine::Q35 => "q35",
+        }
+    }
+}
+
+/// `kernel.mode`: where the guest kernel comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelMode {
+    /// A package of the guest set ships it (the only mode so far).
+    #[default]
+    Package,
+}
+
+/// `kernel.initramfs_compression`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitramfsCompression {
+    #[default]
+    Gzip,
+    /// The plain cpio.
+    None,
+}
+
+/// Parses a `guest.services` entry, `runlevel:service`.
+pub fn parse_service(entry: &str) -> Option<(&str, &str)> {
+    let (level, name) = entry.split_once(':')?;
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) && s != "." && s != "..";
+    (ok(level) && ok(name)).then_some((level, name))
+}
+
+/// The Debian alternatives groups `guest.alternatives` can set, each with its
+/// choices (Debian's default, the highest priority, first).
+pub const ALTERNATIVES: &[(&str, &[&str])] = &[("iptables", &["nft", "legacy"]), ("awk", &["gawk", "mawk", "original-awk", "busybox"])];
+
+/// Checks a `guest.alternatives` entry: a known group and one of its choices.
+pub fn check_alternative(group: &str, choice: &str) -> Result<(), String> {
+    let (_, choices) = ALTERNATIVES.iter().find(|(g, _)| *g == group).ok_or_else(|| {
+        format!("unknown alternatives group {group:?} (known: {})", ALTERNATIVES.iter().map(|(g, _)| *g).collect::<Vec<_>>().join(", "))
+    })?;
+    if choices.contains(&choice) {
+        Ok(())
+    } else {
+        Err(format!("{choice:?} is not a choice for {group} (choices: {})", choices.join(", ")))
+    }
 }
 
 /// `[runtime]`: the outer image's base layer (QEMU, docker CLI).
@@ -226,7 +296,7 @@ pub struct RuntimeSection {
 pub struct KernelSection {
     /// `package` (default): the kernel comes from a guest package.
     #[serde(default)]
-    pub mode: Option<String>,
+    pub mode: KernelMode,
     /// The package that ships the kernel (e.g. `linux-virt`).
     #[serde(default)]
     pub package: Option<String>,
@@ -238,7 +308,7 @@ pub struct KernelSection {
     pub initramfs_modules: Vec<String>,
     /// `gzip` (default) or `none`.
     #[serde(default)]
-    pub initramfs_compression: Option<String>,
+    pub initramfs_compression: InitramfsCompression,
     /// Extra kernel command-line arguments.
     #[serde(default)]
     pub cmdline: Option<String>,
@@ -275,6 +345,11 @@ pub struct DockerSection {
     /// Free-form keys merged into daemon.json.
     #[serde(default)]
     pub daemon: toml::Table,
+}
+
+impl DockerSection {
+    /// The daemon.json keys the typed fields set; `docker.daemon` may not repeat them.
+    pub const TYPED_KEYS: &'static [&'static str] = &["bip", "hosts", "insecure-registries", "registry-mirrors", "shutdown-timeout", "storage-driver"];
 }
 
 impl Default for DockerSection {
@@ -340,8 +415,8 @@ pub struct VmSection {
     #[serde(default = "default_disk")]
     pub docker_disk_size: String,
     /// `microvm` or `q35`.
-    #[serde(default = "default_machine")]
-    pub machine: String,
+    #[serde(default)]
+    pub machine: Machine,
     /// Seconds the launcher waits for a graceful guest shutdown; must exceed
     /// `docker.shutdown_timeout`. Match it with `docker stop -t`.
     #[serde(default = "default_stop_timeout")]
@@ -354,7 +429,7 @@ impl Default for VmSection {
             cpus: default_cpus(),
             memory: default_memory(),
             docker_disk_size: default_disk(),
-            machine: default_machine(),
+            machine: Machine::default(),
             stop_timeout: default_stop_timeout(),
         }
     }
@@ -368,9 +443,6 @@ fn default_memory() -> String {
 }
 fn default_disk() -> String {
     "64G".into()
-}
-fn default_machine() -> String {
-    "microvm".into()
 }
 fn default_stop_timeout() -> u32 {
     10

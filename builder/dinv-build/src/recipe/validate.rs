@@ -3,8 +3,11 @@
 
 use std::net::Ipv4Addr;
 
-use super::load::{LoadedRecipe, RecipeError};
-use super::model::{ApkRepository, Source};
+use dinv_fstree::TreePath;
+
+use super::error::RecipeError;
+use super::loaded::LoadedRecipe;
+use super::model::{check_alternative, parse_service, ApkRepository, DockerSection, Init, Source};
 
 /// Parses `a.b.c.d/len`.
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -96,25 +99,24 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
         }
     };
     check_source("guest.source", &r.guest.source)?;
+    check_packages(l, "guest.packages", &r.sources[&r.guest.source], &r.guest.packages)?;
     if let Some(rt) = &r.runtime {
         check_source("runtime.source", &rt.source)?;
-    }
-    if !matches!(r.guest.init.as_str(), "openrc" | "dinv") {
-        return Err(l.error("guest.init", format!("{:?}: expected \"openrc\" or \"dinv\"", r.guest.init)));
+        check_packages(l, "runtime.packages", &r.sources[&rt.source], &rt.packages)?;
     }
     for k in r.docker.daemon.keys() {
-        if crate::configure::docker::TYPED_KEYS.contains(&k.as_str()) {
+        if DockerSection::TYPED_KEYS.contains(&k.as_str()) {
             return Err(l.error(&format!("docker.daemon.{k}"), format!("set it with docker.{} instead (daemon.json would have it twice)", k.replace('-', "_"))));
         }
     }
     for (group, choice) in &r.guest.alternatives {
-        crate::configure::alternatives::check(group, choice).map_err(|e| l.error(&format!("guest.alternatives.{group}"), e))?;
+        check_alternative(group, choice).map_err(|e| l.error(&format!("guest.alternatives.{group}"), e))?;
     }
     for (i, s) in r.guest.services.iter().enumerate() {
-        if r.guest.init != "openrc" {
+        if r.guest.init != Init::Openrc {
             return Err(l.error(&format!("guest.services[{i}]"), "services are OpenRC runlevel entries; this guest's init is not openrc"));
         }
-        if crate::configure::services::parse_service(s).is_none() {
+        if parse_service(s).is_none() {
             return Err(l.error(&format!("guest.services[{i}]"), format!("{s:?}: expected `runlevel:service`, e.g. \"default:local\"")));
         }
     }
@@ -148,9 +150,6 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             return Err(l.error(&format!("docker.hosts[{i}]"), format!("{h:?}: expected unix://, tcp:// or fd://")));
         }
     }
-    if !matches!(r.vm.machine.as_str(), "microvm" | "q35") {
-        return Err(l.error("vm.machine", format!("{:?}: expected \"microvm\" or \"q35\"", r.vm.machine)));
-    }
     if r.vm.cpus == 0 {
         return Err(l.error("vm.cpus", "must be at least 1"));
     }
@@ -164,14 +163,10 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             return Err(l.error("rootfs.size", format!("{s:?} is not a size like 512M or 2G")));
         }
     }
-    if let Some(m) = &r.kernel.mode {
-        if m != "package" {
-            return Err(l.error("kernel.mode", format!("{m:?}: only \"package\" is supported")));
-        }
-    }
-    if let Some(c) = &r.kernel.initramfs_compression {
-        if !matches!(c.as_str(), "gzip" | "none") {
-            return Err(l.error("kernel.initramfs_compression", format!("{c:?}: expected \"gzip\" or \"none\"")));
+    let runtime_remove = r.runtime.as_ref().map(|rt| rt.remove.as_slice()).unwrap_or_default();
+    for (key, paths) in [("guest.remove", r.guest.remove.as_slice()), ("runtime.remove", runtime_remove)] {
+        for (i, p) in paths.iter().enumerate() {
+            TreePath::parse(p, true).map_err(|e| l.error(&format!("{key}[{i}]"), e.to_string()))?;
         }
     }
     for (i, f) in r.files.iter().enumerate() {
@@ -181,10 +176,18 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
         if f.content.is_some() == f.source.is_some() {
             return Err(l.error(&format!("files[{i}]"), "give exactly one of `content` or `source`"));
         }
+        match TreePath::parse(&f.path, true) {
+            Ok(p) if p.is_root() => return Err(l.error(&format!("files[{i}].path"), format!("{:?} names the root directory", f.path))),
+            Ok(_) => {}
+            Err(e) => return Err(l.error(&format!("files[{i}].path"), e.to_string())),
+        }
     }
     for (i, o) in r.overlays.iter().enumerate() {
         if !std::path::Path::new(&o.path).is_dir() {
             return Err(l.error(&format!("overlays[{i}].path"), format!("overlay directory {} does not exist", o.path)));
+        }
+        if let Some(d) = &o.dest {
+            TreePath::parse(d, true).map_err(|e| l.error(&format!("overlays[{i}].dest"), e.to_string()))?;
         }
     }
     for (i, f) in r.kernel.fragments.iter().enumerate() {
@@ -193,8 +196,41 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
         }
     }
     for (i, c) in r.docker.ca_certificates.iter().enumerate() {
-        if !std::path::Path::new(&c.file).is_file() {
-            return Err(l.error(&format!("docker.ca_certificates[{i}].file"), format!("CA certificate {} does not exist", c.file)));
+        let key = format!("docker.ca_certificates[{i}].file");
+        let text = std::fs::read_to_string(&c.file).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => l.error(&key, format!("CA certificate {} does not exist", c.file)),
+            _ => l.error(&key, format!("cannot read CA certificate {}: {e}", c.file)),
+        })?;
+        if !(text.contains("-----BEGIN CERTIFICATE-----") && text.contains("-----END CERTIFICATE-----")) {
+            return Err(l.error(&key, format!("{} holds no PEM certificate (-----BEGIN CERTIFICATE----- block)", c.file)));
+        }
+        if let Some(reg) = &c.registry {
+            if reg.is_empty() || reg.contains('/') || reg.contains("..") {
+                return Err(l.error(&format!("docker.ca_certificates[{i}].registry"), format!("{reg:?} must be host[:port]")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each requested package in its source's syntax: apk world atoms
+/// (`name`, `name>=1.2`, `name@tag`, `!name`), or Debian `name` /
+/// `name=version`.
+fn check_packages(l: &LoadedRecipe, key: &str, source: &Source, packages: &[String]) -> Result<(), RecipeError> {
+    for (i, p) in packages.iter().enumerate() {
+        let problem = match source {
+            Source::Apk(_) => dinv_apk::ApkDep::parse(p).err().map(|e| e.to_string()),
+            Source::Deb(_) => {
+                let p = p.trim();
+                let ok = match p.split_once('=') {
+                    Some((n, v)) => !n.trim().is_empty() && !v.trim().is_empty(),
+                    None => !p.is_empty() && !p.contains(char::is_whitespace),
+                };
+                (!ok).then(|| format!("{p:?} is not `name` or `name=version`"))
+            }
+        };
+        if let Some(why) = problem {
+            return Err(l.error(&format!("{key}[{i}]"), why));
         }
     }
     Ok(())

@@ -1,22 +1,21 @@
 //! The Alpine apk source: signed indexes, resolution, verified downloads,
 //! and data archives streamed into the tree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use dinv_apk::{ApkCheck, ApkDep, Checksum, IndexEntry, Keyring};
 use dinv_fstree::Tree;
 use dinv_solver::{Candidate, Constraint, Dependency, Request, Universe};
-use sha2::{Digest, Sha256};
 
-use super::common::{cached_data, fetch_all, unpack_all, Prepared, UnpackStats};
-use super::ResolvedPackage;
+use super::common::{cached_data, fetch_all, fetch_index, sha256_file, unpack_all, KeyFile, Prepared};
+use super::package::{PackageSource, ResolvedPackage, SourceKind, UnpackStats};
 use crate::cache::Cache;
-use crate::fetch::{join_url, Fetcher};
-use crate::progress::Progress;
-use crate::recipe::{ApkRepository, ApkSource};
+use crate::context::BuildEnv;
+use crate::fetch::join_url;
+use crate::recipe::{ApkRepository, ApkSource, LoadedRecipe};
+use crate::error::Check;
 use crate::{Error, Result};
 
 /// One repository with its verified index.
@@ -28,7 +27,7 @@ struct Repo {
 }
 
 /// An opened apk source: keys, repositories and the solver universe.
-pub struct ApkSourceSet {
+pub(super) struct ApkSourceSet {
     name: String,
     arch: String,
     keyring: Keyring,
@@ -41,7 +40,7 @@ pub struct ApkSourceSet {
 }
 
 /// Repository URLs of a source, in recipe order.
-pub fn repository_urls(src: &ApkSource) -> Vec<(String, Option<String>, bool)> {
+fn repository_urls(src: &ApkSource) -> Vec<(String, Option<String>, bool)> {
     src.repositories
         .iter()
         .map(|r| match r {
@@ -61,65 +60,50 @@ pub fn repository_urls(src: &ApkSource) -> Vec<(String, Option<String>, bool)> {
         .collect()
 }
 
-fn load_keys(src_name: &str, paths: &[String]) -> Result<(Keyring, BTreeMap<String, String>)> {
+/// Every key file of `sources.NAME.keys` (directories hold `*.pub`/`*.pem`
+/// files; a README there is not a key), loaded into a keyring.
+fn load_keys(l: &LoadedRecipe, src_name: &str, paths: &[String]) -> Result<(Keyring, BTreeMap<String, String>)> {
     let mut ring = Keyring::new();
     let mut digests = BTreeMap::new();
-    let mut files = Vec::new();
-    for p in paths {
+    for (i, p) in paths.iter().enumerate() {
+        let key = format!("sources.{src_name}.keys[{i}]");
         let path = Path::new(p);
-        if path.is_dir() {
-            let mut entries: Vec<_> = fs::read_dir(path).map_err(Error::io(path))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        let files: Vec<PathBuf> = if path.is_dir() {
+            let mut entries: Vec<_> = fs::read_dir(path).map_err(|e| l.error(&key, format!("cannot read {p}: {e}")))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
             entries.sort();
-            // A key directory may hold notes (README): only `*.pub`/`*.pem` files are keys.
             let is_key = |p: &Path| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("pub") | Some("pem"));
-            files.extend(entries.into_iter().filter(|p| is_key(p)));
-        } else if path.is_file() {
-            files.push(path.to_path_buf());
+            entries.into_iter().filter(|p| is_key(p)).collect()
         } else {
-            return Err(Error::Usage(format!("sources.{src_name}.keys: {p} does not exist")));
+            vec![path.to_path_buf()]
+        };
+        for f in files {
+            let file = KeyFile::read(l, &key, &f)?;
+            let text = String::from_utf8_lossy(&file.bytes);
+            ring.add_pem(&file.name, &text).map_err(|e| l.error(&key, e.to_string()))?;
+            digests.insert(file.name, file.sha256);
         }
-    }
-    for f in files {
-        ring.load_file(&f).map_err(|e| Error::Integrity { subject: format!("key {}", f.display()), check: e.to_string() })?;
-        let bytes = fs::read(&f).map_err(Error::io(&f))?;
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        digests.insert(name, hex::encode(Sha256::digest(&bytes)));
     }
     Ok((ring, digests))
 }
 
-fn index_cache_path(cache: &Cache, url: &str) -> std::path::PathBuf {
-    cache.root().join("indexes").join(format!("{}.tar.gz", hex::encode(Sha256::digest(url.as_bytes()))))
-}
-
 impl ApkSourceSet {
     /// Loads keys and fetches and verifies every repository's index.
-    pub fn open(name: &str, src: &ApkSource, fetcher: &Fetcher, cache: &Cache) -> Result<ApkSourceSet> {
-        let (keyring, key_digests) = load_keys(name, &src.keys)?;
+    pub fn open(l: &LoadedRecipe, name: &str, src: &ApkSource, env: &BuildEnv) -> Result<ApkSourceSet> {
+        let (keyring, key_digests) = load_keys(l, name, &src.keys)?;
         let mut repos = Vec::new();
         for (url, tag, allow_untrusted) in repository_urls(src) {
             let index_url = join_url(&url, &format!("{}/APKINDEX.tar.gz", src.arch));
-            let cached = index_cache_path(cache, &index_url);
-            let bytes = if fetcher.is_offline() && Fetcher::local_path(&index_url).is_none() {
-                fs::read(&cached).map_err(|_| crate::fetch::FetchError::Offline { url: index_url.clone() })?
-            } else {
-                let b = fetcher.fetch_bytes(&index_url, "index")?;
-                cache.write_atomic(&cached, |f| f.write_all(&b)).map_err(Error::io(&cached))?;
-                b
-            };
+            let bytes = fetch_index(env, &index_url)?;
             let (index, trusted) = match dinv_apk::index::read_index(&bytes, &keyring) {
                 Ok(i) => (i, true),
                 Err(e) if allow_untrusted => {
                     tracing::warn!("UNTRUSTED repository {url}: {e}; using it because allow_untrusted = true");
-                    let i = dinv_apk::index::read_index_unverified(&bytes)
-                        .map_err(|e| Error::Integrity { subject: index_url.clone(), check: e.to_string() })?;
+                    let i = dinv_apk::index::read_index_unverified(&bytes).map_err(|e| Error::integrity(&index_url, e))?;
                     (i, false)
                 }
                 Err(e) => {
-                    return Err(Error::Integrity {
-                        subject: index_url.clone(),
-                        check: format!("{e} (trusted keys: {})", keyring.names().collect::<Vec<_>>().join(", ")),
-                    })
+                    let keys = keyring.names().collect::<Vec<_>>().join(", ");
+                    return Err(Error::integrity(&index_url, Check::IndexSignature { source: e, keys }));
                 }
             };
             tracing::info!(repo = %url, packages = index.entries.len(), signed_by = ?index.signed_by.as_ref().map(|s| &s.0), "index verified");
@@ -134,8 +118,8 @@ impl ApkSourceSet {
     /// index is fetched, each package is checked against the locked `Q1`
     /// checksum (and signature, for repositories that are not
     /// `allow_untrusted`) when it is fetched and again when it is unpacked.
-    pub fn from_lock(name: &str, src: &ApkSource) -> Result<ApkSourceSet> {
-        let (keyring, key_digests) = load_keys(name, &src.keys)?;
+    pub fn from_lock(l: &LoadedRecipe, name: &str, src: &ApkSource) -> Result<ApkSourceSet> {
+        let (keyring, key_digests) = load_keys(l, name, &src.keys)?;
         let repos = repository_urls(src)
             .into_iter()
             .map(|(url, tag, allow_untrusted)| Repo { url, tag, trusted: !allow_untrusted, entries: vec![] })
@@ -162,16 +146,6 @@ impl ApkSourceSet {
         Ok(())
     }
 
-    /// SHA-256 of each trusted key file, by key name.
-    pub fn key_digests(&self) -> &BTreeMap<String, String> {
-        &self.key_digests
-    }
-
-    /// Number of index entries over all repositories.
-    pub fn index_len(&self) -> usize {
-        self.repos.iter().map(|r| r.entries.len()).sum()
-    }
-
     fn entry(&self, candidate: usize) -> (&Repo, &IndexEntry) {
         let (ri, ei) = self.index[candidate];
         (&self.repos[ri], &self.repos[ri].entries[ei])
@@ -179,7 +153,7 @@ impl ApkSourceSet {
 
     /// Resolves a world (apk syntax: `name`, `name>=1.2`, `name@tag`,
     /// `!name`) into packages in install order.
-    pub fn resolve(&self, world: &[String], reason: &str, what: &str) -> Result<Vec<ResolvedPackage>> {
+    fn resolve_world(&self, world: &[String], reason: &str, what: &str) -> Result<Vec<ResolvedPackage>> {
         let mut requests = Vec::new();
         let mut excluded = Vec::new();
         for w in world {
@@ -212,7 +186,7 @@ impl ApkSourceSet {
             .collect();
         let universe = Universe { candidates: keep.iter().map(|&i| self.candidates[i].clone()).collect(), scheme: &scheme };
         let res = dinv_solver::solve(&universe, &requests)
-            .map_err(|e| Error::Resolve { source_name: self.name.clone(), what: what.to_string(), message: e.to_string() })?;
+            .map_err(|source| Error::Resolve { source_name: self.name.clone(), set: what.to_string(), source })?;
         Ok(res
             .selected
             .iter()
@@ -250,46 +224,56 @@ impl ApkSourceSet {
 }
 
 fn parse_checksum(p: &ResolvedPackage) -> Result<Checksum> {
-    Checksum::parse(&p.checksum)
-        .ok_or_else(|| Error::Integrity { subject: p.id(), check: format!("index has no usable checksum (C: {:?})", p.checksum) })
+    Checksum::parse(&p.checksum).ok_or_else(|| Error::integrity(p.id(), format!("index has no usable checksum (C: {:?})", p.checksum)))
 }
 
-/// Cache path of a package file.
-pub fn blob_path(cache: &Cache, p: &ResolvedPackage) -> Result<std::path::PathBuf> {
-    let sum = parse_checksum(p)?;
-    Ok(cache.blob_path("apk-q1", &hex::encode(sum.as_bytes())))
-}
+impl PackageSource for ApkSourceSet {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Apk
+    }
 
-impl ApkSourceSet {
-    /// Downloads every package not yet in the cache, verifying each before
-    /// it enters the cache. Returns the bytes downloaded.
-    pub fn fetch(&self, pkgs: &[ResolvedPackage], fetcher: &Fetcher, cache: &Cache, progress: &Progress) -> Result<u64> {
-        fetch_all(pkgs, fetcher, cache, progress, |p| blob_path(cache, p), |p, bytes| {
+    fn resolve(&self, packages: &[String], reason: &str, set: &str) -> Result<Vec<ResolvedPackage>> {
+        self.resolve_world(packages, reason, set)
+    }
+
+    fn fetch(&self, pkgs: &[ResolvedPackage], env: &BuildEnv) -> Result<u64> {
+        fetch_all(pkgs, &env.fetcher, &env.cache, &env.progress, |p| self.cache_path(&env.cache, p), |p, bytes| {
             let sum = parse_checksum(p)?;
-            dinv_apk::package::verify(bytes, &self.check(p, &sum)).map(|_| ()).map_err(|e| Error::Integrity { subject: p.id(), check: e.problem.to_string() })
+            dinv_apk::package::verify(bytes, &self.check(p, &sum)).map(|_| ()).map_err(|e| Error::integrity(p.id(), e.problem))
         })
     }
 
-    /// Verifies each cached package again and unpacks its data into the
-    /// tree, in install order. Decompression runs in parallel; tree
-    /// insertion is sequential so later packages win deterministically.
-    pub fn unpack(&self, pkgs: &[ResolvedPackage], cache: &Cache, tree: &mut Tree, progress: &Progress) -> Result<UnpackStats> {
-        unpack_all(pkgs, tree, progress, None, |p| prepare(self, p, cache))
+    /// Decompression runs in parallel; tree insertion is sequential so later
+    /// packages win deterministically.
+    fn unpack(&self, pkgs: &[ResolvedPackage], env: &BuildEnv, tree: &mut Tree) -> Result<UnpackStats> {
+        unpack_all(pkgs, tree, &env.progress, None, |p| prepare(self, p, &env.cache))
+    }
+
+    fn key_digests(&self) -> &BTreeMap<String, String> {
+        &self.key_digests
+    }
+
+    fn cache_path(&self, cache: &Cache, p: &ResolvedPackage) -> Result<PathBuf> {
+        Ok(cache.blob_path("apk-q1", &hex::encode(parse_checksum(p)?.as_bytes())))
+    }
+
+    fn vendor_name(&self, p: &ResolvedPackage) -> Result<PathBuf> {
+        Ok(Path::new("apk-q1").join(hex::encode(parse_checksum(p)?.as_bytes())))
+    }
+
+    fn file_sha256(&self, cache: &Cache, p: &ResolvedPackage) -> Result<String> {
+        sha256_file(&self.cache_path(cache, p)?)
     }
 }
 
 fn prepare(set: &ApkSourceSet, p: &ResolvedPackage, cache: &Cache) -> Result<Prepared> {
-    let path = blob_path(cache, p)?;
+    let path = set.cache_path(cache, p)?;
     let bytes = fs::read(&path).map_err(Error::io(&path))?;
     let sum = parse_checksum(p)?;
     let verified = dinv_apk::package::verify(&bytes, &set.check(p, &sum))
-        .map_err(|e| Error::Integrity { subject: p.id(), check: format!("{} (cached file {})", e.problem, path.display()) })?;
+        .map_err(|e| Error::integrity(p.id(), Check::from(e.problem).in_cached(&path)))?;
     let scripts = verified.scripts.iter().map(|s| s.name.clone()).collect();
     let key = format!("apk-{}", hex::encode(sum.as_bytes()));
     cached_data(cache, &key, &p.id(), scripts, || Ok(Box::new(verified.data_reader(&bytes))))
 }
 
-/// Package names → resolved packages, for lookups.
-pub fn by_name(pkgs: &[ResolvedPackage]) -> HashMap<&str, &ResolvedPackage> {
-    pkgs.iter().map(|p| (p.name.as_str(), p)).collect()
-}

@@ -4,18 +4,68 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use dinv_fstree::tar::{insert_entry, EntryType, TarEntry, TarReader, UnpackOptions};
 use dinv_fstree::{BackingFile, Content, Replace, Tree, TreePath};
+use sha2::{Digest, Sha256};
 
-use super::ResolvedPackage;
+use super::package::{ResolvedPackage, UnpackStats};
 use crate::cache::Cache;
-use crate::fetch::Fetcher;
+use crate::context::BuildEnv;
+use crate::fetch::{FetchError, Fetcher};
 use crate::progress::Progress;
+use crate::recipe::LoadedRecipe;
+use crate::error::Check;
 use crate::{Error, Result};
+
+/// A trusted key (or keyring) file of a source: its bytes, file name and
+/// SHA-256, read once. A missing or unreadable file is a recipe error at
+/// the `sources.NAME.<list>[i]` entry that names it.
+pub(crate) struct KeyFile {
+    pub(crate) path: PathBuf,
+    pub(crate) name: String,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) sha256: String,
+}
+
+impl KeyFile {
+    pub(crate) fn read(l: &LoadedRecipe, key: &str, path: &Path) -> Result<KeyFile> {
+        let bytes = fs::read(path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => l.error(key, format!("{} does not exist", path.display())),
+            _ => l.error(key, format!("cannot read {}: {e}", path.display())),
+        })?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        Ok(KeyFile { path: path.to_path_buf(), name, bytes, sha256 })
+    }
+}
+
+/// A source's index file: fetched (and kept in the cache for offline
+/// builds), or, offline, the cached copy. The cache names it by a digest
+/// of its URL, so no host name appears on disk.
+pub(crate) fn fetch_index(env: &BuildEnv, url: &str) -> Result<Vec<u8>, FetchError> {
+    let cached = env.cache.index_path(&hex::encode(Sha256::digest(url.as_bytes())));
+    if env.fetcher.is_offline() && Fetcher::local_path(url).is_none() {
+        return fs::read(&cached).map_err(|_| FetchError::Offline { url: url.to_string() });
+    }
+    let bytes = env.fetcher.fetch_bytes(url, "index")?;
+    // A failed cache write only costs the offline copy.
+    if let Err(e) = env.cache.write_atomic(&cached, |f| f.write_all(&bytes)) {
+        tracing::debug!("cannot cache {url}: {e}");
+    }
+    Ok(bytes)
+}
+
+/// SHA-256 (hex) of a file.
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = fs::File::open(path).map_err(Error::io(path))?;
+    let mut h = Sha256::new();
+    io::copy(&mut f, &mut h).map_err(Error::io(path))?;
+    Ok(hex::encode(h.finalize()))
+}
 
 /// Runs `work` over `items` on a few threads, stopping at the first error
 /// (the earliest item's, so messages are deterministic).
@@ -85,15 +135,6 @@ pub(crate) fn fetch_all(
     Ok(total.into_inner() as u64)
 }
 
-/// Totals of an unpack.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct UnpackStats {
-    pub packages: usize,
-    pub entries: usize,
-    /// Uncompressed data-archive bytes.
-    pub bytes: u64,
-}
-
 /// A package's data archive, decompressed in the cache, with its members.
 pub(crate) struct Prepared {
     pub(crate) entries: Vec<TarEntry>,
@@ -120,7 +161,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
 fn read_entries<R: Read>(r: R, id: &str) -> Result<(Vec<TarEntry>, R)> {
     let mut tar = TarReader::new(r);
     let mut entries = Vec::new();
-    while let Some(e) = tar.next_entry().map_err(|e| Error::Integrity { subject: id.to_string(), check: format!("data archive: {e}") })? {
+    while let Some(e) = tar.next_entry().map_err(|e| Error::integrity(id, Check::DataArchive(e)))? {
         entries.push(e);
     }
     Ok((entries, tar.into_inner()))
@@ -148,7 +189,7 @@ pub(crate) fn cached_data<'a>(
     let tee = Tee { inner: data()?, out: writer };
     let (entries, mut tee) = read_entries(tee, id)?;
     // Keep whatever follows the end marker so the cached file is the whole stream.
-    io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::Integrity { subject: id.to_string(), check: format!("data archive: {e}") })?;
+    io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::integrity(id, Check::DataArchive(e.into())))?;
     tee.out.flush().map_err(Error::io(tmp.path()))?;
     drop(tee);
     let data_bytes = reader_file.metadata().map(|m| m.len()).unwrap_or(0);
@@ -179,7 +220,7 @@ pub(crate) fn unpack_all(
         for e in &prep.entries {
             let content =
                 (e.entry_type == EntryType::Regular).then(|| Content::Range { file: prep.backing.clone(), offset: e.data_offset, len: e.size });
-            insert_entry(tree, e, content, &opts).map_err(|err| Error::Integrity { subject: p.id(), check: err.to_string() })?;
+            insert_entry(tree, e, content, &opts).map_err(|err| Error::integrity(p.id(), err))?;
             stats.entries += 1;
         }
         stats.packages += 1;

@@ -1,47 +1,31 @@
-//! Package sources: turn a recipe's `[sources.NAME]` into a resolved,
-//! fetched, verified set of packages, and unpack them into a tree.
+//! Package sources: turn a recipe's `[sources.NAME]` into resolved,
+//! fetched, verified packages, and unpack them into a tree.
 //!
-//! Each source type (apk, deb) has its own module; they share the solver,
-//! the cache and the [`ResolvedPackage`] record that the lock file, the SBOM
-//! and the report read.
+//! [`PackageSource`] is the one interface; `apk` and `deb` implement it.
+//! They share the solver, the cache and the [`ResolvedPackage`] record that
+//! the lock file, the SBOM and the report read.
 
-pub mod apk;
+mod apk;
 mod common;
-pub use common::UnpackStats;
-pub mod deb;
+mod deb;
+mod package;
 
-use serde::{Deserialize, Serialize};
+pub(crate) use common::sha256_file;
+pub use package::{PackageSource, ResolvedPackage, SourceKind, UnpackStats};
 
-/// One package chosen by resolution.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResolvedPackage {
-    /// The recipe's source name.
-    pub source: String,
-    pub name: String,
-    pub version: String,
-    pub arch: String,
-    /// Where it is downloaded from.
-    pub url: String,
-    /// Integrity checksum from the signed index: `Q1…` for apk, hex SHA-256 for deb.
-    pub checksum: String,
-    /// Download size in bytes.
-    pub size: u64,
-    pub installed_size: u64,
-    pub license: Option<String>,
-    /// Source package (apk `o:`, deb `Source`).
-    pub origin: Option<String>,
-    pub maintainer: Option<String>,
-    pub homepage: Option<String>,
-    pub description: Option<String>,
-    /// Build time (apk `t:`), seconds since the epoch.
-    pub build_time: Option<i64>,
-    /// Why it is in the set.
-    pub reasons: Vec<String>,
-}
+use crate::context::BuildEnv;
+use crate::recipe::{LoadedRecipe, Source};
+use crate::Result;
 
-impl ResolvedPackage {
-    /// `name-version`, as used in messages.
-    pub fn id(&self) -> String {
-        format!("{}-{}", self.name, self.version)
-    }
+/// Opens source `name` of the recipe: keys, then (unless `locked`) its
+/// verified indexes. A locked source has no indexes: the packages come
+/// from the lock file and are checked against its checksums.
+pub fn open(env: &BuildEnv, l: &LoadedRecipe, name: &str, locked: bool) -> Result<Box<dyn PackageSource>> {
+    let src = &l.recipe.sources[name];
+    Ok(match (src, locked) {
+        (Source::Apk(a), false) => Box::new(apk::ApkSourceSet::open(l, name, a, env)?),
+        (Source::Apk(a), true) => Box::new(apk::ApkSourceSet::from_lock(l, name, a)?),
+        (Source::Deb(d), false) => Box::new(deb::DebSourceSet::open(l, name, d, env)?),
+        (Source::Deb(d), true) => Box::new(deb::DebSourceSet::from_lock(l, name, d, env)?),
+    })
 }

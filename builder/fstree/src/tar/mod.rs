@@ -38,7 +38,7 @@ pub fn insert_entry(tree: &mut Tree, e: &TarEntry, content: Option<Content>, opt
         member: e.path.clone(),
         source,
     };
-    let mut path = TreePath::parse(&e.path, false).map_err(wrap)?;
+    let mut path = TreePath::parse(&e.path, false).map_err(|err| wrap(err.into()))?;
     if let Some(rw) = opts.rewrite {
         match rw(&path) {
             Some(p) => path = p,
@@ -50,7 +50,7 @@ pub fn insert_entry(tree: &mut Tree, e: &TarEntry, content: Option<Content>, opt
         EntryType::Dir => NodeKind::Dir,
         EntryType::Symlink => NodeKind::Symlink(e.link.clone()),
         EntryType::Hardlink => {
-            let mut target = TreePath::parse(&e.link, false).map_err(wrap)?;
+            let mut target = TreePath::parse(&e.link, false).map_err(|err| wrap(err.into()))?;
             if let Some(rw) = opts.rewrite {
                 if let Some(t) = rw(&target) {
                     target = t;
@@ -81,10 +81,7 @@ pub fn insert_entry(tree: &mut Tree, e: &TarEntry, content: Option<Content>, opt
         origin: Some(opts.origin.clone()),
     };
     if path.is_root() && !node.is_dir() {
-        return Err(wrap(TreeError::BadPath {
-            path: e.path.clone(),
-            why: "names the root",
-        }));
+        return Err(wrap(TreeError::BadPath(crate::PathError { path: e.path.clone(), why: "names the root" })));
     }
     tree.insert(path, node, opts.replace).map_err(wrap)
 }

@@ -72,7 +72,11 @@ fn parse_octal(field: &[u8], offset: u64, what: &str) -> Result<u64, TarError> {
         if first & 0x80 != 0 {
             let mut v: u64 = (first & 0x3f) as u64;
             for &b in &field[1..] {
-                v = v.checked_shl(8).ok_or_else(|| TarError::Header { offset, why: format!("{what} too large") })? | b as u64;
+                // `checked_shl` only checks the shift amount: test the top byte.
+                if v >> 56 != 0 {
+                    return Err(TarError::Header { offset, why: format!("{what} too large") });
+                }
+                v = (v << 8) | b as u64;
             }
             return Ok(v);
         }
@@ -84,6 +88,27 @@ fn parse_octal(field: &[u8], offset: u64, what: &str) -> Result<u64, TarError> {
         return Ok(0);
     }
     u64::from_str_radix(s, 8).map_err(|_| TarError::Header { offset, why: format!("{what} {s:?} is not octal") })
+}
+
+/// At most this much of a member is allocated before its bytes arrive.
+const PREALLOC_LIMIT: u64 = 1 << 20;
+
+/// PAX (`x`, `g`) and GNU long-name (`L`, `K`) bodies larger than this are
+/// refused: names are at most a few KiB, xattrs at most 64 KiB each.
+const MAX_EXTENSION_BYTES: u64 = 8 << 20;
+
+/// Global PAX records (`g`) apply to every later member and are copied
+/// into each; real archives carry a comment or two.
+const MAX_GLOBAL_PAX_BYTES: u64 = 64 << 10;
+
+/// Largest member size accepted: data plus padding must fit in a `u64`
+/// stream position (real limits are far lower, this only rules out
+/// overflow).
+const MAX_MEMBER_SIZE: u64 = i64::MAX as u64;
+
+/// Zero bytes after `size` data bytes up to the next block boundary.
+fn padding(size: u64) -> u64 {
+    (512 - size % 512) % 512
 }
 
 fn cstr(field: &[u8]) -> Vec<u8> {
@@ -153,13 +178,30 @@ impl<R: Read> TarReader<R> {
         Ok(true)
     }
 
+    /// Reads `size` data bytes and the padding after them. The buffer grows
+    /// with what the stream actually holds: the size field is untrusted, so
+    /// it must not decide an allocation on its own.
     fn read_member_data(&mut self, size: u64) -> Result<Vec<u8>, TarError> {
-        let mut v = vec![0u8; size as usize];
-        self.inner.read_exact(&mut v)?;
-        self.pos += size;
-        let pad = (512 - size % 512) % 512;
-        self.skip(pad)?;
+        let mut v = Vec::with_capacity(size.min(PREALLOC_LIMIT) as usize);
+        let got = (&mut self.inner).take(size).read_to_end(&mut v)?;
+        self.pos += got as u64;
+        if (got as u64) < size {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "tar member data ends early").into());
+        }
+        self.skip(padding(size))?;
         Ok(v)
+    }
+
+    /// Reads the body of a PAX or GNU extension header, refusing sizes no
+    /// real archive has.
+    fn read_extension(&mut self, size: u64, offset: u64, typeflag: u8) -> Result<Vec<u8>, TarError> {
+        if size > MAX_EXTENSION_BYTES {
+            return Err(TarError::Header {
+                offset,
+                why: format!("{:?} extension header of {size} bytes is too large (at most {MAX_EXTENSION_BYTES})", typeflag as char),
+            });
+        }
+        self.read_member_data(size)
     }
 
     /// Reads the current member's data (call once, right after
@@ -214,19 +256,32 @@ impl<R: Read> TarReader<R> {
                     why: "PAX size is not a number".into(),
                 })?;
             }
+            if size > MAX_MEMBER_SIZE {
+                return Err(TarError::Header { offset, why: format!("member size {size} is too large") });
+            }
             match typeflag {
                 b'x' | b'g' => {
-                    let data = self.read_member_data(size)?;
+                    let data = self.read_extension(size, offset, typeflag)?;
                     for (k, v) in parse_pax(&data, offset)? {
                         if typeflag == b'g' {
                             self.global_pax.insert(k.clone(), v.clone());
                         }
                         pax.insert(k, v);
                     }
+                    // Global records are copied into every later member:
+                    // keep them small, or a few MiB of them times every
+                    // 512-byte member is a quadratic blow-up.
+                    let global: usize = self.global_pax.iter().map(|(k, v)| k.len() + v.len()).sum();
+                    if global as u64 > MAX_GLOBAL_PAX_BYTES {
+                        return Err(TarError::Header {
+                            offset,
+                            why: format!("global PAX records total {global} bytes, more than {MAX_GLOBAL_PAX_BYTES}"),
+                        });
+                    }
                     continue;
                 }
                 b'L' => {
-                    let mut d = self.read_member_data(size)?;
+                    let mut d = self.read_extension(size, offset, typeflag)?;
                     while d.last() == Some(&0) {
                         d.pop();
                     }
@@ -234,7 +289,7 @@ impl<R: Read> TarReader<R> {
                     continue;
                 }
                 b'K' => {
-                    let mut d = self.read_member_data(size)?;
+                    let mut d = self.read_extension(size, offset, typeflag)?;
                     while d.last() == Some(&0) {
                         d.pop();
                     }
@@ -322,8 +377,128 @@ impl<R: Read> TarReader<R> {
                 xattrs,
                 pax,
             };
-            self.pending = data_size + (512 - data_size % 512) % 512;
+            self.pending = data_size + padding(data_size);
             return Ok(Some(entry));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tar::{header_block, Header, Magic};
+    use std::io::Cursor;
+
+    /// A header block for `name` whose 12-byte size field is `size_field`,
+    /// with its checksum fixed.
+    fn block_with_size(name: &str, typeflag: u8, size_field: &[u8; 12]) -> Vec<u8> {
+        let mut b = header_block(name.as_bytes(), &Header::new(name, typeflag), typeflag, 0, Magic::Gnu);
+        b[124..136].copy_from_slice(size_field);
+        b[148..156].copy_from_slice(b"        ");
+        let sum: u32 = b.iter().map(|&x| x as u32).sum();
+        b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        b.to_vec()
+    }
+
+    fn read_all(bytes: &[u8]) -> Result<usize, TarError> {
+        let mut r = TarReader::new(Cursor::new(bytes));
+        let mut n = 0;
+        while let Some(e) = r.next_entry()? {
+            r.read_data(&e)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Found by fuzzing (tar_reader): a base-256 size of 2^62 made
+    /// `read_member_data` allocate `vec![0; size]` before reading
+    /// (capacity overflow panic; smaller sizes a multi-GiB allocation).
+    #[test]
+    fn huge_size_field_is_an_error_not_an_allocation() {
+        let mut ff = [0xffu8; 12];
+        ff[0] = 0xbf; // base-256, largest positive value that fits
+        for size_field in [ff, *b"77777777777\0", *b"00000100000\0"] {
+            let mut t = block_with_size("big", b'0', &size_field);
+            t.extend_from_slice(&[7u8; 1024]);
+            let e = read_all(&t).unwrap_err();
+            assert!(matches!(e, TarError::Truncated { .. } | TarError::Header { .. }), "{size_field:?}: {e}");
+        }
+        // The same sizes on extension headers: refused before reading.
+        for typeflag in [b'x', b'g', b'L', b'K'] {
+            let t = block_with_size("ext", typeflag, b"77777777777\0");
+            let e = read_all(&t).unwrap_err().to_string();
+            assert!(e.contains("too large"), "{}: {e}", typeflag as char);
+        }
+    }
+
+    #[test]
+    fn size_overflow_is_refused() {
+        // Base-256 fields wider than 64 bits.
+        let mut wide = [0u8; 12];
+        wide[0] = 0x80;
+        wide[2] = 1; // 2^72
+        let e = read_all(&block_with_size("w", b'0', &wide)).unwrap_err().to_string();
+        assert!(e.contains("size too large"), "{e}");
+        // A PAX size so large that data + padding overflows the position.
+        let record = "29 size=18446744073709551615\n";
+        let mut t = block_with_size("PaxHeaders/a", b'x', format!("{:011o}\0", record.len()).as_bytes().try_into().unwrap());
+        t.extend_from_slice(record.as_bytes());
+        t.resize(1024, 0);
+        t.extend_from_slice(&block_with_size("a", b'0', b"00000000000\0"));
+        let e = read_all(&t).unwrap_err().to_string();
+        assert!(e.contains("too large"), "{e}");
+    }
+
+    fn pax_member(typeflag: u8, records: &[u8]) -> Vec<u8> {
+        let mut t = block_with_size("PaxHeaders/g", typeflag, format!("{:011o}\0", records.len()).as_bytes().try_into().unwrap());
+        t.extend_from_slice(records);
+        t.resize(t.len().next_multiple_of(512), 0);
+        t
+    }
+
+    /// Found by reading the code while fuzzing (tar_reader): every member
+    /// starts from a copy of the global PAX records, so megabytes of `g`
+    /// records followed by many small members took quadratic time.
+    #[test]
+    fn global_pax_records_are_bounded() {
+        let record = |k: &str, v: &str| {
+            let body = k.len() + v.len() + 3;
+            let mut len = body + 1;
+            while body + len.to_string().len() != len {
+                len = body + len.to_string().len();
+            }
+            format!("{len} {k}={v}\n")
+        };
+        // One big global header.
+        let big = record("comment", &"c".repeat(70 << 10));
+        let e = read_all(&pax_member(b'g', big.as_bytes())).unwrap_err().to_string();
+        assert!(e.contains("global PAX records total"), "{e}");
+        // Many small ones adding up.
+        let mut t = Vec::new();
+        for i in 0..40 {
+            t.extend(pax_member(b'g', record(&format!("k{i}"), &"v".repeat(2000)).as_bytes()));
+        }
+        let e = read_all(&t).unwrap_err().to_string();
+        assert!(e.contains("global PAX records total"), "{e}");
+        // Per-member (`x`) records of that size are still fine.
+        let mut t = pax_member(b'x', big.as_bytes());
+        t.extend(block_with_size("a", b'0', b"00000000000\0"));
+        assert_eq!(read_all(&t).unwrap(), 1);
+        // And a small global header still applies to every member.
+        let mut t = pax_member(b'g', record("uid", "7").as_bytes());
+        t.extend(block_with_size("a", b'0', b"00000000000\0"));
+        t.extend(block_with_size("b", b'0', b"00000000000\0"));
+        let mut r = TarReader::new(Cursor::new(&t));
+        assert_eq!(r.next_entry().unwrap().unwrap().uid, 7);
+        assert_eq!(r.next_entry().unwrap().unwrap().uid, 7);
+    }
+
+    #[test]
+    fn short_data_is_still_truncated() {
+        let mut t = block_with_size("a", b'0', b"00000000010\0");
+        t.extend_from_slice(b"abc");
+        let mut r = TarReader::new(Cursor::new(&t));
+        let e = r.next_entry().unwrap().unwrap();
+        assert!(matches!(r.read_data(&e), Err(TarError::Truncated { .. })));
     }
 }

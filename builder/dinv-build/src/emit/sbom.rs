@@ -7,7 +7,39 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::context::Emit;
 use crate::sources::ResolvedPackage;
+use crate::{Error, Result};
+
+/// File names of the package inventory outputs.
+pub const SBOM: &str = "sbom.spdx.json";
+pub const PACKAGES: &str = "packages.json";
+
+/// Writes `sbom.spdx.json` (every guest and runtime package, the image,
+/// the kernel) and `packages.json` (the resolved sets).
+pub fn emit(e: &mut Emit) -> Result<()> {
+    let l = e.recipe;
+    let mut packages = Vec::new();
+    for set in e.resolved.sets() {
+        let src = e.resolved.source_of(set);
+        for p in &set.packages {
+            packages.push(SbomPackage { set: set.set.as_str(), kind: src.kind().as_str(), package: p, file_sha256: src.file_sha256(&e.env.cache, p)? });
+        }
+    }
+    let doc = spdx(&SbomInput {
+        name: &l.recipe.image.name,
+        tag: &l.recipe.image.tag,
+        epoch: e.epoch,
+        image_digest: e.image.as_ref().map(|i| i.manifest_digest.as_str()),
+        kernel_package: l.recipe.kernel.package.as_deref(),
+        packages,
+    });
+    let p = e.out.join(SBOM);
+    std::fs::write(&p, serde_json::to_vec_pretty(&doc).expect("json")).map_err(Error::io(&p))?;
+    let sets: Vec<_> = e.resolved.sets().collect();
+    let p = e.out.join(PACKAGES);
+    std::fs::write(&p, serde_json::to_vec_pretty(&sets).expect("json")).map_err(Error::io(&p))
+}
 
 /// One package with the SHA-256 of the file that was installed.
 pub struct SbomPackage<'a> {

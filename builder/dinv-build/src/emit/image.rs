@@ -8,29 +8,46 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dinv_contract::launcher::{base_append, LauncherConfig, DEFAULT_CONFIG_PATH as LAUNCHER_CONFIG_PATH, INITRAMFS_PATH, KERNEL_PATH, LAUNCHER_PATH, ROOTFS_PATH};
 use dinv_fstree::{BackingFile, Content, Meta, Node, NodeKind, Replace, Tree, TreePath};
 use dinv_image::{rfc3339, write_docker_archive, write_oci_layout, Healthcheck, ImageDigests, ImageSpec, Layer, LayerBuilder, LayerOptions};
-use dinv_launcher::launcher::config::LauncherConfig;
-
+use super::context::Emit;
+use super::outputs::{ImageSummary, LayerSummary};
+use crate::error::{Stage, StageFailure};
 use crate::recipe::LoadedRecipe;
 use crate::{Error, Result};
 
-/// The container entrypoint inside the image.
-pub const LAUNCHER_PATH: &str = "/usr/bin/dinv-launcher";
-/// Where the guest kernel lands in the image.
-pub const KERNEL_PATH: &str = "/usr/share/dinv/vmlinuz";
-/// Where the initramfs lands in the image.
-pub const INITRAMFS_PATH: &str = "/usr/share/dinv/initramfs";
-/// Where the ext4 root filesystem lands in the image.
-pub const ROOTFS_PATH: &str = "/usr/share/dinv/rootfs.ext4";
-/// The launcher's config file (schema: launcher/src/launcher/config.rs).
-pub const LAUNCHER_CONFIG_PATH: &str = "/etc/dinv/launcher.json";
-/// Kernel arguments every DinV guest needs; `kernel.cmdline` is appended.
-pub const BASE_APPEND: &str = "console=ttyS0 root=SERIAL=dinv-root rw quiet";
 /// PATH in the image.
 pub const IMAGE_PATH_ENV: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-const STAGE: &str = "image";
+fn fail(e: impl Into<StageFailure>) -> Error {
+    Error::stage(Stage::Image, e)
+}
+
+
+/// Writes `image.tar` and `oci/` when the guest has a kernel to boot and
+/// the recipe a runtime.
+pub fn emit(e: &mut Emit) -> Result<()> {
+    let (Some(kernel), Some(runtime)) = (&e.kernel, e.runtime) else {
+        if e.runtime.is_some() {
+            tracing::warn!("no guest kernel, so no bootable image: only the root filesystem is built");
+        }
+        return Ok(());
+    };
+    let rootfs = e.out.join(super::outputs::ROOTFS);
+    let inputs = ImageInputs {
+        recipe: e.recipe,
+        runtime,
+        vmlinuz: &kernel.vmlinuz,
+        initramfs: Some(&kernel.initramfs),
+        rootfs: &rootfs,
+        epoch: e.epoch,
+        revision: e.env.host.revision.clone(),
+    };
+    let img = build_image(&inputs, e.out)?;
+    e.image = Some(ImageSummary { reference: img.reference, manifest_digest: img.digests.manifest, config_digest: img.digests.config, layers: img.layers });
+    Ok(())
+}
 
 /// What the image stage is built from.
 pub struct ImageInputs<'a> {
@@ -49,20 +66,6 @@ pub struct ImageInputs<'a> {
     pub revision: Option<String>,
 }
 
-/// One written layer, for the build report.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct LayerSummary {
-    /// `runtime` or `dinv`.
-    pub name: String,
-    /// `sha256:` of the gzip blob.
-    pub digest: String,
-    /// `sha256:` of the uncompressed tar.
-    pub diff_id: String,
-    /// Compressed size in bytes.
-    pub size: u64,
-    /// Uncompressed tar size in bytes.
-    pub uncompressed_size: u64,
-}
 
 /// What the image stage wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +85,7 @@ pub struct ImageOutputs {
 /// Builds both layers and writes `out_dir/image.tar` and `out_dir/oci/`.
 pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs> {
     let spec = image_spec(inputs);
-    spec.validate().map_err(|e| Error::stage(STAGE, format!("image.name/image.tag: {e}")))?;
+    spec.validate().map_err(|e| fail(StageFailure::from(e).of("image.name/image.tag")))?;
     std::fs::create_dir_all(out_dir).map_err(Error::io(out_dir))?;
     // Layer blobs are staged here; the OCI writer hard-links them, the
     // archive writer copies them, then the directory goes away.
@@ -93,7 +96,7 @@ pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs>
     let layer = |tree: &Tree, created_by: &str| -> Result<Layer> {
         let mut opts = LayerOptions::new(blobs.path(), created_by);
         opts.mtime = Some(inputs.epoch);
-        LayerBuilder::from_tree(tree, &opts).map_err(|e| Error::stage(STAGE, format!("writing the {created_by} layer: {e}")))
+        LayerBuilder::from_tree(tree, &opts).map_err(|e| fail(StageFailure::from(e).of(format!("writing the {created_by} layer"))))
     };
     let layers = vec![
         layer(&runtime, "dinv-build: runtime packages")?,
@@ -101,11 +104,11 @@ pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs>
     ];
 
     let archive = out_dir.join("image.tar");
-    let digests = write_docker_archive(&archive, &spec, &layers).map_err(|e| Error::stage(STAGE, e))?;
+    let digests = write_docker_archive(&archive, &spec, &layers).map_err(fail)?;
     let oci = out_dir.join("oci");
-    let oci_digests = write_oci_layout(&oci, &spec, &layers).map_err(|e| Error::stage(STAGE, e))?;
+    let oci_digests = write_oci_layout(&oci, &spec, &layers).map_err(fail)?;
     if oci_digests != digests {
-        return Err(Error::stage(STAGE, format!("the OCI layout ({}) and image.tar ({}) disagree", oci_digests.manifest, digests.manifest)));
+        return Err(fail(format!("the OCI layout ({}) and image.tar ({}) disagree", oci_digests.manifest, digests.manifest)));
     }
     let names = ["runtime", "dinv"];
     let layers = layers
@@ -165,7 +168,7 @@ pub fn env_defaults(l: &LoadedRecipe) -> Vec<(&'static str, String)> {
         ("DINV_DOCKER_SOCK_UID", "0".into()),
         ("DINV_DOCKER_SOCK_GID", "0".into()),
         ("DINV_SHUTDOWN_TIMEOUT", r.docker.shutdown_timeout.to_string()),
-        ("DINV_MACHINE", r.vm.machine.clone()),
+        ("DINV_MACHINE", r.vm.machine.as_str().to_string()),
     ]
 }
 
@@ -191,7 +194,7 @@ fn labels(inputs: &ImageInputs) -> BTreeMap<String, String> {
 /// change there breaks this build rather than the image at run time.
 pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
     let r = &inputs.recipe.recipe;
-    let mut append = BASE_APPEND.to_string();
+    let mut append = base_append();
     if let Some(extra) = r.kernel.cmdline.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         append.push(' ');
         append.push_str(extra);
@@ -200,7 +203,7 @@ pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
         ("DINV_CPUS", r.vm.cpus.to_string()),
         ("DINV_MEMORY", r.vm.memory.clone()),
         ("DINV_DOCKER_SIZE", r.vm.docker_disk_size.clone()),
-        ("DINV_MACHINE", r.vm.machine.clone()),
+        ("DINV_MACHINE", r.vm.machine.as_str().to_string()),
         ("DINV_SHUTDOWN_TIMEOUT", r.docker.shutdown_timeout.to_string()),
         ("DINV_STOP_TIMEOUT", r.vm.stop_timeout.to_string()),
     ];
@@ -226,7 +229,7 @@ pub fn find_qemu(runtime: &Tree) -> Option<String> {
 }
 
 fn tree_err(what: &str) -> impl FnOnce(dinv_fstree::TreeError) -> Error + '_ {
-    move |e| Error::stage(STAGE, format!("{what}: {e}"))
+    move |e| fail(StageFailure::from(e).of(what))
 }
 
 /// The runtime tree plus what a container needs that package scripts would

@@ -7,9 +7,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::commands::BuildOptions;
+use super::outcome::{object, Outcome};
+use crate::error::Stage;
+use crate::pipeline::BuildOptions;
 use crate::recipe::LoadedRecipe;
 use crate::{Context, Error, Result};
 
@@ -93,7 +96,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// `report.json` without the fields that describe the run (timings, paths).
 fn report_artifacts(p: &Path) -> Result<serde_json::Value> {
     let bytes = fs::read(p).map_err(Error::io(p))?;
-    let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::stage("verify", format!("{}: {e}", p.display())))?;
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::stage(Stage::Verify, format!("{}: {e}", p.display())))?;
     if let Some(o) = v.as_object_mut() {
         for k in REPORT_RUN_FIELDS {
             o.remove(*k);
@@ -157,6 +160,55 @@ pub fn verify(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Ve
     }
     let files = compare_dirs(&dirs[0], &dirs[1])?;
     Ok(VerifyReport { recipe: l.path.clone(), reproducible: files.iter().all(|f| f.ok), files })
+}
+
+impl VerifyReport {
+    /// The differing files, with where they first differ.
+    fn differing(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .filter(|f| !f.ok)
+            .map(|f| match (f.first_difference, &f.note) {
+                (_, Some(n)) => format!("{} ({n})", f.name),
+                (Some(at), None) => format!("{} (first difference at byte {at})", f.name),
+                (None, None) => f.name.clone(),
+            })
+            .collect()
+    }
+}
+
+impl Outcome for VerifyReport {
+    fn text(&self) -> String {
+        let w = self.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        let mut out = String::new();
+        for f in &self.files {
+            let status = if f.ok { "OK" } else { "DIFFERS" };
+            let mut detail = String::new();
+            if let Some(off) = f.first_difference.filter(|_| !f.ok) {
+                detail = format!("first difference at byte {off}");
+            }
+            if let Some(n) = &f.note {
+                detail = if detail.is_empty() { n.clone() } else { format!("{detail}; {n}") };
+            }
+            out.push_str(format!("  {:w$}  {status:7} {detail}", f.name).trim_end());
+            out.push('\n');
+        }
+        out.push_str(&format!("{}: {}\n", self.recipe.display(), if self.reproducible { "reproducible" } else { "NOT reproducible" }));
+        out
+    }
+
+    fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        object(json!({"verify": self}))
+    }
+
+    fn failure(&self) -> Option<Error> {
+        let differing = self.differing();
+        (!differing.is_empty()).then(|| Error::NotReproducible(differing.join(", ")))
+    }
+}
+
+pub fn run(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Box<dyn Outcome>> {
+    Ok(Box::new(verify(ctx, l, opts)?))
 }
 
 #[cfg(test)]

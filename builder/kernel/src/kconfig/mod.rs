@@ -6,44 +6,9 @@ use std::fmt;
 
 use crate::KernelError;
 
-/// The value an option has (or must have).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConfigValue {
-    /// `=y`: built into the kernel image.
-    Yes,
-    /// `=m`: built as a loadable module.
-    Module,
-    /// `# CONFIG_X is not set` (or `=n`).
-    NotSet,
-    /// Any other value (strings keep their quotes, numbers as written).
-    Other(String),
-}
+mod problem;
 
-impl fmt::Display for ConfigValue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigValue::Yes => f.write_str("=y"),
-            ConfigValue::Module => f.write_str("=m"),
-            ConfigValue::NotSet => f.write_str("is not set"),
-            ConfigValue::Other(v) => write!(f, "={v}"),
-        }
-    }
-}
-
-/// Where an option line came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Source {
-    /// The fragment's name as given to [`Fragment::parse`] (usually its path).
-    pub file: String,
-    /// 1-based line number.
-    pub line: usize,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
-    }
-}
+pub use problem::{ConfigProblem, ConfigValue, KernelId, ProblemKind, Source};
 
 /// One option line, with its origin and the comment that justifies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -206,20 +171,6 @@ pub fn merge(fragments: &[Fragment]) -> MergedConfig {
     out
 }
 
-/// Names a kernel in reports: the package (with its version when the caller
-/// knows it) and the kernel release (`uname -r`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KernelId {
-    pub package: String,
-    pub release: String,
-}
-
-impl fmt::Display for KernelId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (kernel {})", self.package, self.release)
-    }
-}
-
 /// How a required option is met.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Satisfaction {
@@ -230,42 +181,6 @@ pub enum Satisfaction {
     /// A non-tristate value that matches exactly, or a required
     /// `is not set` that is indeed off.
     Matches,
-}
-
-/// Why a required option is not met.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ProblemKind {
-    /// The kernel's config does not mention the option at all.
-    Missing,
-    /// The kernel has another value.
-    Mismatch { have: ConfigValue },
-    /// Required `=y` (or `=m`), the kernel has `=m`, and no module name is
-    /// known for the option, so it cannot be put in the initramfs.
-    UnknownModule,
-}
-
-/// One unmet requirement, with everything needed to act on it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigProblem {
-    pub option: String,
-    pub want: ConfigValue,
-    pub source: Source,
-    pub kernel: KernelId,
-    pub kind: ProblemKind,
-}
-
-impl fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (o, w, s, k) = (&self.option, &self.want, &self.source, &self.kernel);
-        match &self.kind {
-            ProblemKind::Missing => write!(f, "{o} (required {w} by {s}) is missing from the config of {k}"),
-            ProblemKind::Mismatch { have } => write!(f, "{o} (required {w} by {s}) is {have} in {k}"),
-            ProblemKind::UnknownModule => write!(
-                f,
-                "{o} (required {w} by {s}) is a module in {k}, but dinv-kernel does not know the module's name; add it to option_modules.rs"
-            ),
-        }
-    }
 }
 
 /// A module the kernel needs loaded to meet a requirement.

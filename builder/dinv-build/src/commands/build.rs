@@ -1,0 +1,30 @@
+//! `build`: every artifact into the output directory.
+
+use serde_json::json;
+
+use super::outcome::{human, object, Outcome};
+use crate::emit::report::Report;
+use crate::pipeline::{self, BuildOptions};
+use crate::recipe::LoadedRecipe;
+use crate::{Context, Result};
+
+struct Built(Report);
+
+impl Outcome for Built {
+    fn text(&self) -> String {
+        let r = &self.0;
+        let mut out = format!("built {} in {:.1} s:\n", r.out_dir.display(), r.seconds);
+        for o in &r.outputs {
+            out.push_str(&format!("  {:28} {:>10}  sha256:{}\n", o.name, human(o.size), &o.sha256[..16]));
+        }
+        out
+    }
+
+    fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        object(json!({"report": self.0}))
+    }
+}
+
+pub fn run(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Box<dyn Outcome>> {
+    Ok(Box::new(Built(pipeline::build(ctx, l, opts)?)))
+}

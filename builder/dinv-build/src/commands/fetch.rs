@@ -1,0 +1,46 @@
+//! `fetch`: download and verify every package into the cache and, with a
+//! vendor directory, copy each blob there for offline builds.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::outcome::{human, object, Outcome};
+use crate::recipe::LoadedRecipe;
+use crate::resolve::resolve_with;
+use crate::vendor::{self, VendorSummary};
+use crate::{Context, Result};
+
+enum Fetched {
+    Cache { packages: usize, downloaded: u64 },
+    Vendor(VendorSummary),
+}
+
+impl Outcome for Fetched {
+    fn text(&self) -> String {
+        match self {
+            Fetched::Cache { packages, downloaded } => format!("{packages} packages in the cache ({} downloaded)\n", human(*downloaded)),
+            Fetched::Vendor(s) => format!("vendored {} packages into {} ({} new, {})\n", s.packages, s.dir.display(), s.written, human(s.bytes)),
+        }
+    }
+
+    fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        match self {
+            Fetched::Cache { packages, downloaded } => object(json!({"packages": packages, "downloaded_bytes": downloaded})),
+            Fetched::Vendor(s) => object(json!({"vendor": s})),
+        }
+    }
+}
+
+pub fn run(ctx: &Context, l: &LoadedRecipe, locked: bool, offline: bool, vendor: Option<&Path>) -> Result<Box<dyn Outcome>> {
+    let env = ctx.env(offline)?;
+    let resolved = resolve_with(&env, l, locked)?;
+    if let Some(dir) = vendor {
+        return Ok(Box::new(Fetched::Vendor(vendor::write(&env, &resolved, dir)?)));
+    }
+    let mut downloaded = 0;
+    for set in resolved.sets() {
+        downloaded += resolved.source_of(set).fetch(&set.packages, &env)?;
+    }
+    Ok(Box::new(Fetched::Cache { packages: resolved.packages().count(), downloaded }))
+}

@@ -1,0 +1,64 @@
+//! The subcommands: one file each. A command returns an [`Outcome`], which
+//! `main.rs` prints as text or JSON in one place.
+
+mod build;
+mod check;
+mod fetch;
+mod lock;
+mod new;
+mod outcome;
+mod push;
+mod resolve;
+mod show;
+mod show_render;
+mod starter;
+mod verify;
+
+use std::path::PathBuf;
+
+pub use crate::pipeline::BuildOptions;
+pub use outcome::Outcome;
+use crate::recipe::{self, LoadedRecipe};
+use crate::{Context, Result};
+
+/// What a command asks for.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Build every artifact into the output directory.
+    Build { recipe: PathBuf, options: BuildOptions },
+    /// Print the package sets (from RECIPE.lock with `locked`).
+    Resolve { recipe: PathBuf, locked: bool },
+    /// Download and verify every package; copy them into a vendor directory.
+    Fetch { recipe: PathBuf, locked: bool, offline: bool, vendor: Option<PathBuf> },
+    /// Build twice and compare every output.
+    Verify { recipe: PathBuf, options: BuildOptions },
+    /// Resolve and write RECIPE.lock.
+    Lock { recipe: PathBuf },
+    /// Validate a recipe.
+    Check { recipe: PathBuf },
+    /// Print the merged recipe with the origin of every value.
+    Show { recipe: PathBuf },
+    /// Push a built image to a registry.
+    Push { image: PathBuf, reference: String, plain_http: bool },
+    /// Write a starter team recipe.
+    New { name: String, dir: Option<PathBuf>, extends: PathBuf },
+}
+
+/// Runs one command.
+pub fn run(ctx: &Context, command: Command) -> Result<Box<dyn Outcome>> {
+    match command {
+        Command::Build { recipe, options } => build::run(ctx, &load(&recipe)?, &options),
+        Command::Resolve { recipe, locked } => resolve::run(ctx, &load(&recipe)?, locked),
+        Command::Fetch { recipe, locked, offline, vendor } => fetch::run(ctx, &load(&recipe)?, locked, offline, vendor.as_deref()),
+        Command::Verify { recipe, options } => verify::run(ctx, &load(&recipe)?, &options),
+        Command::Lock { recipe } => lock::run(ctx, &load(&recipe)?),
+        Command::Check { recipe } => check::run(&recipe, &load(&recipe)?),
+        Command::Show { recipe } => show::run(&load(&recipe)?),
+        Command::Push { image, reference, plain_http } => push::run(&image, &reference, plain_http),
+        Command::New { name, dir, extends } => new::run(&name, dir, &extends),
+    }
+}
+
+fn load(path: &std::path::Path) -> Result<LoadedRecipe> {
+    Ok(recipe::load(path)?)
+}

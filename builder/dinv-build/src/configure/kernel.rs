@@ -1,0 +1,109 @@
+//! The guest kernel, checked and planned: the kernel package must meet the
+//! recipe's config fragments; depmod's files (text and kmod's binary
+//! indexes) are written for the guest, since package triggers never run.
+//! The initramfs itself is emitted later from the plan.
+
+use std::fs;
+use std::path::Path;
+
+use dinv_fstree::Tree;
+use dinv_kernel::{add_to_tree, find_kernels, plan_guest_kernel, Fragment, GuestKernelPlan, KernelError, PlanSpec};
+
+use crate::error::{Stage, StageFailure};
+use crate::recipe::{KernelMode, LoadedRecipe};
+use crate::sources::ResolvedPackage;
+use crate::{Error, Result};
+
+/// The checked guest kernel, for the kernel emitter.
+pub struct KernelPlan {
+    /// `name version` of the package that shipped the kernel.
+    pub package: String,
+    pub plan: GuestKernelPlan,
+}
+
+fn fail(e: impl Into<StageFailure>) -> Error {
+    Error::stage(Stage::Kernel, e)
+}
+
+/// Plans the kernel when the recipe has one (`kernel.package`, or a
+/// `/boot/vmlinuz-*` in the guest tree) and writes depmod's files into the
+/// tree. `None` when the guest has no kernel.
+pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch: i64) -> Result<Option<KernelPlan>> {
+    let k = &l.recipe.kernel;
+    // The only mode: a package of the guest set ships the kernel.
+    let KernelMode::Package = k.mode;
+    let found = find_kernels(tree).map_err(fail)?;
+    if k.package.is_none() && found.is_empty() {
+        tracing::info!("no kernel package in the recipe and no /boot/vmlinuz-* in the guest: no kernel to plan");
+        return Ok(None);
+    }
+    if let Some(p) = &k.package {
+        if !guest.iter().any(|g| &g.name == p) {
+            return Err(Error::from(l.error("kernel.package", format!("{p:?} is not in the resolved guest packages; add it to guest.packages"))));
+        }
+    }
+    // The package that installed the image (a metapackage such as
+    // linux-image-amd64 only depends on it), for reports and errors.
+    let origin = found.first().and_then(|f| f.origin.clone()).or_else(|| k.package.clone());
+    let package_version = origin.as_deref().and_then(|o| guest.iter().find(|g| g.name == o)).map(|g| g.version.clone());
+    let package = match (&origin, &package_version) {
+        (Some(o), Some(v)) => format!("{o} {v}"),
+        (Some(o), None) => o.clone(),
+        (None, _) => "the guest kernel".to_string(),
+    };
+    let fragments = read_fragments(l)?;
+    let spec = PlanSpec {
+        fragments: &fragments,
+        package_version,
+        // The initramfs loads what reaching the root disk needs; the guest's
+        // own modprobe (kmod's, reading the indexes written here) loads the
+        // rest from /etc/modules.
+        initramfs_loads_all: false,
+        extra_initramfs_modules: k.initramfs_modules.clone(),
+    };
+    let plan = plan_guest_kernel(tree, &spec).map_err(|e| match e {
+        // Each problem already names the kernel package.
+        KernelError::ConfigCheck { .. } => fail(e),
+        _ => fail(StageFailure::from(e).of(package.clone())),
+    })?;
+    for o in &plan.report.modules {
+        tracing::debug!(option = o.option, module = o.module, "module needed");
+    }
+    add_to_tree(tree, &plan.guest_files, epoch).map_err(fail)?;
+    Ok(Some(KernelPlan { package, plan }))
+}
+
+/// Parses `kernel.fragments`, naming each by its path relative to the
+/// recipe's directory so errors read `kernel-configs/docker.config:12`.
+fn read_fragments(l: &LoadedRecipe) -> Result<Vec<Fragment>> {
+    let base = l.path.parent().unwrap_or(Path::new("."));
+    let base_abs = fs::canonicalize(base).ok();
+    l.recipe
+        .kernel
+        .fragments
+        .iter()
+        .map(|f| {
+            let p = Path::new(f);
+            let text = fs::read_to_string(p).map_err(Error::io(p))?;
+            let name = display_name(p, base, base_abs.as_deref());
+            Fragment::parse(&name, &text).map_err(fail)
+        })
+        .collect()
+}
+
+fn display_name(p: &Path, base: &Path, base_abs: Option<&Path>) -> String {
+    let rel = p.strip_prefix(base).ok().or_else(|| base_abs.and_then(|b| p.strip_prefix(b).ok()));
+    rel.filter(|r| !r.as_os_str().is_empty()).unwrap_or(p).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_are_named_relative_to_the_recipe() {
+        let base = Path::new("/r/x");
+        assert_eq!(display_name(Path::new("/r/x/kernel-configs/a.config"), base, None), "kernel-configs/a.config");
+        assert_eq!(display_name(Path::new("/elsewhere/a.config"), base, None), "/elsewhere/a.config");
+    }
+}

@@ -1,0 +1,13 @@
+//! Shared support for dinv-build's integration tests (`tests/*.rs`): one
+//! CLI runner with one environment policy ([`cli`]), fixtures generated at
+//! run time (an Alpine v3.22-shaped mirror, fake kernels, a local Debian
+//! mirror from what this machine's apt trusts), and helpers to read the
+//! outputs (ext4 via debugfs, output comparison, the appliance).
+
+pub mod alpine_repo;
+pub mod appliance;
+pub mod cli;
+pub mod debian_mirror;
+pub mod ext4;
+pub mod fake_kernel;
+pub mod outputs;
