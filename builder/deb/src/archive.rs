@@ -281,7 +281,8 @@ mod tests {
         format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{size:<10}`\n", 0, 0, 0, "100644").into_bytes()
     }
 
-    /// Found by fuzzing (deb_archive): an ar member's decimal size went
+    /// Found while fuzzing (read in the code, confirmed through the
+    /// deb_archive target): an ar member's decimal size went
     /// straight into `Vec::with_capacity`, so a 70-byte file asked for
     /// 10 GB (libFuzzer: `out-of-memory (malloc(9999999999))`).
     #[test]

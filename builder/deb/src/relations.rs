@@ -335,7 +335,8 @@ mod tests {
         assert!(parse_provides("a (>= 1)", "t").is_err());
     }
 
-    /// Found by fuzzing (deb_relations): `skip_ws` stepped one byte over a
+    /// Found while fuzzing (read in the code, confirmed through the
+    /// deb_relations target): `skip_ws` stepped one byte over a
     /// multi-byte whitespace character and the next slice panicked
     /// (`byte index is not a char boundary`).
     #[test]

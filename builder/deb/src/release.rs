@@ -242,7 +242,8 @@ SHA256:
         assert!(matches!(e, DebError::Expired { .. }) && e.to_string().contains("bookworm"), "{e}");
     }
 
-    /// Found by fuzzing (deb_release): a huge year overflowed the day and
+    /// Found while fuzzing (read in the code, confirmed through the
+    /// deb_release target): a huge year overflowed the day and
     /// second arithmetic (`attempt to multiply with overflow`).
     #[test]
     fn huge_years_are_errors() {

@@ -1,0 +1,13 @@
+//! Clear-signed `InRelease` (`dinv_deb::verify_clearsigned`) against a
+//! fixed keyring, then the signed text as a Release.
+#![no_main]
+
+use dinv_deb::{verify_clearsigned, Release};
+use dinv_fuzz::deb_keyring;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(v) = verify_clearsigned(data, deb_keyring(), "InRelease") {
+        let _ = Release::parse(&v.text);
+    }
+});
