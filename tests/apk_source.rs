@@ -222,3 +222,49 @@ fn recipe_errors_point_at_file_line_and_key() {
     assert!(t.contains(&format!("recipe.toml:{line}: docker.bipp")) && t.contains("unknown field"), "{t}");
 }
 
+
+/// Over HTTP, a warm resolve asks whether the cached APKINDEX is current
+/// (If-None-Match with the ETag the server gave) and uses the cached copy
+/// on `304`, still verifying its signature; a changed index is fetched
+/// again, and a changed one that fails verification is refused.
+#[test]
+fn a_warm_resolve_revalidates_the_index_and_refetches_a_changed_one() {
+    let f = Fixture::new();
+    let server = support::http::Server::start(f.repo_root());
+    let recipe = f.recipe(&["docker"]);
+    let text_of = fs::read_to_string(&recipe).unwrap().replace(&format!("file://{}", f.repo_root().display()), &server.url());
+    fs::write(&recipe, text_of).unwrap();
+    let resolve = || {
+        let out = f.run(&["resolve", "--json", "-v", recipe.to_str().unwrap()]);
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, cold, _) = resolve();
+    assert_eq!(code, Some(0), "{cold}");
+    let (code, warm, log) = resolve();
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(server.statuses("APKINDEX.tar.gz"), [200, 304]);
+    assert!(log.contains("not modified"), "{log}");
+    let names = |json: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(json).unwrap();
+        v["sets"][0]["packages"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(names(&warm), names(&cold));
+
+    // A new index with one more package: fetched whole, and used.
+    let dir = f.repo_root().join("main/x86_64");
+    let mut more = specs();
+    more.push(PackageSpec::new("docker-cli-buildx", "0.12.1-r0").file("usr/libexec/docker/cli-plugins/docker-buildx", b"buildx".to_vec(), 0o755));
+    let entries: Vec<_> = more.iter().map(|s| build_apk(s, &ApkOptions::signed(&f.key)).index_entry()).collect();
+    fs::write(dir.join("APKINDEX.tar.gz"), build_index(&entries, &IndexOptions::signed(&f.key))).unwrap();
+    fs::write(&recipe, fs::read_to_string(&recipe).unwrap().replace("packages = [\"docker\"]", "packages = [\"docker\", \"docker-cli-buildx\"]")).unwrap();
+    let (code, newer, log) = resolve();
+    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(server.statuses("APKINDEX.tar.gz"), [200, 304, 200]);
+    assert!(names(&newer).contains(&"docker-cli-buildx".to_string()), "{newer}");
+
+    // A changed index nobody signed: fetched, refused, exit 4.
+    rewrite_index(&f, &IndexOptions { key: None, ..IndexOptions::signed(&f.key) });
+    let (code, _, log) = resolve();
+    assert_eq!(code, Some(4), "{log}");
+    assert_eq!(server.statuses("APKINDEX.tar.gz"), [200, 304, 200, 200]);
+}

@@ -196,3 +196,46 @@ fn builds_a_real_deb_into_the_rootfs_and_refuses_a_tampered_one() {
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(text(&out).contains("netbase-"), "{}", text(&out));
 }
+
+/// The sets of a `resolve --json` answer: (set, name, version).
+fn selection(out: &Output) -> Vec<(String, String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)));
+    let mut sel = Vec::new();
+    for s in v["sets"].as_array().unwrap() {
+        for p in s["packages"].as_array().unwrap() {
+            sel.push((s["set"].as_str().unwrap().into(), p["name"].as_str().unwrap().into(), p["version"].as_str().unwrap().into()));
+        }
+    }
+    sel
+}
+
+/// A warm resolve reads the parsed records from a snapshot keyed by the
+/// Packages digest the signed InRelease lists (the InRelease is still
+/// fetched and verified), selects the same packages, and a damaged
+/// snapshot is refused and the index parsed again.
+#[test]
+fn a_warm_resolve_reads_the_verified_snapshot_and_a_damaged_one_is_parsed_again() {
+    let m = Mirror::new();
+    let recipe = m.recipe("recipe.toml", &GUEST, "");
+    let resolve = || {
+        let out = m.run(&["resolve", "--json", "-v", recipe.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", text(&out));
+        let log = String::from_utf8_lossy(&out.stderr).into_owned();
+        (selection(&out), log)
+    };
+    let (cold, log) = resolve();
+    assert!(log.contains("Packages verified") && !log.contains("snapshot"), "{log}");
+    let (warm, log) = resolve();
+    assert!(log.contains("Packages from the verified snapshot") && log.contains("InRelease"), "{log}");
+    assert_eq!(warm, cold);
+
+    let indexes = m.dir.path().join("cache/indexes");
+    let snap = fs::read_dir(&indexes).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.to_string_lossy().contains("deb-records-")).unwrap();
+    let mut bytes = fs::read(&snap).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    fs::write(&snap, bytes).unwrap();
+    let (again, log) = resolve();
+    assert!(log.contains("Packages verified") && !log.contains("from the verified snapshot"), "{log}");
+    assert_eq!(again, cold);
+}

@@ -133,7 +133,7 @@ fn locked_builds_use_the_locked_versions_and_match_the_locked_build() {
     f.ok(&["build", "--locked", "--out", "out/locked", r], "cache");
     assert_eq!(installed(&f.out("locked"), "hello"), ["1.0-r0"]);
     assert_eq!(ext4_read(&f.out("locked").join("rootfs.ext4"), "/usr/share/hello/version").unwrap(), b"1.0-r0\n");
-    let n = assert_same_outputs(&f.out("unlocked-1"), &f.out("locked"));
+    let n = assert_same_outputs(&f.out("unlocked-1"), &f.out("locked"), dinv_build::REPORT_RUN_FIELDS);
     assert!(n >= 10, "{n} files");
 
     let t = f.ok(&["resolve", "--locked", r], "cache");
@@ -204,7 +204,7 @@ fn vendored_offline_build_needs_neither_mirror_nor_cache() {
     fs::remove_dir_all(f.mirror()).unwrap();
     let v = vendor.to_str().unwrap();
     f.ok(&["build", "--locked", "--offline", "--vendor", v, "--out", "out/vendored", r], "cache-offline");
-    assert_same_outputs(&f.out("online"), &f.out("vendored"));
+    assert_same_outputs(&f.out("online"), &f.out("vendored"), dinv_build::REPORT_RUN_FIELDS);
 
     // Without the vendor directory there is nothing to build from.
     let o = f.run(&["build", "--locked", "--offline", "--out", "out/nothing", r], "cache-empty");
@@ -252,7 +252,7 @@ fn debian_vendored_offline_build_matches_the_online_one() {
     assert!(lock.contains("name = \"netbase\"") && lock.contains(&format!("version = \"{version}\"")), "{lock}");
     run(&["build", "--locked", "--out", "out/online", r], "cache");
     run(&["build", "--out", "out/unlocked", r], "cache");
-    assert_same_outputs(&dir.path().join("out/unlocked"), &dir.path().join("out/online"));
+    assert_same_outputs(&dir.path().join("out/unlocked"), &dir.path().join("out/online"), dinv_build::REPORT_RUN_FIELDS);
     let vendor = dir.path().join("vendor");
     run(&["fetch", "--locked", "--vendor", vendor.to_str().unwrap(), r], "cache");
     let blobs: Vec<String> = fs::read_dir(vendor.join("sha256")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -261,5 +261,5 @@ fn debian_vendored_offline_build_matches_the_online_one() {
 
     fs::remove_dir_all(&m.root).unwrap();
     run(&["build", "--locked", "--offline", "--vendor", vendor.to_str().unwrap(), "--out", "out/vendored", r], "cache-offline");
-    assert_same_outputs(&dir.path().join("out/online"), &dir.path().join("out/vendored"));
+    assert_same_outputs(&dir.path().join("out/online"), &dir.path().join("out/vendored"), dinv_build::REPORT_RUN_FIELDS);
 }

@@ -45,6 +45,11 @@ impl Fixture {
         let frags = copy_fragments(at);
         fs::create_dir_all(at.join("overlay/etc/dinv-test")).unwrap();
         fs::write(at.join("overlay/etc/dinv-test/hello"), "from the overlay\n").unwrap();
+        // An input outside the recipe's directory: its key (`../shared/…`)
+        // must not depend on where dinv-build runs or how the recipe is named.
+        let shared = at.join("../shared/etc/dinv-test");
+        fs::create_dir_all(&shared).unwrap();
+        fs::write(shared.join("shared"), "from a sibling directory\n").unwrap();
         let text = format!(
             r#"[image]
 name = "repro-test"
@@ -69,6 +74,9 @@ fragments = [{frags}]
 
 [[overlays]]
 path = "overlay"
+
+[[overlays]]
+path = "../shared"
 "#,
             root = self.dir.path().join("mirror").display(),
         );
@@ -115,7 +123,7 @@ fn two_builds_under_different_host_conditions_are_bit_identical() {
         assert!(out_a.join(want).is_file(), "{want} missing: {:?}", support::outputs::files(&out_a).keys().collect::<Vec<_>>());
     }
     assert!(fs::read_dir(out_a.join("oci/blobs/sha256")).unwrap().count() >= 4, "manifest, config and layers");
-    let n = assert_same_outputs(&out_a, &out_b);
+    let n = assert_same_outputs(&out_a, &out_b, dinv_build::REPORT_RUN_FIELDS);
     eprintln!("{n} files identical");
     // The umasks did apply: they show in the files' modes, not their bytes.
     use std::os::unix::fs::PermissionsExt;
@@ -178,7 +186,7 @@ fn debian_builds_are_bit_identical_too() {
     let b = f.run(&["build", "--out", out_b.to_str().unwrap(), r], &f.dir.path().join("cwd-b"), "077", "Asia/Seoul", "ko_KR.UTF-8", "cache-b");
     assert!(b.status.success(), "{}", text(&b));
     assert!(out_a.join("rootfs.ext4").is_file() && out_a.join("sbom.spdx.json").is_file());
-    let n = assert_same_outputs(&out_a, &out_b);
+    let n = assert_same_outputs(&out_a, &out_b, dinv_build::REPORT_RUN_FIELDS);
     eprintln!("{n} files identical");
 }
 
@@ -208,4 +216,36 @@ fn verify_names_the_first_difference_and_exits_6() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("one JSON document: {e}: {}", text(&o)));
     assert_eq!(v["error"]["kind"], "not-reproducible");
     assert!(v["error"]["message"].as_str().unwrap().contains("rootfs.ext4 (first difference at byte "), "{v}");
+}
+
+/// Layer pieces from the cache and freshly compressed ones are the same
+/// bytes: a cold build, a warm one (every piece from the cache) and a mixed
+/// one (the cache holds the pieces of a build whose overlay file differed,
+/// so only the pieces around the change are compressed) are identical.
+#[test]
+fn cold_warm_and_mixed_cache_builds_are_bit_identical() {
+    let f = Fixture::new();
+    let recipe = f.recipe("a");
+    let build = |out: &str, cache: &str| -> (PathBuf, serde_json::Value) {
+        let dir = f.dir.path().join(out);
+        let o = f.run(&["build", "--json", "--out", dir.to_str().unwrap(), recipe.to_str().unwrap()], f.dir.path(), "022", "UTC", "C", cache);
+        assert!(o.status.success(), "{}", text(&o));
+        let report: serde_json::Value = serde_json::from_slice(&fs::read(dir.join("report.json")).unwrap()).unwrap();
+        (dir, report)
+    };
+    let (cold, r) = build("out-cold", "cache-1");
+    assert_eq!(r["cached_layers"], serde_json::json!([]));
+    let (warm, r) = build("out-warm", "cache-1");
+    assert_eq!(r["cached_layers"], serde_json::json!(["runtime", "dinv"]));
+    assert_same_outputs(&cold, &warm, dinv_build::REPORT_RUN_FIELDS);
+
+    let hello = f.dir.path().join("a/overlay/etc/dinv-test/hello");
+    let original = fs::read(&hello).unwrap();
+    fs::write(&hello, "another greeting\n").unwrap();
+    let (other, _) = build("out-other", "cache-2");
+    fs::write(&hello, original).unwrap();
+    let (mixed, r) = build("out-mixed", "cache-2");
+    assert_eq!(r["cached_layers"], serde_json::json!(["runtime"]), "the dinv layer is part cached, part compressed");
+    assert_same_outputs(&cold, &mixed, dinv_build::REPORT_RUN_FIELDS);
+    assert_ne!(fs::read(other.join("rootfs.ext4")).unwrap(), fs::read(cold.join("rootfs.ext4")).unwrap());
 }

@@ -10,8 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,67 +30,7 @@ pub fn lz4_frames(path: &Path) -> Vec<u8> {
     out
 }
 
-/// Serves `root` over HTTP (GET only, one request per connection).
-pub fn serve(root: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let root = root.clone();
-            std::thread::spawn(move || {
-                let _ = answer(conn, &root);
-            });
-        }
-    });
-    port
-}
-
-fn answer(conn: TcpStream, root: &Path) -> std::io::Result<()> {
-    let mut r = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-    }
-    let mut w = conn;
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let path = percent_decode(path);
-    let file = root.join(path.trim_start_matches('/'));
-    match (method, path.contains(".."), file.is_file()) {
-        ("GET", false, true) => {
-            let mut f = fs::File::open(&file)?;
-            let len = f.metadata()?.len();
-            write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")?;
-            std::io::copy(&mut f, &mut w)?;
-        }
-        ("GET", _, _) => w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?,
-        _ => w.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?,
-    }
-    w.flush()
-}
-
-/// Decodes `%XX` escapes (apt asks for `+` as `%2b`).
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub use crate::http::{percent_decode, serve};
 
 /// The served mirror.
 pub struct Mirror {

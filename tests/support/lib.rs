@@ -1,7 +1,8 @@
 //! Shared support for dinv-build's integration tests (`tests/*.rs`): one
 //! CLI runner with one environment policy ([`cli`]), fixtures generated at
 //! run time (an Alpine v3.22-shaped mirror, fake kernels, a local Debian
-//! mirror from what this machine's apt trusts), and helpers to read the
+//! mirror from what this machine's apt trusts, a static HTTP server with
+//! validators and armable faults), and helpers to read the
 //! outputs (ext4 via debugfs, output comparison, the appliance).
 
 pub mod alpine_repo;
@@ -10,4 +11,5 @@ pub mod cli;
 pub mod debian_mirror;
 pub mod ext4;
 pub mod fake_kernel;
+pub mod http;
 pub mod outputs;

@@ -4,9 +4,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-/// `report.json` fields that describe the run rather than the artifacts.
-pub const REPORT_RUN_FIELDS: &[&str] = &["seconds", "stages", "out_dir", "downloaded_bytes", "recipe"];
-
 /// Every file below `dir` (relative path → bytes).
 pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -26,23 +23,24 @@ pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// `report.json` without its run fields.
-pub fn report_artifacts(bytes: &[u8]) -> serde_json::Value {
+pub fn report_artifacts(bytes: &[u8], run_fields: &[&str]) -> serde_json::Value {
     let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
-    for k in REPORT_RUN_FIELDS {
+    for k in run_fields {
         v.as_object_mut().unwrap().remove(*k);
     }
     v
 }
 
 /// Asserts two output directories hold the same files with the same bytes
-/// (`report.json` compared without its run fields). Returns the file count.
-pub fn assert_same_outputs(a: &Path, b: &Path) -> usize {
+/// (`report.json` compared without its run fields, `dinv_build::REPORT_RUN_FIELDS`).
+/// Returns the file count.
+pub fn assert_same_outputs(a: &Path, b: &Path, run_fields: &[&str]) -> usize {
     let (fa, fb) = (files(a), files(b));
     assert_eq!(fa.keys().collect::<Vec<_>>(), fb.keys().collect::<Vec<_>>(), "different file lists in {} and {}", a.display(), b.display());
     for (name, x) in &fa {
         let y = &fb[name];
         if name == "report.json" {
-            assert_eq!(report_artifacts(x), report_artifacts(y), "report.json differs beyond run fields");
+            assert_eq!(report_artifacts(x, run_fields), report_artifacts(y, run_fields), "report.json differs beyond run fields");
             continue;
         }
         if x != y {

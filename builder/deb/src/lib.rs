@@ -17,6 +17,7 @@ pub mod openpgp;
 pub mod packages;
 pub mod relations;
 pub mod release;
+pub mod snapshot;
 pub mod usrmerge;
 pub mod version;
 

@@ -1,7 +1,8 @@
 //! End-to-end benchmark of the Debian appliance (not a test): build time
-//! cold and warm, `mmdebstrap` + `mke2fs -d` of the same guest package set
-//! for comparison, boot-to-ready under the host's accelerator (TCG here),
-//! and SIGTERM-to-exit, idle and with an inner container running.
+//! cold, warm, and after one overlay file changes (with peak memory),
+//! `mmdebstrap` + `mke2fs -d` of the same guest package set for comparison,
+//! boot-to-ready under the host's accelerator (TCG here), and
+//! SIGTERM-to-exit, idle and with an inner container running.
 //!
 //! Needs: `cargo build --release -p dinv-build` first (the release
 //! `dinv-build` and the static launcher), the persistent local mirror in
@@ -9,6 +10,7 @@
 //! qemu, e2fsprogs, docker CLI; installs `mmdebstrap` when missing.
 //!
 //! Run: `cargo run --release -p dinv-build --example bench_e2e`
+//! (`-- --builds` stops after the builds and the mmdebstrap comparison).
 
 use dinv_test_support::{appliance, debian_mirror};
 
@@ -78,8 +80,17 @@ fn guest_names(dinv: &Path, recipe: &Path, mirror: &str, cache: &Path) -> Vec<St
     names
 }
 
-/// One `dinv-build build --json`; returns wall time and report.json's stages.
-fn build(dinv: &Path, recipe: &Path, mirror: &str, cache: &Path, out: &Path) -> (Duration, Vec<(String, f64)>, f64) {
+/// One build's figures.
+struct Built {
+    took: Duration,
+    stages: Vec<(String, f64)>,
+    reported: f64,
+    peak_rss: u64,
+    cached_layers: Vec<String>,
+}
+
+/// One `dinv-build build --json`; returns wall time and report.json's figures.
+fn build(dinv: &Path, recipe: &Path, mirror: &str, cache: &Path, out: &Path) -> Built {
     let _ = fs::remove_dir_all(out);
     let (took, _) = timed(
         "dinv-build build",
@@ -87,11 +98,34 @@ fn build(dinv: &Path, recipe: &Path, mirror: &str, cache: &Path, out: &Path) -> 
     );
     let report: serde_json::Value = serde_json::from_slice(&fs::read(out.join("report.json")).expect("report.json")).expect("report.json is JSON");
     let stages = report["stages"].as_object().expect("report.json stages").iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap_or(0.0))).collect();
-    (took, stages, report["seconds"].as_f64().unwrap_or(0.0))
+    let cached_layers = report["cached_layers"].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default();
+    Built { took, stages, reported: report["seconds"].as_f64().unwrap_or(0.0), peak_rss: report["peak_rss_bytes"].as_u64().unwrap_or(0), cached_layers }
 }
 
-fn print_build(label: &str, took: Duration, stages: &[(String, f64)], reported: f64) {
-    println!("  {label}: {} wall (report.json seconds {reported:.2})", secs(took));
+/// A copy of the recipe with its own overlay directory, so the bench can
+/// change one overlay file without touching the checkout.
+fn recipe_copy(ws: &Path, tmp: &Path) -> (PathBuf, PathBuf) {
+    let root = tmp.join("recipe");
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(root.join("recipes")).unwrap();
+    let copy = |from: &Path, to: &Path| {
+        let st = Command::new("cp").arg("-a").arg(from).arg(to).status().expect("cp");
+        assert!(st.success(), "cp -a {} {}", from.display(), to.display());
+    };
+    copy(&ws.join("kernel-configs"), &root.join("kernel-configs"));
+    copy(&ws.join("rootfs-overlays"), &root.join("rootfs-overlays"));
+    copy(&ws.join("recipes/debian.toml"), &root.join("recipes/debian.toml"));
+    (root.join("recipes/debian.toml"), root.join("rootfs-overlays/dinv/etc/sysctl.d/dinv.conf"))
+}
+
+fn print_build(label: &str, b: &Built) {
+    let (took, stages, reported) = (b.took, &b.stages, b.reported);
+    let cached = if b.cached_layers.is_empty() { "none".to_string() } else { b.cached_layers.join(", ") };
+    println!(
+        "  {label}: {} wall (report.json seconds {reported:.2}), peak RSS {} MB, layers from the cache: {cached}",
+        secs(took),
+        b.peak_rss / 1_000_000
+    );
     let order = ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs", "image", "sbom"];
     let mut line = Vec::new();
     for name in order {
@@ -218,7 +252,6 @@ fn main() {
     let launcher = target.join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
     assert!(dinv.is_file(), "{} missing: run `cargo build --release -p dinv-build` first", dinv.display());
     assert!(launcher.is_file(), "{} missing: run `cargo build --release -p dinv-build` first (its build.rs builds the launcher)", launcher.display());
-    let recipe = ws.join("recipes/debian.toml");
     let mirror_root = target.join("tmp/e2e-debian/mirror");
     let tmp = target.join("tmp/bench-e2e");
     fs::create_dir_all(&tmp).unwrap();
@@ -232,26 +265,42 @@ fn main() {
         let m = debian_mirror::Mirror::at(&mirror_root);
         (m.url(), Some(m))
     };
-    println!("dinv-build end-to-end benchmark ({}; recipe {}; mirror {} = {})", dinv.display(), recipe.display(), mirror, mirror_root.display());
+    println!("dinv-build end-to-end benchmark ({}; recipe: a copy of recipes/debian.toml; mirror {} = {})", dinv.display(), mirror, mirror_root.display());
     println!("host: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
 
     // 1. Builds.
+    let builds_only = std::env::args().any(|a| a == "--builds");
     let cache = tmp.join("cache");
     let _ = fs::remove_dir_all(&cache);
+    let (recipe, overlay_file) = recipe_copy(&ws, &tmp);
     let names = guest_names(&dinv, &recipe, &mirror, &tmp.join("resolve-cache"));
     if _keep.is_some() {
         eprintln!("bench: fresh mirror without packages: run tests/e2e_debian.rs once to fill it");
     }
-    println!("\n1. dinv-build build (wall time of the release binary, mirror on 127.0.0.1, stages from out/report.json)");
+    println!("\n1. dinv-build build (wall time of the release binary, mirror on 127.0.0.1, stages and peak RSS from out/report.json)");
     eprintln!("bench: cold build");
     let out_cold = tmp.join("out-cold");
-    let (cold, cold_stages, cold_rep) = build(&dinv, &recipe, &mirror, &cache, &out_cold);
-    print_build("cold (empty DINV_CACHE_DIR)", cold, &cold_stages, cold_rep);
+    let cold = build(&dinv, &recipe, &mirror, &cache, &out_cold);
+    print_build("cold (empty DINV_CACHE_DIR)", &cold);
     eprintln!("bench: warm build");
     let out = tmp.join("out-warm");
-    let (warm, warm_stages, warm_rep) = build(&dinv, &recipe, &mirror, &cache, &out);
-    print_build("warm (same DINV_CACHE_DIR, second build)", warm, &warm_stages, warm_rep);
+    let warm = build(&dinv, &recipe, &mirror, &cache, &out);
+    print_build("warm (same DINV_CACHE_DIR, nothing changed)", &warm);
     let _ = fs::remove_dir_all(&out_cold);
+    let original = fs::read_to_string(&overlay_file).unwrap();
+    let mut rebuilds = Vec::new();
+    for i in 1..=3 {
+        eprintln!("bench: rebuild {i} after one overlay file changed");
+        fs::write(&overlay_file, format!("{original}# bench rebuild {i}\n")).unwrap();
+        let out_re = tmp.join("out-rebuild");
+        let b = build(&dinv, &recipe, &mirror, &cache, &out_re);
+        print_build(&format!("rebuild {i} (warm cache, one overlay file changed: {})", overlay_file.file_name().unwrap().to_string_lossy()), &b);
+        rebuilds.push(b);
+        let _ = fs::remove_dir_all(&out_re);
+    }
+    fs::write(&overlay_file, original).unwrap();
+    print_stats("rebuild after one overlay change", &rebuilds.iter().map(|b| b.took).collect::<Vec<_>>());
+    println!("  rebuild peak RSS: max {} MB", rebuilds.iter().map(|b| b.peak_rss).max().unwrap_or(0) / 1_000_000);
 
     // 2. mmdebstrap + mke2fs -d of the same guest set.
     println!("\n2. mmdebstrap + mke2fs -d of the same guest package set ({} packages from `dinv-build resolve --json`)", names.len());
@@ -303,13 +352,23 @@ fn main() {
     let part = |st: &[(String, f64)]| -> f64 { st.iter().filter(|(k, _)| ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs"].contains(&k.as_str())).map(|(_, s)| s).sum() };
     println!(
         "  dinv-build, whole build incl. kernel/initramfs, docker image, SBOM: cold {} / warm {}; rootfs-only stages: cold {:.2} s / warm {:.2} s",
-        secs(cold),
-        secs(warm),
-        part(&cold_stages),
-        part(&warm_stages)
+        secs(cold.took),
+        secs(warm.took),
+        part(&cold.stages),
+        part(&warm.stages)
+    );
+    let base = (mmd + mkfs).as_secs_f64();
+    println!(
+        "  speed-up of the rootfs stages over mmdebstrap + mke2fs: cold {:.1}x, warm {:.1}x",
+        base / part(&cold.stages).max(0.001),
+        base / part(&warm.stages).max(0.001)
     );
     let _ = fs::remove_dir_all(&chroot);
     let _ = fs::remove_file(&img);
+    if builds_only {
+        println!("\nbench wall time: {} (--builds: no boots)", secs(bench_start.elapsed()));
+        return;
+    }
 
     // 3 + 4. Boots and stops: one data disk, reused; the first boot (which
     // formats it) is a warm-up, then BOOTS measured boot/stop cycles.

@@ -6,6 +6,9 @@
 //!   point into (`apk-<q1 hex>`, `deb-<sha256>`);
 //! - `indexes/<name>`: index files, named by a digest of their URL (for
 //!   offline builds) or, for Debian `Packages`, by their signed SHA-256;
+//! - `pieces/<hh>/<key>`: compressed pieces of image layers, keyed by the
+//!   digest of their uncompressed bytes and the compression settings, each
+//!   prefixed by the SHA-256 of the compressed bytes (checked on every read);
 //! - `locks/<name>.lock`: advisory file locks;
 //! - `tmp/`: files being written.
 //!
@@ -22,12 +25,13 @@ pub enum Bucket {
     Blobs,
     Unpacked,
     Indexes,
+    Pieces,
     Locks,
     Tmp,
 }
 
 impl Bucket {
-    const ALL: [Bucket; 5] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Locks, Bucket::Tmp];
+    const ALL: [Bucket; 6] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Pieces, Bucket::Locks, Bucket::Tmp];
 
     /// The directory's name under the cache root.
     fn dir(self) -> &'static str {
@@ -35,6 +39,7 @@ impl Bucket {
             Bucket::Blobs => "blobs",
             Bucket::Unpacked => "unpacked",
             Bucket::Indexes => "indexes",
+            Bucket::Pieces => "pieces",
             Bucket::Locks => "locks",
             Bucket::Tmp => "tmp",
         }
@@ -104,6 +109,11 @@ impl Cache {
     /// Where an index file named `name` lives.
     pub fn index_path(&self, name: &str) -> PathBuf {
         self.bucket(Bucket::Indexes).join(name)
+    }
+
+    /// Where a compressed layer piece with this key (hex) lives.
+    pub fn piece_path(&self, key: &str) -> PathBuf {
+        self.bucket(Bucket::Pieces).join(&key[..key.len().min(2)]).join(key)
     }
 
     /// Takes an exclusive lock named `name` (waits for other builds).

@@ -28,5 +28,6 @@ mod vendor;
 pub use assets::launcher as launcher_binary;
 pub use context::{BuildEnv, Context};
 pub use emit::image::{build_image, ImageInputs, ImageOutputs};
+pub use emit::report::RUN_FIELDS as REPORT_RUN_FIELDS;
 pub use error::{Error, ErrorKind, Result, EXIT_CODES};
 pub use pipeline::configured_guest;

@@ -12,7 +12,9 @@ use crate::configure::{self, GuestInputs};
 use crate::context::{BuildEnv, Context};
 use crate::emit::report::{self, Report};
 use crate::emit::{Emit, EMITTERS};
+use crate::error::Stage;
 use crate::output::Staging;
+use crate::progress::Progress;
 use crate::recipe::LoadedRecipe;
 use crate::resolve::{self, Resolved};
 use crate::Result;
@@ -30,14 +32,38 @@ pub struct BuildOptions {
     pub vendor: Option<PathBuf>,
 }
 
-/// Times the stages of a build.
-#[derive(Default)]
+/// Times the stages of a build and announces each on the terminal.
 struct Stages {
     times: BTreeMap<String, f64>,
+    progress: Progress,
+}
+
+/// The status-line verb of a stage.
+fn verb(stage: &str) -> &'static str {
+    match stage {
+        "resolve" => "Resolving",
+        "fetch" => "Fetching",
+        "unpack" => "Unpacking",
+        "configure" => "Configuring",
+        "kernel" => "Building",
+        "rootfs" | "image" | "sbom" => "Writing",
+        _ => "Running",
+    }
+}
+
+/// `12.3 MB`.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 impl Stages {
-    fn run<T>(&mut self, name: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    fn new(progress: Progress) -> Self {
+        Stages { times: BTreeMap::new(), progress }
+    }
+
+    /// Runs stage `name`, first printing its status line `what`.
+    fn run<T>(&mut self, name: &str, what: impl std::fmt::Display, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.progress.status(verb(name), what);
         let t = Instant::now();
         tracing::info!(stage = name, "start");
         let r = f();
@@ -61,13 +87,15 @@ pub fn source_date_epoch(l: &LoadedRecipe, env: &BuildEnv, r: &Resolved) -> i64 
 
 /// Resolves (or reads the lock), then fetches every set.
 fn resolve_and_fetch(env: &mut BuildEnv, l: &LoadedRecipe, opts: &BuildOptions, stages: &mut Stages) -> Result<(Resolved, u64)> {
-    let resolved = stages.run("resolve", || resolve::resolve_with(env, l, opts.locked))?;
+    let what = if opts.locked { format!("{} from its lock file", l.path.display()) } else { format!("the packages of {}", l.path.display()) };
+    let resolved = stages.run("resolve", what, || resolve::resolve_with(env, l, opts.locked))?;
     if let Some(dir) = &opts.vendor {
         env.fetcher = env.fetcher.clone().with_vendor(crate::vendor::url_map(dir, &resolved)?);
     }
     let mut downloaded = 0;
     for set in resolved.sets() {
-        downloaded += stages.run("fetch", || resolved.source_of(set).fetch(&set.packages, env))?;
+        let what = format!("{} {} packages ({})", set.packages.len(), set.set.as_str(), megabytes(set.packages.iter().map(|p| p.size).sum()));
+        downloaded += stages.run("fetch", what, || resolved.source_of(set).fetch(&set.packages, env))?;
     }
     Ok((resolved, downloaded))
 }
@@ -77,21 +105,23 @@ fn resolve_and_fetch(env: &mut BuildEnv, l: &LoadedRecipe, opts: &BuildOptions, 
 pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Report> {
     let started = Instant::now();
     let mut env = ctx.env(opts.offline)?;
-    let mut stages = Stages::default();
+    let mut stages = Stages::new(env.progress.clone());
     let (resolved, downloaded) = resolve_and_fetch(&mut env, l, opts, &mut stages)?;
     let env = env;
     let epoch = source_date_epoch(l, &env, &resolved);
 
     let mut guest = Tree::new();
-    stages.run("unpack", || resolved.source_of(&resolved.guest).unpack(&resolved.guest.packages, &env, &mut guest))?;
+    let what = format!("{} guest packages", resolved.guest.packages.len());
+    stages.run("unpack", what, || resolved.source_of(&resolved.guest).unpack(&resolved.guest.packages, &env, &mut guest))?;
     let inputs = GuestInputs { packages: &resolved.guest.packages, epoch };
-    let configured = stages.run("configure", || configure::apply(l, &mut guest, &inputs))?;
+    let configured = stages.run("configure", "the guest tree", || configure::apply(l, &mut guest, &inputs))?;
     guest.clamp_mtimes(epoch);
     // The runtime layer is only needed when an image is built.
     let runtime = match (&resolved.runtime, &configured.kernel) {
         (Some(rt), Some(_)) => {
             let mut tree = Tree::new();
-            stages.run("unpack", || resolved.source_of(rt).unpack(&rt.packages, &env, &mut tree))?;
+            let what = format!("{} runtime packages", rt.packages.len());
+            stages.run("unpack", what, || resolved.source_of(rt).unpack(&rt.packages, &env, &mut tree))?;
             if let Some(r) = &l.recipe.runtime {
                 configure::remove_paths(&mut tree, &r.remove);
             }
@@ -114,24 +144,43 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         kernel: None,
         rootfs: None,
         image: None,
+        cached_layers: Vec::new(),
+        hashing: Vec::new(),
     };
     for (stage, emitter) in EMITTERS {
-        stages.run(&stage.to_string(), || emitter(&mut emit))?;
+        let what = match stage {
+            Stage::Kernel if emit.kernel_plan.is_none() => "nothing (the guest has no kernel)".to_string(),
+            Stage::Kernel => "vmlinuz and initramfs".to_string(),
+            Stage::Rootfs => format!("rootfs.ext4 ({} of files)", megabytes(guest.content_bytes())),
+            Stage::Image => format!("image.tar and oci/ ({}:{})", l.recipe.image.name, l.recipe.image.tag),
+            Stage::Sbom => "sbom.spdx.json".to_string(),
+            other => other.to_string(),
+        };
+        stages.run(&stage.to_string(), what, || emitter(&mut emit))?;
+    }
+    let mut hashed = BTreeMap::new();
+    for (name, handle) in std::mem::take(&mut emit.hashing) {
+        hashed.insert(name, handle.join().expect("hashing thread")?);
     }
     let report = Report {
         recipe: l.path.clone(),
         out_dir: out.clone(),
         seconds: started.elapsed().as_secs_f64(),
-        outputs: report::outputs(staging.path())?,
+        outputs: report::outputs(staging.path(), hashed)?,
         packages: resolved.sets().map(|s| (s.set.as_str().to_string(), s.packages.len())).collect(),
         stages: stages.times,
         downloaded_bytes: downloaded,
         kernel: emit.kernel.map(|k| k.summary),
         rootfs: emit.rootfs.expect("the rootfs emitter always runs"),
         image: emit.image,
+        cached_layers: emit.cached_layers,
+        peak_rss_bytes: report::peak_rss(),
     };
     report.write(staging.path())?;
     staging.publish()?;
+    let order = ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs", "image", "sbom"];
+    let times: Vec<String> = order.iter().filter_map(|k| report.stages.get(*k).map(|v| format!("{k} {v:.1} s"))).collect();
+    env.progress.status("Finished", format!("{} in {:.1} s ({})", out.display(), report.seconds, times.join(", ")));
     Ok(report)
 }
 
@@ -140,7 +189,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
 /// what a recipe puts in the guest.
 pub fn configured_guest(ctx: &Context, l: &LoadedRecipe) -> Result<Tree> {
     let mut env = ctx.env(false)?;
-    let (resolved, _) = resolve_and_fetch(&mut env, l, &BuildOptions::default(), &mut Stages::default())?;
+    let (resolved, _) = resolve_and_fetch(&mut env, l, &BuildOptions::default(), &mut Stages::new(Progress::hidden()))?;
     let epoch = source_date_epoch(l, &env, &resolved);
     let mut guest = Tree::new();
     resolved.source_of(&resolved.guest).unpack(&resolved.guest.packages, &env, &mut guest)?;

@@ -1,4 +1,7 @@
-//! Progress bars on a terminal, silence elsewhere.
+//! Progress on a terminal, silence elsewhere: a cargo-style status line
+//! when each stage starts (`   Resolving …`, `    Fetching 184 packages
+//! (212 MB)`), bars with bytes and ETA where the work is measurable, and
+//! spinners where it is not.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -22,6 +25,37 @@ impl Progress {
         }
     }
 
+    /// True when this display draws.
+    pub fn is_live(&self) -> bool {
+        self.multi.is_some()
+    }
+
+    /// Prints a status line: `verb` right-aligned in bold green (plain with
+    /// `NO_COLOR`), then `message`, above any bars.
+    pub fn status(&self, verb: &str, message: impl std::fmt::Display) {
+        let Some(m) = &self.multi else { return };
+        let line = if std::env::var_os("NO_COLOR").is_some() {
+            format!("{verb:>12} {message}")
+        } else {
+            format!("\x1b[1;32m{verb:>12}\x1b[0m {message}")
+        };
+        let _ = m.println(line);
+    }
+
+    /// A spinner with the elapsed time, for work that cannot be measured.
+    pub fn spinner(&self, label: &str, message: impl Into<String>) -> ProgressBar {
+        if self.multi.is_none() {
+            return ProgressBar::hidden();
+        }
+        let bar = self.add(
+            ProgressBar::new_spinner().with_style(ProgressStyle::with_template("{prefix:>12.cyan} {spinner} {elapsed} {wide_msg}").expect("template")),
+        );
+        bar.set_prefix(label.to_string());
+        bar.set_message(message.into());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    }
+
     /// A display that never draws.
     pub fn hidden() -> Self {
         Progress { multi: None }
@@ -41,7 +75,7 @@ impl Progress {
         }
         let bar = match total {
             Some(t) => ProgressBar::new(t).with_style(
-                ProgressStyle::with_template("{prefix:>12.cyan} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
+                ProgressStyle::with_template("{prefix:>12.cyan} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}")
                     .expect("template")
                     .progress_chars("=> "),
             ),

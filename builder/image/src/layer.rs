@@ -1,6 +1,7 @@
-//! Layers: a tree as a deterministic gzip tar, streamed to a file while
-//! both the tar (diff_id) and the gzip (digest) are hashed, so a large layer
-//! is never held in memory.
+//! Layers: a tree as a deterministic compressed tar, streamed to a file
+//! while both the tar (diff_id) and the compressed blob (digest) are hashed,
+//! so a large layer is never held in memory. Compression runs on several
+//! threads and gives the same bytes on any number of them.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -8,17 +9,19 @@ use std::path::{Path, PathBuf};
 
 use dinv_fstree::tar::{write_tree, TarBuilder, TreeTarOptions};
 use dinv_fstree::Tree;
-use flate2::write::GzEncoder;
-use flate2::{Compression, GzBuilder};
-
 use crate::blob::HashingWriter;
-use crate::ImageError;
+use std::sync::Arc;
 
-/// A gzip-compressed layer blob on disk and its digests.
+use crate::compress::{default_threads, LayerCompression, PieceCache, PieceStats, PieceWriter};
+use crate::{Blob, ImageError};
+
+/// A compressed layer blob on disk and its digests.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layer {
-    /// The blob file (`<dir>/<hex>.tar.gz`).
+    /// The blob file (`<dir>/<hex>.tar.gz` or `.tar.zst`).
     pub path: PathBuf,
+    /// OCI media type (`…tar+gzip` or `…tar+zstd`).
+    pub media_type: String,
     /// `sha256:` of the compressed blob (manifest descriptor).
     pub digest: String,
     /// `sha256:` of the uncompressed tar (config `rootfs.diff_ids`).
@@ -32,7 +35,7 @@ pub struct Layer {
 }
 
 /// How [`LayerBuilder::from_tree`] writes a layer.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct LayerOptions {
     /// Directory the blob is written into (created if missing).
     pub dir: PathBuf,
@@ -41,80 +44,152 @@ pub struct LayerOptions {
     pub mtime: Option<i64>,
     /// History line recorded in the image config.
     pub created_by: String,
-    /// gzip level 0-9.
-    pub level: u32,
+    /// Compression algorithm and level.
+    pub compression: LayerCompression,
+    /// Threads to compress on (the bytes do not depend on it).
+    pub threads: usize,
+    /// Compressed pieces seen before, reused instead of compressed again
+    /// (the bytes do not depend on it either).
+    pub pieces: Option<Arc<dyn PieceCache>>,
+}
+
+impl std::fmt::Debug for LayerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerOptions")
+            .field("dir", &self.dir)
+            .field("mtime", &self.mtime)
+            .field("created_by", &self.created_by)
+            .field("compression", &self.compression)
+            .field("threads", &self.threads)
+            .field("pieces", &self.pieces.is_some())
+            .finish()
+    }
 }
 
 impl LayerOptions {
-    /// Options writing into `dir` with gzip level 6 and the tree's own mtimes.
+    /// Options writing into `dir` with gzip level 6 on every core and the
+    /// tree's own mtimes.
     pub fn new(dir: impl Into<PathBuf>, created_by: impl Into<String>) -> Self {
-        LayerOptions { dir: dir.into(), mtime: None, created_by: created_by.into(), level: 6 }
+        LayerOptions {
+            dir: dir.into(),
+            mtime: None,
+            created_by: created_by.into(),
+            compression: LayerCompression::default(),
+            threads: default_threads(),
+            pieces: None,
+        }
+    }
+
+    fn tar_options(&self) -> TreeTarOptions {
+        TreeTarOptions { mtime: self.mtime, under: None, skip_root: true }
     }
 }
 
 /// Builds layer blobs.
 pub struct LayerBuilder;
 
-type Pipeline = HashingWriter<GzEncoder<HashingWriter<BufWriter<File>>>>;
-
-/// A gzip encoder with a fixed header: no file name, mtime 0, OS "unknown".
-fn gzip<W: Write>(out: W, level: u32) -> GzEncoder<W> {
-    GzBuilder::new().mtime(0).operating_system(255).write(out, Compression::new(level.min(9)))
-}
+type Pipeline = PieceWriter<HashingWriter<BufWriter<File>>>;
 
 impl LayerBuilder {
-    /// Writes the whole tree (without a `./` entry) as a gzip tar layer.
+    /// Writes the whole tree (without a `./` entry) as a compressed tar layer.
     pub fn from_tree(tree: &Tree, opts: &LayerOptions) -> Result<Layer, ImageError> {
+        Self::from_tree_observed(tree, opts, &mut |_| {}).map(|(layer, _)| layer)
+    }
+
+    /// [`LayerBuilder::from_tree`], calling `observe` with the number of
+    /// uncompressed tar bytes written so far (for progress bars); also
+    /// returns how many pieces came from the piece cache.
+    pub fn from_tree_observed(tree: &Tree, opts: &LayerOptions, observe: &mut dyn FnMut(u64)) -> Result<(Layer, PieceStats), ImageError> {
         std::fs::create_dir_all(&opts.dir).map_err(ImageError::io(&opts.dir))?;
         let tmp = tempfile::Builder::new().prefix(".layer-").tempfile_in(&opts.dir).map_err(ImageError::io(&opts.dir))?;
         let file = tmp.as_file().try_clone().map_err(ImageError::io(tmp.path()))?;
-        let pipeline: Pipeline = HashingWriter::new(gzip(HashingWriter::new(BufWriter::new(file)), opts.level));
-        let mut tar = TarBuilder::new(pipeline);
-        let tar_opts = TreeTarOptions { mtime: opts.mtime, under: None, skip_root: true };
-        let finish = |tar: TarBuilder<Pipeline>| -> io::Result<_> {
-            let (gz, diff) = tar.finish()?.finish();
-            let (mut counted, blob) = gz.finish()?.finish();
-            counted.flush()?;
-            Ok((diff, blob))
+        let encoder = opts.compression.encoder(HashingWriter::new(BufWriter::with_capacity(1 << 20, file)), opts.threads, opts.pieces.clone()).map_err(ImageError::io(tmp.path()))?;
+        // The encoder takes the uncompressed digest (the diff_id) itself.
+        let mut tar = TarBuilder::new(Observed { inner: encoder, observe, count: 0, reported: 0 });
+        let finish = |tar: TarBuilder<Observed<Pipeline>>| -> io::Result<_> {
+            let done = tar.finish()?.inner.finish()?;
+            let (mut file, blob) = done.out.finish();
+            file.flush()?;
+            let diff = Blob { digest: format!("sha256:{}", hex::encode(done.input_sha256)), size: done.input_len };
+            Ok((diff, blob, done.stats))
         };
-        let (diff, blob) = write_tree(tree, &mut tar, &tar_opts)
+        let (diff, blob, stats) = write_tree(tree, &mut tar, &opts.tar_options())
             .and_then(|()| finish(tar))
             .map_err(ImageError::io(tmp.path()))?;
-        let path = opts.dir.join(format!("{}.tar.gz", blob.hex()));
+        let path = opts.dir.join(format!("{}.{}", blob.hex(), opts.compression.extension()));
         tmp.persist(&path).map_err(|e| ImageError::Io { path: path.clone(), source: e.error })?;
-        Ok(Layer {
+        let layer = Layer {
             path,
+            media_type: opts.compression.media_type().to_string(),
             digest: blob.digest,
             diff_id: diff.digest,
             size: blob.size,
             uncompressed_size: diff.size,
             created_by: opts.created_by.clone(),
-        })
+        };
+        Ok((layer, stats))
     }
 
-    /// Describes an existing gzip tar blob (e.g. a cached layer) by reading
-    /// it once: digest of the file, diff_id of its decompressed content.
+    /// Describes an existing gzip or zstd tar blob (e.g. a cached layer) by
+    /// reading it once: digest of the file, diff_id of its decompressed
+    /// content. The format is told by the magic bytes.
     pub fn from_blob(path: &Path, created_by: impl Into<String>) -> Result<Layer, ImageError> {
-        let file = File::open(path).map_err(ImageError::io(path))?;
+        let bad = |why: String| ImageError::BadLayer { path: path.to_path_buf(), why };
+        let mut magic = [0u8; 4];
+        let mut file = File::open(path).map_err(ImageError::io(path))?;
+        let got = io::Read::read(&mut file, &mut magic).map_err(ImageError::io(path))?;
+        io::Seek::rewind(&mut file).map_err(ImageError::io(path))?;
         let mut compressed = HashingReader::new(io::BufReader::new(file));
         let mut diff = HashingWriter::new(io::sink());
-        let mut gz = flate2::read::GzDecoder::new(&mut compressed);
-        io::copy(&mut gz, &mut diff)
-            .map_err(|e| ImageError::BadLayer { path: path.to_path_buf(), why: format!("not a gzip stream: {e}") })?;
-        drop(gz);
-        // Trailing bytes after the gzip member would change the digest but
-        // not the content: read them so the digest matches the file.
+        let media_type = if got >= 2 && magic[..2] == [0x1f, 0x8b] {
+            let mut gz = flate2::read::GzDecoder::new(&mut compressed);
+            io::copy(&mut gz, &mut diff).map_err(|e| bad(format!("not a gzip stream: {e}")))?;
+            crate::MEDIA_TYPE_LAYER_GZIP
+        } else if got == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            let mut z = zstd::stream::read::Decoder::new(&mut compressed).map_err(|e| bad(format!("not a zstd stream: {e}")))?;
+            io::copy(&mut z, &mut diff).map_err(|e| bad(format!("not a zstd stream: {e}")))?;
+            crate::MEDIA_TYPE_LAYER_ZSTD
+        } else {
+            return Err(bad("not a gzip or zstd stream (unknown magic bytes)".into()));
+        };
+        // Trailing bytes after the stream would change the digest but not
+        // the content: read them so the digest matches the file.
         io::copy(&mut compressed, &mut io::sink()).map_err(ImageError::io(path))?;
         let (_, diff) = diff.finish();
         let blob = compressed.finish();
         Ok(Layer {
             path: path.to_path_buf(),
+            media_type: media_type.to_string(),
             digest: blob.digest,
             diff_id: diff.digest,
             size: blob.size,
             uncompressed_size: diff.size,
             created_by: created_by.into(),
         })
+    }
+}
+
+/// A writer that reports how many bytes went through it, every 4 MiB.
+struct Observed<'a, W> {
+    inner: W,
+    observe: &'a mut dyn FnMut(u64),
+    count: u64,
+    reported: u64,
+}
+
+impl<W: Write> Write for Observed<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        if self.count - self.reported >= 4 << 20 {
+            self.reported = self.count;
+            (self.observe)(self.count);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -184,6 +259,25 @@ mod tests {
         t.write_file(&TreePath::new("etc/hostname"), "other\n", Meta::root(0o644)).unwrap();
         opts.dir = d.path().join("c");
         assert_ne!(LayerBuilder::from_tree(&t, &opts).unwrap().diff_id, a.diff_id);
+    }
+
+    #[test]
+    fn thread_count_and_codec_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        for compression in [LayerCompression::Gzip { level: 6 }, LayerCompression::Zstd { level: 3 }] {
+            let mut digests = Vec::new();
+            for threads in [1, 2, 8] {
+                let mut opts = LayerOptions::new(d.path().join(format!("{threads}")), "test");
+                opts.compression = compression;
+                opts.threads = threads;
+                let l = LayerBuilder::from_tree(&tree(), &opts).unwrap();
+                assert_eq!(l.media_type, compression.media_type());
+                assert!(l.path.to_str().unwrap().ends_with(compression.extension()));
+                assert_eq!(LayerBuilder::from_blob(&l.path, "test").unwrap(), l, "{compression:?} rescan");
+                digests.push(l.digest);
+            }
+            assert!(digests.iter().all(|d| d == &digests[0]), "{compression:?}: {digests:?}");
+        }
     }
 
     #[test]

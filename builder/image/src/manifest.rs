@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::{
     to_canonical_json, Blob, ImageError, ImageSpec, Layer, ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG,
-    MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST,
 };
 
 /// Digests of a written image.
@@ -41,7 +41,7 @@ impl ImageParts {
             "mediaType": MEDIA_TYPE_MANIFEST,
             "config": {"mediaType": MEDIA_TYPE_CONFIG, "digest": config_blob.digest, "size": config_blob.size},
             "layers": layers.iter().map(|l| json!({
-                "mediaType": MEDIA_TYPE_LAYER_GZIP, "digest": l.digest, "size": l.size,
+                "mediaType": l.media_type, "digest": l.digest, "size": l.size,
             })).collect::<Vec<_>>(),
         }));
         let manifest_blob = Blob::of(&manifest);

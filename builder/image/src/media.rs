@@ -12,3 +12,5 @@ pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+
 pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Annotation holding the full image name, read by containerd and docker's containerd store.
 pub const ANNOTATION_CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// Media type of a zstd-compressed layer.
+pub const MEDIA_TYPE_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";

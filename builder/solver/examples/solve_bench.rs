@@ -137,7 +137,7 @@ fn main() {
     );
     let scheme = Dotted;
     let universe = Universe {
-        candidates,
+        candidates: candidates.into(),
         scheme: &scheme,
     };
     let names = CANDIDATES * 3 / 4;

@@ -20,7 +20,7 @@ pub(crate) struct Index<'u> {
 impl<'u> Index<'u> {
     /// Indexes every candidate of the universe.
     pub fn new(universe: &'u Universe<'_>) -> Self {
-        let cands = universe.candidates.as_slice();
+        let cands = &universe.candidates[..];
         let scheme: &'u dyn VersionScheme = universe.scheme;
         let mut real: FastMap<&str, Vec<u32>> = FastMap::default();
         real.reserve(cands.len());

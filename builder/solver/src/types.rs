@@ -176,8 +176,10 @@ pub trait VersionScheme {
 
 /// All candidates of all repositories of one source.
 pub struct Universe<'v> {
-    /// Every package of every repository; [`Selected::candidate`] indexes it.
-    pub candidates: Vec<Candidate>,
+    /// Every package of every repository; [`Selected::candidate`] indexes
+    /// it. Borrowed when the caller keeps its candidates (solving does not
+    /// copy an index of tens of thousands of packages).
+    pub candidates: std::borrow::Cow<'v, [Candidate]>,
     /// The ecosystem's version ordering.
     pub scheme: &'v dyn VersionScheme,
 }

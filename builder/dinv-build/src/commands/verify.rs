@@ -16,8 +16,7 @@ use crate::pipeline::BuildOptions;
 use crate::recipe::LoadedRecipe;
 use crate::{Context, Error, Result};
 
-/// `report.json` fields that describe the run, not the artifacts.
-const REPORT_RUN_FIELDS: &[&str] = &["seconds", "stages", "out_dir", "downloaded_bytes"];
+use crate::emit::report::RUN_FIELDS as REPORT_RUN_FIELDS;
 
 /// The comparison of one output file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -29,6 +29,11 @@ pub struct Emit<'a> {
     pub kernel: Option<KernelOutputs>,
     pub rootfs: Option<RootfsSummary>,
     pub image: Option<ImageSummary>,
+    /// Image layers taken from the layer cache (run information).
+    pub cached_layers: Vec<String>,
+    /// SHA-256 of output files, being computed on their own threads while
+    /// later emitters run (file name → the hashing thread).
+    pub hashing: Vec<(String, std::thread::JoinHandle<Result<String>>)>,
 }
 
 /// An emitter: writes its files and records its result in [`Emit`].

@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use dinv_contract::launcher::{base_append, LauncherConfig, DEFAULT_CONFIG_PATH as LAUNCHER_CONFIG_PATH, INITRAMFS_PATH, KERNEL_PATH, LAUNCHER_PATH, ROOTFS_PATH};
 use dinv_fstree::{BackingFile, Content, Meta, Node, NodeKind, Replace, Tree, TreePath};
-use dinv_image::{rfc3339, write_docker_archive, write_oci_layout, Healthcheck, ImageDigests, ImageSpec, Layer, LayerBuilder, LayerOptions};
+use dinv_image::{rfc3339, write_docker_archive, write_oci_layout, Healthcheck, ImageDigests, ImageSpec, LayerCompression, LayerOptions};
 use super::context::Emit;
 use super::outputs::{ImageSummary, LayerSummary};
 use crate::error::{Stage, StageFailure};
-use crate::recipe::LoadedRecipe;
+use crate::cache::Cache;
+use crate::progress::Progress;
+use crate::recipe::{ImageCompression, LoadedRecipe};
 use crate::{Error, Result};
 
 /// PATH in the image.
@@ -43,8 +45,11 @@ pub fn emit(e: &mut Emit) -> Result<()> {
         rootfs: &rootfs,
         epoch: e.epoch,
         revision: e.env.host.revision.clone(),
+        cache: Some(&e.env.cache),
+        progress: Some(&e.env.progress),
     };
     let img = build_image(&inputs, e.out)?;
+    e.cached_layers = img.cached_layers;
     e.image = Some(ImageSummary { reference: img.reference, manifest_digest: img.digests.manifest, config_digest: img.digests.config, layers: img.layers });
     Ok(())
 }
@@ -64,6 +69,10 @@ pub struct ImageInputs<'a> {
     pub epoch: i64,
     /// Source revision for `org.opencontainers.image.revision`.
     pub revision: Option<String>,
+    /// The layer cache; `None` compresses every layer.
+    pub cache: Option<&'a Cache>,
+    /// Where compression progress is drawn; `None` draws nothing.
+    pub progress: Option<&'a Progress>,
 }
 
 
@@ -80,6 +89,8 @@ pub struct ImageOutputs {
     pub digests: ImageDigests,
     /// Layers bottom to top.
     pub layers: Vec<LayerSummary>,
+    /// Names of the layers assembled entirely from cached pieces.
+    pub cached_layers: Vec<String>,
 }
 
 /// Builds both layers and writes `out_dir/image.tar` and `out_dir/oci/`.
@@ -93,15 +104,28 @@ pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs>
 
     let runtime = runtime_layer_tree(inputs.runtime)?;
     let dinv = dinv_layer_tree(inputs)?;
-    let layer = |tree: &Tree, created_by: &str| -> Result<Layer> {
+    let image = &inputs.recipe.recipe.image;
+    let level = image.compression_level.unwrap_or(image.compression.default_level());
+    let compression = match image.compression {
+        ImageCompression::Gzip => LayerCompression::Gzip { level: level as u32 },
+        ImageCompression::Zstd => LayerCompression::Zstd { level },
+    };
+    let mut layers = Vec::new();
+    let mut cached = Vec::new();
+    for (name, tree, created_by) in [
+        ("runtime", &runtime, "dinv-build: runtime packages"),
+        ("dinv", &dinv, "dinv-build: dinv-launcher, kernel, initramfs, rootfs"),
+    ] {
         let mut opts = LayerOptions::new(blobs.path(), created_by);
         opts.mtime = Some(inputs.epoch);
-        LayerBuilder::from_tree(tree, &opts).map_err(|e| fail(StageFailure::from(e).of(format!("writing the {created_by} layer"))))
-    };
-    let layers = vec![
-        layer(&runtime, "dinv-build: runtime packages")?,
-        layer(&dinv, "dinv-build: dinv-launcher, kernel, initramfs, rootfs")?,
-    ];
+        opts.compression = compression;
+        let progress = inputs.progress.cloned().unwrap_or_else(Progress::hidden);
+        let (layer, stats) = super::layers::layer(inputs.cache, tree, &opts, &progress, &format!("layer {name}"))?;
+        if stats.pieces > 0 && stats.reused == stats.pieces {
+            cached.push(name.to_string());
+        }
+        layers.push(layer);
+    }
 
     let archive = out_dir.join("image.tar");
     let digests = write_docker_archive(&archive, &spec, &layers).map_err(fail)?;
@@ -116,13 +140,14 @@ pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs>
         .zip(names)
         .map(|(l, name)| LayerSummary {
             name: name.into(),
+            media_type: l.media_type.clone(),
             digest: l.digest.clone(),
             diff_id: l.diff_id.clone(),
             size: l.size,
             uncompressed_size: l.uncompressed_size,
         })
         .collect();
-    Ok(ImageOutputs { reference: spec.reference(), docker_archive: archive, oci_layout: oci, digests, layers })
+    Ok(ImageOutputs { reference: spec.reference(), docker_archive: archive, oci_layout: oci, digests, layers, cached_layers: cached })
 }
 
 /// The image's config: entrypoint, command, environment, ports, volumes,

@@ -55,7 +55,9 @@ pub struct ImageSummary {
 pub struct LayerSummary {
     /// `runtime` or `dinv`.
     pub name: String,
-    /// `sha256:` of the gzip blob.
+    /// OCI media type (`…tar+gzip` or `…tar+zstd`).
+    pub media_type: String,
+    /// `sha256:` of the compressed blob.
     pub digest: String,
     /// `sha256:` of the uncompressed tar.
     pub diff_id: String,

@@ -12,6 +12,11 @@ use crate::{Error, Result};
 /// File name of the report in the output directory.
 pub const REPORT: &str = "report.json";
 
+/// `report.json` fields that describe the run (where, how long, what was
+/// downloaded or reused, memory), not the artifacts: two builds of the same
+/// inputs may differ in these only.
+pub const RUN_FIELDS: &[&str] = &["recipe", "out_dir", "seconds", "stages", "downloaded_bytes", "cached_layers", "peak_rss_bytes"];
+
 /// One emitted file.
 #[derive(Clone, Debug, Serialize)]
 pub struct Output {
@@ -30,6 +35,10 @@ pub struct Report {
     pub packages: BTreeMap<String, usize>,
     pub stages: BTreeMap<String, f64>,
     pub downloaded_bytes: u64,
+    /// Image layers taken from the layer cache instead of compressed.
+    pub cached_layers: Vec<String>,
+    /// The build's peak resident memory (Linux `VmHWM`), when known.
+    pub peak_rss_bytes: Option<u64>,
     /// The guest kernel, when the guest has one.
     pub kernel: Option<KernelSummary>,
     /// What the ext4 root filesystem holds.
@@ -38,19 +47,31 @@ pub struct Report {
     pub image: Option<ImageSummary>,
 }
 
-/// Every regular file directly in `dir`, sorted, with size and SHA-256.
-pub fn outputs(dir: &Path) -> Result<Vec<Output>> {
-    let mut names: Vec<_> = fs::read_dir(dir).map_err(Error::io(dir))?.filter_map(|e| e.ok()).collect();
-    names.sort_by_key(|e| e.file_name());
-    let mut out = Vec::new();
-    for e in names {
-        if e.path().is_file() {
-            let size = e.metadata().map_err(Error::io(e.path()))?.len();
-            let sha256 = crate::sources::sha256_file(&e.path())?;
-            out.push(Output { name: e.file_name().to_string_lossy().into_owned(), size, sha256 });
-        }
-    }
-    Ok(out)
+/// Every regular file directly in `dir`, sorted, with size and SHA-256
+/// (from `hashed` when an emitter took it already, else hashed here on
+/// every core: the root filesystem and image are large).
+pub fn outputs(dir: &Path, hashed: BTreeMap<String, String>) -> Result<Vec<Output>> {
+    let mut files: Vec<_> = fs::read_dir(dir).map_err(Error::io(dir))?.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).collect();
+    files.sort_by_key(|e| e.file_name());
+    let threads = dinv_image::default_threads();
+    crate::sources::parallel(&files, threads, |e| {
+        let size = e.metadata().map_err(Error::io(e.path()))?.len();
+        let name = e.file_name().to_string_lossy().into_owned();
+        let sha256 = match hashed.get(&name) {
+            Some(h) => h.clone(),
+            None => crate::sources::sha256_file(&e.path())?,
+        };
+        Ok(Output { name, size, sha256 })
+    })
+}
+
+/// This process's peak resident set size so far (`VmHWM` in
+/// /proc/self/status), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl Report {

@@ -10,7 +10,6 @@ use super::context::Emit;
 use super::outputs::RootfsSummary;
 use crate::error::Stage;
 use crate::recipe::{parse_size, LoadedRecipe};
-use crate::sources::ResolvedPackage;
 use crate::{Error, Result};
 
 pub use super::outputs::ROOTFS;
@@ -19,16 +18,15 @@ pub use super::outputs::ROOTFS;
 pub const DEFAULT_HEADROOM_PERCENT: u32 = 20;
 
 
-/// A stable seed over the recipe's input files and every resolved package
-/// checksum: same inputs, same UUID.
-pub fn seed<'a>(l: &LoadedRecipe, packages: impl IntoIterator<Item = &'a ResolvedPackage>) -> String {
+/// The seed of the file system's ids (UUID, directory hash and checksum
+/// seeds): derived from the image's name only, so it is the same for every
+/// build of a recipe. Were it derived from the content, one changed overlay
+/// file would change every checksummed metadata block; as it is, only the
+/// blocks of what changed differ, and the image layer reuses the rest.
+pub fn seed(l: &LoadedRecipe) -> String {
     let mut h = Sha256::new();
-    for (k, v) in &l.inputs {
-        h.update(format!("input {k}\0{v}\n").as_bytes());
-    }
-    for p in packages {
-        h.update(format!("package {}\0{}\0{}\n", p.source, p.name, p.checksum).as_bytes());
-    }
+    h.update(b"dinv-build rootfs seed 1\0");
+    h.update(l.recipe.image.name.as_bytes());
     hex::encode(h.finalize())
 }
 
@@ -49,16 +47,17 @@ pub fn options(l: &LoadedRecipe, seed: &str, epoch: i64) -> Result<Ext4Options> 
 
 /// Writes the configured guest tree to `rootfs.ext4`.
 pub fn emit(e: &mut Emit) -> Result<()> {
-    let seed = seed(e.recipe, e.resolved.packages());
+    let seed = seed(e.recipe);
     let opts = options(e.recipe, &seed, e.epoch)?;
     let path = e.out.join(ROOTFS);
-    // The writer reports no progress, so show a spinner with the content size.
-    let bar = e.env.progress.bytes("rootfs.ext4", None);
-    bar.set_message(format!("{} MiB of files", e.guest.content_bytes() >> 20));
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    // The writer reports no progress, so show a spinner with the elapsed time.
+    let bar = e.env.progress.spinner("rootfs.ext4", format!("{} MiB of files", e.guest.content_bytes() >> 20));
     let report = write_image(e.guest, &path, &opts).map_err(|err| Error::stage(Stage::Rootfs, err));
     bar.finish_and_clear();
     let report = report?;
+    // The report needs the image's digest: take it now, beside the image stage.
+    let p = path.clone();
+    e.hashing.push((ROOTFS.to_string(), std::thread::spawn(move || crate::sources::sha256_file(&p))));
     tracing::info!(size = report.size, blocks_used = report.blocks_used, inodes_used = report.inodes_used, "rootfs.ext4 written");
     e.rootfs = Some(RootfsSummary {
         size: report.size,

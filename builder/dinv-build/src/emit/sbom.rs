@@ -149,22 +149,7 @@ fn purl(kind: &str, p: &ResolvedPackage) -> String {
     format!("pkg:{kind}/{ns}/{}@{}?arch={}", enc(&p.name), enc(&p.version), p.arch)
 }
 
-/// RFC 3339 in UTC for a Unix time.
-pub fn rfc3339(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
+use dinv_image::rfc3339;
 
 /// The SPDX 2.3 JSON document.
 pub fn spdx(input: &SbomInput) -> Value {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
@@ -20,14 +20,47 @@ fn hash_path(p: &Path, base: &Path, out: &mut BTreeMap<String, String>) -> Resul
         }
     } else if p.is_file() {
         let bytes = fs::read(p).map_err(unreadable)?;
-        let key = p.strip_prefix(base).unwrap_or(p).display().to_string();
+        let key = relative_key(p, base);
         out.insert(key, hex::encode(Sha256::digest(&bytes)));
     }
     Ok(())
 }
 
+/// `p` made absolute (against the working directory) and free of `.` and
+/// `..`, lexically: the recipe's paths are already resolved the same way.
+fn normal(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The key of an input: its path relative to the recipe's directory, with
+/// `..` where it lies outside it, so the keys (and the ids derived from
+/// them) do not depend on where dinv-build runs or how the recipe was named.
+fn relative_key(p: &Path, base: &Path) -> String {
+    let (p, base) = (normal(p), normal(base));
+    let common = p.components().zip(base.components()).take_while(|(a, b)| a == b).count();
+    let mut rel = PathBuf::new();
+    for _ in base.components().skip(common) {
+        rel.push("..");
+    }
+    for c in p.components().skip(common) {
+        rel.push(c);
+    }
+    rel.display().to_string()
+}
+
 /// SHA-256 of the recipe files and of every file or directory they name,
-/// keyed by path relative to the recipe's directory (absolute otherwise).
+/// keyed by path relative to the recipe's directory (see [`relative_key`]).
 pub(super) fn input_hashes(l: &LoadedRecipe) -> Result<BTreeMap<String, String>, RecipeError> {
     let base = l.path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let mut out = BTreeMap::new();
@@ -56,4 +89,21 @@ pub fn inputs_digest(inputs: &BTreeMap<String, String>) -> String {
         all.update(b"\n");
     }
     hex::encode(all.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_relative_to_the_recipe_whatever_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let abs_base = cwd.join("recipes");
+        for base in [Path::new("recipes").to_path_buf(), abs_base.clone(), cwd.join("x/../recipes")] {
+            assert_eq!(relative_key(&abs_base.join("debian.toml"), &base), "debian.toml");
+            assert_eq!(relative_key(&cwd.join("kernel-configs/9p.config"), &base), "../kernel-configs/9p.config");
+            assert_eq!(relative_key(Path::new("kernel-configs/9p.config"), &base), "../kernel-configs/9p.config");
+            assert_eq!(relative_key(&abs_base.join("overlay/etc/motd"), &base), "overlay/etc/motd");
+        }
+    }
 }

@@ -58,6 +58,41 @@ pub struct ImageSection {
     /// `org.opencontainers.image.source`.
     #[serde(default)]
     pub source_url: Option<String>,
+    /// Layer compression.
+    #[serde(default)]
+    pub compression: ImageCompression,
+    /// Compression level (gzip 1–9, zstd 1–19); `None` is the algorithm's default.
+    #[serde(default)]
+    pub compression_level: Option<i32>,
+}
+
+/// `image.compression`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageCompression {
+    /// Read by every docker and registry.
+    #[default]
+    Gzip,
+    /// Smaller and faster to unpack; docker 23+, containerd 1.5+.
+    Zstd,
+}
+
+impl ImageCompression {
+    /// The level used when the recipe sets none.
+    pub const fn default_level(self) -> i32 {
+        match self {
+            ImageCompression::Gzip => 6,
+            ImageCompression::Zstd => 3,
+        }
+    }
+
+    /// The levels the algorithm accepts.
+    pub const fn levels(self) -> (i32, i32) {
+        match self {
+            ImageCompression::Gzip => (1, 9),
+            ImageCompression::Zstd => (1, 19),
+        }
+    }
 }
 
 fn default_tag() -> String {

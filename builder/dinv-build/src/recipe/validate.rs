@@ -150,6 +150,12 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             return Err(l.error(&format!("docker.hosts[{i}]"), format!("{h:?}: expected unix://, tcp:// or fd://")));
         }
     }
+    if let Some(level) = r.image.compression_level {
+        let (lo, hi) = r.image.compression.levels();
+        if !(lo..=hi).contains(&level) {
+            return Err(l.error("image.compression_level", format!("{level} is out of range for {:?}: {lo} to {hi}", r.image.compression)));
+        }
+    }
     if r.vm.cpus == 0 {
         return Err(l.error("vm.cpus", "must be at least 1"));
     }

@@ -184,7 +184,7 @@ impl ApkSourceSet {
         let keep: Vec<usize> = (0..self.candidates.len())
             .filter(|&i| !excluded.iter().any(|c| c.name == self.candidates[i].name))
             .collect();
-        let universe = Universe { candidates: keep.iter().map(|&i| self.candidates[i].clone()).collect(), scheme: &scheme };
+        let universe = Universe { candidates: keep.iter().map(|&i| self.candidates[i].clone()).collect::<Vec<_>>().into(), scheme: &scheme };
         let res = dinv_solver::solve(&universe, &requests)
             .map_err(|source| Error::Resolve { source_name: self.name.clone(), set: what.to_string(), source })?;
         Ok(res

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::package::{ResolvedPackage, UnpackStats};
 use crate::cache::Cache;
 use crate::context::BuildEnv;
-use crate::fetch::{FetchError, Fetcher};
+use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
 use crate::progress::Progress;
 use crate::recipe::LoadedRecipe;
 use crate::error::Check;
@@ -45,18 +45,41 @@ impl KeyFile {
 
 /// A source's index file: fetched (and kept in the cache for offline
 /// builds), or, offline, the cached copy. The cache names it by a digest
-/// of its URL, so no host name appears on disk.
+/// of its URL, so no host name appears on disk. When the server gave an
+/// ETag or Last-Modified for the cached copy, it is asked whether the copy
+/// is still current (a `304` costs no transfer); either way the caller
+/// verifies what it gets.
 pub(crate) fn fetch_index(env: &BuildEnv, url: &str) -> Result<Vec<u8>, FetchError> {
     let cached = env.cache.index_path(&hex::encode(Sha256::digest(url.as_bytes())));
+    let validators_path = cached.with_extension("validators");
     if env.fetcher.is_offline() && Fetcher::local_path(url).is_none() {
         return fs::read(&cached).map_err(|_| FetchError::Offline { url: url.to_string() });
     }
-    let bytes = env.fetcher.fetch_bytes(url, "index")?;
-    // A failed cache write only costs the offline copy.
-    if let Err(e) = env.cache.write_atomic(&cached, |f| f.write_all(&bytes)) {
-        tracing::debug!("cannot cache {url}: {e}");
+    let known: Option<Validators> = fs::read(&validators_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).filter(|_| cached.is_file());
+    match env.fetcher.fetch_if_changed(url, known.as_ref(), "index")? {
+        Fetched::NotModified => match fs::read(&cached) {
+            Ok(bytes) => {
+                tracing::info!(%url, "index not modified (HTTP 304): using the cached copy");
+                Ok(bytes)
+            }
+            // The copy went away between the check and the read: fetch it whole.
+            Err(_) => {
+                let _ = fs::remove_file(&validators_path);
+                env.fetcher.fetch_bytes(url, "index")
+            }
+        },
+        Fetched::Body(bytes, validators) => {
+            // A failed cache write only costs the offline copy and the next check.
+            let _ = fs::remove_file(&validators_path);
+            if let Err(e) = env.cache.write_atomic(&cached, |f| f.write_all(&bytes)) {
+                tracing::debug!("cannot cache {url}: {e}");
+            } else if validators.any() {
+                let json = serde_json::to_vec(&validators).expect("validators serialise");
+                let _ = env.cache.write_atomic(&validators_path, |f| f.write_all(&json));
+            }
+            Ok(bytes)
+        }
     }
-    Ok(bytes)
 }
 
 /// SHA-256 (hex) of a file.

@@ -10,7 +10,7 @@ mod common;
 mod deb;
 mod package;
 
-pub(crate) use common::sha256_file;
+pub(crate) use common::{parallel, sha256_file};
 pub use package::{PackageSource, ResolvedPackage, SourceKind, UnpackStats};
 
 use crate::context::BuildEnv;

@@ -157,7 +157,7 @@ pub fn requests(texts: &[&str]) -> Vec<Request> {
 
 pub fn universe(cands: Vec<Candidate>) -> Universe<'static> {
     Universe {
-        candidates: cands,
+        candidates: cands.into(),
         scheme: &SCHEME,
     }
 }
