@@ -23,14 +23,28 @@ pub const MAINTAINER_SCRIPTS: [&str; 5] = ["preinst", "postinst", "prerm", "post
 /// Checks a downloaded blob against the size and SHA256 the signed index
 /// lists; `what` names it (a package) in the error.
 pub fn verify_blob(bytes: &[u8], expected_sha256_hex: &str, expected_size: u64, what: &str) -> Result<(), DebError> {
-    if bytes.len() as u64 != expected_size {
-        return Err(DebError::Size { what: what.to_string(), expected: expected_size, actual: bytes.len() as u64 });
+    verify_reader(&mut &bytes[..], expected_sha256_hex, expected_size, what)
+}
+
+/// [`verify_blob`] over a stream (a file on disk is never read into
+/// memory): the size and SHA-256 of everything `r` yields.
+pub fn verify_reader(r: &mut dyn Read, expected_sha256_hex: &str, expected_size: u64, what: &str) -> Result<(), DebError> {
+    let mut h = Sha256::new();
+    let n = std::io::copy(r, &mut h).map_err(|e| DebError::io(what.to_string(), e))?;
+    if n != expected_size {
+        return Err(DebError::Size { what: what.to_string(), expected: expected_size, actual: n });
     }
-    let actual = hex::encode(Sha256::digest(bytes));
+    let actual = hex::encode(h.finalize());
     if !actual.eq_ignore_ascii_case(expected_sha256_hex.trim()) {
         return Err(DebError::Checksum { what: what.to_string(), expected: expected_sha256_hex.to_string(), actual });
     }
     Ok(())
+}
+
+/// [`verify_reader`] over a file.
+pub fn verify_file(path: &std::path::Path, expected_sha256_hex: &str, expected_size: u64, what: &str) -> Result<(), DebError> {
+    let mut f = std::fs::File::open(path).map_err(|e| DebError::io(what.to_string(), e))?;
+    verify_reader(&mut f, expected_sha256_hex, expected_size, what)
 }
 
 /// What a package's control tarball holds.

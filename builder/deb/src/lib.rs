@@ -21,7 +21,7 @@ pub mod snapshot;
 pub mod usrmerge;
 pub mod version;
 
-pub use archive::{open_deb, verify_blob, DebControl, DebReader, MAINTAINER_SCRIPTS};
+pub use archive::{open_deb, verify_blob, verify_file, verify_reader, DebControl, DebReader, MAINTAINER_SCRIPTS};
 pub use candidate::to_candidate;
 pub use compression::{decompress, Compression, Decoder};
 pub use error::DebError;

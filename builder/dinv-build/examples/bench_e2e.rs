@@ -126,7 +126,7 @@ fn print_build(label: &str, b: &Built) {
         secs(took),
         b.peak_rss / 1_000_000
     );
-    let order = ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs", "image", "sbom"];
+    let order = ["resolve", "fetch", "unpack", "configure", "unpack-runtime", "kernel", "rootfs", "image", "sbom"];
     let mut line = Vec::new();
     for name in order {
         if let Some((_, s)) = stages.iter().find(|(k, _)| k == name) {
@@ -138,7 +138,7 @@ fn print_build(label: &str, b: &Built) {
     }
     println!("    stages (s): {}", line.join(", "));
     let rootfs_part: f64 = stages.iter().filter(|(k, _)| ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs"].contains(&k.as_str())).map(|(_, s)| s).sum();
-    println!("    rootfs-only part (resolve+fetch+unpack+configure+kernel+rootfs): {rootfs_part:.2} s (unpack includes the runtime set's unpack)");
+    println!("    rootfs-only part (resolve+fetch+unpack+configure+kernel+rootfs; resolve and fetch include the runtime set): {rootfs_part:.2} s");
 }
 
 /// True when something listens on 127.0.0.1:2375 / *:2375 (per `ss -ltn`).

@@ -6,6 +6,8 @@
 //!   point into (`apk-<q1 hex>`, `deb-<sha256>`);
 //! - `indexes/<name>`: index files, named by a digest of their URL (for
 //!   offline builds) or, for Debian `Packages`, by their signed SHA-256;
+//! - `layers/<hh>/<fingerprint>.json`: how a layer was written (digests,
+//!   piece keys), keyed by a fingerprint of its tree and settings;
 //! - `pieces/<hh>/<key>`: compressed pieces of image layers, keyed by the
 //!   digest of their uncompressed bytes and the compression settings, each
 //!   prefixed by the SHA-256 of the compressed bytes (checked on every read);
@@ -25,13 +27,14 @@ pub enum Bucket {
     Blobs,
     Unpacked,
     Indexes,
+    Layers,
     Pieces,
     Locks,
     Tmp,
 }
 
 impl Bucket {
-    const ALL: [Bucket; 6] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Pieces, Bucket::Locks, Bucket::Tmp];
+    const ALL: [Bucket; 7] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Layers, Bucket::Pieces, Bucket::Locks, Bucket::Tmp];
 
     /// The directory's name under the cache root.
     fn dir(self) -> &'static str {
@@ -39,6 +42,7 @@ impl Bucket {
             Bucket::Blobs => "blobs",
             Bucket::Unpacked => "unpacked",
             Bucket::Indexes => "indexes",
+            Bucket::Layers => "layers",
             Bucket::Pieces => "pieces",
             Bucket::Locks => "locks",
             Bucket::Tmp => "tmp",
@@ -109,6 +113,17 @@ impl Cache {
     /// Where an index file named `name` lives.
     pub fn index_path(&self, name: &str) -> PathBuf {
         self.bucket(Bucket::Indexes).join(name)
+    }
+
+    /// Where the record of a layer with this fingerprint (hex) lives.
+    pub fn layer_record_path(&self, fingerprint: &str) -> PathBuf {
+        self.bucket(Bucket::Layers).join(&fingerprint[..fingerprint.len().min(2)]).join(format!("{fingerprint}.json"))
+    }
+
+    /// The directory of unpacked data archives (content-addressed by the
+    /// package checksum, so a range of one names its bytes).
+    pub fn unpacked_dir(&self) -> PathBuf {
+        self.bucket(Bucket::Unpacked)
     }
 
     /// Where a compressed layer piece with this key (hex) lives.

@@ -43,7 +43,7 @@ fn verb(stage: &str) -> &'static str {
     match stage {
         "resolve" => "Resolving",
         "fetch" => "Fetching",
-        "unpack" => "Unpacking",
+        "unpack" | "unpack-runtime" => "Unpacking",
         "configure" => "Configuring",
         "kernel" => "Building",
         "rootfs" | "image" | "sbom" => "Writing",
@@ -121,7 +121,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         (Some(rt), Some(_)) => {
             let mut tree = Tree::new();
             let what = format!("{} runtime packages", rt.packages.len());
-            stages.run("unpack", what, || resolved.source_of(rt).unpack(&rt.packages, &env, &mut tree))?;
+            stages.run("unpack-runtime", what, || resolved.source_of(rt).unpack(&rt.packages, &env, &mut tree))?;
             if let Some(r) = &l.recipe.runtime {
                 configure::remove_paths(&mut tree, &r.remove);
             }
@@ -178,7 +178,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     };
     report.write(staging.path())?;
     staging.publish()?;
-    let order = ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs", "image", "sbom"];
+    let order = ["resolve", "fetch", "unpack", "configure", "unpack-runtime", "kernel", "rootfs", "image", "sbom"];
     let times: Vec<String> = order.iter().filter_map(|k| report.stages.get(*k).map(|v| format!("{k} {v:.1} s"))).collect();
     env.progress.status("Finished", format!("{} in {:.1} s ({})", out.display(), report.seconds, times.join(", ")));
     Ok(report)

@@ -34,6 +34,16 @@ pub struct Layer {
     pub created_by: String,
 }
 
+/// How a layer was compressed: piece counts, and (with a piece cache) the
+/// pieces' keys and the stream's CRC, enough for
+/// [`LayerBuilder::from_pieces`] to write it again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LayerPieces {
+    pub stats: PieceStats,
+    pub keys: Vec<[u8; 32]>,
+    pub crc: u32,
+}
+
 /// How [`LayerBuilder::from_tree`] writes a layer.
 #[derive(Clone)]
 pub struct LayerOptions {
@@ -96,10 +106,39 @@ impl LayerBuilder {
         Self::from_tree_observed(tree, opts, &mut |_| {}).map(|(layer, _)| layer)
     }
 
+    /// A layer written before, again, from its pieces in `opts.pieces`:
+    /// no tree is read and nothing is compressed. `Ok(None)` when a piece
+    /// is missing or damaged (build it from the tree then). The caller
+    /// checks the digest against the one recorded.
+    pub fn from_pieces(opts: &LayerOptions, pieces: &LayerPieces, diff_id: &str, uncompressed_size: u64) -> Result<Option<Layer>, ImageError> {
+        let Some(cache) = &opts.pieces else { return Ok(None) };
+        std::fs::create_dir_all(&opts.dir).map_err(ImageError::io(&opts.dir))?;
+        let tmp = tempfile::Builder::new().prefix(".layer-").tempfile_in(&opts.dir).map_err(ImageError::io(&opts.dir))?;
+        let file = tmp.as_file().try_clone().map_err(ImageError::io(tmp.path()))?;
+        let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let whole = opts.compression.assemble(&mut out, &**cache, &pieces.keys, pieces.crc, uncompressed_size).map_err(ImageError::io(tmp.path()))?;
+        if !whole {
+            return Ok(None);
+        }
+        let (mut file, blob) = out.finish();
+        file.flush().map_err(ImageError::io(tmp.path()))?;
+        let path = opts.dir.join(format!("{}.{}", blob.hex(), opts.compression.extension()));
+        tmp.persist(&path).map_err(|e| ImageError::Io { path: path.clone(), source: e.error })?;
+        Ok(Some(Layer {
+            path,
+            media_type: opts.compression.media_type().to_string(),
+            digest: blob.digest,
+            diff_id: diff_id.to_string(),
+            size: blob.size,
+            uncompressed_size,
+            created_by: opts.created_by.clone(),
+        }))
+    }
+
     /// [`LayerBuilder::from_tree`], calling `observe` with the number of
     /// uncompressed tar bytes written so far (for progress bars); also
-    /// returns how many pieces came from the piece cache.
-    pub fn from_tree_observed(tree: &Tree, opts: &LayerOptions, observe: &mut dyn FnMut(u64)) -> Result<(Layer, PieceStats), ImageError> {
+    /// returns how many pieces came from the piece cache, and their keys.
+    pub fn from_tree_observed(tree: &Tree, opts: &LayerOptions, observe: &mut dyn FnMut(u64)) -> Result<(Layer, LayerPieces), ImageError> {
         std::fs::create_dir_all(&opts.dir).map_err(ImageError::io(&opts.dir))?;
         let tmp = tempfile::Builder::new().prefix(".layer-").tempfile_in(&opts.dir).map_err(ImageError::io(&opts.dir))?;
         let file = tmp.as_file().try_clone().map_err(ImageError::io(tmp.path()))?;
@@ -111,7 +150,7 @@ impl LayerBuilder {
             let (mut file, blob) = done.out.finish();
             file.flush()?;
             let diff = Blob { digest: format!("sha256:{}", hex::encode(done.input_sha256)), size: done.input_len };
-            Ok((diff, blob, done.stats))
+            Ok((diff, blob, LayerPieces { stats: done.stats, keys: done.keys, crc: done.crc }))
         };
         let (diff, blob, stats) = write_tree(tree, &mut tar, &opts.tar_options())
             .and_then(|()| finish(tar))

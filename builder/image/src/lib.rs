@@ -26,7 +26,7 @@ pub use config::{Healthcheck, ImageSpec};
 pub use docker_archive::write_docker_archive;
 pub use error::ImageError;
 pub use json::to_canonical_json;
-pub use layer::{Layer, LayerBuilder, LayerOptions};
+pub use layer::{Layer, LayerBuilder, LayerOptions, LayerPieces};
 pub use manifest::{ImageDigests, ImageParts};
 pub use oci::write_oci_layout;
 pub use time::rfc3339;

@@ -237,9 +237,10 @@ impl PackageSource for ApkSourceSet {
     }
 
     fn fetch(&self, pkgs: &[ResolvedPackage], env: &BuildEnv) -> Result<u64> {
-        fetch_all(pkgs, &env.fetcher, &env.cache, &env.progress, |p| self.cache_path(&env.cache, p), |p, bytes| {
+        fetch_all(pkgs, &env.fetcher, &env.cache, &env.progress, |p| self.cache_path(&env.cache, p), |p, path| {
             let sum = parse_checksum(p)?;
-            dinv_apk::package::verify(bytes, &self.check(p, &sum)).map(|_| ()).map_err(|e| Error::integrity(p.id(), e.problem))
+            let bytes = fs::read(path).map_err(Error::io(path))?;
+            dinv_apk::package::verify(&bytes, &self.check(p, &sum)).map(|_| ()).map_err(|e| Error::integrity(p.id(), e.problem))
         })
     }
 

@@ -124,16 +124,18 @@ pub(crate) fn parallel<T: Sync, R: Send>(items: &[T], threads: usize, work: impl
     Ok(results.into_inner().unwrap().into_iter().map(|r| r.expect("every item done")).collect())
 }
 
-/// Downloads every package whose cache entry (`dest`) is missing, checks it
-/// with `verify` before it enters the cache, and returns the bytes
-/// downloaded. Concurrent builds wait on a per-blob lock.
+/// Downloads every package whose cache entry (`dest`) is missing, streamed
+/// into a temporary file in the cache (a large package is never held in
+/// memory), checks that file with `verify` before it is renamed into place,
+/// and returns the bytes downloaded. Concurrent builds wait on a per-blob
+/// lock.
 pub(crate) fn fetch_all(
     pkgs: &[ResolvedPackage],
     fetcher: &Fetcher,
     cache: &Cache,
     progress: &Progress,
     dest: impl Fn(&ResolvedPackage) -> Result<PathBuf> + Sync,
-    verify: impl Fn(&ResolvedPackage, &[u8]) -> Result<()> + Sync,
+    verify: impl Fn(&ResolvedPackage, &Path) -> Result<()> + Sync,
 ) -> Result<u64> {
     let bar = progress.items("fetch", pkgs.len() as u64);
     let total = AtomicUsize::new(0);
@@ -143,11 +145,17 @@ pub(crate) fn fetch_all(
             let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let _lock = cache.lock(&name).map_err(Error::io(&dest))?;
             if !dest.exists() {
-                let mut buf = Vec::with_capacity(p.size as usize);
-                fetcher.fetch_into(&p.url, &mut buf, &p.name)?;
-                verify(p, &buf)?;
-                total.fetch_add(buf.len(), Ordering::Relaxed);
-                cache.write_atomic(&dest, |f| f.write_all(&buf)).map_err(Error::io(&dest))?;
+                let mut tmp = cache.temp_file().map_err(Error::io(cache.root()))?;
+                let mut out = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+                let n = fetcher.fetch_into(&p.url, &mut out, &p.name)?;
+                out.flush().map_err(Error::io(&dest))?;
+                drop(out);
+                verify(p, tmp.path())?;
+                total.fetch_add(n as usize, Ordering::Relaxed);
+                if let Some(dir) = dest.parent() {
+                    fs::create_dir_all(dir).map_err(Error::io(dir))?;
+                }
+                tmp.persist(&dest).map_err(|e| Error::io(&dest)(e.error))?;
             }
         }
         bar.inc(1);

@@ -380,17 +380,21 @@ fn sha256_hex(p: &ResolvedPackage) -> Result<String> {
     Ok(p.checksum.to_ascii_lowercase())
 }
 
-fn verify(p: &ResolvedPackage, bytes: &[u8]) -> Result<()> {
-    dinv_deb::verify_blob(bytes, &p.checksum, p.size, &format!("{}.deb", p.id())).map_err(|e| Error::integrity(p.id(), e))
+/// Checks a `.deb` file against the index's size and SHA-256, streamed.
+fn verify_file(p: &ResolvedPackage, path: &Path) -> Result<(), dinv_deb::DebError> {
+    dinv_deb::verify_file(path, &p.checksum, p.size, &format!("{}.deb", p.id()))
+}
+
+fn verify(p: &ResolvedPackage, path: &Path) -> Result<()> {
+    verify_file(p, path).map_err(|e| Error::integrity(p.id(), e))
 }
 
 fn prepare(set: &DebSourceSet, p: &ResolvedPackage, cache: &Cache) -> Result<Prepared> {
     let path = set.cache_path(cache, p)?;
-    let bytes = fs::read(&path).map_err(Error::io(&path))?;
-    dinv_deb::verify_blob(&bytes, &p.checksum, p.size, &format!("{}.deb", p.id()))
-        .map_err(|e| Error::integrity(p.id(), Check::from(e).in_cached(&path)))?;
+    verify_file(p, &path).map_err(|e| Error::integrity(p.id(), Check::from(e).in_cached(&path)))?;
     let deb_err = |e: dinv_deb::DebError| Error::integrity(p.id(), e);
-    let mut deb = dinv_deb::open_deb(io::BufReader::new(&bytes[..]), &p.id()).map_err(deb_err)?;
+    let file = fs::File::open(&path).map_err(Error::io(&path))?;
+    let mut deb = dinv_deb::open_deb(io::BufReader::with_capacity(1 << 20, file), &p.id()).map_err(deb_err)?;
     let scripts = deb.take_control().scripts;
     let key = format!("deb-{}", p.checksum.to_ascii_lowercase());
     cached_data(cache, &key, &p.id(), scripts, || Ok(Box::new(deb.into_data().map_err(deb_err)?)))

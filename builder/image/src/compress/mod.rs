@@ -63,6 +63,12 @@ impl LayerCompression {
         }
     }
 
+    /// Writes the stream of an earlier encoder from its cached pieces (see
+    /// [`Finished::keys`]); `Ok(false)` when a piece is missing.
+    pub fn assemble(&self, out: &mut dyn Write, cache: &dyn PieceCache, keys: &[[u8; 32]], crc: u32, len: u64) -> std::io::Result<bool> {
+        pieces::assemble(out, self.codec(), cache, keys, crc, len)
+    }
+
     /// An encoder writing into `out` on `threads` threads, reusing pieces
     /// from `cache` when given.
     pub fn encoder<W: Write>(&self, out: W, threads: usize, cache: Option<Arc<dyn PieceCache>>) -> std::io::Result<PieceWriter<W>> {
@@ -228,6 +234,16 @@ mod tests {
             let cache: Arc<dyn PieceCache> = Arc::new(MemCache::default());
             let data = pieces::tests::noise(12 << 20, 9);
             let (cold, s1) = compress_with(c, &data, 2, 1 << 20, Some(cache.clone()));
+            // The same stream again from the cached pieces alone.
+            let mut e = c.encoder(Vec::new(), 2, Some(cache.clone())).unwrap();
+            e.write_all(&data).unwrap();
+            let f = e.finish().unwrap();
+            assert_eq!(f.keys.len() as u64, f.stats.pieces);
+            let mut again = Vec::new();
+            assert!(c.assemble(&mut again, &*cache, &f.keys, f.crc, f.input_len).unwrap());
+            assert_eq!(again, cold, "{c:?}: assembled from the cache");
+            let mut partial = Vec::new();
+            assert!(!c.assemble(&mut partial, &MemCache::default(), &f.keys, f.crc, f.input_len).unwrap(), "an empty cache has no pieces");
             assert_eq!(s1.reused, 0);
             assert_eq!(cold, compress(c, &data, 1, 1 << 20), "{c:?}: a cache does not change the bytes");
             let (warm, s2) = compress_with(c, &data, 2, 1 << 20, Some(cache.clone()));

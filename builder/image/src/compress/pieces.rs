@@ -120,6 +120,31 @@ fn gzip_header(level: u32) -> [u8; 10] {
 /// An empty final deflate block with fixed codes: BFINAL=1, BTYPE=01, EOB.
 const GZIP_FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
+/// gzip's end: an empty final block, the CRC-32 and the length mod 2^32.
+fn write_trailer(out: &mut dyn Write, codec: Codec, crc: u32, len: u64) -> io::Result<()> {
+    if let Codec::Gzip { .. } = codec {
+        out.write_all(&GZIP_FINAL_BLOCK)?;
+        out.write_all(&crc.to_le_bytes())?;
+        out.write_all(&(len as u32).to_le_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes the stream a [`PieceWriter`] wrote, from its cached pieces: the
+/// header, each piece by key, the trailer. `Ok(false)` when a piece is not
+/// in the cache (or damaged), and then `out` holds a partial stream.
+pub fn assemble(out: &mut dyn Write, codec: Codec, cache: &dyn PieceCache, keys: &[[u8; 32]], crc: u32, len: u64) -> io::Result<bool> {
+    if let Codec::Gzip { level } = codec {
+        out.write_all(&gzip_header(level))?;
+    }
+    for key in keys {
+        let Some((bytes, _)) = cache.get(key) else { return Ok(false) };
+        out.write_all(&bytes)?;
+    }
+    write_trailer(out, codec, crc, len)?;
+    Ok(true)
+}
+
 /// Compresses pieces for one worker, reusing its compressor.
 struct PieceCompressor {
     codec: Codec,
@@ -135,6 +160,8 @@ struct Piece {
     crc: Crc,
     reused: bool,
     len: usize,
+    /// The cache key, when there is a cache.
+    key: Option<[u8; 32]>,
 }
 
 impl PieceCompressor {
@@ -157,7 +184,7 @@ impl PieceCompressor {
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             if let Some((bytes, crc)) = cache.get(key) {
                 let crc = Crc::new_with_initial_len(crc, data.len() as u64);
-                return Ok(Piece { bytes, crc, reused: true, len: data.len() });
+                return Ok(Piece { bytes, crc, reused: true, len: data.len(), key: Some(*key) });
             }
         }
         let mut crc = Crc::new();
@@ -174,7 +201,7 @@ impl PieceCompressor {
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             cache.put(key, &bytes, crc.clone().finalize());
         }
-        Ok(Piece { bytes, crc, reused: false, len: data.len() })
+        Ok(Piece { bytes, crc, reused: false, len: data.len(), key })
     }
 }
 
@@ -307,6 +334,11 @@ pub struct Finished<W> {
     /// SHA-256 and length of the uncompressed stream (a layer's diff_id).
     pub input_sha256: [u8; 32],
     pub input_len: u64,
+    /// CRC-32 of the uncompressed stream (gzip's trailer).
+    pub crc: u32,
+    /// The cache keys of the pieces in order (empty without a cache): with
+    /// the CRC and length, enough to [`assemble`] the same stream again.
+    pub keys: Vec<[u8; 32]>,
 }
 
 /// A writer that compresses what it is given in content-defined pieces on
@@ -331,6 +363,7 @@ pub struct PieceWriter<W: Write> {
     next_write: u64,
     ready: BTreeMap<u64, Piece>,
     max_in_flight: u64,
+    keys: Vec<[u8; 32]>,
 }
 
 impl<W: Write> PieceWriter<W> {
@@ -360,11 +393,15 @@ impl<W: Write> PieceWriter<W> {
             next_write: 0,
             ready: BTreeMap::new(),
             max_in_flight: 2 * threads as u64,
+            keys: Vec::new(),
         })
     }
 
     fn write_piece(&mut self, piece: Piece) -> io::Result<()> {
         self.out.write_all(&piece.bytes)?;
+        if let Some(k) = piece.key {
+            self.keys.push(k);
+        }
         self.crc.combine(&piece.crc);
         self.stats.pieces += 1;
         if piece.reused {
@@ -446,16 +483,14 @@ impl<W: Write> PieceWriter<W> {
                 self.drain_ready()?;
             }
         }
-        if let Codec::Gzip { .. } = self.codec {
-            self.out.write_all(&GZIP_FINAL_BLOCK)?;
-            self.out.write_all(&self.crc.clone().finalize().to_le_bytes())?;
-            self.out.write_all(&(self.input_len as u32).to_le_bytes())?;
-        }
+        let crc = self.crc.clone().finalize();
+        write_trailer(&mut self.out, self.codec, crc, self.input_len)?;
         self.out.flush()?;
         let input_sha256 = self.digest.finish()?;
         // Joins the workers (no Drop on this type, so `out` can move out).
         self.pool = None;
-        Ok(Finished { out: self.out, stats: self.stats, input_sha256, input_len: self.input_len })
+        let keys = if self.keys.len() as u64 == self.stats.pieces { self.keys } else { Vec::new() };
+        Ok(Finished { out: self.out, stats: self.stats, input_sha256, input_len: self.input_len, crc, keys })
     }
 }
 
