@@ -560,3 +560,52 @@ fn new_writes_a_starter_that_checks_and_extends_the_default() {
     let b = f.build(&f.child("team-x-local", &starter, ""), "team-x");
     assert_eq!(b.report["image"]["reference"], "team-x:latest");
 }
+
+/// Kernel modules: by default only what the guest can need stays in
+/// rootfs.ext4, and the indexes describe exactly that; `"all"` and `keep`
+/// bring the rest back; every module the recipe names must exist, and every
+/// `guest.remove` path, each error naming the recipe line.
+#[test]
+fn kernel_modules_are_trimmed_to_what_the_guest_can_need() {
+    let f = Fixture::new();
+    let dir = format!("/lib/modules/{KERNEL_RELEASE}");
+    let b = f.build(&f.child("trim", &default_recipe(), ""), "trim");
+    for gone in ["kernel/sound/core/snd.ko.gz", "kernel/sound/core/snd-timer.ko.gz", "kernel/drivers/net/ethernet/intel/e1000/e1000.ko.gz"] {
+        assert!(!b.has(&format!("{dir}/{gone}")), "{gone} was kept");
+    }
+    // On-demand modules of dockerd's networking stay (the whole netfilter tree).
+    assert!(b.has(&format!("{dir}/kernel/net/netfilter/nf_conntrack_ftp.ko.gz")));
+    let dep = b.guest_text(&format!("{dir}/modules.dep"));
+    assert!(!dep.contains("snd") && !dep.contains("e1000") && dep.contains("kernel/net/netfilter/nf_conntrack_ftp.ko.gz:"), "{dep}");
+    assert!(!b.guest_text(&format!("{dir}/modules.alias")).contains("char_major_116") && !b.guest_text(&format!("{dir}/modules.alias")).contains("pci:v00008086d00001000"));
+    let removed = b.report["removed"].as_array().unwrap();
+    let modules = removed.iter().find(|r| r["why"].as_str().unwrap().starts_with("kernel.modules")).expect("a kernel.modules entry in report.removed");
+    assert_eq!(modules["files"], 3, "{removed:?}");
+    assert!(modules["bytes"].as_u64().unwrap() > 0);
+
+    let all = f.build(&f.child("all", &default_recipe(), "[kernel]\nmodules = \"all\"\n"), "all");
+    assert!(all.has(&format!("{dir}/kernel/sound/core/snd.ko.gz")) && all.has(&format!("{dir}/kernel/drivers/net/ethernet/intel/e1000/e1000.ko.gz")));
+    assert!(!all.report["removed"].as_array().unwrap().iter().any(|r| r["why"].as_str().unwrap().starts_with("kernel.modules")));
+
+    // A name keeps its dependencies; a directory keeps what is below it.
+    let keep = f.build(&f.child("keep", &default_recipe(), "[kernel]\nmodules = { keep = [\"snd_timer\", \"kernel/drivers/net/ethernet/\"] }\n"), "keep");
+    for kept in ["kernel/sound/core/snd.ko.gz", "kernel/sound/core/snd-timer.ko.gz", "kernel/drivers/net/ethernet/intel/e1000/e1000.ko.gz"] {
+        assert!(keep.has(&format!("{dir}/{kept}")), "{kept} was trimmed");
+    }
+
+    for (name, extra, key, needle) in [
+        ("nokeep", "[kernel]\nmodules = { keep = [\"no_such_module\"] }\n", "modules = ", "\"no_such_module\" is not in linux-virt"),
+        ("nodir", "[kernel]\nmodules = { keep = [\"kernel/sound/usb/\"] }\n", "modules = ", "no module below"),
+        ("noguest", "[guest]\nmodules = [\"no_such_module\"]\n", "modules = ", "\"no_such_module\" is not in linux-virt"),
+        ("noremove", "[guest]\nremove = [\"/usr/bin/no-such-tool\"]\n", "remove = ", "\"/usr/bin/no-such-tool\" is not in the tree"),
+        ("badword", "[kernel]\nmodules = \"some\"\n", "modules = ", "\"all\" or { keep"),
+    ] {
+        let r = f.child(name, &default_recipe(), extra);
+        let o = f.run(&["build", "--out", &format!("out/{name}"), &r.display().to_string()]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {t}");
+        assert!(t.contains(needle), "{name}: {t}");
+        assert!(t.contains(&format!("{}:{}", r.file_name().unwrap().to_string_lossy(), line_of(&r, key))), "{name}: names file:line: {t}");
+        assert!(!f.path(&format!("out/{name}")).exists(), "{name}: a failed build publishes nothing");
+    }
+}

@@ -120,6 +120,7 @@ impl Fixture {
             recipe: &self.recipe,
             runtime: &self.runtime,
             vmlinuz: &self.vmlinuz,
+            pvh: false,
             initramfs: Some(&self.initramfs),
             rootfs: &self.rootfs,
             epoch: EPOCH,

@@ -216,6 +216,10 @@ pub const MODULES: &[(&str, &[&str], &str)] = &[
     ),
     // Not asked for by any fragment: only loaded on demand, through kmod.
     ("kernel/net/netfilter/nf_conntrack_ftp.ko.gz", &[], "alias=nfct-helper-ftp"),
+    // Shipped by linux-virt, never needed by a DinV guest: trimmed by default.
+    ("kernel/sound/core/snd.ko.gz", &[], "alias=char-major-116-*"),
+    ("kernel/sound/core/snd-timer.ko.gz", &["kernel/sound/core/snd.ko.gz"], ""),
+    ("kernel/drivers/net/ethernet/intel/e1000/e1000.ko.gz", &[], "alias=pci:v00008086d00001000sv*sd*bc*sc*i*"),
 ];
 
 /// Built into the fake kernel (`modules.builtin`, `modules.builtin.modinfo`).

@@ -123,7 +123,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
             let what = format!("{} runtime packages", rt.packages.len());
             stages.run("unpack-runtime", what, || resolved.source_of(rt).unpack(&rt.packages, &env, &mut tree))?;
             if let Some(r) = &l.recipe.runtime {
-                configure::remove_paths(&mut tree, &r.remove);
+                configure::remove_paths(l, &mut tree, "runtime.remove", &r.remove)?;
             }
             Some(tree)
         }
@@ -174,6 +174,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         rootfs: emit.rootfs.expect("the rootfs emitter always runs"),
         image: emit.image,
         cached_layers: emit.cached_layers,
+        removed: configured.removed.clone(),
         peak_rss_bytes: report::peak_rss(),
     };
     report.write(staging.path())?;

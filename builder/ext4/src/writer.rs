@@ -130,7 +130,8 @@ fn choose_layout(plan: &Plan<'_>, prep: &[Prepared], opts: &Ext4Options) -> Resu
     match opts.size {
         None => {
             let want = (upper * opts.headroom_percent as u64 / 100).max(opts.min_free_bytes.div_ceil(bs));
-            let inodes = inodes + inodes * opts.headroom_percent as u64 / 100;
+            // Room for new files too, even when the free space is a fixed size.
+            let inodes = inodes + (inodes * opts.headroom_percent.max(10) as u64 / 100).max(256);
             Ok(layout::grow_to_fit(upper, upper, inodes, opts, |n| want + n * opts.reserved_percent as u64 / 100))
         }
         Some(size) => {

@@ -1,7 +1,7 @@
 //! The whole kernel step of the pipeline in one call: guest tree in,
 //! vmlinuz + initramfs + files for the guest out.
 
-use dinv_fstree::{Content, Tree};
+use dinv_fstree::{Content, Tree, TreePath};
 
 use crate::depmod::{depmod_files, GeneratedFile};
 use crate::initramfs::{build_initramfs, InitramfsConfig, InitramfsSpec, BOOT_MODULES};
@@ -111,7 +111,39 @@ pub fn plan_guest_kernel(tree: &Tree, spec: &PlanSpec) -> Result<GuestKernelPlan
     Ok(GuestKernelPlan { release: pkg.release.clone(), vmlinuz: pkg.image.clone(), report, modules, initramfs_load: load, initramfs_modules, guest_modules, guest_files })
 }
 
+/// What [`GuestKernelPlan::trim_modules`] removed.
+#[derive(Debug, Default)]
+pub struct TrimmedModules {
+    /// Modules kept.
+    pub kept: usize,
+    /// The removed module files: their paths in the tree and stored sizes.
+    pub removed: Vec<(TreePath, u64)>,
+}
+
+impl TrimmedModules {
+    /// Stored bytes of the removed module files.
+    pub fn removed_bytes(&self) -> u64 {
+        self.removed.iter().map(|(_, n)| n).sum()
+    }
+}
+
 impl GuestKernelPlan {
+    /// Keeps only the closure (dependencies and softdeps included) of the
+    /// modules the fragments need, the initramfs loads, and `keep` (names
+    /// or aliases, each of which must resolve), and writes depmod's files
+    /// for exactly that set. Returns what went; the caller removes those
+    /// files from the tree.
+    pub fn trim_modules<S: AsRef<str>>(&mut self, keep: &[S]) -> Result<TrimmedModules, KernelError> {
+        let mut want: Vec<String> = self.report.module_names();
+        want.extend(self.initramfs_load.iter().cloned());
+        want.extend(keep.iter().map(|k| k.as_ref().to_string()));
+        let closure = self.modules.closure(&want)?;
+        let kept: std::collections::BTreeSet<String> = closure.modules.into_iter().collect();
+        let removed = self.modules.retain(&kept);
+        self.guest_files = depmod_files(&self.modules)?;
+        Ok(TrimmedModules { kept: self.modules.len(), removed: removed.iter().map(|m| (m.path.clone(), m.content().len())).collect() })
+    }
+
     /// The initramfs as a gzip'd cpio: `init_binary` as `/init`, the planned
     /// modules and `config`, every entry at `mtime`.
     pub fn initramfs(&self, init_binary: Content, config: InitramfsConfig, mtime: i64) -> Result<Vec<u8>, KernelError> {

@@ -26,15 +26,17 @@ mod modules;
 mod names;
 pub mod option_modules;
 mod package;
+mod pvh;
 
 pub use alias::alias_matches;
 pub use compress::Compression;
 pub use cpio::{cpio_bytes, write_cpio, CpioOptions};
 pub use depmod::{add_to_tree, depmod_files, GeneratedFile, KMOD_DEPMOD_FILES};
 pub use error::KernelError;
-pub use guest_kernel::{plan_guest_kernel, prepare_guest_kernel, GuestKernel, GuestKernelPlan, GuestKernelSpec, PlanSpec};
+pub use guest_kernel::{plan_guest_kernel, prepare_guest_kernel, GuestKernel, GuestKernelPlan, GuestKernelSpec, PlanSpec, TrimmedModules};
 pub use initramfs::{build_initramfs, Initramfs, InitramfsConfig, InitramfsSpec, BOOT_MODULES};
 pub use kconfig::{check, merge, CheckReport, ConfigOption, ConfigProblem, ConfigValue, Fragment, KernelConfig, KernelId, MergedConfig};
 pub use modinfo::{parse_builtin_modinfo, ModInfo};
 pub use modules::{normalize_name, Closure, ModuleFile, ModuleSet};
+pub use pvh::{write_pvh_vmlinux, PvhUnsupported};
 pub use package::{bzimage_release, find_kernel, find_kernels, KernelPackage};

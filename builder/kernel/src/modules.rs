@@ -290,6 +290,29 @@ impl ModuleSet {
         self.builtin_modinfo.as_deref()
     }
 
+    /// Canonical names of the modules whose path below the modules
+    /// directory starts with `prefix` (`kernel/net/netfilter/`), sorted.
+    pub fn under(&self, prefix: &str) -> Vec<String> {
+        self.modules.values().filter(|m| m.rel.starts_with(prefix)).map(|m| m.name.clone()).collect()
+    }
+
+    /// True when `name` is a module, a built-in module, or an alias that
+    /// matches one, as modprobe would resolve it.
+    pub fn resolves(&self, name: &str) -> Result<bool, KernelError> {
+        Ok(!matches!(self.lookup(name)?, Lookup::Nothing))
+    }
+
+    /// Keeps only the modules named in `keep` (canonical names) and returns
+    /// the others, which the caller removes from the tree. Built-in modules
+    /// and the shipped index inputs stay as they are; depmod's files made
+    /// afterwards describe exactly the kept set.
+    pub fn retain(&mut self, keep: &BTreeSet<String>) -> Vec<ModuleFile> {
+        let (kept, dropped): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.modules).into_iter().partition(|(n, _)| keep.contains(n));
+        self.modules = kept;
+        self.alias_index = OnceLock::new();
+        dropped.into_values().collect()
+    }
+
     /// Direct dependencies of a module (from `modules.dep` if shipped, else
     /// its `depends=`), as canonical names.
     pub fn depends(&self, m: &ModuleFile) -> Result<Vec<String>, KernelError> {
@@ -610,6 +633,22 @@ pub(crate) mod tests {
         let c = s.closure(&["needs_builtin"]).unwrap();
         assert_eq!(c.modules, ["needs_builtin", "crc16"]);
         assert_eq!(c.unresolved_softdeps, [("needs_builtin".to_string(), "nothing-matches".to_string())]);
+    }
+
+    #[test]
+    fn retain_keeps_a_closure_and_forgets_the_rest() {
+        let mut s = ModuleSet::load(&sample(), "6.1-test").unwrap();
+        assert_eq!(s.under("kernel/drivers/virtio/"), ["virtio", "virtio_mmio", "virtio_ring"]);
+        assert!(s.under("kernel/sound/").is_empty());
+        assert!(s.resolves("virtio-blk").unwrap() && s.resolves("fs-ext4").unwrap() && s.resolves("unix").unwrap());
+        assert!(!s.resolves("nope").unwrap());
+        let keep: BTreeSet<String> = s.closure(&["virtio_blk"]).unwrap().modules.into_iter().collect();
+        let dropped: BTreeSet<String> = s.retain(&keep).into_iter().map(|m| m.name).collect();
+        assert_eq!(s.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(), ["virtio", "virtio_blk", "virtio_ring"]);
+        assert!(dropped.contains("ext4") && dropped.contains("virtio_mmio") && !dropped.contains("virtio"));
+        // Aliases of dropped modules no longer resolve; built-ins still do.
+        assert!(!s.resolves("fs-ext4").unwrap() && s.resolves("unix").unwrap());
+        assert!(s.closure(&["ext4"]).is_err());
     }
 
     #[test]

@@ -471,3 +471,52 @@ fn prepare_guest_kernel_in_one_call() {
     assert!(all.guest_modules.is_empty(), "{:?}", all.guest_modules);
     assert!(all.initramfs_modules.iter().any(|m| m == "br_netfilter") && all.initramfs.len() > g.initramfs.len());
 }
+
+/// Trimming keeps the closure of what was asked for, and the indexes we
+/// write describe exactly the kept files: byte for byte what kmod's depmod
+/// writes over a modules directory holding only those files.
+#[test]
+fn trimmed_module_indexes_match_depmod_over_the_kept_files() {
+    let k = common::debian_kernel();
+    let frags = fragments();
+    let spec = PlanSpec { fragments: &frags, package_version: None, initramfs_loads_all: false, extra_initramfs_modules: Vec::new() };
+    let mut plan = plan_guest_kernel(&k.tree, &spec).unwrap();
+    let all = plan.modules.len();
+    let mut keep = plan.modules.under("kernel/net/netfilter/");
+    keep.push("veth".to_string());
+    let trimmed = plan.trim_modules(&keep).unwrap();
+    assert_eq!(trimmed.kept + trimmed.removed.len(), all);
+    assert!(trimmed.kept < all / 4, "kept {} of {all}", trimmed.kept);
+    // The fragments' modules, the initramfs's and the requested ones stay,
+    // with their dependencies (bridge needs stp and llc).
+    for m in ["overlay", "9p", "ext4", "virtio_blk", "bridge", "stp", "llc", "veth", "nf_tables", "xt_MASQUERADE"] {
+        assert!(plan.modules.get(m).is_some(), "{m} was trimmed");
+    }
+    assert!(plan.modules.get("snd_hda_intel").is_none() && plan.modules.get("e1000e").is_none());
+    // Whatever is kept has all of its dependencies kept.
+    for m in plan.modules.iter() {
+        for d in plan.modules.depends(m).unwrap() {
+            assert!(plan.modules.get(&d).is_some(), "{} needs {d}, which was trimmed", m.name);
+        }
+    }
+
+    let root = fresh_root(&plan.release);
+    let dir = root.path().join("lib/modules").join(&plan.release);
+    for (path, _) in &trimmed.removed {
+        let rel = path.as_str().split_once(&format!("modules/{}/", plan.release)).unwrap().1;
+        std::fs::remove_file(dir.join(rel)).unwrap();
+    }
+    let out = Command::new("depmod").arg("-b").arg(root.path()).arg(&plan.release).output().expect("depmod (kmod)");
+    assert!(out.status.success(), "depmod: {}", String::from_utf8_lossy(&out.stderr));
+    let mut problems = Vec::new();
+    for name in KMOD_DEPMOD_FILES {
+        let ours = &plan.guest_files.iter().find(|f| f.path.file_name() == name).unwrap_or_else(|| panic!("we wrote no {name}")).bytes;
+        let theirs = std::fs::read(dir.join(name)).unwrap();
+        if let Some(d) = first_difference(ours, &theirs) {
+            problems.push(format!("{name}: {d}"));
+        }
+    }
+    assert!(problems.is_empty(), "differences from kmod's depmod over the kept files:\n{}", problems.join("\n"));
+    let dep = &plan.guest_files.iter().find(|f| f.path.file_name() == "modules.dep").unwrap().bytes;
+    assert_eq!(String::from_utf8_lossy(dep).lines().count(), trimmed.kept);
+}

@@ -16,6 +16,9 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/dinv/launcher.json";
 pub const LAUNCHER_PATH: &str = "/usr/bin/dinv-launcher";
 /// Where the guest kernel lands in the image.
 pub const KERNEL_PATH: &str = "/usr/share/dinv/vmlinuz";
+/// Where the uncompressed, PVH-bootable guest kernel lands in the image
+/// (instead of the bzImage, when the build made one).
+pub const PVH_KERNEL_PATH: &str = "/usr/share/dinv/vmlinux";
 /// Where the initramfs lands in the image.
 pub const INITRAMFS_PATH: &str = "/usr/share/dinv/initramfs";
 /// Where the ext4 root filesystem lands in the image.
@@ -31,7 +34,7 @@ pub fn base_append() -> String {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LauncherConfig {
-    /// Guest kernel (bzImage).
+    /// Guest kernel: a bzImage, or an ELF `vmlinux` QEMU boots by PVH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<PathBuf>,
     /// Initramfs; absent when the kernel mounts the root itself.

@@ -10,7 +10,8 @@ use dinv_fstree::Tree;
 use dinv_kernel::{add_to_tree, find_kernels, plan_guest_kernel, Fragment, GuestKernelPlan, KernelError, PlanSpec};
 
 use crate::error::{Stage, StageFailure};
-use crate::recipe::{KernelMode, LoadedRecipe};
+use super::Removal;
+use crate::recipe::{KernelMode, KernelModules, LoadedRecipe, RUNTIME_MODULES};
 use crate::sources::ResolvedPackage;
 use crate::{Error, Result};
 
@@ -19,6 +20,8 @@ pub struct KernelPlan {
     /// `name version` of the package that shipped the kernel.
     pub package: String,
     pub plan: GuestKernelPlan,
+    /// The module files `kernel.modules` left out, when it trimmed any.
+    pub trimmed: Option<Removal>,
 }
 
 fn fail(e: impl Into<StageFailure>) -> Error {
@@ -61,7 +64,7 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
         initramfs_loads_all: false,
         extra_initramfs_modules: k.initramfs_modules.clone(),
     };
-    let plan = plan_guest_kernel(tree, &spec).map_err(|e| match e {
+    let mut plan = plan_guest_kernel(tree, &spec).map_err(|e| match e {
         // Each problem already names the kernel package.
         KernelError::ConfigCheck { .. } => fail(e),
         _ => fail(StageFailure::from(e).of(package.clone())),
@@ -69,8 +72,54 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
     for o in &plan.report.modules {
         tracing::debug!(option = o.option, module = o.module, "module needed");
     }
+    let trimmed = match &k.modules {
+        KernelModules::All => None,
+        KernelModules::Keep(keep) => Some(trim(l, &mut plan, tree, keep, &package)?),
+    };
     add_to_tree(tree, &plan.guest_files, epoch).map_err(fail)?;
-    Ok(Some(KernelPlan { package, plan }))
+    Ok(Some(KernelPlan { package, plan, trimmed }))
+}
+
+/// Keeps only the modules the guest can need (see [`KernelModules`]) and
+/// removes the other module files from the tree. Every module the recipe
+/// names must exist.
+fn trim(l: &LoadedRecipe, plan: &mut GuestKernelPlan, tree: &mut Tree, keep: &[String], package: &str) -> Result<Removal> {
+    let set = &plan.modules;
+    let missing = |what: &str| format!("{what} is not in {package} (kernel {}): not a module, not built in, and no module alias matches", plan.release);
+    let mut wanted: Vec<String> = Vec::new();
+    for (i, m) in l.recipe.guest.modules.iter().enumerate() {
+        if !set.resolves(m).map_err(fail)? {
+            return Err(l.error(&format!("guest.modules[{i}]"), missing(&format!("module {m:?}"))).into());
+        }
+        wanted.push(m.clone());
+    }
+    for (i, k) in keep.iter().enumerate() {
+        if k.ends_with('/') {
+            let under = set.under(k);
+            if under.is_empty() {
+                return Err(l.error(&format!("kernel.modules.keep[{i}]"), format!("no module below /lib/modules/{}/{k} in {package}", plan.release)).into());
+            }
+            wanted.extend(under);
+        } else if set.resolves(k).map_err(fail)? {
+            wanted.push(k.clone());
+        } else {
+            return Err(l.error(&format!("kernel.modules.keep[{i}]"), missing(&format!("module {k:?}"))).into());
+        }
+    }
+    // What dockerd and the guest load at run time, where the kernel has it as a module.
+    for r in RUNTIME_MODULES {
+        if r.ends_with('/') {
+            wanted.extend(set.under(r));
+        } else if set.resolves(r).map_err(fail)? {
+            wanted.push(r.to_string());
+        }
+    }
+    let trimmed = plan.trim_modules(&wanted).map_err(|e| fail(StageFailure::from(e).of(package.to_string())))?;
+    for (path, _) in &trimmed.removed {
+        tree.remove(path);
+    }
+    tracing::info!(kept = trimmed.kept, removed = trimmed.removed.len(), bytes = trimmed.removed_bytes(), "kernel modules trimmed");
+    Ok(Removal { why: "kernel.modules: modules the guest cannot need".to_string(), files: trimmed.removed.len() as u64, bytes: trimmed.removed_bytes() })
 }
 
 /// Parses `kernel.fragments`, naming each by its path relative to the

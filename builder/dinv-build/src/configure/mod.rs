@@ -17,13 +17,15 @@ mod docker;
 mod kernel;
 pub mod overlays;
 mod services;
+mod strip;
 mod system;
 pub mod template;
 mod tree;
 
-use dinv_fstree::{Tree, TreePath};
+use dinv_fstree::Tree;
 
 pub use kernel::KernelPlan;
+pub use strip::{remove_paths, Removal};
 
 use crate::recipe::LoadedRecipe;
 use crate::sources::ResolvedPackage;
@@ -42,12 +44,19 @@ pub struct GuestInputs<'a> {
 pub struct Configured {
     /// The checked guest kernel, when the guest has one.
     pub kernel: Option<KernelPlan>,
+    /// What left the tree besides packages, by reason (`rootfs.strip`,
+    /// `guest.remove`, `kernel.modules`).
+    pub removed: Vec<Removal>,
 }
 
 /// Applies every configuration step to the guest tree, in a fixed order.
 pub fn apply(l: &LoadedRecipe, tree: &mut Tree, inputs: &GuestInputs) -> Result<Configured> {
     let recipe = &l.recipe;
-    remove_paths(tree, &recipe.guest.remove);
+    let mut removed = Vec::new();
+    if recipe.rootfs.strip {
+        removed.extend(strip::strip(tree));
+    }
+    removed.extend(remove_paths(l, tree, "guest.remove", &recipe.guest.remove)?);
     if recipe.guest.busybox_links {
         let n = busybox::link_applets(tree)?;
         tracing::info!(links = n, "busybox applet links");
@@ -64,19 +73,10 @@ pub fn apply(l: &LoadedRecipe, tree: &mut Tree, inputs: &GuestInputs) -> Result<
     })?;
     overlays::apply(tree, recipe)?;
     let kernel = kernel::apply(l, inputs.packages, tree, inputs.epoch)?;
+    removed.extend(kernel.as_ref().and_then(|k| k.trimmed.clone()));
     if let Some(k) = &kernel {
         system::merge_modules(tree, &k.plan.guest_modules, inputs.epoch)?;
     }
     services::check_enabled(tree, &recipe.guest).map_err(|m| l.error(&format!("guest.services[{}]", m.index), m.message))?;
-    Ok(Configured { kernel })
-}
-
-/// Removes `paths` (validated at load) from a tree: `guest.remove` here,
-/// `runtime.remove` for the image's runtime layer.
-pub fn remove_paths(tree: &mut Tree, paths: &[String]) {
-    for p in paths {
-        let tp = TreePath::parse(p, true).expect("validated when the recipe was loaded");
-        let n = tree.remove(&tp);
-        tracing::debug!(path = %tp, removed = n, "removed");
-    }
+    Ok(Configured { kernel, removed })
 }

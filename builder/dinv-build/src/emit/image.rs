@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dinv_contract::launcher::{base_append, LauncherConfig, DEFAULT_CONFIG_PATH as LAUNCHER_CONFIG_PATH, INITRAMFS_PATH, KERNEL_PATH, LAUNCHER_PATH, ROOTFS_PATH};
+use dinv_contract::launcher::{base_append, LauncherConfig, DEFAULT_CONFIG_PATH as LAUNCHER_CONFIG_PATH, INITRAMFS_PATH, KERNEL_PATH, LAUNCHER_PATH, PVH_KERNEL_PATH, ROOTFS_PATH};
 use dinv_fstree::{BackingFile, Content, Meta, Node, NodeKind, Replace, Tree, TreePath};
 use dinv_image::{rfc3339, write_docker_archive, write_oci_layout, Healthcheck, ImageDigests, ImageSpec, LayerCompression, LayerOptions};
 use super::context::Emit;
@@ -40,7 +40,8 @@ pub fn emit(e: &mut Emit) -> Result<()> {
     let inputs = ImageInputs {
         recipe: e.recipe,
         runtime,
-        vmlinuz: &kernel.vmlinuz,
+        vmlinuz: kernel.vmlinux.as_deref().unwrap_or(&kernel.vmlinuz),
+        pvh: kernel.vmlinux.is_some(),
         initramfs: Some(&kernel.initramfs),
         rootfs: &rootfs,
         epoch: e.epoch,
@@ -59,8 +60,10 @@ pub struct ImageInputs<'a> {
     pub recipe: &'a LoadedRecipe,
     /// The outer image's base: runtime packages unpacked (QEMU, docker CLI, libs).
     pub runtime: &'a Tree,
-    /// Guest kernel (bzImage) file.
+    /// Guest kernel file: the bzImage, or the PVH `vmlinux` when `pvh`.
     pub vmlinuz: &'a Path,
+    /// `vmlinuz` is the uncompressed kernel QEMU boots by PVH.
+    pub pvh: bool,
     /// Guest initramfs file, if the guest boots through one.
     pub initramfs: Option<&'a Path>,
     /// ext4 root filesystem image file.
@@ -233,7 +236,7 @@ pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
         ("DINV_STOP_TIMEOUT", r.vm.stop_timeout.to_string()),
     ];
     LauncherConfig {
-        kernel: Some(KERNEL_PATH.into()),
+        kernel: Some(kernel_path(inputs).into()),
         initrd: inputs.initramfs.map(|_| INITRAMFS_PATH.into()),
         rootfs: Some(ROOTFS_PATH.into()),
         // None: the launcher looks QEMU up in PATH.
@@ -241,6 +244,15 @@ pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
         append: Some(append),
         defaults: defaults.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         ..LauncherConfig::default()
+    }
+}
+
+/// Where the image keeps the guest kernel.
+fn kernel_path(inputs: &ImageInputs) -> &'static str {
+    if inputs.pvh {
+        PVH_KERNEL_PATH
+    } else {
+        KERNEL_PATH
     }
 }
 
@@ -299,7 +311,7 @@ pub fn dinv_layer_tree(inputs: &ImageInputs) -> Result<Tree> {
         t.mkdir_p(&TreePath::new(dir), Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
     }
     t.write_file(&tree_path(LAUNCHER_PATH), crate::assets::launcher(), Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
-    let mut files = vec![(KERNEL_PATH, inputs.vmlinuz), (ROOTFS_PATH, inputs.rootfs)];
+    let mut files = vec![(kernel_path(inputs), inputs.vmlinuz), (ROOTFS_PATH, inputs.rootfs)];
     if let Some(i) = inputs.initramfs {
         files.push((INITRAMFS_PATH, i));
     }

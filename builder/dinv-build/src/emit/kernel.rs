@@ -3,18 +3,21 @@
 
 use std::fs;
 use std::io::Read;
+use std::path::PathBuf;
 
 use dinv_contract::disks::ROOT_SERIAL;
 use dinv_fstree::Content;
-use dinv_kernel::InitramfsConfig;
+use dinv_kernel::{write_pvh_vmlinux, InitramfsConfig};
 use super::context::Emit;
 use super::outputs::{KernelOutputs, KernelSummary};
 use crate::error::Stage;
-use crate::recipe::InitramfsCompression;
+use crate::configure::KernelPlan;
+use crate::recipe::{InitramfsCompression, KernelBoot};
 use crate::{assets, Error, Result};
 
 /// File names of the kernel outputs in the output directory.
 pub const VMLINUZ: &str = "vmlinuz";
+pub const VMLINUX: &str = "vmlinux";
 pub const INITRAMFS: &str = "initramfs";
 
 /// Writes `vmlinuz` and `initramfs` when the guest has a kernel.
@@ -23,6 +26,7 @@ pub fn emit(e: &mut Emit) -> Result<()> {
     let vmlinuz = e.out.join(VMLINUZ);
     let mut f = fs::File::create(&vmlinuz).map_err(Error::io(&vmlinuz))?;
     std::io::copy(&mut k.plan.vmlinuz.reader(), &mut f).map_err(Error::io(&vmlinuz))?;
+    let vmlinux = pvh(e, k)?;
     let config = InitramfsConfig { root: format!("SERIAL={ROOT_SERIAL}"), ..InitramfsConfig::default() };
     let gz = k.plan.initramfs(Content::from_bytes(assets::initramfs_init()), config, e.epoch).map_err(|err| Error::stage(Stage::Kernel, err))?;
     let initramfs = e.out.join(INITRAMFS);
@@ -41,7 +45,37 @@ pub fn emit(e: &mut Emit) -> Result<()> {
         release: k.plan.release.clone(),
         initramfs_modules: k.plan.initramfs_modules.clone(),
         guest_modules: k.plan.guest_modules.clone(),
+        boot: if vmlinux.is_some() { "pvh" } else { "bzimage" }.to_string(),
     };
-    e.kernel = Some(KernelOutputs { vmlinuz, initramfs, summary });
+    e.kernel = Some(KernelOutputs { vmlinuz, vmlinux, initramfs, summary });
     Ok(())
+}
+
+/// The uncompressed, PVH-bootable `vmlinux` (see [`KernelBoot`]), when the
+/// recipe and the kernel allow it. Under TCG this saves the seconds the
+/// bzImage spends decompressing itself.
+fn pvh(e: &Emit, k: &KernelPlan) -> Result<Option<PathBuf>> {
+    let mode = e.recipe.recipe.kernel.boot;
+    if mode == KernelBoot::Bzimage {
+        return Ok(None);
+    }
+    let bz = k.plan.vmlinuz.to_vec().map_err(|err| Error::stage(Stage::Kernel, format!("{}: cannot read the kernel image: {err}", k.package)))?;
+    let path = e.out.join(VMLINUX);
+    let mut f = fs::File::create(&path).map_err(Error::io(&path))?;
+    match write_pvh_vmlinux(&bz, &mut f).map_err(Error::io(&path))? {
+        Ok(entry) => {
+            tracing::info!(entry = format!("{entry:#x}"), "PVH-bootable vmlinux written");
+            Ok(Some(path))
+        }
+        Err(why) => {
+            drop(f);
+            fs::remove_file(&path).map_err(Error::io(&path))?;
+            if mode == KernelBoot::Pvh {
+                let msg = format!("kernel.boot = \"pvh\", but the kernel of {} cannot boot by PVH: {why}", k.package);
+                return Err(Error::from(e.recipe.error("kernel.boot", msg)));
+            }
+            tracing::info!(package = %k.package, %why, "booting the bzImage");
+            Ok(None)
+        }
+    }
 }

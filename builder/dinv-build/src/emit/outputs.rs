@@ -18,11 +18,16 @@ pub struct KernelSummary {
     pub initramfs_modules: Vec<String>,
     /// Modules the fragments need that the guest loads from `/etc/modules`.
     pub guest_modules: Vec<String>,
+    /// How the image boots the kernel: `pvh` (the uncompressed `vmlinux`)
+    /// or `bzimage`.
+    pub boot: String,
 }
 
 /// The written kernel files.
 pub struct KernelOutputs {
     pub vmlinuz: PathBuf,
+    /// The PVH-bootable kernel, when `kernel.boot` made one.
+    pub vmlinux: Option<PathBuf>,
     pub initramfs: PathBuf,
     pub summary: KernelSummary,
 }

@@ -39,6 +39,10 @@ pub struct Report {
     pub cached_layers: Vec<String>,
     /// The build's peak resident memory (Linux `VmHWM`), when known.
     pub peak_rss_bytes: Option<u64>,
+    /// What left the guest tree besides packages, by reason
+    /// (`rootfs.strip`, `guest.remove`, `kernel.modules`); the SBOM still
+    /// lists every package.
+    pub removed: Vec<crate::configure::Removal>,
     /// The guest kernel, when the guest has one.
     pub kernel: Option<KernelSummary>,
     /// What the ext4 root filesystem holds.

@@ -9,14 +9,15 @@ use sha2::{Digest, Sha256};
 use super::context::Emit;
 use super::outputs::RootfsSummary;
 use crate::error::Stage;
-use crate::recipe::{parse_size, LoadedRecipe};
+use crate::recipe::{parse_free, parse_size, LoadedRecipe};
 use crate::{Error, Result};
 
 pub use super::outputs::ROOTFS;
 
-/// Headroom when `rootfs.size` is not given, in percent of the content.
-pub const DEFAULT_HEADROOM_PERCENT: u32 = 20;
-
+/// Free space when `rootfs.free` is not given: this share of the content,
+/// or [`DEFAULT_FREE_BYTES`], whichever is larger.
+pub const DEFAULT_FREE_PERCENT: u32 = 10;
+pub const DEFAULT_FREE_BYTES: u64 = 64 << 20;
 
 /// The seed of the file system's ids (UUID, directory hash and checksum
 /// seeds): derived from the image's name only, so it is the same for every
@@ -37,9 +38,14 @@ pub fn options(l: &LoadedRecipe, seed: &str, epoch: i64) -> Result<Ext4Options> 
         Some(s) => Some(parse_size(s).ok_or_else(|| Error::stage(Stage::Rootfs, format!("rootfs.size {s:?} is not a size (e.g. 512M, 2G)")))?),
         None => None,
     };
+    let free = match &r.free {
+        Some(f) => parse_free(f).ok_or_else(|| Error::stage(Stage::Rootfs, format!("rootfs.free {f:?} is not a share or a size (e.g. 10%, 64M)")))?,
+        None => (DEFAULT_FREE_PERCENT, DEFAULT_FREE_BYTES),
+    };
     Ok(Ext4Options {
         size,
-        headroom_percent: r.headroom_percent.unwrap_or(DEFAULT_HEADROOM_PERCENT),
+        headroom_percent: free.0,
+        min_free_bytes: free.1,
         label: r.label.clone().unwrap_or_else(|| ROOT_LABEL.to_string()),
         ..Ext4Options::from_seed(seed, epoch.max(0))
     })

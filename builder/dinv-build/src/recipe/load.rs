@@ -169,6 +169,10 @@ pub fn normalize(p: &Path) -> PathBuf {
     out
 }
 
+/// The recipe's top-level sections that are tables, never lists (a child's
+/// `[guest]` with only `remove = [...]` is the section, not a list edit).
+const SECTIONS: &[&str] = &["image", "sources", "guest", "runtime", "kernel", "docker", "vm", "rootfs", "build"];
+
 /// Is this a list-edit table (`{ add = [...], remove = [...], replace = [...] }`)?
 fn list_edit(v: &Value) -> Option<&toml::Table> {
     let t = v.as_table()?;
@@ -199,7 +203,9 @@ fn merge(
         let key = join_key(prefix, &k, false);
         let here = child_lines.get(&key).cloned();
         match (parent.get_mut(&k), v) {
-            (Some(Value::Table(pt)), Value::Table(ct)) if list_edit(&Value::Table(ct.clone())).is_none() => {
+            // A table over a table merges, even when its keys look like a
+            // list edit (`[guest]` holding only `remove = [...]`).
+            (Some(Value::Table(pt)), Value::Table(ct)) => {
                 if let Some(l) = here {
                     origins.entry(key.clone()).or_insert(l);
                 }
@@ -269,7 +275,8 @@ fn merge(
             }
             (_, v) => {
                 forget_elements(origins, &key);
-                let v = match list_edit(&v) {
+                let edit = if prefix.is_empty() && SECTIONS.contains(&k.as_str()) { None } else { list_edit(&v) };
+                let v = match edit {
                     // An edit with nothing to edit: `add`/`replace` give the list.
                     Some(edit) => {
                         let mut out = Vec::new();
@@ -500,5 +507,27 @@ mod tests {
         assert_eq!(at("guest.modules[0]").as_deref(), Some("child.toml:6"));
         assert_eq!(at("guest.services[0]").as_deref(), Some("child.toml:7"));
         assert_eq!(merged["guest"]["services"], Value::Array(vec![Value::String("default:x".into())]));
+    }
+
+    /// A child section that holds only `remove` (or `add`) is that section,
+    /// whether or not the parent has it: `[guest] remove = [...]` once
+    /// turned the whole guest section into an empty list.
+    #[test]
+    fn a_section_with_only_remove_is_a_section_not_a_list_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let parent = dir.path().join("base.toml");
+        std::fs::write(&parent, "[guest]
+packages = [\"a\"]\n").unwrap();
+        for (name, text) in [("child.toml", "extends = \"base.toml\"\n[guest]\nremove = [\"/x\"]\n"), ("child2.toml", "extends = \"base.toml\"\n[runtime]\nremove = [\"/y\"]\n")] {
+            let child = dir.path().join(name);
+            std::fs::write(&child, text).unwrap();
+            let (merged, _) = load_merged(&child, &mut Vec::new(), &mut Vec::new()).unwrap();
+            assert!(merged["guest"].is_table(), "{name}: {merged:?}");
+            assert_eq!(merged["guest"]["packages"][0].as_str(), Some("a"));
+        }
+        let (merged, _) = load_merged(&dir.path().join("child.toml"), &mut Vec::new(), &mut Vec::new()).unwrap();
+        assert_eq!(merged["guest"]["remove"][0].as_str(), Some("/x"));
+        let (merged, _) = load_merged(&dir.path().join("child2.toml"), &mut Vec::new(), &mut Vec::new()).unwrap();
+        assert_eq!(merged["runtime"]["remove"][0].as_str(), Some("/y"));
     }
 }

@@ -13,4 +13,4 @@ pub use inputs::inputs_digest;
 pub use load::{load, normalize};
 pub use loaded::LoadedRecipe;
 pub use model::*;
-pub use validate::{overlaps, parse_cidr, parse_size};
+pub use validate::{overlaps, parse_cidr, parse_free, parse_size};

@@ -347,6 +347,122 @@ pub struct KernelSection {
     /// Extra kernel command-line arguments.
     #[serde(default)]
     pub cmdline: Option<String>,
+    /// How QEMU boots the kernel: `auto` (default: PVH when the kernel
+    /// supports it, else the bzImage), `pvh`, or `bzimage`.
+    #[serde(default)]
+    pub boot: KernelBoot,
+    /// Which of the package's modules the guest keeps: by default the
+    /// closure of what the guest can need (see [`KernelModules`]).
+    #[serde(default)]
+    pub modules: KernelModules,
+}
+
+/// `kernel.boot`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelBoot {
+    /// PVH when the kernel has a PVH entry note and a payload we can
+    /// decompress; else the bzImage.
+    #[default]
+    Auto,
+    /// The uncompressed kernel at its PVH entry point: no decompression in
+    /// the guest (seconds under TCG). An error when the kernel cannot.
+    Pvh,
+    /// The bzImage as the package ships it.
+    Bzimage,
+}
+
+/// `kernel.modules`: `"all"`, or `{ keep = [...] }` (the default, with an
+/// empty list): the closure of the modules the fragments name,
+/// `guest.modules`, the initramfs's, what dockerd and the guest load at
+/// run time ([`RUNTIME_MODULES`]) and `keep` (module names, aliases, or
+/// directories below `/lib/modules/<release>/` ending in `/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelModules {
+    All,
+    Keep(Vec<String>),
+}
+
+impl Default for KernelModules {
+    fn default() -> Self {
+        KernelModules::Keep(Vec::new())
+    }
+}
+
+/// What dockerd, iptables/nft and the guest load at run time, kept by
+/// default when they exist (a kernel may build them in): directories below
+/// `/lib/modules/<release>/` (ending in `/`) and module names.
+pub const RUNTIME_MODULES: &[&str] = &[
+    // Port publishing, NAT, bridge networks: iptables-legacy, iptables-nft, nft, ipvs.
+    "kernel/net/netfilter/",
+    "kernel/net/ipv4/netfilter/",
+    "kernel/net/ipv6/netfilter/",
+    "kernel/net/bridge/",
+    // Container storage and the shares.
+    "kernel/fs/overlayfs/",
+    "kernel/fs/9p/",
+    "kernel/net/9p/",
+    "kernel/drivers/virtio/",
+    // Network drivers of `docker network create`.
+    "veth",
+    "macvlan",
+    "ipvlan",
+    "vxlan",
+    "dummy",
+    "tun",
+    // Guest devices and file systems.
+    "virtio_blk",
+    "virtio_net",
+    "virtio_console",
+    "virtio_rng",
+    "ext4",
+    "fuse",
+    "loop",
+    "af_packet",
+];
+
+impl Serialize for KernelModules {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            KernelModules::All => s.serialize_str("all"),
+            KernelModules::Keep(keep) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("keep", keep)?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for KernelModules {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = KernelModules;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(r#""all" or { keep = ["module", "kernel/dir/", ...] }"#)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KernelModules, E> {
+                match v {
+                    "all" => Ok(KernelModules::All),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<KernelModules, A::Error> {
+                let mut keep: Option<Vec<String>> = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    match k.as_str() {
+                        "keep" if keep.is_none() => keep = Some(map.next_value()?),
+                        "keep" => return Err(serde::de::Error::duplicate_field("keep")),
+                        other => return Err(serde::de::Error::unknown_field(other, &["keep"])),
+                    }
+                }
+                Ok(KernelModules::Keep(keep.unwrap_or_default()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `[docker]`: the guest's dockerd.
@@ -484,17 +600,29 @@ fn default_stop_timeout() -> u32 {
 }
 
 /// `[rootfs]`: the ext4 image.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RootfsSection {
     /// Fixed size (`512M`, `2G`); computed with headroom when absent.
     #[serde(default)]
     pub size: Option<String>,
-    /// Free space added to the computed size, in percent (default 20).
+    /// Free space beyond the content when the size is computed: a share of
+    /// the content (`"10%"`) or a size (`"64M"`). Default: 10% or 64 MiB,
+    /// whichever is larger.
     #[serde(default)]
-    pub headroom_percent: Option<u32>,
+    pub free: Option<String>,
+    /// Remove what a headless VM never reads (docs, man and info pages,
+    /// locales but C.UTF-8, lintian overrides). Default on.
+    #[serde(default = "yes")]
+    pub strip: bool,
     #[serde(default)]
     pub label: Option<String>,
+}
+
+impl Default for RootfsSection {
+    fn default() -> Self {
+        RootfsSection { size: None, free: None, strip: true, label: None }
+    }
 }
 
 /// `[build]`.

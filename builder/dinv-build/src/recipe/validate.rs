@@ -169,6 +169,19 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             return Err(l.error("rootfs.size", format!("{s:?} is not a size like 512M or 2G")));
         }
     }
+    if let Some(f) = &r.rootfs.free {
+        if parse_free(f).is_none() {
+            return Err(l.error("rootfs.free", format!("{f:?} is neither a share of the content like 10% nor a size like 64M")));
+        }
+    }
+    if let super::model::KernelModules::Keep(keep) = &r.kernel.modules {
+        for (i, k) in keep.iter().enumerate() {
+            let bad = k.is_empty() || k.starts_with('/') || k.split('/').any(|c| c == "..") || k.chars().any(|c| c.is_whitespace() || c.is_control());
+            if bad {
+                return Err(l.error(&format!("kernel.modules.keep[{i}]"), format!("{k:?} is not a module name, alias, or directory below /lib/modules/<release>/ such as kernel/net/sched/")));
+            }
+        }
+    }
     let runtime_remove = r.runtime.as_ref().map(|rt| rt.remove.as_slice()).unwrap_or_default();
     for (key, paths) in [("guest.remove", r.guest.remove.as_slice()), ("runtime.remove", runtime_remove)] {
         for (i, p) in paths.iter().enumerate() {
@@ -257,5 +270,14 @@ mod tests {
         assert_eq!(parse_size("64G"), Some(64 << 30));
         assert_eq!(parse_size("2GiB"), Some(2 << 30));
         assert_eq!(parse_size("12x"), None);
+    }
+}
+
+/// `rootfs.free`: `"10%"` → a share of the content, in percent; `"64M"` →
+/// bytes. `(percent, bytes)`, one of them zero.
+pub fn parse_free(s: &str) -> Option<(u32, u64)> {
+    match s.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<u32>().ok().filter(|p| *p <= 1000).map(|p| (p, 0)),
+        None => parse_size(s).map(|b| (0, b)),
     }
 }
