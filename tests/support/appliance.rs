@@ -16,7 +16,8 @@ pub fn launcher_config(out: &Path, vmdir: &Path) -> PathBuf {
     fs::write(
         &config,
         serde_json::json!({
-            "kernel": out.join("vmlinuz"), "initrd": out.join("initramfs"), "rootfs": out.join("rootfs.ext4"),
+            // The kernel the image boots: the PVH vmlinux when the build made one.
+            "kernel": if out.join("vmlinux").is_file() { out.join("vmlinux") } else { out.join("vmlinuz") }, "initrd": out.join("initramfs"), "rootfs": out.join("rootfs.ext4"),
             "qemu": "/usr/bin/qemu-system-x86_64", "docker_disk": vmdir.join("docker.img"),
             "volume_disk": vmdir.join("volume.img"), "run_dir": vmdir.join("run"),
             "defaults": {"DINV_MEMORY": "1G", "DINV_DOCKER_SIZE": "8G"}

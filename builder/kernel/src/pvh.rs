@@ -133,7 +133,7 @@ fn pvh_entry(notes: &[u8]) -> Option<u64> {
 }
 
 /// Writes a PVH-bootable ELF kernel made from `bzimage` to `out` (an
-/// empty file), streaming, and returns its PVH entry point. `Ok(Err(_))`
+/// empty file, open for reading too), streaming, and returns its PVH entry point. `Ok(Err(_))`
 /// says why this kernel cannot boot by PVH (then boot the bzImage as it
 /// is; `out` holds nothing useful); `Err` is an I/O error on `out`.
 pub fn write_pvh_vmlinux(bzimage: &[u8], out: &mut std::fs::File) -> std::io::Result<Result<u64, PvhUnsupported>> {

@@ -38,6 +38,14 @@ pub fn daemon_json(d: &DockerSection) -> Result<Value> {
     if !d.insecure_registries.is_empty() {
         out.insert("insecure-registries".into(), Value::from(d.insecure_registries.clone()));
     }
+    // dockerd 20.10+ sleeps 15 s at start-up when it listens on TCP without
+    // TLS, unless TLS is switched off explicitly. DinV's plain 2375 is on
+    // purpose (the original DinV's interface; the launcher turns TLS on
+    // with DOCKER_TLS_CERTDIR), so say so, unless the recipe sets TLS itself.
+    let tls_keys = ["tls", "tlsverify", "tlscacert", "tlscert", "tlskey"];
+    if d.hosts.iter().any(|h| h.starts_with("tcp://")) && !d.daemon.keys().any(|k| tls_keys.contains(&k.as_str())) {
+        out.insert("tls".into(), Value::from(false));
+    }
     for (k, v) in &d.daemon {
         if DockerSection::TYPED_KEYS.contains(&k.as_str()) {
             let field = k.replace('-', "_");
@@ -110,8 +118,20 @@ mod tests {
         let text = serde_json::to_string(&daemon_json(&d).unwrap()).unwrap();
         assert_eq!(
             text,
-            r#"{"bip":"172.19.0.1/16","debug":true,"hosts":["unix:///var/run/docker.sock","tcp://0.0.0.0:2375"],"log-driver":"json-file","registry-mirrors":["https://mirror.invalid"],"shutdown-timeout":5}"#
+            r#"{"bip":"172.19.0.1/16","debug":true,"hosts":["unix:///var/run/docker.sock","tcp://0.0.0.0:2375"],"log-driver":"json-file","registry-mirrors":["https://mirror.invalid"],"shutdown-timeout":5,"tls":false}"#
         );
+    }
+
+    #[test]
+    fn tls_is_off_explicitly_for_a_tcp_listener_unless_the_recipe_sets_it() {
+        let d = DockerSection::default();
+        assert_eq!(daemon_json(&d).unwrap()["tls"], Value::from(false), "dockerd would sleep 15 s at start-up");
+        let unix_only = DockerSection { hosts: vec!["unix:///var/run/docker.sock".into()], ..Default::default() };
+        assert!(daemon_json(&unix_only).unwrap().get("tls").is_none());
+        let mut own = DockerSection::default();
+        own.daemon.insert("tlsverify".into(), toml::Value::Boolean(true));
+        let j = daemon_json(&own).unwrap();
+        assert!(j.get("tls").is_none() && j["tlsverify"] == Value::from(true));
     }
 
     #[test]

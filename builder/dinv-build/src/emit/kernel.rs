@@ -61,7 +61,8 @@ fn pvh(e: &Emit, k: &KernelPlan) -> Result<Option<PathBuf>> {
     }
     let bz = k.plan.vmlinuz.to_vec().map_err(|err| Error::stage(Stage::Kernel, format!("{}: cannot read the kernel image: {err}", k.package)))?;
     let path = e.out.join(VMLINUX);
-    let mut f = fs::File::create(&path).map_err(Error::io(&path))?;
+    // Read back as it is checked: open for both.
+    let mut f = fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(Error::io(&path))?;
     match write_pvh_vmlinux(&bz, &mut f).map_err(Error::io(&path))? {
         Ok(entry) => {
             tracing::info!(entry = format!("{entry:#x}"), "PVH-bootable vmlinux written");
