@@ -36,6 +36,13 @@ pub enum Fault {
     /// Send the headers and this many body bytes, then send nothing for
     /// the duration before closing.
     StallAfter(u64, Duration),
+    /// Answer with a chunked body: this many bytes in one chunk, then close
+    /// without the final empty chunk.
+    ChunkedCut(u64),
+    /// Answer without a Content-Length (the body ends when the connection
+    /// closes) and close after this many bytes: a short body that looks
+    /// complete to HTTP, as a broken proxy serves it.
+    ShortClose(u64),
 }
 
 #[derive(Default)]
@@ -172,6 +179,24 @@ fn answer(conn: TcpStream, root: &Path, st: &Mutex<State>) -> std::io::Result<()
         return write!(w, "HTTP/1.1 304 Not Modified\r\nETag: {tag}\r\nLast-Modified: {modified}\r\nConnection: close\r\n\r\n");
     }
     let len = bytes.len() as u64;
+    match fault {
+        Some(Fault::ChunkedCut(n)) => {
+            let n = n.min(len) as usize;
+            write!(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{n:x}\r\n")?;
+            w.write_all(&bytes[..n])?;
+            w.write_all(b"\r\n")?;
+            log(200, n as u64);
+            return w.flush();
+        }
+        Some(Fault::ShortClose(n)) => {
+            let n = n.min(len) as usize;
+            write!(w, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
+            w.write_all(&bytes[..n])?;
+            log(200, n as u64);
+            return w.flush();
+        }
+        _ => {}
+    }
     write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nETag: {tag}\r\nLast-Modified: {modified}\r\nConnection: close\r\n\r\n")?;
     let sent = match fault {
         Some(Fault::CloseAfter(n)) => {
@@ -189,8 +214,10 @@ fn answer(conn: TcpStream, root: &Path, st: &Mutex<State>) -> std::io::Result<()
             let n = n.min(len);
             w.write_all(&bytes[..n as usize])?;
             w.flush()?;
+            // Logged before the pause, so a test sees the stall while it lasts.
+            log(200, n);
             std::thread::sleep(pause);
-            n
+            return Ok(());
         }
         _ => {
             w.write_all(&bytes)?;

@@ -3,16 +3,19 @@
 //! - `blobs/<algo>/<hh>/<hex>`: package files by the checksum their signed
 //!   index gives (`apk-q1` for apk, `sha256` for deb);
 //! - `unpacked/<key>.tar`: decompressed data archives that tree contents
-//!   point into (`apk-<q1 hex>`, `deb-<sha256>`);
+//!   point into (`apk-<q1 hex>`, `deb-<sha256>`), each followed by the
+//!   BLAKE3 of the archive (checked on every read);
 //! - `indexes/<name>`: index files, named by a digest of their URL (for
 //!   offline builds) or, for Debian `Packages`, by their signed SHA-256;
 //! - `layers/<hh>/<fingerprint>.json`: how a layer was written (digests,
-//!   piece keys), keyed by a fingerprint of its tree and settings;
+//!   piece keys), keyed by a fingerprint of its tree and settings, after a
+//!   line with the BLAKE3 of the JSON;
 //! - `pieces/<hh>/<key>`: compressed pieces of image layers, keyed by the
 //!   digest of their uncompressed bytes and the compression settings, each
 //!   prefixed by the SHA-256 of the compressed bytes (checked on every read);
 //! - `locks/<name>.lock`: advisory file locks;
-//! - `tmp/`: files being written.
+//! - `tmp/`: files being written, named `<pid>-…` after the build that
+//!   writes them; opening the cache removes those of builds that are gone.
 //!
 //! Every file appears by rename of a finished temporary file, so an
 //! interrupted download never leaves a partial entry behind.
@@ -83,12 +86,32 @@ impl Cache {
         }
     }
 
-    /// Opens (creating) a cache at `root`.
+    /// Opens (creating) a cache at `root`, and removes temporary files
+    /// left by builds that were killed.
     pub fn open(root: &Path) -> io::Result<Cache> {
         for b in Bucket::ALL {
             fs::create_dir_all(root.join(b.dir()))?;
         }
-        Ok(Cache { root: root.to_path_buf() })
+        let cache = Cache { root: root.to_path_buf() };
+        cache.remove_stale_temp_files();
+        Ok(cache)
+    }
+
+    fn remove_stale_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(self.bucket(Bucket::Tmp)) else { return };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            // Files without a process id come from older versions: stale too.
+            // A writer holds a lock on its file, which also protects it from
+            // a build in another PID namespace sharing this cache.
+            let unlocked = File::open(e.path()).is_ok_and(|f| f.try_lock().is_ok());
+            if pid.is_some_and(process_alive) || !unlocked {
+                continue;
+            }
+            tracing::info!("cache: removing {} (left by an interrupted build)", e.path().display());
+            let _ = fs::remove_file(e.path());
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -145,7 +168,7 @@ impl Cache {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
         }
-        let mut tmp = tempfile::NamedTempFile::new_in(self.bucket(Bucket::Tmp))?;
+        let mut tmp = self.temp_file()?;
         fill(tmp.as_file_mut())?;
         tmp.as_file_mut().flush()?;
         tmp.persist(dest).map_err(|e| e.error)?;
@@ -154,9 +177,18 @@ impl Cache {
 
     /// A temporary file inside the cache (same filesystem as the entries,
     /// so it can be renamed into place).
+    /// Named after this process and locked while open, so that cleaning
+    /// leaves it alone.
     pub fn temp_file(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::NamedTempFile::new_in(self.bucket(Bucket::Tmp))
+        let tmp = tempfile::Builder::new().prefix(&format!("{}-", std::process::id())).tempfile_in(self.bucket(Bucket::Tmp))?;
+        tmp.as_file().lock()?;
+        Ok(tmp)
     }
+}
+
+/// True when a process with this id exists (its temporary files are in use).
+pub(crate) fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
 }
 
 #[cfg(test)]
@@ -177,6 +209,26 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         c.write_atomic(&dest, |f| f.write_all(b"whole")).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"whole");
+    }
+
+    #[test]
+    fn temporary_files_of_dead_builds_are_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Cache::open(dir.path()).unwrap();
+        let mine = c.temp_file().unwrap();
+        fs::write(dir.path().join("tmp/999999999-abc"), b"half").unwrap();
+        fs::write(dir.path().join("tmp/.tmpXYZ"), b"old style").unwrap();
+        // A dead process id, but locked: a writer in another PID namespace.
+        let foreign = dir.path().join("tmp/999999998-def");
+        fs::write(&foreign, b"in use").unwrap();
+        let held = File::open(&foreign).unwrap();
+        held.lock().unwrap();
+        Cache::open(dir.path()).unwrap();
+        let mut left: Vec<_> = fs::read_dir(dir.path().join("tmp")).unwrap().map(|e| e.unwrap().path()).collect();
+        left.sort();
+        let mut want = vec![mine.path().to_path_buf(), foreign];
+        want.sort();
+        assert_eq!(left, want);
     }
 
     #[test]

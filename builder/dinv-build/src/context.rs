@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::cache::Cache;
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchSettings, Fetcher};
 use crate::progress::Progress;
 use crate::{Error, Result};
 
@@ -33,6 +33,9 @@ pub struct HostInputs {
     pub revision: Option<String>,
     /// The archives of the host's apt sources, in file order.
     pub apt_sources: AptSources,
+    /// Test hook `DINV_TEST_PAUSE_AT=<stage>`: the build stops at the start
+    /// of that stage (see `pipeline`), for fault tests that kill it there.
+    pub test_pause_at: Option<String>,
 }
 
 impl HostInputs {
@@ -42,6 +45,7 @@ impl HostInputs {
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()),
             revision: std::env::var("DINV_REVISION").ok().filter(|v| !v.is_empty()),
             apt_sources: AptSources::read(Path::new("/etc/apt")),
+            test_pause_at: std::env::var("DINV_TEST_PAUSE_AT").ok().filter(|v| !v.is_empty()),
         }
     }
 }
@@ -140,7 +144,8 @@ impl Context {
         let root = self.cache_dir.clone().unwrap_or_else(Cache::default_root);
         let cache = Cache::open(&root).map_err(Error::io(root))?;
         let progress = self.progress();
-        Ok(BuildEnv { cache, fetcher: Fetcher::new(offline, progress.clone()), progress, debian_mirror: self.debian_mirror.clone(), host: HostInputs::read() })
+        let settings = FetchSettings::from_env(|k| std::env::var(k).ok()).map_err(Error::Usage)?;
+        Ok(BuildEnv { cache, fetcher: Fetcher::new(offline, settings, progress.clone()), progress, debian_mirror: self.debian_mirror.clone(), host: HostInputs::read() })
     }
 }
 

@@ -162,6 +162,8 @@ impl Error {
             Error::Resolve { .. } => ErrorKind::Resolve,
             Error::Fetch(_) => ErrorKind::Fetch,
             Error::Integrity { .. } => ErrorKind::Integrity,
+            // A stage that failed on reading or writing a file (a full disk) is an I/O error.
+            Error::Stage { failure, .. } if failure.is_io() => ErrorKind::Io,
             Error::Stage { .. } => ErrorKind::Stage,
             Error::NotReproducible(_) => ErrorKind::NotReproducible,
             Error::Io { .. } => ErrorKind::Io,
@@ -204,6 +206,17 @@ impl From<String> for Check {
 }
 
 impl StageFailure {
+    /// True when the cause is reading or writing a file, not the build's inputs.
+    pub fn is_io(&self) -> bool {
+        match self {
+            StageFailure::Ext4(dinv_ext4::Ext4Error::Write { .. } | dinv_ext4::Ext4Error::Read { .. }) => true,
+            StageFailure::Image(dinv_image::ImageError::Io { .. }) => true,
+            StageFailure::Kernel(dinv_kernel::KernelError::Io { .. }) => true,
+            StageFailure::In { source, .. } => source.is_io(),
+            _ => false,
+        }
+    }
+
     /// This failure, said to concern `what`.
     pub fn of(self, what: impl Into<String>) -> StageFailure {
         StageFailure::In { what: what.into(), source: Box::new(self) }
@@ -232,5 +245,7 @@ mod tests {
         }
         assert_eq!(Error::Usage("x".into()).kind().exit_code(), 2);
         assert_eq!(Error::stage(Stage::Kernel, "bad").to_string(), "kernel: bad");
+        let full = dinv_ext4::Ext4Error::Write { path: "out/.x.partial-1/rootfs.ext4".into(), source: std::io::Error::from_raw_os_error(28) };
+        assert_eq!(Error::stage(Stage::Rootfs, full).kind().exit_code(), 1);
     }
 }

@@ -36,6 +36,7 @@ pub struct BuildOptions {
 struct Stages {
     times: BTreeMap<String, f64>,
     progress: Progress,
+    pause_at: Option<String>,
 }
 
 /// The status-line verb of a stage.
@@ -57,12 +58,24 @@ fn megabytes(bytes: u64) -> String {
 }
 
 impl Stages {
-    fn new(progress: Progress) -> Self {
-        Stages { times: BTreeMap::new(), progress }
+    fn new(progress: Progress, pause_at: Option<String>) -> Self {
+        Stages { times: BTreeMap::new(), progress, pause_at }
+    }
+
+    /// The test hook `DINV_TEST_PAUSE_AT=<stage>` (fault tests): at the
+    /// start of that stage, say so on stderr and wait to be killed.
+    fn pause_if_asked(&self, name: &str) {
+        if self.pause_at.as_deref() == Some(name) {
+            eprintln!("dinv-build: paused at stage {name} (DINV_TEST_PAUSE_AT)");
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            }
+        }
     }
 
     /// Runs stage `name`, first printing its status line `what`.
     fn run<T>(&mut self, name: &str, what: impl std::fmt::Display, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.pause_if_asked(name);
         self.progress.status(verb(name), what);
         let t = Instant::now();
         tracing::info!(stage = name, "start");
@@ -105,7 +118,7 @@ fn resolve_and_fetch(env: &mut BuildEnv, l: &LoadedRecipe, opts: &BuildOptions, 
 pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Report> {
     let started = Instant::now();
     let mut env = ctx.env(opts.offline)?;
-    let mut stages = Stages::new(env.progress.clone());
+    let mut stages = Stages::new(env.progress.clone(), env.host.test_pause_at.clone());
     let (resolved, downloaded) = resolve_and_fetch(&mut env, l, opts, &mut stages)?;
     let env = env;
     let epoch = source_date_epoch(l, &env, &resolved);
@@ -168,7 +181,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         seconds: started.elapsed().as_secs_f64(),
         outputs: report::outputs(staging.path(), hashed)?,
         packages: resolved.sets().map(|s| (s.set.as_str().to_string(), s.packages.len())).collect(),
-        stages: stages.times,
+        stages: std::mem::take(&mut stages.times),
         downloaded_bytes: downloaded,
         kernel: emit.kernel.map(|k| k.summary),
         rootfs: emit.rootfs.expect("the rootfs emitter always runs"),
@@ -178,6 +191,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         peak_rss_bytes: report::peak_rss(),
     };
     report.write(staging.path())?;
+    stages.pause_if_asked("publish");
     staging.publish()?;
     let order = ["resolve", "fetch", "unpack", "configure", "unpack-runtime", "kernel", "rootfs", "image", "sbom"];
     let times: Vec<String> = order.iter().filter_map(|k| report.stages.get(*k).map(|v| format!("{k} {v:.1} s"))).collect();
@@ -190,7 +204,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
 /// what a recipe puts in the guest.
 pub fn configured_guest(ctx: &Context, l: &LoadedRecipe) -> Result<Tree> {
     let mut env = ctx.env(false)?;
-    let (resolved, _) = resolve_and_fetch(&mut env, l, &BuildOptions::default(), &mut Stages::new(Progress::hidden()))?;
+    let (resolved, _) = resolve_and_fetch(&mut env, l, &BuildOptions::default(), &mut Stages::new(Progress::hidden(), None))?;
     let epoch = source_date_epoch(l, &env, &resolved);
     let mut guest = Tree::new();
     resolved.source_of(&resolved.guest).unpack(&resolved.guest.packages, &env, &mut guest)?;

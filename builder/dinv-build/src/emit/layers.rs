@@ -134,10 +134,31 @@ struct Record {
     pieces: Vec<String>,
 }
 
+/// A record file: the BLAKE3 (hex) of the JSON, a newline, the JSON.
+fn record_bytes(record: &Record) -> Vec<u8> {
+    let json = serde_json::to_vec(record).expect("record serialises");
+    let mut out = format!("{}\n", blake3::hash(&json).to_hex()).into_bytes();
+    out.extend_from_slice(&json);
+    out
+}
+
+/// The record in a file's bytes, when its digest matches.
+fn read_record(bytes: &[u8]) -> Option<Record> {
+    let split = bytes.iter().position(|&b| b == b'\n')?;
+    let (digest, json) = (&bytes[..split], &bytes[split + 1..]);
+    (digest == blake3::hash(json).to_hex().as_bytes()).then(|| serde_json::from_slice(json).ok()).flatten()
+}
+
 /// The layer of a record, assembled from cached pieces and checked against
 /// the recorded digest; `None` when anything is missing or differs.
 fn from_record(cache: &Cache, fp: &str, opts: &LayerOptions) -> Option<(Layer, LayerPieces)> {
-    let record: Record = serde_json::from_slice(&fs::read(cache.layer_record_path(fp)).ok()?).ok()?;
+    let path = cache.layer_record_path(fp);
+    let bytes = fs::read(&path).ok()?;
+    let Some(record) = read_record(&bytes) else {
+        tracing::warn!("layer cache: record {} is damaged; writing the layer from its tree", path.display());
+        let _ = fs::remove_file(&path);
+        return None;
+    };
     if record.media_type != opts.compression.media_type() {
         return None;
     }
@@ -191,9 +212,9 @@ pub fn layer(cache: Option<&Cache>, tree: &Tree, opts: &LayerOptions, progress: 
                 crc: pieces.crc,
                 pieces: pieces.keys.iter().map(hex::encode).collect(),
             };
-            let json = serde_json::to_vec(&record).expect("record serialises");
+            let bytes = record_bytes(&record);
             let path = c.layer_record_path(fp);
-            if let Err(e) = c.write_atomic(&path, |f| f.write_all(&json)) {
+            if let Err(e) = c.write_atomic(&path, |f| f.write_all(&bytes)) {
                 tracing::warn!("layer cache: cannot store {}: {e}", path.display());
             }
         }

@@ -9,7 +9,7 @@ use dinv_apk::{ApkCheck, ApkDep, Checksum, IndexEntry, Keyring};
 use dinv_fstree::Tree;
 use dinv_solver::{Candidate, Constraint, Dependency, Request, Universe};
 
-use super::common::{cached_data, fetch_all, fetch_index, sha256_file, unpack_all, KeyFile, Prepared};
+use super::common::{cached_data, fetch_all, fetch_verified_index, prepare_or_refetch, sha256_file, unpack_all, KeyFile, Prepared};
 use super::package::{PackageSource, ResolvedPackage, SourceKind, UnpackStats};
 use crate::cache::Cache;
 use crate::context::BuildEnv;
@@ -93,19 +93,18 @@ impl ApkSourceSet {
         let mut repos = Vec::new();
         for (url, tag, allow_untrusted) in repository_urls(src) {
             let index_url = join_url(&url, &format!("{}/APKINDEX.tar.gz", src.arch));
-            let bytes = fetch_index(env, &index_url)?;
-            let (index, trusted) = match dinv_apk::index::read_index(&bytes, &keyring) {
-                Ok(i) => (i, true),
+            let (index, trusted) = fetch_verified_index(env, &index_url, |bytes| match dinv_apk::index::read_index(bytes, &keyring) {
+                Ok(i) => Ok((i, true)),
                 Err(e) if allow_untrusted => {
                     tracing::warn!("UNTRUSTED repository {url}: {e}; using it because allow_untrusted = true");
-                    let i = dinv_apk::index::read_index_unverified(&bytes).map_err(|e| Error::integrity(&index_url, e))?;
-                    (i, false)
+                    let i = dinv_apk::index::read_index_unverified(bytes).map_err(|e| Error::integrity(&index_url, e))?;
+                    Ok((i, false))
                 }
                 Err(e) => {
                     let keys = keyring.names().collect::<Vec<_>>().join(", ");
-                    return Err(Error::integrity(&index_url, Check::IndexSignature { source: e, keys }));
+                    Err(Error::integrity(&index_url, Check::IndexSignature { source: e, keys }))
                 }
-            };
+            })?;
             tracing::info!(repo = %url, packages = index.entries.len(), signed_by = ?index.signed_by.as_ref().map(|s| &s.0), "index verified");
             repos.push(Repo { url, tag, trusted, entries: index.entries });
         }
@@ -217,6 +216,13 @@ impl ApkSourceSet {
         self.repos.iter().find(|r| url.starts_with(&r.url)).map(|r| r.trusted).unwrap_or(true)
     }
 
+    /// Checks a downloaded package file.
+    fn verify_download(&self, p: &ResolvedPackage, path: &Path) -> Result<()> {
+        let sum = parse_checksum(p)?;
+        let bytes = fs::read(path).map_err(Error::io(path))?;
+        dinv_apk::package::verify(&bytes, &self.check(p, &sum)).map(|_| ()).map_err(|e| Error::integrity(p.id(), e.problem))
+    }
+
     /// The checks a package file must pass.
     fn check<'a>(&'a self, p: &'a ResolvedPackage, sum: &'a Checksum) -> ApkCheck<'a> {
         ApkCheck { name: &p.name, version: &p.version, checksum: Some(sum), keys: self.repo_trusted(&p.url).then_some(&self.keyring) }
@@ -237,17 +243,16 @@ impl PackageSource for ApkSourceSet {
     }
 
     fn fetch(&self, pkgs: &[ResolvedPackage], env: &BuildEnv) -> Result<u64> {
-        fetch_all(pkgs, &env.fetcher, &env.cache, &env.progress, |p| self.cache_path(&env.cache, p), |p, path| {
-            let sum = parse_checksum(p)?;
-            let bytes = fs::read(path).map_err(Error::io(path))?;
-            dinv_apk::package::verify(&bytes, &self.check(p, &sum)).map(|_| ()).map_err(|e| Error::integrity(p.id(), e.problem))
-        })
+        fetch_all(pkgs, &env.fetcher, &env.cache, &env.progress, |p| self.cache_path(&env.cache, p), |p, path| self.verify_download(p, path))
     }
 
     /// Decompression runs in parallel; tree insertion is sequential so later
     /// packages win deterministically.
     fn unpack(&self, pkgs: &[ResolvedPackage], env: &BuildEnv, tree: &mut Tree) -> Result<UnpackStats> {
-        unpack_all(pkgs, tree, &env.progress, None, |p| prepare(self, p, &env.cache))
+        unpack_all(pkgs, tree, &env.progress, None, |p| {
+            let dest = self.cache_path(&env.cache, p)?;
+            prepare_or_refetch(p, env, &dest, |p, path| self.verify_download(p, path), || prepare(self, p, &env.cache))
+        })
     }
 
     fn key_digests(&self) -> &BTreeMap<String, String> {

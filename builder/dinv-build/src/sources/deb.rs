@@ -11,7 +11,7 @@ use dinv_deb::{DebVersions, Keyring, PackageRecord, Release};
 use dinv_fstree::Tree;
 use dinv_solver::{Candidate, Constraint, Dependency, Op, Request, Universe};
 
-use super::common::{cached_data, fetch_all, fetch_index, unpack_all, KeyFile, Prepared};
+use super::common::{cached_data, fetch_all, fetch_index, fetch_verified_index, prepare_or_refetch, unpack_all, KeyFile, Prepared};
 use super::package::{PackageSource, ResolvedPackage, SourceKind, UnpackStats};
 use crate::cache::Cache;
 use crate::context::BuildEnv;
@@ -128,12 +128,15 @@ impl DebSourceSet {
     fn verified_release(name: &str, src: &DebSource, dists: &str, keyring: &Keyring, env: &BuildEnv) -> Result<Release> {
         let in_url = join_url(dists, "InRelease");
         let subject = format!("{} InRelease", src.suite);
-        let verified = match fetch_index(env, &in_url) {
-            Ok(bytes) => match dinv_deb::verify_clearsigned(&bytes, keyring, "InRelease") {
-                Ok(v) => Ok(v.text),
-                Err(e) => Err((subject, e, bytes)),
-            },
-            Err(e) if is_not_found(&e) => {
+        let in_release = fetch_verified_index(env, &in_url, |bytes| match dinv_deb::verify_clearsigned(bytes, keyring, "InRelease") {
+            Ok(v) => Ok(Ok(v.text)),
+            // Untrusted sources take the text anyway (below); the others refuse it here.
+            Err(e) if src.allow_untrusted => Ok(Err((subject.clone(), e, bytes.to_vec()))),
+            Err(e) => Err(Error::integrity(&subject, e)),
+        });
+        let verified = match in_release {
+            Ok(v) => v,
+            Err(Error::Fetch(e)) if is_not_found(&e) => {
                 let rel_url = join_url(dists, "Release");
                 let bytes = fetch_index(env, &rel_url)?;
                 let sig = fetch_index(env, &join_url(dists, "Release.gpg"))?;
@@ -142,7 +145,7 @@ impl DebSourceSet {
                     Err(e) => Err((format!("{} Release", src.suite), e, bytes)),
                 }
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         let text = match verified {
             Ok(t) => t,
@@ -178,9 +181,18 @@ impl DebSourceSet {
             let url = join_url(dists, &f.path);
             // Content-addressed: a cached index with the listed digest is current.
             let cached = cache.index_path(&format!("deb-sha256-{}", f.sha256));
-            let bytes = match fs::read(&cached) {
-                Ok(b) => b,
-                Err(_) => match fetcher.fetch_bytes(&url, "index") {
+            // A damaged cached copy is dropped and fetched again.
+            let good = fs::read(&cached).ok().filter(|b| {
+                let ok = f.verify(b).is_ok();
+                if !ok {
+                    tracing::warn!("{}: cached copy of {} is damaged; fetching it again", cached.display(), f.path);
+                    let _ = fs::remove_file(&cached);
+                }
+                ok
+            });
+            let bytes = match good {
+                Some(b) => b,
+                None => match fetcher.fetch_bytes(&url, "index") {
                     Ok(b) => b,
                     Err(e) if is_not_found(&e) => {
                         last = Some(e);
@@ -326,7 +338,10 @@ impl PackageSource for DebSourceSet {
         dinv_deb::create_merged_usr_links(tree, &self.arch)
             .map_err(|e| Error::stage(crate::error::Stage::Unpack, crate::error::StageFailure::from(e).of("merged-/usr layout")))?;
         let rewrite = |p: &dinv_fstree::TreePath| dinv_deb::merged_usr(p);
-        unpack_all(pkgs, tree, &env.progress, Some(&rewrite), |p| prepare(self, p, &env.cache))
+        unpack_all(pkgs, tree, &env.progress, Some(&rewrite), |p| {
+            let dest = self.cache_path(&env.cache, p)?;
+            prepare_or_refetch(p, env, &dest, verify, || prepare(self, p, &env.cache))
+        })
     }
 
     fn key_digests(&self) -> &BTreeMap<String, String> {
