@@ -11,7 +11,12 @@ use dinv_apk::{index, package, segments, sign, ApkCheck, Checksum};
 use dinv_fuzz::{apk_keyring, drain_tar, fix_tar_checksums, gzip_fast, split_parts, APK_NAME, APK_VERSION};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(
+    // Generating the key takes seconds under ASan: not part of any input's time.
+    init: {
+        dinv_fuzz::apk_keyring();
+    },
+    |data: &[u8]| {
     let parts = split_parts(data);
     if parts.len() > 8 {
         return;

@@ -62,6 +62,9 @@ pub enum IndexError {
     /// The index text is malformed.
     #[error("APKINDEX line {line}: {why}")]
     Format { line: usize, why: String },
+    /// A member claims more bytes than any real index holds.
+    #[error("APKINDEX.tar.gz: member {member} of {size} bytes is over the limit of {max} bytes")]
+    TooLarge { member: &'static str, size: u64, max: u64 },
 }
 
 /// The check of a `.apk` that failed.

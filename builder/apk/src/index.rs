@@ -237,15 +237,28 @@ pub fn read_index_unverified(bytes: &[u8]) -> Result<ApkIndex, IndexError> {
     read_content(&bytes[sigs.signed_start..])
 }
 
+/// Most bytes of the `APKINDEX` member: far above any real repository's
+/// index, and a bound on what an untrusted mirror's gzip can make
+/// [`read_index_unverified`] allocate.
+pub const MAX_INDEX_TEXT_BYTES: u64 = 256 << 20;
+
+/// Most bytes of the one-line `DESCRIPTION` member.
+pub const MAX_DESCRIPTION_BYTES: u64 = 64 << 10;
+
 fn read_content(compressed: &[u8]) -> Result<ApkIndex, IndexError> {
     let corrupt = |source| IndexError::Gzip(crate::SegmentError::Corrupt { offset: 0, source });
     let mut tar = TarReader::new(segments::decompress_slice(compressed));
     let mut description = None;
     let mut text = None;
     while let Some(e) = tar.next_entry()? {
+        let limit = |member: &'static str, max: u64| if e.size > max { Err(IndexError::TooLarge { member, size: e.size, max }) } else { Ok(()) };
         match e.path.as_str() {
-            "DESCRIPTION" => description = Some(String::from_utf8_lossy(&tar.read_data(&e)?).into_owned()),
+            "DESCRIPTION" => {
+                limit("DESCRIPTION", MAX_DESCRIPTION_BYTES)?;
+                description = Some(String::from_utf8_lossy(&tar.read_data(&e)?).into_owned());
+            }
             "APKINDEX" => {
+                limit("APKINDEX", MAX_INDEX_TEXT_BYTES)?;
                 let data = tar.read_data(&e)?;
                 let t = String::from_utf8(data)
                     .map_err(|_| IndexError::Format { line: 0, why: "APKINDEX is not UTF-8".into() })?;

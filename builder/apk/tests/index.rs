@@ -200,3 +200,43 @@ fn repository_layout_verifies_end_to_end() {
         }
     }
 }
+
+/// Regression (fuzzing, issue 16): an untrusted mirror's index could make
+/// `read_index_unverified` inflate a member of any size into memory; a
+/// member over the limit is refused from its header, before any of its
+/// data is read.
+#[test]
+fn refuses_members_larger_than_any_real_index() {
+    use dinv_apk::index::{MAX_DESCRIPTION_BYTES, MAX_INDEX_TEXT_BYTES};
+    use dinv_apk::testkit::gzip;
+    use dinv_fstree::tar::{header_block, Header, Magic};
+
+    let member = |name: &str, size: u64, data: &[u8]| {
+        let mut t = header_block(name.as_bytes(), &Header::new(name, b'0'), b'0', size, Magic::Ustar).to_vec();
+        t.extend_from_slice(data);
+        t
+    };
+    // An APKINDEX that claims 1 byte over the limit, with its data cut.
+    let claimed = gzip(&member("APKINDEX", MAX_INDEX_TEXT_BYTES + 1, b"P:a\nV:1\n"), 6);
+    let err = read_index_unverified(&claimed).unwrap_err();
+    assert!(matches!(err, IndexError::TooLarge { member: "APKINDEX", .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!("APKINDEX.tar.gz: member APKINDEX of {} bytes is over the limit of {MAX_INDEX_TEXT_BYTES} bytes", MAX_INDEX_TEXT_BYTES + 1)
+    );
+    // A DESCRIPTION really that long (it compresses to almost nothing).
+    let size = MAX_DESCRIPTION_BYTES + 1;
+    let mut tar = member("DESCRIPTION", size, &vec![b'v'; size as usize]);
+    tar.resize(tar.len().next_multiple_of(512), 0);
+    tar.extend(member("APKINDEX", 8, b"P:a\nV:1\n"));
+    tar.resize(tar.len().next_multiple_of(512) + 1024, 0);
+    let err = read_index_unverified(&gzip(&tar, 6)).unwrap_err();
+    assert!(matches!(err, IndexError::TooLarge { member: "DESCRIPTION", size: s, .. } if s == size), "{err}");
+    // At the limit it is read.
+    let mut tar = member("DESCRIPTION", size - 1, &vec![b'v'; size as usize - 1]);
+    tar.resize(tar.len().next_multiple_of(512), 0);
+    tar.extend(member("APKINDEX", 8, b"P:a\nV:1\n"));
+    tar.resize(tar.len().next_multiple_of(512) + 1024, 0);
+    let idx = read_index_unverified(&gzip(&tar, 6)).unwrap();
+    assert_eq!((idx.description.map(|d| d.len()), idx.entries.len()), (Some(size as usize - 1), 1));
+}

@@ -401,6 +401,55 @@ fn kernel_seeds(c: &mut Corpus) {
     c.put("kernel_module", "elf64-le-bare", fake_module("name=fuzz", FakeSymbols::default(), true, true));
 }
 
+// ---------------------------------------------------------------- recipes and launcher
+
+/// Every recipe in the repository, in the recipe target's three modes (see
+/// fuzz_targets/recipe.rs): `recipes/*.toml` as themselves and as the
+/// parent of the fixed child, `recipes/examples/*.toml` as themselves.
+fn recipe_seeds(c: &mut Corpus) {
+    let recipes = Path::new(env!("CARGO_MANIFEST_DIR")).join("../recipes");
+    for (dir, modes) in [(recipes.clone(), &[0u8, 2][..]), (recipes.join("examples"), &[1u8][..])] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let text = std::fs::read(&f).unwrap();
+            let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+            for &mode in modes {
+                c.put("recipe", &format!("{mode}-{stem}"), [&[mode][..], &text].concat());
+            }
+        }
+    }
+}
+
+/// launcher.json files as `dinv-build` writes them (emit/image.rs), with
+/// environments from the launcher's settings tests.
+fn launcher_seeds(c: &mut Corpus) {
+    let built = r#"{"kernel":"/usr/share/dinv/vmlinuz","initrd":"/usr/share/dinv/initramfs","rootfs":"/usr/share/dinv/rootfs.ext4","qemu":"/usr/bin/qemu-system-x86_64","append":"console=ttyS0 root=SERIAL=dinv-root rw quiet","defaults":{"DINV_CPUS":"1","DINV_DOCKER_SIZE":"64G","DINV_MACHINE":"microvm","DINV_MEMORY":"512M","DINV_SHUTDOWN_TIMEOUT":"5","DINV_STOP_TIMEOUT":"10"}}"#;
+    let full = r#"{"kernel":"/k","rootfs":"/r.ext4","append":"console=ttyS0 root=/dev/vda rw","docker_disk":"/docker/docker.img","volume_disk":"/volume/volume.img","run_dir":"/run/dinv","defaults":{"DINV_MEMORY":"1G","DINV_MACHINE":"q35"}}"#;
+    let envs = [
+        ("none", ""),
+        ("ports", "DINV_TCP_PORTS=80; 8443:443;\nDINV_UDP_PORTS=53;5353:53\nDINV_ACCEL=tcg\n"),
+        ("mounts", "DINV_MOUNTS=/data;/srv/a b/;/x//y/./z\nDINV_CPUS=4\nDINV_MEMORY=3GiB\nDINV_DOCKER_SIZE=10G\n"),
+        (
+            "volume",
+            "DINV_VOLUME_PATH=/work/\nDINV_VOLUME_SIZE=1G\nDINV_VOLUME_UID=1000\nDINV_VOLUME_GID=100\nDINV_DOCKER_SOCK_UID=1000\nDINV_DOCKER_SOCK_GID=999\n",
+        ),
+        (
+            "timeouts",
+            "DINV_SHUTDOWN_TIMEOUT=30\nDINV_STOP_TIMEOUT=2.5\nDINV_READY_TIMEOUT=60\nDINV_MACHINE=q35\nDINV_PING_ADDR=127.0.0.1:9\nDINV_KERNEL=/tmp/x\nDINV_RUN_DIR=/tmp/x\nDINV_ACCEL=kvm\n",
+        ),
+    ];
+    for (config, json) in [("built", built), ("full", full)] {
+        for (env, vars) in envs {
+            c.put("launcher_settings", &format!("{config}-{env}"), format!("{json}\0{vars}"));
+        }
+    }
+}
+
 /// What a fake module holds besides its `.modinfo` (as in
 /// builder/kernel/src/modinfo.rs's tests).
 #[derive(Clone, Copy, Default)]
@@ -549,6 +598,8 @@ fn main() {
     tar_seeds(&mut c);
     deb_seeds(&mut c);
     kernel_seeds(&mut c);
+    recipe_seeds(&mut c);
+    launcher_seeds(&mut c);
     check_seeds(&c);
     for (target, n) in &c.counts {
         println!("{target}: {n} seeds");
@@ -572,4 +623,13 @@ fn check_seeds(c: &Corpus) {
     dinv_deb::parse_packages(PACKAGES, "seed").expect("Packages seed parses");
     let m = dinv_kernel::ModInfo::from_elf(&read("kernel_module", "elf32-be-full")).expect("module seed parses");
     assert_eq!(m.name.as_deref(), Some("fuzz"));
+    for name in ["built-none", "full-timeouts"] {
+        let data = read("launcher_settings", name);
+        let (json, env) = dinv_fuzz::split_at_byte(&data, 0);
+        let cfg = dinv_launcher::launcher::config::parse(Path::new(name), json).expect("launcher.json seed parses");
+        let env = String::from_utf8_lossy(env);
+        let vars: BTreeMap<&str, &str> = env.lines().filter_map(|l| l.split_once('=')).collect();
+        let env = |k: &str| vars.get(k).map(|v| v.to_string());
+        dinv_launcher::launcher::settings::Settings::from_lookup(&cfg.lookup(&env)).expect("launcher settings seed is valid");
+    }
 }
