@@ -14,7 +14,7 @@ use crate::dynamic::{self, Class, DynamicInfo};
 use crate::error::{ClosureError, ParseError};
 use crate::search;
 
-/// Symlink hops before a path counts as a loop (as Linux's `ELOOP`).
+/// Hard links followed before giving up (they never chain in a valid tree).
 const MAX_HOPS: usize = 40;
 
 /// `raw` with `.` and `..` folded away by name alone (for showing where a
@@ -104,41 +104,12 @@ impl<'t> Closure<'t> {
     /// root, recording every symlink passed into `keep` when `record` is
     /// set; the path of the node it ends at, if any.
     fn walk(&mut self, raw: &str, record: bool) -> Option<TreePath> {
-        let mut pending: Vec<String> = raw.split('/').rev().map(str::to_string).collect();
-        let mut cur: Vec<String> = Vec::new();
-        let mut hops = 0;
-        while let Some(comp) = pending.pop() {
-            match comp.as_str() {
-                "" | "." => continue,
-                ".." => {
-                    cur.pop();
-                    continue;
-                }
-                _ => cur.push(comp),
-            }
-            let here = TreePath::new(&cur.join("/"));
-            match &self.tree.get(&here)?.kind {
-                NodeKind::Symlink(target) => {
-                    hops += 1;
-                    if hops > MAX_HOPS {
-                        return None;
-                    }
-                    if record {
-                        self.keep.insert(here);
-                    }
-                    cur.pop();
-                    if target.starts_with('/') {
-                        cur.clear();
-                    }
-                    pending.extend(target.split('/').rev().map(str::to_string));
-                }
-                NodeKind::Dir => {}
-                // Only a directory (or a symlink to one) can have children.
-                _ if !pending.iter().all(|c| c.is_empty() || c == ".") => return None,
-                _ => {}
-            }
+        let mut links = Vec::new();
+        let end = self.tree.resolve_traced(raw, |l| links.push(l.clone()))?;
+        if record {
+            self.keep.extend(links);
         }
-        Some(TreePath::new(&cur.join("/")))
+        Some(end)
     }
 
     fn keep_path(&mut self, p: Pending, queue: &mut Vec<Pending>) -> Result<(), ClosureError> {
