@@ -30,6 +30,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use dinv_apk::testkit::{write_repository, PackageSpec, TestKey};
+use dinv_elf::testkit::ElfSpec;
 
 use crate::fake_kernel::{fake_bzimage, fake_module, gzip, kernel_config_with, module_name};
 
@@ -294,6 +295,11 @@ fn linux_virt(config: String) -> PackageSpec {
 
 const LIBC: &str = "so:libc.musl-x86_64.so.1";
 
+/// A musl-linked x86-64 executable that needs `needed`.
+fn musl_elf(needed: &[&str]) -> Vec<u8> {
+    ElfSpec { interpreter: Some("/lib/ld-musl-x86_64.so.1".into()), ..ElfSpec::executable(needed) }.bytes()
+}
+
 fn exe(name: &str) -> Vec<u8> {
     format!("#!/bin/sh\n# fake {name}\n").into_bytes()
 }
@@ -333,7 +339,8 @@ fn main_specs(kernel_config: String) -> Vec<PackageSpec> {
     vec![
         PackageSpec::new("musl", "1.2.5-r10")
             .provide(&format!("{LIBC}=1"))
-            .file("lib/ld-musl-x86_64.so.1", b"\x7fELF musl".to_vec(), 0o755),
+            .file("lib/ld-musl-x86_64.so.1", ElfSpec::library("libc.musl-x86_64.so.1", &[]).bytes(), 0o755)
+            .symlink("lib/libc.musl-x86_64.so.1", "ld-musl-x86_64.so.1"),
         PackageSpec::new("musl-utils", "1.2.5-r10").depend(LIBC).file("usr/bin/ldd", exe("ldd"), 0o755),
         PackageSpec::new("alpine-baselayout-data", "3.7.0-r0")
             .file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n".to_vec(), 0o644)
@@ -475,9 +482,19 @@ fn community_specs() -> Vec<PackageSpec> {
                 openrc_script("GA_PATH=\"${GA_PATH:-/dev/virtio-ports/org.qemu.guest_agent.0}\"\ncommand=/usr/bin/qemu-ga\n"),
                 0o755,
             ),
+        PackageSpec::new("glib", "2.84.4-r0")
+            .depend(LIBC)
+            .provide("so:libglib-2.0.so.0=0.8400.4")
+            .file("usr/lib/libglib-2.0.so.0.8400.4", ElfSpec::library("libglib-2.0.so.0", &["libc.musl-x86_64.so.1"]).bytes(), 0o755)
+            .symlink("usr/lib/libglib-2.0.so.0", "libglib-2.0.so.0.8400.4"),
+        // ELF files, so the runtime layer keeps what they link to; TCG
+        // is a module QEMU loads at run time (aports' qemu APKBUILD puts
+        // it in this package).
         PackageSpec::new("qemu-system-x86_64", qemu)
             .depend(LIBC)
-            .file("usr/bin/qemu-system-x86_64", exe("qemu-system-x86_64"), 0o755)
+            .depend("so:libglib-2.0.so.0")
+            .file("usr/bin/qemu-system-x86_64", musl_elf(&["libglib-2.0.so.0", "libc.musl-x86_64.so.1"]), 0o755)
+            .file("usr/lib/qemu/accel-tcg-x86_64.so", ElfSpec::library("accel-tcg-x86_64.so", &["libglib-2.0.so.0", "libc.musl-x86_64.so.1"]).bytes(), 0o755)
             .file("usr/share/qemu/bios-microvm.bin", vec![0u8; 512], 0o644),
         PackageSpec::new("qemu-img", qemu).depend(LIBC).file("usr/bin/qemu-img", exe("qemu-img"), 0o755),
     ]

@@ -134,11 +134,11 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         (Some(rt), Some(_)) => {
             let mut tree = Tree::new();
             let what = format!("{} runtime packages", rt.packages.len());
-            stages.run("unpack-runtime", what, || resolved.source_of(rt).unpack(&rt.packages, &env, &mut tree))?;
-            if let Some(r) = &l.recipe.runtime {
-                configure::remove_paths(l, &mut tree, "runtime.remove", &r.remove)?;
-            }
-            Some(tree)
+            let summary = stages.run("unpack-runtime", what, || {
+                resolved.source_of(rt).unpack(&rt.packages, &env, &mut tree)?;
+                configure::runtime::apply(l, &mut tree)
+            })?;
+            Some((tree, summary))
         }
         _ => None,
     };
@@ -151,7 +151,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         env: &env,
         guest: &guest,
         kernel_plan: configured.kernel.as_ref(),
-        runtime: runtime.as_ref(),
+        runtime: runtime.as_ref().map(|(t, _)| t),
         epoch,
         out: staging.path(),
         kernel: None,
@@ -186,6 +186,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         kernel: emit.kernel.map(|k| k.summary),
         rootfs: emit.rootfs.expect("the rootfs emitter always runs"),
         image: emit.image,
+        runtime_layer: runtime.as_ref().map(|(_, s)| s.clone()),
         cached_layers: emit.cached_layers,
         removed: configured.removed.clone(),
         peak_rss_bytes: report::peak_rss(),

@@ -294,8 +294,14 @@ impl Tree {
     /// stops at the root, absolute targets start at the root) and returns the
     /// path of the final node, if it exists. Gives up after 40 links.
     pub fn resolve(&self, path: &TreePath) -> Option<TreePath> {
-        let mut pending: Vec<String> = path.components().map(str::to_string).collect();
-        pending.reverse();
+        self.resolve_traced(path.as_str(), |_| {})
+    }
+
+    /// [`Tree::resolve`] for a raw `/`-separated path (which may hold `.`
+    /// and `..`, read from the root), calling `on_link` with each symlink
+    /// passed on the way.
+    pub fn resolve_traced(&self, raw: &str, mut on_link: impl FnMut(&TreePath)) -> Option<TreePath> {
+        let mut pending: Vec<String> = raw.split('/').rev().map(str::to_string).collect();
         let mut cur: Vec<String> = Vec::new();
         let mut hops = 0;
         while let Some(comp) = pending.pop() {
@@ -316,6 +322,7 @@ impl Tree {
                     if hops > 40 {
                         return None;
                     }
+                    on_link(&here);
                     cur.pop();
                     if target.starts_with('/') {
                         cur.clear();

@@ -588,6 +588,20 @@ fn fake_module(modinfo: &str, syms: FakeSymbols, is64: bool, le: bool) -> Vec<u8
     f
 }
 
+// ---------------------------------------------------------------- elf
+
+fn elf_seeds(c: &mut Corpus) {
+    use dinv_elf::testkit::ElfSpec;
+    use dinv_elf::Class;
+    let exe = ElfSpec { rpath: vec!["$ORIGIN/../lib".into()], runpath: vec!["/opt/lib".into()], ..ElfSpec::executable(&["libglib-2.0.so.0", "libc.so.6"]) };
+    c.put("elf_dynamic", "exe64-le", exe.bytes());
+    c.put("elf_dynamic", "lib64-le", ElfSpec::library("libglib-2.0.so.0", &["libc.so.6"]).bytes());
+    c.put("elf_dynamic", "static", ElfSpec { dynamic: false, ..ElfSpec::default() }.bytes());
+    for (class, big_endian, name) in [(Class::Elf32, false, "exe32-le"), (Class::Elf32, true, "exe32-be"), (Class::Elf64, true, "exe64-be")] {
+        c.put("elf_dynamic", name, ElfSpec { class, big_endian, ..exe.clone() }.bytes());
+    }
+}
+
 fn main() {
     let root = std::env::args_os()
         .nth(1)
@@ -600,6 +614,7 @@ fn main() {
     kernel_seeds(&mut c);
     recipe_seeds(&mut c);
     launcher_seeds(&mut c);
+    elf_seeds(&mut c);
     check_seeds(&c);
     for (target, n) in &c.counts {
         println!("{target}: {n} seeds");
@@ -632,4 +647,6 @@ fn check_seeds(c: &Corpus) {
         let env = |k: &str| vars.get(k).map(|v| v.to_string());
         dinv_launcher::launcher::settings::Settings::from_lookup(&cfg.lookup(&env)).expect("launcher settings seed is valid");
     }
+    let elf = dinv_elf::parse(&read("elf_dynamic", "exe32-be")).expect("ELF seed parses");
+    assert_eq!(elf.needed, ["libglib-2.0.so.0", "libc.so.6"]);
 }

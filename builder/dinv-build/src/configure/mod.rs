@@ -16,6 +16,7 @@ mod ca;
 mod docker;
 mod kernel;
 pub mod overlays;
+pub mod runtime;
 mod services;
 mod strip;
 mod system;

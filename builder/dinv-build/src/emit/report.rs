@@ -49,6 +49,8 @@ pub struct Report {
     pub rootfs: RootfsSummary,
     /// The Docker image, when the guest has a kernel to boot.
     pub image: Option<ImageSummary>,
+    /// What `runtime.keep` left in the image's runtime layer.
+    pub runtime_layer: Option<crate::configure::runtime::RuntimeSummary>,
 }
 
 /// Every regular file directly in `dir`, sorted, with size and SHA-256

@@ -323,6 +323,10 @@ pub struct RuntimeSection {
     /// Paths removed from the runtime layer.
     #[serde(default)]
     pub remove: Vec<String>,
+    /// When set, the runtime layer holds only these paths (files or
+    /// directories) and what their ELF files link to; otherwise everything.
+    #[serde(default)]
+    pub keep: Option<Vec<String>>,
 }
 
 /// `[kernel]`.

@@ -183,7 +183,8 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
         }
     }
     let runtime_remove = r.runtime.as_ref().map(|rt| rt.remove.as_slice()).unwrap_or_default();
-    for (key, paths) in [("guest.remove", r.guest.remove.as_slice()), ("runtime.remove", runtime_remove)] {
+    let runtime_keep = r.runtime.as_ref().and_then(|rt| rt.keep.as_deref()).unwrap_or_default();
+    for (key, paths) in [("guest.remove", r.guest.remove.as_slice()), ("runtime.remove", runtime_remove), ("runtime.keep", runtime_keep)] {
         for (i, p) in paths.iter().enumerate() {
             TreePath::parse(p, true).map_err(|e| l.error(&format!("{key}[{i}]"), e.to_string()))?;
         }
