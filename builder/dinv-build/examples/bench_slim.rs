@@ -1,0 +1,209 @@
+//! The slim appliance, measured (not a test): sizes of the Debian appliance
+//! as built now and with every slimming switched off, side by side in one
+//! run; the same sizes for the Alpine default on the generated v3.22-shaped
+//! mirror; and boot-to-ready with its phase timeline, median of 5.
+//!
+//! Needs `cargo build --release -p dinv-build` first and the Debian mirror
+//! that `DINV_REQUIRE_DOCKER=1 cargo test -p dinv-build --test e2e_debian`
+//! fills in target/tmp/e2e-debian/mirror; qemu and e2fsprogs.
+//!
+//! Run: `cargo run --release -p dinv-build --example bench_slim`
+//! (`-- --sizes` stops before the boots). Boots run under TCG, as for a
+//! `docker run` without `/dev/kvm`; `BENCH_ACCEL=kvm` to try KVM.
+
+use dinv_test_support::{alpine_repo::AlpineMirror, appliance, debian_mirror};
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BOOTS: usize = 5;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent().and_then(Path::parent).and_then(Path::parent).expect("target dir above the example").to_path_buf()
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+}
+
+/// `dinv-build build --json RECIPE --out OUT` with `env`; report.json.
+fn build(dinv: &Path, recipe: &Path, out: &Path, cache: &Path, env: &[(&str, &str)]) -> serde_json::Value {
+    let _ = fs::remove_dir_all(out);
+    let mut cmd = Command::new(dinv);
+    cmd.args(["build", "-q", "--json"]).arg(recipe).arg("--out").arg(out).env("DINV_CACHE_DIR", cache).env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let o = cmd.output().expect("run dinv-build");
+    assert!(o.status.success(), "building {}: {}{}", recipe.display(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap()
+}
+
+/// The figures of one build, by label.
+fn sizes(r: &serde_json::Value) -> BTreeMap<&'static str, String> {
+    let output = |n: &str| r["outputs"].as_array().unwrap().iter().find(|o| o["name"] == n).and_then(|o| o["size"].as_u64()).unwrap_or(0);
+    let layer = |n: &str| r["image"]["layers"].as_array().unwrap().iter().find(|l| l["name"] == n).cloned().unwrap_or_default();
+    let removed = |prefix: &str| r["removed"].as_array().map(|a| a.iter().filter(|x| x["why"].as_str().unwrap_or("").starts_with(prefix)).map(|x| x["bytes"].as_u64().unwrap_or(0)).sum::<u64>()).unwrap_or(0);
+    let mut m = BTreeMap::new();
+    m.insert("1 image.tar", mib(output("image.tar")));
+    for (k, n) in [("2 runtime layer", "runtime"), ("3 dinv layer", "dinv")] {
+        let l = layer(n);
+        m.insert(k, format!("{} ({} uncompressed)", mib(l["size"].as_u64().unwrap_or(0)), mib(l["uncompressed_size"].as_u64().unwrap_or(0))));
+    }
+    let fs = &r["rootfs"];
+    m.insert("4 rootfs.ext4", mib(fs["size"].as_u64().unwrap_or(0)));
+    m.insert("5 guest used (ext4 blocks)", format!("{:.0} MB", (fs["blocks_used"].as_u64().unwrap_or(0) * fs["block_size"].as_u64().unwrap_or(4096)) as f64 / 1e6));
+    m.insert("6 kernel boot", r["kernel"]["boot"].as_str().unwrap_or("bzimage").to_string());
+    m.insert("7 removed: kernel modules", mib(removed("kernel.modules")));
+    m.insert("8 removed: rootfs.strip", mib(removed("rootfs.strip")));
+    m.insert("9 removed: guest.remove", mib(removed("guest.remove")));
+    m.insert("a runtime files dropped", mib(r["runtime_layer"]["dropped_bytes"].as_u64().unwrap_or(0)));
+    m
+}
+
+fn side_by_side(title: &str, cols: &[(&str, BTreeMap<&'static str, String>)]) {
+    println!("\n{title}");
+    print!("  {:<30}", "");
+    for (c, _) in cols {
+        print!("{c:<34}");
+    }
+    println!();
+    for key in cols[0].1.keys() {
+        print!("  {:<30}", &key[2..]);
+        for (_, m) in cols {
+            print!("{:<34}", m.get(key).map(String::as_str).unwrap_or("-"));
+        }
+        println!();
+    }
+}
+
+/// Everything slimming does, switched off: every module, no strip, the
+/// bzImage, the whole runtime packages, no path removals, perl back in.
+const UNSLIM: &str = "[kernel]\nmodules = \"all\"\nboot = \"bzimage\"\n\n[rootfs]\nstrip = false\nfree = \"20%\"\n\n[runtime]\nkeep = { replace = [\"/\"] }\n";
+
+fn main() {
+    let ws = workspace();
+    let target = target_dir();
+    let dinv = target.join("release/dinv-build");
+    let launcher = target.join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
+    assert!(dinv.is_file() && launcher.is_file(), "run `cargo build --release -p dinv-build` first");
+    let tmp = target.join("tmp/bench-slim");
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir_all(&tmp).unwrap();
+    let cache = tmp.join("cache");
+
+    // Debian: the recipe as shipped, and the same with slimming off.
+    let mirror_root = target.join("tmp/e2e-debian/mirror");
+    assert!(mirror_root.join("dists/bookworm/InRelease").is_file(), "no Debian mirror in {}: run the e2e test once", mirror_root.display());
+    let port = debian_mirror::serve(mirror_root.clone());
+    let mirror = format!("http://127.0.0.1:{port}");
+    let slim_recipe = tmp.join("debian-slim.toml");
+    let unslim_recipe = tmp.join("debian-unslim.toml");
+    let parent = ws.join("recipes/debian.toml");
+    fs::write(&slim_recipe, format!("extends = {parent:?}\n")).unwrap();
+    fs::write(&unslim_recipe, format!("extends = {parent:?}\n\n{UNSLIM}\n[guest]\nremove = {{ replace = [] }}\npackages = {{ remove = [\"usr-is-merged\"] }}\n")).unwrap();
+    eprintln!("bench: Debian builds");
+    let env = [("DINV_DEBIAN_MIRROR", mirror.as_str())];
+    let slim_out = tmp.join("debian-slim");
+    let slim = build(&dinv, &slim_recipe, &slim_out, &cache, &env);
+    let unslim = build(&dinv, &unslim_recipe, &tmp.join("debian-unslim"), &cache, &env);
+    side_by_side(
+        "1. Debian appliance (recipes/debian.toml, local mirror)",
+        &[("slimming off (same packages)", sizes(&unslim)), ("as shipped", sizes(&slim))],
+    );
+    let _ = fs::remove_dir_all(tmp.join("debian-unslim"));
+
+    // Alpine: the default recipe on the generated v3.22-shaped mirror.
+    eprintln!("bench: Alpine builds");
+    let alpine = AlpineMirror::write(&tmp.join("alpine-mirror"));
+    let default = ws.join("recipes/default.toml");
+    let a_slim = tmp.join("alpine-slim.toml");
+    let a_unslim = tmp.join("alpine-unslim.toml");
+    fs::write(&a_slim, alpine.child_recipe(&default, "")).unwrap();
+    fs::write(&a_unslim, alpine.child_recipe(&default, UNSLIM)).unwrap();
+    let s = build(&dinv, &a_slim, &tmp.join("alpine-slim"), &cache, &[]);
+    let u = build(&dinv, &a_unslim, &tmp.join("alpine-unslim"), &cache, &[]);
+    side_by_side(
+        "2. Alpine default (recipes/default.toml on the generated v3.22-shaped mirror: fake kernel and runtime stand-ins, so only the trend means something)",
+        &[("slimming off", sizes(&u)), ("as shipped", sizes(&s))],
+    );
+    if std::env::args().any(|a| a == "--sizes") {
+        return;
+    }
+
+    // 3. Boots of the slim Debian appliance: launcher started → /_ping OK.
+    let accel = std::env::var("BENCH_ACCEL").unwrap_or_else(|_| "tcg".to_string());
+    println!("\n3. Boot-to-ready of the Debian appliance as shipped (DINV_ACCEL={accel}, 1 vCPU, 512 MiB; launcher started → GET /_ping OK on 127.0.0.1:2375, polled every 100 ms; first boot formats the data disk and is not counted)");
+    let vmdir = tmp.join("vm");
+    fs::create_dir_all(&vmdir).unwrap();
+    let config = appliance::launcher_config(&slim_out, &vmdir);
+    let mut readies = Vec::new();
+    let mut phases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for i in 0..=BOOTS {
+        eprintln!("bench: boot {i}/{BOOTS}");
+        let console = vmdir.join("console.txt");
+        let log = fs::File::create(&console).unwrap();
+        let t = Instant::now();
+        let mut child = Command::new(&launcher)
+            .env("DINV_LAUNCHER_CONFIG", &config)
+            .env("DINV_ACCEL", &accel)
+            .env("DINV_MEMORY", "512M")
+            .env("DINV_STOP_TIMEOUT", "60")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start the launcher");
+        loop {
+            if appliance::ping("127.0.0.1:2375") {
+                break;
+            }
+            assert!(child.try_wait().unwrap().is_none(), "launcher exited:\n{}", fs::read_to_string(&console).unwrap_or_default());
+            assert!(t.elapsed() < Duration::from_secs(300), "not ready after 300 s:\n{}", fs::read_to_string(&console).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let ready = t.elapsed();
+        let text = fs::read_to_string(&console).unwrap_or_default();
+        unsafe { libc_kill(child.id() as i32, 15) };
+        let status = child.wait().unwrap();
+        assert!(status.success(), "launcher exit after SIGTERM: {status}");
+        if i == 0 {
+            println!("  first boot: ready in {:.1} s", ready.as_secs_f64());
+            continue;
+        }
+        readies.push(ready.as_secs_f64());
+        let timeline: serde_json::Value = fs::read(vmdir.join("run/timeline.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        for p in timeline["phases"].as_array().cloned().unwrap_or_default() {
+            let name = p["name"].as_str().unwrap_or("?").to_string();
+            if !order.contains(&name) {
+                order.push(name.clone());
+            }
+            phases.entry(name).or_default().push(p["seconds"].as_f64().unwrap_or(0.0));
+        }
+        if let Some(l) = text.lines().find(|l| l.contains("ready in")) {
+            println!("  boot {i}: {:.1} s; {}", ready.as_secs_f64(), l.trim());
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let all: Vec<String> = readies.iter().map(|r| format!("{r:.1}")).collect();
+    println!("  boot-to-ready: median {:.1} s (each: {})", median(&mut readies.clone()), all.join(", "));
+    let line: Vec<String> = order.iter().map(|n| format!("{n} {:.1}", median(phases.get_mut(n).unwrap()))).collect();
+    println!("  phases, median of {BOOTS} (s): {}", line.join(", "));
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
