@@ -19,6 +19,7 @@
 //! | `volume_uid`, `volume_gid` | owner of `volume_path` | 0, 0 |
 //! | `sock_uid`, `sock_gid` | owner of `/var/run/docker.sock` | 0, 0 |
 //! | `shutdown_timeout` | dockerd `shutdown-timeout`, seconds | 5 |
+//! | `tls_ca`, `tls_cert`, `tls_key` | dockerd's TLS server set (PEM, all three or none): written to `/etc/docker/tls/`, dockerd on 2376 with `tlsverify` | plain 2375 |
 //!
 //! Disks: `/dev/vda` root (ext4), `/dev/vdb` docker data (formatted ext4, label
 //! `dinv-docker`, when it has no ext superblock; mounted on `/var/lib/docker`),
