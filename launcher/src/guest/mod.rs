@@ -49,7 +49,8 @@
 //!
 //! # Power signals to PID 1 (busybox convention)
 //!
-//! SIGUSR2 or SIGUSR1: power off. SIGTERM or SIGINT (Ctrl-Alt-Del): reboot. The
+//! SIGUSR2 or SIGUSR1: power off (also sent by the ACPI power button's watcher,
+//! see [`power_button`]). SIGTERM or SIGINT (Ctrl-Alt-Del): reboot. The
 //! console then shows `dinv-guest: stopping <service>`, `dinv-guest: <service> stopped`
 //! and `dinv-guest: powering off` (or `rebooting`).
 
@@ -66,6 +67,7 @@ pub mod net;
 pub mod openrc;
 pub mod post;
 pub mod power;
+pub mod power_button;
 pub mod services;
 pub mod settings;
 pub mod setup;
