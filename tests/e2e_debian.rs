@@ -13,6 +13,10 @@
 //! 4. As users run it: `docker load` into the host's dockerd and `docker
 //!    run` without --privileged; the default command's output in `docker
 //!    logs`; `docker stop` exits 0 and the data survives `docker start`.
+//! 5. TLS, docker:dind style: `DOCKER_TLS_CERTDIR` on a volume, `docker
+//!    --tlsverify` from a second container sharing it, plain 2375 and plain
+//!    HTTP refused, the command's TLS variables, `dinv-launcher health`,
+//!    and the same certificates after `docker restart`.
 //!
 //! Needs qemu-system-x86, e2fsprogs, docker.io (scripts/setup). Takes a few
 //! minutes under TCG.
@@ -448,6 +452,107 @@ fn debian_appliance_end_to_end() {
     }
     docker_ok(None, &["stop", "-t", "60", "dinv-e2e"]);
     let _ = docker(None, &["rm", "-f", "-v", "dinv-e2e"]);
+    tls_socket(&tar);
     let _ = docker(None, &["rmi", "dinv-debian:latest"]);
     step(&format!("end to end in {:.0} s", started.elapsed().as_secs_f64()));
+}
+
+/// The certificate files in the `dinv-e2e-certs` volume: `sha256sum` and
+/// `stat` lines, read from a throwaway container.
+fn cert_listing() -> String {
+    docker_ok(
+        None,
+        &[
+            "run", "--rm", "-v", "dinv-e2e-certs:/certs:ro", "--entrypoint", "sh", "dinv-debian:latest", "-c",
+            "cd /certs && sha256sum ca/*.pem server/*.pem client/*.pem && stat -c '%a %n' ca/key.pem server/key.pem client/key.pem",
+        ],
+    )
+}
+
+/// `docker` from a second container on the same network as the appliance
+/// (alias `docker`), sharing its certificate volume; `env` is `-e` pairs.
+fn tls_client(tar: &Path, env: &[&str], args: &[&str]) -> Output {
+    let tar_arg = format!("{}:/tiny.tar:ro", tar.display());
+    let mut all = vec!["run", "--rm", "--network", "dinv-e2e-net", "-v", "dinv-e2e-certs:/certs:ro", "-v", &tar_arg];
+    all.extend(env);
+    all.extend(["--entrypoint", "docker", "dinv-debian:latest"]);
+    all.extend(args);
+    docker(None, &all)
+}
+
+/// `docker --tlsverify` with the client certificates from the shared volume.
+fn tls_ok(tar: &Path, args: &[&str]) -> String {
+    let all = [&["--tlsverify", "-H", "tcp://docker:2376"][..], args].concat();
+    let o = tls_client(tar, &["-e", "DOCKER_CERT_PATH=/certs/client"], &all);
+    assert!(o.status.success(), "docker --tlsverify {}: {}", args.join(" "), text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Waits for the TLS appliance: `dinv-launcher health` (the HEALTHCHECK)
+/// answers OK over TLS inside the container.
+fn wait_tls_ready(what: &str) {
+    wait_until(what, Duration::from_secs(420), || {
+        let running = docker_ok(None, &["inspect", "--format", "{{.State.Running}}", "dinv-e2e-tls"]);
+        assert_eq!(running.trim(), "true", "the TLS appliance stopped:\n{}", text(&docker(None, &["logs", "dinv-e2e-tls"])));
+        let o = docker(None, &["exec", "dinv-e2e-tls", "/usr/bin/dinv-launcher", "health"]);
+        o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "OK"
+    });
+}
+
+fn tls_socket(tar: &Path) {
+    step("TLS: DOCKER_TLS_CERTDIR");
+    let _ = docker(None, &["rm", "-f", "-v", "dinv-e2e-tls"]);
+    let _ = docker(None, &["volume", "rm", "dinv-e2e-certs"]);
+    let _ = docker(None, &["network", "rm", "dinv-e2e-net"]);
+    docker_ok(None, &["network", "create", "dinv-e2e-net"]);
+    // The command prints the variables it got, then talks to the guest's dockerd with them.
+    docker_ok(
+        None,
+        &[
+            "run", "-d", "--name", "dinv-e2e-tls", "--network", "dinv-e2e-net", "--network-alias", "docker",
+            "-e", "DOCKER_TLS_CERTDIR=/certs", "-v", "dinv-e2e-certs:/certs", "dinv-debian:latest", "sh", "-c",
+            "echo \"command env: $DOCKER_HOST $DOCKER_TLS_VERIFY $DOCKER_CERT_PATH\"; docker version --format 'command server: {{.Server.Version}}' && exec sleep infinity",
+        ],
+    );
+    let t = Instant::now();
+    wait_tls_ready("dockerd over TLS");
+    step(&format!("TLS appliance ready after {:.1} s", t.elapsed().as_secs_f64()));
+    let logs = text(&docker(None, &["logs", "dinv-e2e-tls"]));
+    assert!(logs.contains("dinv-launcher: TLS: wrote ca/key.pem, ca/cert.pem,"), "{logs}");
+    wait_until("the command's docker version", Duration::from_secs(60), || {
+        text(&docker(None, &["logs", "dinv-e2e-tls"])).contains("command server: 20.10")
+    });
+    let logs = text(&docker(None, &["logs", "dinv-e2e-tls"]));
+    assert!(logs.contains("command env: tcp://localhost:2376 1 /certs/client"), "{logs}");
+
+    let version = tls_ok(tar, &["version", "--format", "{{.Server.Version}}"]);
+    assert!(version.trim().starts_with("20.10"), "{version}");
+    tls_ok(tar, &["import", "/tiny.tar", "tiny:1"]);
+    let hello = tls_ok(tar, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "sh", "-c", "echo over-tls > /data/f && cat /data/f"]);
+    assert_eq!(hello, "over-tls\n");
+    // Nothing answers on 2375, and 2376 wants TLS with a client certificate.
+    let plain = tls_client(tar, &[], &["-H", "tcp://docker:2375", "version"]);
+    assert!(!plain.status.success(), "plain 2375 answered: {}", text(&plain));
+    let http = tls_client(tar, &[], &["-H", "tcp://docker:2376", "version", "--format", "{{.Server.Version}}"]);
+    assert!(!http.status.success() && !String::from_utf8_lossy(&http.stdout).contains("20.10"), "plain HTTP on 2376 answered: {}", text(&http));
+
+    let certs = cert_listing();
+    assert_eq!(certs.lines().filter(|l| l.ends_with(".pem") && l.len() > 64).count(), 8, "{certs}");
+    for mode in ["600 ca/key.pem", "600 server/key.pem", "644 client/key.pem"] {
+        assert!(certs.lines().any(|l| l == mode), "{mode} in {certs}");
+    }
+    let t = Instant::now();
+    docker_ok(None, &["restart", "-t", "60", "dinv-e2e-tls"]);
+    wait_tls_ready("dockerd over TLS after docker restart");
+    step(&format!("TLS appliance restarted and ready in {:.1} s", t.elapsed().as_secs_f64()));
+    assert_eq!(cert_listing(), certs, "the certificates changed across docker restart");
+    let logs = text(&docker(None, &["logs", "dinv-e2e-tls"]));
+    assert!(logs.contains("dinv-launcher: TLS: keeping the certificates in /certs"), "{logs}");
+    assert!(logs.contains("dinv-guest: dockerd stopped"), "{logs}");
+    let kept = tls_ok(tar, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "cat", "/data/f"]);
+    assert_eq!(kept, "over-tls\n");
+    docker_ok(None, &["stop", "-t", "60", "dinv-e2e-tls"]);
+    let _ = docker(None, &["rm", "-f", "-v", "dinv-e2e-tls"]);
+    let _ = docker(None, &["volume", "rm", "dinv-e2e-certs"]);
+    let _ = docker(None, &["network", "rm", "dinv-e2e-net"]);
 }

@@ -1,6 +1,9 @@
-//! Merges the shutdown timeout into dockerd's `/etc/docker/daemon.json`.
+//! Merges the shutdown timeout, and with `DOCKER_TLS_CERTDIR` the TLS
+//! settings, into dockerd's `/etc/docker/daemon.json`.
 
 use serde_json::{Map, Value};
+
+use dinv_contract::fw_cfg::DOCKER_TLS_PORT;
 
 /// Where dockerd reads its configuration (written by the builder, merged into by `setup`).
 pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
@@ -13,15 +16,58 @@ pub const SHUTDOWN_TIMEOUT_KEY: &str = "shutdown-timeout";
 /// Other keys and their order are kept (an existing key keeps its place, a new one
 /// goes last), so the same input always gives the same bytes.
 pub fn with_shutdown_timeout(existing: Option<&str>, secs: u64) -> Result<String, String> {
-    let mut config = match existing.map(str::trim).filter(|t| !t.is_empty()) {
-        None => Map::new(),
-        Some(text) => match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => return Err("not a JSON object".into()),
-            Err(e) => return Err(format!("invalid JSON: {e}")),
-        },
-    };
+    let mut config = object(existing)?;
     config.insert(SHUTDOWN_TIMEOUT_KEY.to_string(), Value::from(secs));
+    render(config)
+}
+
+/// Where dockerd's TLS files are, in the guest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsPaths {
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
+}
+
+/// Returns `existing` with dockerd verifying clients over TLS: `tlsverify`
+/// and the three files set, every `tcp://` listener on 2375 moved to 2376,
+/// and `tcp://0.0.0.0:2376` added when no listener is on 2376 yet (a
+/// config without `hosts` keeps dockerd's unix socket). Other keys are kept.
+pub fn with_tls(existing: Option<&str>, files: &TlsPaths) -> Result<String, String> {
+    let mut config = object(existing)?;
+    let mut hosts: Vec<Value> = match config.get("hosts") {
+        None => vec![Value::from(format!("unix://{}", dinv_contract::services::DOCKER_SOCK))],
+        Some(Value::Array(h)) => h.clone(),
+        Some(_) => return Err("\"hosts\" is not an array".into()),
+    };
+    let tls_port = format!(":{DOCKER_TLS_PORT}");
+    for h in hosts.iter_mut() {
+        if let Some(addr) = h.as_str().and_then(|s| s.strip_prefix("tcp://")).and_then(|a| a.strip_suffix(":2375")) {
+            *h = Value::from(format!("tcp://{addr}{tls_port}"));
+        }
+    }
+    if !hosts.iter().any(|h| h.as_str().is_some_and(|s| s.starts_with("tcp://") && s.ends_with(&tls_port))) {
+        hosts.push(Value::from(format!("tcp://0.0.0.0{tls_port}")));
+    }
+    config.insert("hosts".into(), Value::Array(hosts));
+    for (k, v) in [("tlsverify", Value::from(true)), ("tlscacert", files.ca.as_str().into()), ("tlscert", files.cert.as_str().into()), ("tlskey", files.key.as_str().into())] {
+        config.insert(k.into(), v);
+    }
+    render(config)
+}
+
+fn object(existing: Option<&str>) -> Result<Map<String, Value>, String> {
+    match existing.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(Map::new()),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err("not a JSON object".into()),
+            Err(e) => Err(format!("invalid JSON: {e}")),
+        },
+    }
+}
+
+fn render(config: Map<String, Value>) -> Result<String, String> {
     let mut text = serde_json::to_string_pretty(&Value::Object(config)).map_err(|e| e.to_string())?;
     text.push('\n');
     Ok(text)
@@ -57,6 +103,36 @@ mod tests {
         assert!(once.find("shutdown-timeout").unwrap() < once.find("bip").unwrap());
         assert!(once.contains("\"shutdown-timeout\": 12"));
         assert_eq!(with_shutdown_timeout(Some(&once), 12).unwrap(), once);
+    }
+
+    fn paths() -> TlsPaths {
+        TlsPaths { ca: "/etc/docker/tls/ca.pem".into(), cert: "/etc/docker/tls/cert.pem".into(), key: "/etc/docker/tls/key.pem".into() }
+    }
+
+    #[test]
+    fn tls_moves_2375_listeners_to_2376_and_sets_the_files() {
+        let existing = r#"{"bip": "172.19.0.1/16", "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "shutdown-timeout": 5}"#;
+        let out = with_tls(Some(existing), &paths()).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["hosts"], serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]));
+        assert_eq!((v["tlsverify"].clone(), v["tlskey"].clone()), (Value::from(true), Value::from("/etc/docker/tls/key.pem")));
+        assert_eq!(v["tlscacert"], "/etc/docker/tls/ca.pem");
+        assert_eq!(v["tlscert"], "/etc/docker/tls/cert.pem");
+        assert_eq!((v["bip"].clone(), v["shutdown-timeout"].clone()), (Value::from("172.19.0.1/16"), Value::from(5)));
+        assert!(!out.contains("2375"), "{out}");
+        assert_eq!(with_tls(Some(&out), &paths()).unwrap(), out, "idempotent");
+    }
+
+    #[test]
+    fn tls_adds_a_listener_when_none_is_there() {
+        let v: Value = serde_json::from_str(&with_tls(Some(r#"{"hosts": ["unix:///var/run/docker.sock"]}"#), &paths()).unwrap()).unwrap();
+        assert_eq!(v["hosts"], serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]));
+        let v: Value = serde_json::from_str(&with_tls(None, &paths()).unwrap()).unwrap();
+        assert_eq!(v["hosts"], serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]));
+        // A listener on another port stays (it gets TLS too: tlsverify applies to every TCP listener).
+        let v: Value = serde_json::from_str(&with_tls(Some(r#"{"hosts": ["tcp://127.0.0.1:2999"]}"#), &paths()).unwrap()).unwrap();
+        assert_eq!(v["hosts"], serde_json::json!(["tcp://127.0.0.1:2999", "tcp://0.0.0.0:2376"]));
+        assert!(with_tls(Some(r#"{"hosts": "tcp://x"}"#), &paths()).unwrap_err().contains("hosts"));
     }
 
     #[test]

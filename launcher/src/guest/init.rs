@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::guest::boot;
 use crate::guest::log::say;
 use crate::guest::power::PowerAction;
+use crate::guest::power_button;
 use crate::guest::services::{self, ServicesFile, SERVICES_JSON};
 use crate::guest::shutdown;
 use crate::guest::spawn::{self, describe_status, reap_all};
@@ -33,6 +34,8 @@ pub fn init() -> i32 {
     // SAFETY: reboot(RB_DISABLE_CAD) only changes the kernel's Ctrl-Alt-Del behaviour.
     unsafe { libc::reboot(libc::RB_DISABLE_CAD) };
     let settings = boot::boot();
+    // The launcher's fallback when the guest agent does not answer.
+    power_button::spawn();
     let file = services::load(Path::new(SERVICES_JSON)).unwrap_or_else(|e| {
         say(format_args!("error: {e}; no services will run"));
         ServicesFile { services: Vec::new() }

@@ -19,6 +19,7 @@
 //! | `volume_uid`, `volume_gid` | owner of `volume_path` | 0, 0 |
 //! | `sock_uid`, `sock_gid` | owner of `/var/run/docker.sock` | 0, 0 |
 //! | `shutdown_timeout` | dockerd `shutdown-timeout`, seconds | 5 |
+//! | `tls_ca`, `tls_cert`, `tls_key` | dockerd's TLS server set (PEM, all three or none): written to `/etc/docker/tls/`, dockerd on 2376 with `tlsverify` | plain 2375 |
 //!
 //! Disks: `/dev/vda` root (ext4), `/dev/vdb` docker data (formatted ext4, label
 //! `dinv-docker`, when it has no ext superblock; mounted on `/var/lib/docker`),
@@ -48,7 +49,8 @@
 //!
 //! # Power signals to PID 1 (busybox convention)
 //!
-//! SIGUSR2 or SIGUSR1: power off. SIGTERM or SIGINT (Ctrl-Alt-Del): reboot. The
+//! SIGUSR2 or SIGUSR1: power off (also sent by the ACPI power button's watcher,
+//! see [`power_button`]). SIGTERM or SIGINT (Ctrl-Alt-Del): reboot. The
 //! console then shows `dinv-guest: stopping <service>`, `dinv-guest: <service> stopped`
 //! and `dinv-guest: powering off` (or `rebooting`).
 
@@ -65,6 +67,7 @@ pub mod net;
 pub mod openrc;
 pub mod post;
 pub mod power;
+pub mod power_button;
 pub mod services;
 pub mod settings;
 pub mod setup;

@@ -19,6 +19,21 @@ pub struct Share {
     pub path: PathBuf,
 }
 
+/// dockerd's TLS server set (PEM), from the launcher's `DOCKER_TLS_CERTDIR`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: String,
+    pub cert: String,
+    pub key: String,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    /// Leaves the private key out of logs and dry runs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles").field("ca", &self.ca).field("cert", &self.cert).field("key", &"<private key>").finish()
+    }
+}
+
 /// All settings the guest reads from fw_cfg; missing keys take the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -29,6 +44,8 @@ pub struct Settings {
     pub sock_uid: u32,
     pub sock_gid: u32,
     pub shutdown_timeout: u64,
+    /// Set: dockerd listens on 2376 with `--tlsverify` instead of 2375.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for Settings {
@@ -41,6 +58,7 @@ impl Default for Settings {
             sock_uid: 0,
             sock_gid: 0,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -80,7 +98,29 @@ impl Settings {
         s.sock_uid = number(&get, "sock_uid", s.sock_uid)?;
         s.sock_gid = number(&get, "sock_gid", s.sock_gid)?;
         s.shutdown_timeout = number(&get, "shutdown_timeout", s.shutdown_timeout)?;
+        s.tls = tls(&get)?;
         Ok(s)
+    }
+}
+
+/// The TLS files: all three keys or none.
+fn tls(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TlsFiles>> {
+    use dinv_contract::fw_cfg::{TLS_CA, TLS_CERT, TLS_KEY};
+    let pem = |key: &'static str| -> Result<Option<String>> {
+        match get(key) {
+            Some(v) if !v.starts_with("-----BEGIN ") => {
+                Err(GuestError::Setting { key, value: v.chars().take(20).collect(), why: "expected PEM text".into() })
+            }
+            v => Ok(v.map(|v| v + "\n")),
+        }
+    };
+    match (pem(TLS_CA)?, pem(TLS_CERT)?, pem(TLS_KEY)?) {
+        (None, None, None) => Ok(None),
+        (Some(ca), Some(cert), Some(key)) => Ok(Some(TlsFiles { ca, cert, key })),
+        (ca, cert, _) => {
+            let missing = if ca.is_none() { TLS_CA } else if cert.is_none() { TLS_CERT } else { TLS_KEY };
+            Err(GuestError::Setting { key: missing, value: String::new(), why: "tls_ca, tls_cert and tls_key come together".into() })
+        }
     }
 }
 
@@ -172,6 +212,20 @@ mod tests {
         assert!(e.contains("nopath") && e.contains("TAG=PATH"), "{e}");
         assert!(parse_mounts("=/x").is_err());
         assert!(parse_mounts("t=rel/x").is_err());
+    }
+
+    #[test]
+    fn tls_files_come_together() {
+        let pem = |what: &str| format!("-----BEGIN {what}-----\nAAAA\n-----END {what}-----");
+        let (ca, cert, key) = (pem("CERTIFICATE"), pem("CERTIFICATE"), pem("PRIVATE KEY"));
+        let s = from(&[("tls_ca", &ca), ("tls_cert", &cert), ("tls_key", &format!("{key}\n\0"))]).unwrap();
+        let tls = s.tls.unwrap();
+        assert_eq!(tls.key, format!("{key}\n"));
+        assert!(!format!("{tls:?}").contains("AAAA\n-----END PRIVATE"), "the key stays out of Debug");
+        let e = from(&[("tls_ca", &ca), ("tls_key", &key)]).unwrap_err().to_string();
+        assert!(e.contains("tls_cert") && e.contains("together"), "{e}");
+        let e = from(&[("tls_ca", "junk"), ("tls_cert", &cert), ("tls_key", &key)]).unwrap_err().to_string();
+        assert!(e.contains("tls_ca") && e.contains("PEM"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::guest::error::{GuestError, Result};
 use crate::guest::ext4::has_ext4_superblock;
 use crate::guest::log::say;
 use crate::guest::mounts::MountRequest;
-use crate::guest::settings::Settings;
+use crate::guest::settings::{Settings, TlsFiles};
 use crate::guest::system::System;
 
 /// Filesystem label given to a freshly formatted docker data disk.
@@ -23,6 +23,8 @@ pub struct SetupPaths {
     pub volume_disk: PathBuf,
     pub docker_dir: PathBuf,
     pub daemon_json: PathBuf,
+    /// Where dockerd's TLS server files go (`ca.pem`, `cert.pem`, `key.pem`).
+    pub tls_dir: PathBuf,
 }
 
 impl Default for SetupPaths {
@@ -38,6 +40,9 @@ impl Default for SetupPaths {
             volume_disk: by_serial(dinv_contract::disks::VOLUME_SERIAL, "/dev/vdc"),
             docker_dir: "/var/lib/docker".into(),
             daemon_json: daemon_json::DAEMON_JSON.into(),
+            // On the root disk, which the launcher opens with snapshot=on:
+            // the key is gone when the VM stops.
+            tls_dir: "/etc/docker/tls".into(),
         }
     }
 }
@@ -61,7 +66,12 @@ pub fn setup(settings: &Settings, paths: &SetupPaths, sys: &mut dyn System) -> R
     for share in &settings.mounts {
         step(mount_once(sys, &MountRequest::ninep(&share.tag, &share.path)));
     }
-    step(shutdown_timeout(sys, &paths.daemon_json, settings.shutdown_timeout));
+    let tls = settings.tls.as_ref().map(|files| tls_files(sys, &paths.tls_dir, files));
+    match tls {
+        // Without its files dockerd must not get a TLS config it cannot load.
+        Some(Err(e)) => step(Err(e)),
+        tls => step(daemon_config(sys, &paths.daemon_json, settings.shutdown_timeout, tls.and_then(Result::ok).as_ref())),
+    }
     match failed {
         0 => Ok(()),
         failed => Err(GuestError::SetupFailed { failed }),
@@ -96,19 +106,35 @@ fn mount_once(sys: &mut dyn System, req: &MountRequest) -> Result<()> {
     sys.mount(req)
 }
 
-/// Writes dockerd's shutdown timeout into daemon.json when it differs.
-fn shutdown_timeout(sys: &mut dyn System, path: &Path, secs: u64) -> Result<()> {
+/// Writes dockerd's TLS server files into `dir` (the key readable by root only).
+fn tls_files(sys: &mut dyn System, dir: &Path, files: &TlsFiles) -> Result<daemon_json::TlsPaths> {
+    let path = |name: &str| dir.join(name);
+    sys.write_file(&path("ca.pem"), &files.ca)?;
+    sys.write_file(&path("cert.pem"), &files.cert)?;
+    sys.write_secret(&path("key.pem"), &files.key)?;
+    let s = |name: &str| path(name).to_string_lossy().into_owned();
+    Ok(daemon_json::TlsPaths { ca: s("ca.pem"), cert: s("cert.pem"), key: s("key.pem") })
+}
+
+/// Writes dockerd's shutdown timeout, and the TLS settings when given, into daemon.json when it differs.
+fn daemon_config(sys: &mut dyn System, path: &Path, secs: u64, tls: Option<&daemon_json::TlsPaths>) -> Result<()> {
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(GuestError::io("reading", path, e)),
     };
-    let merged =
-        daemon_json::with_shutdown_timeout(existing.as_deref(), secs).map_err(|why| GuestError::Config { path: path.into(), why })?;
+    let config = |why| GuestError::Config { path: path.into(), why };
+    let mut merged = daemon_json::with_shutdown_timeout(existing.as_deref(), secs).map_err(config)?;
+    if let Some(files) = tls {
+        merged = daemon_json::with_tls(Some(&merged), files).map_err(config)?;
+    }
     if existing.as_deref() == Some(merged.as_str()) {
         return Ok(());
     }
     say(format_args!("setting dockerd's shutdown-timeout to {secs} s in {}", path.display()));
+    if tls.is_some() {
+        say(format_args!("dockerd: TLS with client verification on port {}, no plain TCP", dinv_contract::fw_cfg::DOCKER_TLS_PORT));
+    }
     sys.write_file(path, &merged)
 }
 
@@ -129,6 +155,7 @@ mod tests {
             volume_disk: p.join("vdc.img"),
             docker_dir: p.join("var/lib/docker"),
             daemon_json: p.join("etc/docker/daemon.json"),
+            tls_dir: p.join("etc/docker/tls"),
         }
     }
 
@@ -217,6 +244,34 @@ mod tests {
         std::fs::create_dir_all(paths.daemon_json.parent().unwrap()).unwrap();
         std::fs::write(&paths.daemon_json, "{oops").unwrap();
         let mut sys = DryRun::default();
-        assert!(shutdown_timeout(&mut sys, &paths.daemon_json, 5).unwrap_err().to_string().contains("daemon.json: invalid JSON"));
+        assert!(daemon_config(&mut sys, &paths.daemon_json, 5, None).unwrap_err().to_string().contains("daemon.json: invalid JSON"));
+    }
+
+    #[test]
+    fn tls_files_and_daemon_json() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("setup");
+        let paths = scratch(&dir);
+        std::fs::create_dir_all(paths.daemon_json.parent().unwrap()).unwrap();
+        std::fs::write(&paths.daemon_json, r#"{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}"#).unwrap();
+        let files = TlsFiles { ca: "CA\n".into(), cert: "CERT\n".into(), key: "KEY\n".into() };
+        let settings = Settings { tls: Some(files.clone()), ..Settings::default() };
+        let mut sys = DryRun { mounted: vec![paths.docker_dir.clone()], actions: vec![] };
+        setup(&settings, &paths, &mut sys).unwrap();
+        let tls = |n: &str| paths.tls_dir.join(n);
+        assert_eq!(sys.actions[..3], [
+            Action::WriteFile { path: tls("ca.pem"), contents: "CA\n".into() },
+            Action::WriteFile { path: tls("cert.pem"), contents: "CERT\n".into() },
+            Action::WriteSecret(tls("key.pem")),
+        ]);
+        let Action::WriteFile { contents, .. } = &sys.actions[3] else { panic!("{:?}", sys.actions) };
+        let v: serde_json::Value = serde_json::from_str(contents).unwrap();
+        assert_eq!(v["hosts"], serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]));
+        assert_eq!(v["tlskey"], tls("key.pem").to_string_lossy().as_ref());
+        assert_eq!(v["tlsverify"], true);
+        // For real: the key is the owner's alone.
+        tls_files(&mut crate::guest::system::Live, &paths.tls_dir, &files).unwrap();
+        assert_eq!(std::fs::read_to_string(tls("key.pem")).unwrap(), "KEY\n");
+        assert_eq!(std::fs::metadata(tls("key.pem")).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

@@ -21,6 +21,8 @@ pub trait System {
     fn chown(&mut self, path: &Path, uid: u32, gid: u32) -> Result<()>;
     /// Replaces the contents of `path` (atomically on the live system).
     fn write_file(&mut self, path: &Path, contents: &str) -> Result<()>;
+    /// Like `write_file`, readable by root only; a dry run does not show the contents.
+    fn write_secret(&mut self, path: &Path, contents: &str) -> Result<()>;
 }
 
 /// The real machine: system calls and `mkfs.ext4`.
@@ -64,6 +66,24 @@ impl System for Live {
         std::fs::write(&tmp, contents).map_err(|e| GuestError::io("writing", &tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| GuestError::io("replacing", path, e))
     }
+
+    fn write_secret(&mut self, path: &Path, contents: &str) -> Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| GuestError::io("creating directory", dir, e))?;
+        }
+        let tmp = path.with_extension("dinv-tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(contents.as_bytes()))
+            .map_err(|e| GuestError::io("writing", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| GuestError::io("replacing", path, e))
+    }
 }
 
 /// One change a dry run would have made.
@@ -74,6 +94,7 @@ pub enum Action {
     Mount(MountRequest),
     Chown { path: PathBuf, uid: u32, gid: u32 },
     WriteFile { path: PathBuf, contents: String },
+    WriteSecret(PathBuf),
 }
 
 /// Records actions instead of doing them; `mounted` plays the kernel's mount table.
@@ -118,6 +139,11 @@ impl System for DryRun {
 
     fn write_file(&mut self, path: &Path, contents: &str) -> Result<()> {
         self.record(Action::WriteFile { path: path.into(), contents: contents.into() });
+        Ok(())
+    }
+
+    fn write_secret(&mut self, path: &Path, _contents: &str) -> Result<()> {
+        self.record(Action::WriteSecret(path.into()));
         Ok(())
     }
 }

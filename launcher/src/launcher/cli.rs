@@ -8,6 +8,8 @@ use std::time::Duration;
 use super::accel::{self, Accel};
 use super::config::{self, Paths};
 use super::settings::Settings;
+use super::certs::{self, CertDir};
+use super::ready::Probe;
 use super::supervise::{self, Plan};
 use super::{disks, qemu, ready, LauncherError};
 
@@ -50,15 +52,33 @@ fn plan(command: Vec<String>) -> Result<Plan, LauncherError> {
     let args = qemu::qemu_args(&settings, &paths, choice.accel);
     // Only a KVM choice made by probing gets the TCG retry; a forced one is kept.
     let tcg_fallback = choice.retry_with_tcg.then(|| qemu::qemu_args(&settings, &paths, Accel::Tcg));
-    Ok(Plan { qemu: paths.qemu.clone(), accel: choice.accel, args, tcg_fallback, command, settings, paths })
+    Ok(Plan { qemu: paths.qemu.clone(), accel: choice.accel, args, tcg_fallback, command, settings, paths, probe: Probe::Plain })
+}
+
+/// With `DOCKER_TLS_CERTDIR`: creates or renews the certificates, then
+/// makes the probe speak TLS with the client set.
+fn prepare_tls(plan: &mut Plan) -> Result<(), LauncherError> {
+    let Some(dir) = plan.settings.tls_certdir.clone() else { return Ok(()) };
+    let (host, ips) = certs::container_identity();
+    let sans = certs::server_sans(host.as_deref(), &ips, &plan.settings.tls_san);
+    let out = certs::ensure(&CertDir(dir.clone()), &sans, std::time::SystemTime::now())?;
+    if out.external {
+        eprintln!("dinv-launcher: TLS: using the server certificates in {}/server as they are (no ca/key.pem)", dir.display());
+    } else if out.written.is_empty() {
+        eprintln!("dinv-launcher: TLS: keeping the certificates in {}", dir.display());
+    } else {
+        eprintln!("dinv-launcher: TLS: wrote {} in {}", out.written.join(", "), dir.display());
+    }
+    plan.probe = Probe::for_settings(&plan.settings)?;
+    Ok(())
 }
 
 /// Runs one mode and returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
     let result = match parse_args(args) {
         Mode::Health => {
-            let addr = load().map(|(s, _)| s.ping_addr);
-            return match addr.map_err(|e| e.to_string()).and_then(|a| ready::ping(&a, Duration::from_secs(3))) {
+            let target = load().and_then(|(s, _)| Ok((s.ping_addr, Probe::for_settings(&s)?)));
+            return match target.map_err(|e| e.to_string()).and_then(|(a, probe)| ready::ping(&a, Duration::from_secs(3), &probe)) {
                 Ok(()) => {
                     println!("OK");
                     0
@@ -75,9 +95,10 @@ pub fn main(args: &[String]) -> i32 {
             println!("{}", qemu::shell_quote(&all));
             0
         }),
-        Mode::Run(command) => plan(command).and_then(|p| {
+        Mode::Run(command) => plan(command).and_then(|mut p| {
             disks::check_inputs(&p.settings, &p.paths)?;
             disks::prepare(&p.settings, &p.paths)?;
+            prepare_tls(&mut p)?;
             supervise::run(p)
         }),
     };

@@ -6,6 +6,7 @@
 //! the parts that touch the system (accel probe, disks, sockets, processes).
 
 pub mod accel;
+pub mod certs;
 pub mod cli;
 pub mod config;
 pub mod console_watch;

@@ -8,9 +8,12 @@
 //! guest can find them without relying on device probe order. The console
 //! goes to stdout and, through the chardev's logfile, to the console log.
 
+use std::path::PathBuf;
+
 use super::accel::Accel;
+use super::certs::{CertDir, Role};
 use super::config::Paths;
-use super::settings::{Machine, Settings, DOCKER_PORT};
+use super::settings::{Machine, Settings};
 
 /// The 9p mount tag of the n-th DINV_MOUNTS entry.
 pub fn mount_tag(n: usize) -> String {
@@ -22,8 +25,30 @@ fn esc(s: &str) -> String {
     s.replace(',', ",,")
 }
 
+/// The value of one fw_cfg entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FwCfg {
+    /// `string=`: short settings.
+    String(String),
+    /// `file=`: read by QEMU at start (the TLS server files).
+    File(PathBuf),
+}
+
 /// The `opt/dinv/<key>` fw_cfg entries the guest reads, in order.
-pub fn fw_cfg_entries(s: &Settings) -> Vec<(&'static str, String)> {
+pub fn fw_cfg_entries(s: &Settings) -> Vec<(&'static str, FwCfg)> {
+    let mut out: Vec<(&'static str, FwCfg)> = fw_cfg_strings(s).into_iter().map(|(k, v)| (k, FwCfg::String(v))).collect();
+    if let Some(dir) = &s.tls_certdir {
+        // The server set goes in by file, so the key never shows on a command line.
+        use dinv_contract::fw_cfg::{TLS_CA, TLS_CERT, TLS_KEY};
+        let dir = CertDir(dir.clone());
+        for (key, name) in [(TLS_CA, "ca.pem"), (TLS_CERT, "cert.pem"), (TLS_KEY, "key.pem")] {
+            out.push((key, FwCfg::File(dir.file(Role::Server, name))));
+        }
+    }
+    out
+}
+
+fn fw_cfg_strings(s: &Settings) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if !s.mounts.is_empty() {
         let list: Vec<String> = s.mounts.iter().enumerate().map(|(i, p)| format!("{}={p}", mount_tag(i))).collect();
@@ -96,7 +121,8 @@ pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
         disk("volume", &p.volume_disk.to_string_lossy(), ",discard=unmap");
     }
 
-    let mut net = format!("user,id=net0,hostfwd=tcp::{DOCKER_PORT}-:{DOCKER_PORT}");
+    let docker = s.docker_port();
+    let mut net = format!("user,id=net0,hostfwd=tcp::{docker}-:{docker}");
     for f in &s.tcp_ports {
         net.push_str(&format!(",hostfwd=tcp::{}-:{}", f.host, f.guest));
     }
@@ -116,7 +142,11 @@ pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
     push(&["-device", &dev("virtio-balloon")]);
     push(&["-qmp", &format!("unix:{},server=on,wait=off", esc(&p.qmp_socket().to_string_lossy()))]);
     for (key, value) in fw_cfg_entries(s) {
-        push(&["-fw_cfg", &format!("name={}/{key},string={}", dinv_contract::fw_cfg::PREFIX, esc(&value))]);
+        let value = match value {
+            FwCfg::String(v) => format!("string={}", esc(&v)),
+            FwCfg::File(p) => format!("file={}", esc(&p.to_string_lossy())),
+        };
+        push(&["-fw_cfg", &format!("name={}/{key},{value}", dinv_contract::fw_cfg::PREFIX)]);
     }
     a
 }
@@ -169,6 +199,8 @@ mod tests {
             stop_timeout: Duration::from_secs(20),
             ready_timeout: Duration::from_secs(300),
             ping_addr: "127.0.0.1:2375".parse().unwrap(),
+            tls_certdir: None,
+            tls_san: Vec::new(),
         }
     }
 
@@ -256,6 +288,25 @@ mod tests {
         }
         assert!(got.contains(&"user,id=net0,hostfwd=tcp::2375-:2375".to_string()));
         assert_eq!(fw_cfg_entries(&s).iter().map(|e| e.0).collect::<Vec<_>>(), ["sock_uid", "sock_gid", "shutdown_timeout"]);
+    }
+
+    #[test]
+    fn tls_forwards_2376_only_and_passes_the_server_files() {
+        let mut s = settings(Machine::Microvm);
+        s.tls_certdir = Some("/certs,x".into());
+        let got = qemu_args(&s, &paths(), Accel::Kvm);
+        let net = got.iter().find(|a| a.starts_with("user,id=net0")).unwrap();
+        assert!(net.starts_with("user,id=net0,hostfwd=tcp::2376-:2376,"), "{net}");
+        assert!(!net.contains("2375"), "{net}");
+        let files: Vec<&String> = got.iter().filter(|a| a.contains(",file=")).collect();
+        assert_eq!(
+            files,
+            [
+                "name=opt/dinv/tls_ca,file=/certs,,x/server/ca.pem",
+                "name=opt/dinv/tls_cert,file=/certs,,x/server/cert.pem",
+                "name=opt/dinv/tls_key,file=/certs,,x/server/key.pem"
+            ]
+        );
     }
 
     #[test]

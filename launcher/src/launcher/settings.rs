@@ -5,8 +5,10 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use super::certs::{self, San};
 use super::LauncherError;
 
 /// Which QEMU machine type and device flavour to use.
@@ -55,12 +57,30 @@ pub struct Settings {
     pub stop_timeout: Duration,
     /// How long to wait for dockerd's /_ping before giving up.
     pub ready_timeout: Duration,
-    /// Where /_ping is polled (the 2375 forward).
+    /// Where /_ping is polled (the dockerd forward).
     pub ping_addr: SocketAddr,
+    /// `DOCKER_TLS_CERTDIR`: dockerd on 2376 with `--tlsverify`, its
+    /// certificates kept here (docker:dind style); None: plain 2375.
+    pub tls_certdir: Option<PathBuf>,
+    /// `DOCKER_TLS_SAN`: extra names for the server certificate.
+    pub tls_san: Vec<San>,
 }
 
-/// The dockerd port, always forwarded.
+/// The dockerd port without TLS.
 pub const DOCKER_PORT: u16 = 2375;
+/// The dockerd port with TLS (`DOCKER_TLS_CERTDIR`).
+pub const DOCKER_TLS_PORT: u16 = dinv_contract::fw_cfg::DOCKER_TLS_PORT;
+
+impl Settings {
+    /// The forwarded dockerd port: 2376 with TLS, else 2375.
+    pub fn docker_port(&self) -> u16 {
+        if self.tls_certdir.is_some() {
+            DOCKER_TLS_PORT
+        } else {
+            DOCKER_PORT
+        }
+    }
+}
 
 const MIB: u64 = 1 << 20;
 
@@ -187,7 +207,14 @@ impl Settings {
                 bytes / MIB
             }
         };
-        let tcp_ports = var("DINV_TCP_PORTS").map(|v| parse_ports("DINV_TCP_PORTS", &v, Some(DOCKER_PORT))).transpose()?.unwrap_or_default();
+        let tls_certdir = match var("DOCKER_TLS_CERTDIR") {
+            None => None,
+            Some(v) if v.trim().starts_with('/') && !v.contains(['\0', '\n']) => Some(PathBuf::from(v.trim())),
+            Some(v) => return Err(bad("DOCKER_TLS_CERTDIR", &v, "expected an absolute directory path, e.g. /certs")),
+        };
+        let tls_san = var("DOCKER_TLS_SAN").map(|v| certs::parse_extra_sans(&v).map_err(|why| bad("DOCKER_TLS_SAN", &v, why))).transpose()?.unwrap_or_default();
+        let docker_port = if tls_certdir.is_some() { DOCKER_TLS_PORT } else { DOCKER_PORT };
+        let tcp_ports = var("DINV_TCP_PORTS").map(|v| parse_ports("DINV_TCP_PORTS", &v, Some(docker_port))).transpose()?.unwrap_or_default();
         let udp_ports = var("DINV_UDP_PORTS").map(|v| parse_ports("DINV_UDP_PORTS", &v, None)).transpose()?.unwrap_or_default();
         let mounts = var("DINV_MOUNTS").map(|v| parse_mounts(&v)).transpose()?.unwrap_or_default();
         let docker_size = var("DINV_DOCKER_SIZE").map(|v| parse_disk_size("DINV_DOCKER_SIZE", &v)).transpose()?.unwrap_or(64 << 30);
@@ -230,7 +257,7 @@ impl Settings {
         let ready_timeout =
             var("DINV_READY_TIMEOUT").map(|v| parse_seconds("DINV_READY_TIMEOUT", &v)).transpose()?.unwrap_or(Duration::from_secs(300));
         let ping_addr = match var("DINV_PING_ADDR") {
-            None => SocketAddr::from(([127, 0, 0, 1], DOCKER_PORT)),
+            None => SocketAddr::from(([127, 0, 0, 1], docker_port)),
             Some(v) => v.trim().parse().map_err(|_| bad("DINV_PING_ADDR", &v, "expected IP:PORT, e.g. 127.0.0.1:2375"))?,
         };
         Ok(Settings {
@@ -248,6 +275,8 @@ impl Settings {
             stop_timeout,
             ready_timeout,
             ping_addr,
+            tls_certdir,
+            tls_san,
         })
     }
 }
@@ -279,6 +308,7 @@ mod tests {
         assert_eq!(s.stop_timeout, Duration::from_secs(20));
         assert_eq!(s.ready_timeout, Duration::from_secs(300));
         assert_eq!(s.ping_addr.to_string(), "127.0.0.1:2375");
+        assert_eq!((s.tls_certdir.as_ref(), s.docker_port()), (None, 2375));
         // Empty values count as unset.
         assert_eq!(with(&[("DINV_CPUS", ""), ("DINV_MEMORY", " ")]).unwrap(), s);
     }
@@ -372,5 +402,21 @@ mod tests {
         assert!(err(&[("DINV_MACHINE", "pc")]).starts_with("DINV_MACHINE=\"pc\""));
         assert_eq!(with(&[("DINV_PING_ADDR", "127.0.0.1:9")]).unwrap().ping_addr.port(), 9);
         assert!(err(&[("DINV_PING_ADDR", "localhost")]).starts_with("DINV_PING_ADDR="));
+    }
+
+    #[test]
+    fn tls_certdir_moves_dockerd_to_2376() {
+        let s = with(&[("DOCKER_TLS_CERTDIR", "/certs"), ("DOCKER_TLS_SAN", "DNS:dind.example,IP:10.0.0.7")]).unwrap();
+        assert_eq!(s.tls_certdir.as_deref(), Some(std::path::Path::new("/certs")));
+        assert_eq!((s.docker_port(), s.ping_addr.to_string().as_str()), (2376, "127.0.0.1:2376"));
+        assert_eq!(s.tls_san, vec![San::Dns("dind.example".into()), San::Ip("10.0.0.7".parse().unwrap())]);
+        // 2376 is dockerd's now; 2375 is free for the user.
+        let tls = [("DOCKER_TLS_CERTDIR", "/certs")];
+        assert!(err(&[tls[0], ("DINV_TCP_PORTS", "2376")]).contains("reserved for dockerd"));
+        assert_eq!(with(&[tls[0], ("DINV_TCP_PORTS", "2375")]).unwrap().tcp_ports.len(), 1);
+        // Empty means off, as in docker:dind.
+        assert_eq!(with(&[("DOCKER_TLS_CERTDIR", "")]).unwrap().docker_port(), 2375);
+        assert!(err(&[("DOCKER_TLS_CERTDIR", "certs")]).starts_with("DOCKER_TLS_CERTDIR=\"certs\""));
+        assert!(err(&[tls[0], ("DOCKER_TLS_SAN", "IP:x")]).starts_with("DOCKER_TLS_SAN="));
     }
 }

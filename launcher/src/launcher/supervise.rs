@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use super::accel::Accel;
 use super::config::Paths;
 use super::console_watch::Follower;
-use super::ready::{self, NotReady};
+use super::certs::CertDir;
+use super::ready::{self, NotReady, Probe};
 use super::settings::Settings;
 use super::{qga, qmp, signals, timeline, LauncherError};
 
@@ -36,6 +37,19 @@ pub struct Plan {
     pub command: Vec<String>,
     pub settings: Settings,
     pub paths: Paths,
+    /// How readiness is polled (TLS with `DOCKER_TLS_CERTDIR`).
+    pub probe: Probe,
+}
+
+/// The docker client variables the command gets with `DOCKER_TLS_CERTDIR`
+/// (docker:dind's client setup), or none.
+pub fn command_env(s: &Settings) -> Vec<(&'static str, String)> {
+    let Some(dir) = &s.tls_certdir else { return Vec::new() };
+    vec![
+        ("DOCKER_HOST", format!("tcp://localhost:{}", s.docker_port())),
+        ("DOCKER_TLS_VERIFY", "1".into()),
+        ("DOCKER_CERT_PATH", CertDir(dir.clone()).client_dir().to_string_lossy().into_owned()),
+    ]
 }
 
 enum Event {
@@ -172,7 +186,7 @@ impl Supervisor {
                     return;
                 }
                 let mut c = Command::new(&self.plan.command[0]);
-                c.args(&self.plan.command[1..]);
+                c.args(&self.plan.command[1..]).envs(command_env(&self.plan.settings));
                 signals::unblock_in_child(&mut c);
                 match c.spawn() {
                     Ok(child) => self.cmd = Some(child.id() as libc::pid_t),
@@ -256,8 +270,9 @@ impl Supervisor {
         self.qemu_status = None;
         self.qemu_gone = Arc::new(AtomicBool::new(false));
         let (gone, tx, addr, total) = (self.qemu_gone.clone(), self.tx.clone(), self.plan.settings.ping_addr, self.plan.settings.ready_timeout);
+        let probe = self.plan.probe.clone();
         std::thread::spawn(move || {
-            let r = ready::wait_ready(&addr, total, &|| gone.load(Ordering::SeqCst));
+            let r = ready::wait_ready(&addr, &probe, total, &|| gone.load(Ordering::SeqCst));
             let _ = tx.send(Event::Ready(r));
         });
         Ok(())
