@@ -50,7 +50,9 @@ pub fn with_tls(existing: Option<&str>, files: &TlsPaths) -> Result<String, Stri
         hosts.push(Value::from(format!("tcp://0.0.0.0{tls_port}")));
     }
     config.insert("hosts".into(), Value::Array(hosts));
-    for (k, v) in [("tlsverify", Value::from(true)), ("tlscacert", files.ca.as_str().into()), ("tlscert", files.cert.as_str().into()), ("tlskey", files.key.as_str().into())] {
+    // `tls` too: the builder writes `"tls": false` for a plain TCP listener
+    // (so dockerd skips its 15 s start-up delay); TLS now replaces it.
+    for (k, v) in [("tls", Value::from(true)), ("tlsverify", Value::from(true)), ("tlscacert", files.ca.as_str().into()), ("tlscert", files.cert.as_str().into()), ("tlskey", files.key.as_str().into())] {
         config.insert(k.into(), v);
     }
     render(config)
@@ -111,9 +113,10 @@ mod tests {
 
     #[test]
     fn tls_moves_2375_listeners_to_2376_and_sets_the_files() {
-        let existing = r#"{"bip": "172.19.0.1/16", "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "shutdown-timeout": 5}"#;
+        let existing = r#"{"bip": "172.19.0.1/16", "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "shutdown-timeout": 5, "tls": false}"#;
         let out = with_tls(Some(existing), &paths()).unwrap();
         let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["tls"], Value::from(true), "the builder's tls=false gives way");
         assert_eq!(v["hosts"], serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]));
         assert_eq!((v["tlsverify"].clone(), v["tlskey"].clone()), (Value::from(true), Value::from("/etc/docker/tls/key.pem")));
         assert_eq!(v["tlscacert"], "/etc/docker/tls/ca.pem");
