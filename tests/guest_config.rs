@@ -137,7 +137,8 @@ fn alpine_guest_is_configured() {
   "registry-mirrors": [
     "https://mirror.corp.invalid"
   ],
-  "shutdown-timeout": 5
+  "shutdown-timeout": 5,
+  "tls": false
 }
 "#
     );
