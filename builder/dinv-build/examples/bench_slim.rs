@@ -31,7 +31,11 @@ fn target_dir() -> PathBuf {
 }
 
 fn mib(b: u64) -> String {
-    format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+    if b < 1 << 20 {
+        format!("{:.1} KiB", b as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+    }
 }
 
 /// `dinv-build build --json RECIPE --out OUT` with `env`; report.json.
@@ -73,13 +77,13 @@ fn side_by_side(title: &str, cols: &[(&str, BTreeMap<&'static str, String>)]) {
     println!("\n{title}");
     print!("  {:<30}", "");
     for (c, _) in cols {
-        print!("{c:<34}");
+        print!("{c:<38}");
     }
     println!();
     for key in cols[0].1.keys() {
         print!("  {:<30}", &key[2..]);
         for (_, m) in cols {
-            print!("{:<34}", m.get(key).map(String::as_str).unwrap_or("-"));
+            print!("{:<38}", m.get(key).map(String::as_str).unwrap_or("-"));
         }
         println!();
     }
