@@ -182,49 +182,45 @@ fn answer(conn: TcpStream, root: &Path, st: &Mutex<State>) -> std::io::Result<()
     match fault {
         Some(Fault::ChunkedCut(n)) => {
             let n = n.min(len) as usize;
+            log(200, n as u64);
             write!(w, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{n:x}\r\n")?;
             w.write_all(&bytes[..n])?;
             w.write_all(b"\r\n")?;
-            log(200, n as u64);
             return w.flush();
         }
         Some(Fault::ShortClose(n)) => {
             let n = n.min(len) as usize;
+            log(200, n as u64);
             write!(w, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
             w.write_all(&bytes[..n])?;
-            log(200, n as u64);
             return w.flush();
         }
         _ => {}
     }
-    write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nETag: {tag}\r\nLast-Modified: {modified}\r\nConnection: close\r\n\r\n")?;
+    // Every answer is logged before its bytes go out: the client may read
+    // the whole body and exit before this thread runs again, and a test
+    // that then reads the log must already see the answer.
     let sent = match fault {
-        Some(Fault::CloseAfter(n)) => {
-            let n = n.min(len);
-            w.write_all(&bytes[..n as usize])?;
-            n
-        }
+        Some(Fault::CloseAfter(n) | Fault::StallAfter(n, _)) => n.min(len),
+        _ => len,
+    };
+    log(200, sent);
+    write!(w, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nETag: {tag}\r\nLast-Modified: {modified}\r\nConnection: close\r\n\r\n")?;
+    match fault {
+        Some(Fault::CloseAfter(_)) => w.write_all(&bytes[..sent as usize])?,
         Some(Fault::Corrupt { good }) => {
             let good = good.min(len) as usize;
             w.write_all(&bytes[..good])?;
             w.write_all(&vec![0u8; bytes.len() - good])?;
-            len
         }
-        Some(Fault::StallAfter(n, pause)) => {
-            let n = n.min(len);
-            w.write_all(&bytes[..n as usize])?;
+        Some(Fault::StallAfter(_, pause)) => {
+            w.write_all(&bytes[..sent as usize])?;
             w.flush()?;
-            // Logged before the pause, so a test sees the stall while it lasts.
-            log(200, n);
             std::thread::sleep(pause);
             return Ok(());
         }
-        _ => {
-            w.write_all(&bytes)?;
-            len
-        }
-    };
-    log(200, sent);
+        _ => w.write_all(&bytes)?,
+    }
     w.flush()
 }
 
