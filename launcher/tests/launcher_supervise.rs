@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 /// Like QEMU, writes the console to stdout and to the chardev's logfile.
 /// With FAKE_BOOT it prints a boot's markers, stamped as the guest would,
-/// spaced by sleeps at least as long as the stamps say.
+/// spaced by sleeps at least as long as the stamps say. With FAKE_KVM_HANG,
+/// under `-accel kvm` it hangs as a guest does on some nested hosts: the
+/// kernel's real-mode setup prints its EDD line, then nothing.
 const FAKE_QEMU: &str = r#"#!/bin/sh
 LOG=/dev/null
 for a in "$@"; do case "$a" in stdio,*logfile=*) LOG="${a##*logfile=}";; esac; done
@@ -20,6 +22,12 @@ say() { echo "$1"; echo "$1" >> "$LOG"; }
 echo "$@" > "$FAKE_DIR/qemu.args"
 echo qemu-start >> "$FAKE_DIR/events"
 say console-line
+case " $* " in *" -accel kvm "*) if [ -n "$FAKE_KVM_HANG" ]; then
+    echo kvm-hang >> "$FAKE_DIR/events"
+    say "Probing EDD (edd=off to disable)... ok"
+    [ "$FAKE_KVM_HANG" = error ] && printf 'KVM internal error. Suberror: 1\nemulation failure\n' >&2
+    while :; do sleep 0.05; done
+fi;; esac
 if [ -n "$FAKE_BOOT" ]; then
     sleep 0.1
     say "[    0.000000] Linux version 6.1.0-fake (fake@dinv) #1 SMP PREEMPT_DYNAMIC"
@@ -31,7 +39,7 @@ if [ -n "$FAKE_BOOT" ]; then
     say "[    0.600] dinv-guest: init starting"
     sleep 0.3
     say "[    0.900] dinv-guest: started dockerd (pid 42)"
-    sleep 0.2
+    sleep "${FAKE_DOCKERD_SECS:-0.2}"
 fi
 if [ -n "$FAKE_EXIT" ]; then exit "$FAKE_EXIT"; fi
 trap 'echo qemu-exit >> "$FAKE_DIR/events"; exit 0' USR1
@@ -346,4 +354,78 @@ fn boot_timeline_is_printed_and_written_at_readiness() {
     eprintln!("{ready}\n{json:#}");
     let markers: Vec<&str> = json["markers"].as_array().unwrap().iter().map(|m| m["marker"].as_str().unwrap()).collect();
     assert_eq!(markers, ["kernel", "initramfs", "switch_root", "guest_init", "dockerd"]);
+}
+
+/// On a host whose KVM passes every check but hangs the guest before its
+/// kernel prints, the watchdog kills QEMU and starts it again under TCG.
+#[test]
+fn a_guest_hung_under_kvm_is_restarted_under_tcg() {
+    let f = Fixture::new("kvmhang");
+    f.serve_qga();
+    let ping = f.serve_ping();
+    let env = [("DINV_ACCEL", ""), ("DINV_TEST_KVM_PROBE", "works"), ("DINV_KVM_WATCHDOG", "1"), ("FAKE_KVM_HANG", "1"), ("FAKE_BOOT", "1")];
+    let t = Instant::now();
+    let (code, _, stderr) = finish(f.launcher(&ping, &env, &["sh", "-c", "echo cmd-ran >> \"$FAKE_DIR/events\""]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        f.events(),
+        ["qemu-start", "kvm-hang", "qemu-start", "cmd-ran", "qga guest-sync", "qga guest-shutdown", "qemu-exit"],
+        "{stderr}"
+    );
+    assert!(t.elapsed() >= Duration::from_secs(1), "killed before the watchdog's second");
+    assert!(stderr.contains("no sign of the guest's kernel on the console 1 s after starting QEMU under KVM"), "{stderr}");
+    assert!(stderr.contains("starting QEMU again under TCG"), "{stderr}");
+    let args = std::fs::read_to_string(f.dir.join("qemu.args")).unwrap();
+    assert!(args.starts_with("-M microvm -accel tcg -cpu max"), "{args}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("run/timeline.json")).unwrap()).unwrap();
+    assert_eq!(json["accel"], "tcg", "{json:#}");
+}
+
+/// A KVM internal error on QEMU's stderr (QEMU then pauses the guest and
+/// stays up) sends the launcher to TCG at once, without the watchdog's wait.
+#[test]
+fn a_kvm_internal_error_restarts_under_tcg_at_once() {
+    let f = Fixture::new("kvmerror");
+    f.serve_qga();
+    let ping = f.serve_ping();
+    let env = [("DINV_ACCEL", ""), ("DINV_TEST_KVM_PROBE", "works"), ("FAKE_KVM_HANG", "error"), ("FAKE_BOOT", "1")];
+    let t = Instant::now();
+    let (code, _, stderr) = finish(f.launcher(&ping, &env, &["true"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(t.elapsed() < Duration::from_secs(15), "waited for the 20 s watchdog: {stderr}");
+    assert_eq!(f.events(), ["qemu-start", "kvm-hang", "qemu-start", "qga guest-sync", "qga guest-shutdown", "qemu-exit"], "{stderr}");
+    // QEMU's stderr still reaches ours, line by line (the launcher's own
+    // lines may come in between).
+    for line in ["KVM internal error. Suberror: 1", "emulation failure"] {
+        assert!(stderr.lines().any(|l| l == line), "{line:?} not in {stderr}");
+    }
+    assert!(stderr.contains("QEMU reported \"KVM internal error. Suberror: 1\"; this host's KVM seems not to run the guest"), "{stderr}");
+    assert!(std::fs::read_to_string(f.dir.join("qemu.args")).unwrap().starts_with("-M microvm -accel tcg"));
+}
+
+/// A guest whose kernel prints in time keeps KVM, however long dockerd
+/// then takes; and a KVM the user forced is never traded for TCG.
+#[test]
+fn a_kvm_guest_that_boots_keeps_kvm() {
+    let f = Fixture::new("kvmok");
+    f.serve_qga();
+    let ping = f.serve_ping();
+    // The kernel banner comes 0.1 s in, dockerd answers after about 4 s.
+    let env = [("DINV_ACCEL", ""), ("DINV_TEST_KVM_PROBE", "works"), ("DINV_KVM_WATCHDOG", "1.5"), ("FAKE_BOOT", "1"), ("FAKE_DOCKERD_SECS", "3")];
+    let (code, _, stderr) = finish(f.launcher(&ping, &env, &["true"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(f.events(), ["qemu-start", "qga guest-sync", "qga guest-shutdown", "qemu-exit"], "{stderr}");
+    assert!(!stderr.contains("no sign of the guest's kernel"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("run/timeline.json")).unwrap()).unwrap();
+    assert_eq!(json["accel"], "kvm", "{json:#}");
+
+    // Forced: the hung guest is left alone until dockerd's own timeout.
+    // No agent or QMP socket: once dockerd's wait is over, QEMU is killed.
+    let f = Fixture::new("kvmforced");
+    let env = [("DINV_ACCEL", "kvm"), ("DINV_KVM_WATCHDOG", "0.3"), ("FAKE_KVM_HANG", "1"), ("DINV_READY_TIMEOUT", "1.5"), ("DINV_STOP_TIMEOUT", "0.3")];
+    let (code, _, stderr) = finish(f.launcher(&Fixture::dead_addr(), &env, &[]));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(f.events().iter().filter(|e| *e == "qemu-start").count(), 1, "{stderr}");
+    assert!(!stderr.contains("no sign of the guest's kernel"), "{stderr}");
+    assert!(stderr.contains("did not answer /_ping within"), "{stderr}");
 }

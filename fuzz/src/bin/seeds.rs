@@ -440,7 +440,7 @@ fn launcher_seeds(c: &mut Corpus) {
         ),
         (
             "timeouts",
-            "DINV_SHUTDOWN_TIMEOUT=30\nDINV_STOP_TIMEOUT=2.5\nDINV_READY_TIMEOUT=60\nDINV_MACHINE=q35\nDINV_PING_ADDR=127.0.0.1:9\nDINV_KERNEL=/tmp/x\nDINV_RUN_DIR=/tmp/x\nDINV_ACCEL=kvm\n",
+            "DINV_SHUTDOWN_TIMEOUT=30\nDINV_STOP_TIMEOUT=2.5\nDINV_READY_TIMEOUT=60\nDINV_KVM_WATCHDOG=12.5\nDINV_MACHINE=q35\nDINV_PING_ADDR=127.0.0.1:9\nDINV_KERNEL=/tmp/x\nDINV_RUN_DIR=/tmp/x\nDINV_ACCEL=kvm\n",
         ),
     ];
     for (config, json) in [("built", built), ("full", full)] {

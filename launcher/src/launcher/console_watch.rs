@@ -135,6 +135,12 @@ impl Follower {
         Follower { reader, stop }
     }
 
+    /// Whether the console showed the guest's kernel running yet (see
+    /// [`Timeline::kernel_running`]).
+    pub fn kernel_running(&self) -> bool {
+        self.reader.lock().unwrap_or_else(|e| e.into_inner()).timeline().kernel_running()
+    }
+
     /// Stops following and returns the timeline, including lines written
     /// up to now.
     pub fn finish(self) -> Timeline {

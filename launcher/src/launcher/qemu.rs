@@ -198,6 +198,7 @@ mod tests {
             machine,
             stop_timeout: Duration::from_secs(20),
             ready_timeout: Duration::from_secs(300),
+            kvm_watchdog: Duration::from_secs(20),
             ping_addr: "127.0.0.1:2375".parse().unwrap(),
             tls_certdir: None,
             tls_san: Vec::new(),

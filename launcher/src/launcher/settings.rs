@@ -57,6 +57,11 @@ pub struct Settings {
     pub stop_timeout: Duration,
     /// How long to wait for dockerd's /_ping before giving up.
     pub ready_timeout: Duration,
+    /// `DINV_KVM_WATCHDOG`: under a KVM the launcher chose itself, how long
+    /// the guest may print no boot marker before QEMU is killed and started
+    /// again under TCG (zero: never). Some nested hosts pass every KVM check
+    /// and then hang the guest before the kernel's first line.
+    pub kvm_watchdog: Duration,
     /// Where /_ping is polled (the dockerd forward).
     pub ping_addr: SocketAddr,
     /// `DOCKER_TLS_CERTDIR`: dockerd on 2376 with `--tlsverify`, its
@@ -256,6 +261,8 @@ impl Settings {
         let stop_timeout = var("DINV_STOP_TIMEOUT").map(|v| parse_seconds("DINV_STOP_TIMEOUT", &v)).transpose()?.unwrap_or(Duration::from_secs(20));
         let ready_timeout =
             var("DINV_READY_TIMEOUT").map(|v| parse_seconds("DINV_READY_TIMEOUT", &v)).transpose()?.unwrap_or(Duration::from_secs(300));
+        let kvm_watchdog =
+            var("DINV_KVM_WATCHDOG").map(|v| parse_seconds("DINV_KVM_WATCHDOG", &v)).transpose()?.unwrap_or(Duration::from_secs(20));
         let ping_addr = match var("DINV_PING_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], docker_port)),
             Some(v) => v.trim().parse().map_err(|_| bad("DINV_PING_ADDR", &v, "expected IP:PORT, e.g. 127.0.0.1:2375"))?,
@@ -274,6 +281,7 @@ impl Settings {
             machine,
             stop_timeout,
             ready_timeout,
+            kvm_watchdog,
             ping_addr,
             tls_certdir,
             tls_san,
@@ -307,6 +315,7 @@ mod tests {
         assert_eq!(s.machine, Machine::Microvm);
         assert_eq!(s.stop_timeout, Duration::from_secs(20));
         assert_eq!(s.ready_timeout, Duration::from_secs(300));
+        assert_eq!(s.kvm_watchdog, Duration::from_secs(20));
         assert_eq!(s.ping_addr.to_string(), "127.0.0.1:2375");
         assert_eq!((s.tls_certdir.as_ref(), s.docker_port()), (None, 2375));
         // Empty values count as unset.
@@ -393,6 +402,9 @@ mod tests {
         assert_eq!((s.stop_timeout, s.ready_timeout), (Duration::from_millis(2500), Duration::from_secs(60)));
         assert!(err(&[("DINV_STOP_TIMEOUT", "-1")]).starts_with("DINV_STOP_TIMEOUT="));
         assert!(err(&[("DINV_READY_TIMEOUT", "soon")]).starts_with("DINV_READY_TIMEOUT="));
+        assert_eq!(with(&[("DINV_KVM_WATCHDOG", "0")]).unwrap().kvm_watchdog, Duration::ZERO);
+        assert_eq!(with(&[("DINV_KVM_WATCHDOG", "1.5")]).unwrap().kvm_watchdog, Duration::from_millis(1500));
+        assert!(err(&[("DINV_KVM_WATCHDOG", "never")]).starts_with("DINV_KVM_WATCHDOG="));
     }
 
     #[test]

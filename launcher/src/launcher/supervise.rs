@@ -57,6 +57,8 @@ enum Event {
     Ready(Result<Duration, NotReady>),
     /// Outcome of the graceful shutdown request (which channel worked).
     Graceful(Result<&'static str, String>),
+    /// QEMU (this pid) printed that KVM stopped the guest.
+    KvmFailed(libc::pid_t, String),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -121,6 +123,8 @@ struct Supervisor {
     /// A stop signal (SIGTERM/SIGINT) arrived: the container is being stopped.
     signalled: bool,
     stop: Stop,
+    /// The KVM watchdog killed QEMU (see [`Supervisor::check_kvm_watchdog`]).
+    watchdog_fired: bool,
 }
 
 impl Supervisor {
@@ -265,7 +269,7 @@ impl Supervisor {
         let _ = std::fs::remove_file(&log_path);
         let _ = std::fs::remove_file(self.plan.paths.timeline_json());
         self.qemu_started = Instant::now();
-        self.qemu = spawn_qemu(&self.plan, args)?;
+        self.qemu = spawn_qemu(&self.plan, args, &self.tx)?;
         self.console = Some(Follower::start(log_path, self.qemu_started));
         self.qemu_status = None;
         self.qemu_gone = Arc::new(AtomicBool::new(false));
@@ -278,13 +282,66 @@ impl Supervisor {
         Ok(())
     }
 
-    /// After an early KVM failure, retries once with TCG; true if it did.
+    /// Under a KVM the launcher chose itself, a guest whose kernel shows no
+    /// sign of life on the console within `DINV_KVM_WATCHDOG` is killed (it
+    /// has not touched its disks yet) and started again under TCG: some
+    /// nested hosts pass every KVM check, then hang the guest in real-mode
+    /// setup or stop it with a KVM internal error, and QEMU stays up.
+    fn check_kvm_watchdog(&mut self) {
+        let limit = self.plan.settings.kvm_watchdog;
+        if self.plan.accel != Accel::Kvm
+            || self.plan.tcg_fallback.is_none()
+            || limit.is_zero()
+            || self.watchdog_fired
+            || self.ready
+            || self.stop != Stop::Running
+            || self.qemu_status.is_some()
+            || self.qemu_started.elapsed() < limit
+        {
+            return;
+        }
+        if self.console.as_ref().is_none_or(Follower::kernel_running) {
+            return;
+        }
+        self.give_up_on_kvm(&format!("no sign of the guest's kernel on the console {:.0} s after starting QEMU under KVM", limit.as_secs_f64()));
+    }
+
+    /// Kills a QEMU whose guest KVM cannot run, so that the reaper starts
+    /// it again under TCG.
+    fn give_up_on_kvm(&mut self, why: &str) {
+        log(format!("{why}; this host's KVM seems not to run the guest: killing QEMU (DINV_ACCEL=kvm keeps KVM, DINV_KVM_WATCHDOG sets the wait)"));
+        self.watchdog_fired = true;
+        kill(self.qemu, libc::SIGKILL);
+    }
+
+    /// QEMU printed a KVM internal error: the guest is stopped for good
+    /// (QEMU itself stays up). Before readiness, TCG takes over as for the
+    /// watchdog; after it, QEMU is stopped so the container does not hang.
+    fn on_kvm_failed(&mut self, pid: libc::pid_t, line: &str) {
+        if pid != self.qemu || self.qemu_status.is_some() || self.watchdog_fired {
+            return;
+        }
+        if !self.ready && self.stop == Stop::Running && self.plan.tcg_fallback.is_some() {
+            self.give_up_on_kvm(&format!("QEMU reported {line:?}"));
+        } else {
+            self.cmd_status.get_or_insert(1);
+            self.quit(&format!("QEMU reported {line:?}: the guest is stopped"));
+        }
+    }
+
+    /// After an early KVM failure, or the KVM watchdog, retries once with
+    /// TCG; true if it did.
     fn retry_with_tcg(&mut self, status: i32) -> bool {
-        if self.ready || self.stop != Stop::Running || self.qemu_started.elapsed() > EARLY_FAILURE || status == 0 {
+        let early_failure = status != 0 && self.qemu_started.elapsed() <= EARLY_FAILURE;
+        if self.ready || self.stop != Stop::Running || !(early_failure || self.watchdog_fired) {
             return false;
         }
         let Some(args) = self.plan.tcg_fallback.take() else { return false };
-        log(format!("QEMU failed under KVM (status {status}); retrying with TCG emulation, which is much slower"));
+        if self.watchdog_fired {
+            log("starting QEMU again under TCG emulation, which is much slower");
+        } else {
+            log(format!("QEMU failed under KVM (status {status}); retrying with TCG emulation, which is much slower"));
+        }
         self.plan.accel = Accel::Tcg;
         match self.start_qemu(&args) {
             Ok(()) => true,
@@ -300,6 +357,7 @@ impl Supervisor {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Event::Signal(sig)) => self.on_signal(sig),
                 Ok(Event::Ready(r)) => self.on_ready(r),
+                Ok(Event::KvmFailed(pid, line)) => self.on_kvm_failed(pid, &line),
                 Ok(Event::Graceful(Ok(how))) => log(format!("asked the guest to power off via the {how}")),
                 Ok(Event::Graceful(Err(e))) => {
                     if self.qemu_status.is_none() {
@@ -321,6 +379,7 @@ impl Supervisor {
                     self.begin_graceful();
                 }
             }
+            self.check_kvm_watchdog();
             if let Some(q) = self.qemu_status {
                 drop(self.console.take());
                 if let (Some(pid), None) = (self.cmd, self.cmd_status) {
@@ -375,6 +434,7 @@ pub fn run(plan: Plan) -> Result<i32, LauncherError> {
         cmd_status: None,
         signalled: false,
         stop: Stop::Running,
+        watchdog_fired: false,
     };
     let args = s.plan.args.clone();
     s.start_qemu(&args)?;
@@ -382,7 +442,29 @@ pub fn run(plan: Plan) -> Result<i32, LauncherError> {
 }
 
 /// Spawns QEMU; it is reaped by waitpid(-1) with every other child.
-fn spawn_qemu(plan: &Plan, args: &[String]) -> Result<libc::pid_t, LauncherError> {
+/// What QEMU prints on stderr when KVM stops the guest (`kvm_handle_internal_error`,
+/// `kvm_arch_handle_exit` in accel/kvm and target/i386/kvm); QEMU then
+/// pauses the VM and keeps running.
+const KVM_FAILURES: [&str; 2] = ["KVM internal error", "KVM: entry failed"];
+
+/// Copies QEMU's stderr to ours line by line, and reports a KVM failure.
+fn watch_stderr(pid: libc::pid_t, from: std::process::ChildStderr, tx: Sender<Event>) {
+    use std::io::{BufRead, Write};
+    std::thread::spawn(move || {
+        let mut r = std::io::BufReader::new(from);
+        let mut line = Vec::new();
+        while matches!(r.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            let _ = std::io::stderr().write_all(&line);
+            let text = String::from_utf8_lossy(&line);
+            if KVM_FAILURES.iter().any(|f| text.starts_with(f)) {
+                let _ = tx.send(Event::KvmFailed(pid, text.trim_end().chars().take(120).collect()));
+            }
+            line.clear();
+        }
+    });
+}
+
+fn spawn_qemu(plan: &Plan, args: &[String], tx: &Sender<Event>) -> Result<libc::pid_t, LauncherError> {
     let mut cmd = Command::new(&plan.qemu);
     cmd.args(args).env("TMPDIR", &plan.paths.run_dir);
     if !plan.command.is_empty() {
@@ -393,7 +475,17 @@ fn spawn_qemu(plan: &Plan, args: &[String]) -> Result<libc::pid_t, LauncherError
         cmd.stdin(Stdio::null()).stdout(Stdio::from(stderr));
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     }
+    // Under a KVM that may fail (one the launcher chose), QEMU's stderr
+    // passes through us to catch a KVM internal error.
+    let watch = plan.accel == Accel::Kvm && plan.tcg_fallback.is_some();
+    if watch {
+        cmd.stderr(Stdio::piped());
+    }
     signals::unblock_in_child(&mut cmd);
-    let child = cmd.spawn().map_err(LauncherError::io(&plan.qemu, "starting QEMU"))?;
-    Ok(child.id() as libc::pid_t)
+    let mut child = cmd.spawn().map_err(LauncherError::io(&plan.qemu, "starting QEMU"))?;
+    let pid = child.id() as libc::pid_t;
+    if let Some(err) = child.stderr.take() {
+        watch_stderr(pid, err, tx.clone());
+    }
+    Ok(pid)
 }

@@ -106,6 +106,8 @@ pub struct Seen {
 pub struct Timeline {
     seen: Vec<(Marker, Seen)>,
     guest_zero: Option<f64>,
+    /// A time-stamped line (the kernel's printk or ours) was seen.
+    stamped: bool,
 }
 
 /// A phase name and its length in seconds.
@@ -117,6 +119,7 @@ impl Timeline {
     pub fn observe(&mut self, line: &str, read: f64) {
         let line = line.trim_end_matches('\r');
         let (stamp, text) = console::split_stamp(line);
+        self.stamped |= stamp.is_some();
         // Only our stamps place guest zero (see the module notes). A zero
         // before QEMU started is impossible: skip such a stamp too.
         if let Some(zero) = stamp.filter(|s| s.is_ours()).map(|s| read - s.secs).filter(|z| *z >= 0.0) {
@@ -127,6 +130,13 @@ impl Timeline {
                 self.seen.push((marker, Seen { read, stamp: stamp.map(|s| s.secs), line: line.to_string() }));
             }
         }
+    }
+
+    /// Whether the guest's kernel is known to run: a marker or any
+    /// time-stamped line was seen. Firmware and the kernel's real-mode
+    /// setup (`Probing EDD ...`) print unstamped lines before it starts.
+    pub fn kernel_running(&self) -> bool {
+        self.stamped || !self.seen.is_empty()
     }
 
     /// The first line of `marker`, if seen.
@@ -348,5 +358,20 @@ mod tests {
         assert_eq!(markers[2]["at_s"], 4.51);
         assert_eq!(markers[2]["guest_stamp_s"], 4.21);
         assert_eq!(markers[2]["line"], "[    4.210] dinv-init: switched root; executing /sbin/init");
+    }
+
+    #[test]
+    fn the_kernel_runs_from_its_first_stamped_line() {
+        // What a guest hung in real-mode setup leaves on the console (the
+        // bzImage hang seen under nested KVM), then what a running kernel
+        // prints under `quiet`: a stamped warning, before any marker.
+        let mut t = timeline(&[(0.2, "SeaBIOS (version 1.16.2-debian-1.16.2-1)"), (0.4, "Booting from ROM.."), (0.5, "Probing EDD (edd=off to disable)... ok")]);
+        assert!(!t.kernel_running());
+        t.observe("[    0.713201] x86/fpu: Supporting XSAVE feature 0x001: 'x87 floating point registers'", 1.1);
+        assert!(t.kernel_running());
+        // A marker alone counts too (a banner without its stamp).
+        assert!(timeline(&[(0.3, "dinv-guest: init starting")]).kernel_running());
+        assert!(timeline(&DEBIAN[..1]).kernel_running());
+        assert!(!Timeline::default().kernel_running());
     }
 }
