@@ -1,7 +1,8 @@
 //! The slim appliance, measured (not a test): sizes of the Debian appliance
 //! as built now and with every slimming switched off, side by side in one
 //! run; the same sizes for the Alpine default on the generated v3.22-shaped
-//! mirror; and boot-to-ready with its phase timeline, median of 5.
+//! mirror; boot-to-ready with its phase timeline, median of 5; and the
+//! same through `docker run` with the real docker client, median of 5.
 //!
 //! Needs `cargo build --release -p dinv-build` first and the Debian mirror
 //! that `DINV_REQUIRE_DOCKER=1 cargo test -p dinv-build --test e2e_debian`
@@ -176,9 +177,10 @@ fn main() {
             std::thread::sleep(Duration::from_millis(100));
         }
         let ready = t.elapsed();
-        let text = fs::read_to_string(&console).unwrap_or_default();
         unsafe { libc_kill(child.id() as i32, 15) };
         let status = child.wait().unwrap();
+        // Read after the exit: the launcher's own ready line may come after our ping.
+        let text = fs::read_to_string(&console).unwrap_or_default();
         assert!(status.success(), "launcher exit after SIGTERM: {status}");
         if i == 0 {
             println!("  first boot: ready in {:.1} s", ready.as_secs_f64());
@@ -205,6 +207,66 @@ fn main() {
     println!("  boot-to-ready: median {:.1} s (each: {})", median(&mut readies.clone()), all.join(", "));
     let line: Vec<String> = order.iter().map(|n| format!("{n} {:.1}", median(phases.get_mut(n).unwrap()))).collect();
     println!("  phases, median of {BOOTS} (s): {}", line.join(", "));
+
+    docker_run_boots(&slim_out.join("image.tar"));
+}
+
+/// 4. The same appliance as `docker run` users see it: `docker load`, then
+/// fresh containers (`docker run -d -p ... IMAGE sleep infinity`, no
+/// /dev/kvm passed), each timed from `docker run` to the first `docker
+/// version` through the published port that reaches the guest's dockerd.
+/// The container's log tells how many times QEMU started.
+fn docker_run_boots(image_tar: &Path) {
+    const NAME: &str = "dinv-bench-slim";
+    let docker = |args: &[&str]| Command::new("docker").args(args).output().expect("docker CLI");
+    if !docker(&["version"]).status.success() {
+        println!("\n4. docker run boots: skipped (no docker daemon)");
+        return;
+    }
+    let loaded = docker(&["load", "-i", image_tar.to_str().unwrap()]);
+    assert!(loaded.status.success(), "docker load: {}", String::from_utf8_lossy(&loaded.stderr));
+    let image = String::from_utf8_lossy(&loaded.stdout).lines().find_map(|l| l.strip_prefix("Loaded image: ").map(str::to_string)).expect("docker load names the image");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let host = format!("tcp://127.0.0.1:{port}");
+    println!("\n4. Boot-to-ready as `docker run` users see it ({image}, no /dev/kvm passed, launcher defaults; `docker run -d` → first `docker -H {host} version` that answers, polled every 100 ms; each a fresh container)");
+    let mut readies = Vec::new();
+    for i in 1..=BOOTS {
+        eprintln!("bench: docker run {i}/{BOOTS}");
+        let _ = docker(&["rm", "-f", NAME]);
+        let t = Instant::now();
+        let run = docker(&["run", "-d", "--name", NAME, "-p", &format!("127.0.0.1:{port}:2375"), &image, "sleep", "infinity"]);
+        assert!(run.status.success(), "docker run: {}", String::from_utf8_lossy(&run.stderr));
+        loop {
+            if docker(&["-H", &host, "version", "--format", "{{.Server.Version}}"]).status.success() {
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(300), "not ready after 300 s:\n{}", String::from_utf8_lossy(&docker(&["logs", NAME]).stderr));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let ready = t.elapsed().as_secs_f64();
+        // The client can get in before the launcher's own poll says ready.
+        let logs = || {
+            let out = docker(&["logs", NAME]);
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+        };
+        let mut log = logs();
+        let waited = Instant::now();
+        while !log.contains("ready in") && waited.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+            log = logs();
+        }
+        let starts = 1 + log.lines().filter(|l| l.contains("retrying with TCG") || l.contains("starting QEMU again")).count();
+        let accel = log.lines().find(|l| l.contains("KVM")).map(|l| l.trim().to_string()).unwrap_or_else(|| "(no accelerator note)".into());
+        let line = log.lines().find(|l| l.contains("ready in")).map(str::trim).unwrap_or("(no ready line)");
+        println!("  run {i}: {ready:.1} s, QEMU started {starts}x; {line}{}", if i == 1 { format!("; {accel}") } else { String::new() });
+        readies.push(ready);
+        let stop = docker(&["stop", "-t", "60", NAME]);
+        assert!(stop.status.success(), "docker stop: {}", String::from_utf8_lossy(&stop.stderr));
+    }
+    let _ = docker(&["rm", "-f", NAME]);
+    let each: Vec<String> = readies.iter().map(|r| format!("{r:.1}")).collect();
+    readies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!("  docker run → docker version: median {:.1} s (each: {})", readies[readies.len() / 2], each.join(", "));
 }
 
 extern "C" {

@@ -117,6 +117,9 @@ pub enum NotReady {
     Stopped,
 }
 
+/// The longest wait between two polls.
+const MAX_POLL_GAP: Duration = Duration::from_millis(200);
+
 /// Polls until /_ping says OK; returns how long it took.
 pub fn wait_ready(addr: &SocketAddr, probe: &Probe, total: Duration, stop: &dyn Fn() -> bool) -> Result<Duration, NotReady> {
     let start = Instant::now();
@@ -141,7 +144,11 @@ pub fn wait_ready(addr: &SocketAddr, probe: &Probe, total: Duration, stop: &dyn 
             }
             std::thread::sleep(Duration::from_millis(20).min(until.saturating_duration_since(Instant::now())));
         }
-        delay = (delay * 2).min(Duration::from_secs(1));
+        // At most 200 ms apart: a refused connect through SLIRP costs next
+        // to nothing, and each step of a longer backoff is time the
+        // container's command waits after dockerd is up (with a 1 s cap
+        // the launcher saw readiness about 0.4 s after the client could).
+        delay = (delay * 2).min(MAX_POLL_GAP);
     }
 }
 
@@ -182,6 +189,16 @@ mod tests {
         // 50 + 100 + 200 ms of backoff before the 4th poll.
         assert!(took >= Duration::from_millis(350) && took < Duration::from_secs(3), "{took:?}");
         ping(&addr, Duration::from_secs(1), &Probe::Plain).unwrap();
+    }
+
+    #[test]
+    fn polls_stay_at_most_200_ms_apart() {
+        // 6 failures: 50 + 100 + 4 × 200 = 950 ms of waiting before the 7th
+        // poll, where an uncapped doubling would wait at least 2.55 s.
+        let (addr, count) = server(6);
+        let took = wait_ready(&addr, &Probe::Plain, Duration::from_secs(10), &|| false).unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 7);
+        assert!(took >= Duration::from_millis(950) && took < Duration::from_millis(2200), "{took:?}");
     }
 
     #[test]
