@@ -42,6 +42,7 @@ if [ -n "$FAKE_BOOT" ]; then
     sleep "${FAKE_DOCKERD_SECS:-0.2}"
 fi
 if [ -n "$FAKE_EXIT" ]; then exit "$FAKE_EXIT"; fi
+[ -n "$FAKE_LATE_KVM_ERROR" ] && (sleep "$FAKE_LATE_KVM_ERROR"; echo 'KVM internal error. Suberror: 1' >&2) &
 trap 'echo qemu-exit >> "$FAKE_DIR/events"; exit 0' USR1
 echo $$ > "$FAKE_DIR/qemu.pid"
 while :; do sleep 0.05; done
@@ -401,6 +402,21 @@ fn a_kvm_internal_error_restarts_under_tcg_at_once() {
     }
     assert!(stderr.contains("QEMU reported \"KVM internal error. Suberror: 1\"; this host's KVM seems not to run the guest"), "{stderr}");
     assert!(std::fs::read_to_string(f.dir.join("qemu.args")).unwrap().starts_with("-M microvm -accel tcg"));
+}
+
+/// A KVM internal error once the guest runs: QEMU has paused the guest for
+/// good, so the launcher stops it and exits 1 instead of hanging.
+#[test]
+fn a_kvm_internal_error_after_readiness_stops_the_container() {
+    let f = Fixture::new("kvmlate");
+    f.serve_qmp();
+    let ping = f.serve_ping();
+    let env = [("DINV_ACCEL", ""), ("DINV_TEST_KVM_PROBE", "works"), ("FAKE_LATE_KVM_ERROR", "1")];
+    let (code, _, stderr) = finish(f.launcher(&ping, &env, &[]));
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(f.events(), ["qemu-start", "qmp qmp_capabilities", "qmp quit", "qemu-exit"], "{stderr}");
+    assert!(stderr.contains("ready in"), "{stderr}");
+    assert!(stderr.contains("QEMU reported \"KVM internal error. Suberror: 1\": the guest is stopped; stopping QEMU"), "{stderr}");
 }
 
 /// A guest whose kernel prints in time keeps KVM, however long dockerd
