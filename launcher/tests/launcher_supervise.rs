@@ -24,6 +24,7 @@ echo qemu-start >> "$FAKE_DIR/events"
 say console-line
 case " $* " in *" -accel kvm "*) if [ -n "$FAKE_KVM_HANG" ]; then
     echo kvm-hang >> "$FAKE_DIR/events"
+    echo $$ > "$FAKE_DIR/hung.pid"
     say "Probing EDD (edd=off to disable)... ok"
     [ "$FAKE_KVM_HANG" = error ] && printf 'KVM internal error. Suberror: 1\nemulation failure\n' >&2
     while :; do sleep 0.05; done
@@ -189,6 +190,17 @@ impl Fixture {
 
 impl Drop for Fixture {
     fn drop(&mut self) {
+        // A fake QEMU a failed test left hanging (the launcher, killed by
+        // `finish`, could not reap it).
+        // Only a process that still is this fixture's fake (a pid may be reused).
+        let fake = self.dir.join("fake-qemu").to_string_lossy().into_owned();
+        for file in ["hung.pid", "qemu.pid"] {
+            let Some(pid) = std::fs::read_to_string(self.dir.join(file)).ok().and_then(|p| p.trim().parse::<i32>().ok()).filter(|p| *p > 0) else { continue };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&fake) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
