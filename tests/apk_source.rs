@@ -270,3 +270,91 @@ fn a_warm_resolve_revalidates_the_index_and_refetches_a_changed_one() {
     assert!(log.contains("downloading it once more"), "{log}");
     assert_eq!(server.statuses("APKINDEX.tar.gz"), [200, 304, 200, 200, 200]);
 }
+
+/// Every file under the cache's entry directories, with its bytes.
+fn cache_entries(cache: &std::path::Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    for bucket in ["blobs", "unpacked", "indexes", "layers", "pieces"] {
+        let mut stack = vec![cache.join(bucket)];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    out.insert(e.path().strip_prefix(cache).unwrap().to_path_buf(), fs::read(e.path()).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `cache prune` removes what no recorded build uses any more (a package
+/// the recipe dropped) and keeps exactly what the last build needs: an
+/// `--offline` rebuild afterwards succeeds and adds nothing to the cache.
+#[test]
+fn cache_prune_keeps_what_the_last_build_used() {
+    let f = Fixture::new();
+    let cache = f.dir.path().join("cache");
+    let recipe = f.recipe(&["docker", "openrc"]);
+    let out = f.run(&["build", recipe.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let full = cache_entries(&cache);
+    // The recipe drops docker and what only it pulled in.
+    let recipe = f.recipe(&["busybox"]);
+    let out = f.run(&["build", recipe.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(cache_entries(&cache), full, "a rebuild from the cache changes no entry");
+
+    let du: serde_json::Value = serde_json::from_slice(&f.run(&["cache", "du", "--json"]).stdout).unwrap();
+    assert_eq!(du["files"].as_u64(), Some(full.len() as u64), "{du}");
+    assert_eq!(du["bytes"].as_u64(), Some(full.values().map(|v| v.len() as u64).sum()), "{du}");
+    assert_eq!(du["roots"], 1, "one output directory, one record: {du}");
+
+    let dry: serde_json::Value = serde_json::from_slice(&f.run(&["cache", "prune", "--dry-run", "--json"]).stdout).unwrap();
+    assert_eq!(cache_entries(&cache), full, "--dry-run removed something");
+    let out = f.run(&["cache", "prune", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let pruned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pruned["removed_files"], dry["removed_files"], "{pruned} vs {dry}");
+    let kept = cache_entries(&cache);
+    // Six packages went (docker, docker-engine, containerd, libseccomp,
+    // docker-openrc, openrc): each one's .apk and its unpacked archive.
+    let gone: Vec<_> = full.keys().filter(|k| !kept.contains_key(*k)).collect();
+    assert_eq!(pruned["removed_files"].as_u64(), Some(gone.len() as u64), "{pruned}");
+    assert_eq!(gone.iter().filter(|p| p.starts_with("blobs")).count(), 6, "{gone:?}");
+    assert_eq!(gone.iter().filter(|p| p.starts_with("unpacked")).count(), 6, "{gone:?}");
+
+    // An offline rebuild takes everything from what was kept: anything it
+    // needed that the prune removed would have been made again.
+    let out = f.run(&["build", "--offline", recipe.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(cache_entries(&cache), kept, "the offline rebuild needed something the prune removed");
+
+    // A build holding the cache: prune waits for it, or with --no-wait
+    // says so (exit 1, the cache named).
+    let mut paused = Cli::new(env!("CARGO_BIN_EXE_dinv-build"), f.dir.path())
+        .env("DINV_TEST_PAUSE_AT", "publish")
+        .command(&["build", "--offline", recipe.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(paused.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 && !line.contains("paused at stage publish") {
+        line.clear();
+    }
+    let busy = f.run(&["cache", "prune", "--no-wait"]);
+    assert_eq!(busy.status.code(), Some(1), "{}", text(&busy));
+    assert!(text(&busy).contains("a build is using the cache") && text(&busy).contains(&cache.display().to_string()), "{}", text(&busy));
+    paused.kill().unwrap();
+    paused.wait().unwrap();
+
+    // Forgetting every record empties the cache.
+    let all: serde_json::Value = serde_json::from_slice(&f.run(&["cache", "prune", "--older-than", "0", "--json"]).stdout).unwrap();
+    assert_eq!((all["roots_removed"].as_u64(), all["kept_files"].as_u64()), (Some(1), Some(0)), "{all}");
+    assert!(cache_entries(&cache).is_empty());
+    let bad = f.run(&["cache", "prune", "--older-than", "-1"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}

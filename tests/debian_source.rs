@@ -228,6 +228,12 @@ fn a_warm_resolve_reads_the_verified_snapshot_and_a_damaged_one_is_parsed_again(
     let (warm, log) = resolve();
     assert!(log.contains("Packages from the verified snapshot") && log.contains("InRelease"), "{log}");
     assert_eq!(warm, cold);
+    // Offline, the snapshot serves although the Release lists Packages.xz
+    // first and this mirror (like many local ones) has only Packages:
+    // resolution passes, and the first thing missing is a package file.
+    let out = m.run(&["fetch", "--offline", recipe.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert!(text(&out).contains("offline build") && text(&out).contains(".deb") && !text(&out).contains("Packages"), "{}", text(&out));
 
     let indexes = m.dir.path().join("cache/indexes");
     let snap = fs::read_dir(&indexes).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.to_string_lossy().contains("deb-records-")).unwrap();

@@ -72,7 +72,7 @@ struct BuildArgs {
 
 impl BuildArgs {
     fn options(self) -> BuildOptions {
-        BuildOptions { out: self.out, offline: self.offline, locked: self.locked, vendor: self.vendor }
+        BuildOptions { out: self.out, offline: self.offline, locked: self.locked, vendor: self.vendor, no_cache_root: false }
     }
 }
 
@@ -133,6 +133,11 @@ enum Command {
         #[arg(long)]
         plain_http: bool,
     },
+    /// What the cache holds, or remove what no recent build uses.
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Write a starter team recipe NAME.toml that extends the default recipe.
     New {
         name: String,
@@ -142,6 +147,25 @@ enum Command {
         /// The recipe to extend [default: recipes/default.toml].
         #[arg(long, value_name = "RECIPE", default_value = "recipes/default.toml")]
         extends: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheAction {
+    /// Sizes per kind of entry (blobs, unpacked, indexes, layers, pieces).
+    Du,
+    /// Remove every entry that no build or fetch recorded within --older-than days used
+    /// (each successful build records what it used, per output directory).
+    Prune {
+        /// Forget builds recorded more than DAYS ago (0: remove everything).
+        #[arg(long, value_name = "DAYS", default_value_t = 30.0)]
+        older_than: f64,
+        /// Print what would go, remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Fail at once if a build is using the cache (default: wait for it).
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -162,12 +186,16 @@ fn main() -> ExitCode {
         Some(Command::Build { recipe, build }) => Ok(Cmd::Build { recipe, options: build.options() }),
         Some(Command::Resolve { recipe, locked }) => Ok(Cmd::Resolve { recipe, locked }),
         Some(Command::Fetch { recipe, locked, vendor, offline }) => Ok(Cmd::Fetch { recipe, locked, offline, vendor }),
-        Some(Command::Verify { recipe, locked, offline, vendor }) => Ok(Cmd::Verify { recipe, options: BuildOptions { out: None, offline, locked, vendor } }),
+        Some(Command::Verify { recipe, locked, offline, vendor }) => Ok(Cmd::Verify { recipe, options: BuildOptions { out: None, offline, locked, vendor, no_cache_root: true } }),
         Some(Command::Lock { recipe }) => Ok(Cmd::Lock { recipe }),
         Some(Command::Check { recipe }) => Ok(Cmd::Check { recipe }),
         Some(Command::Show { recipe }) => Ok(Cmd::Show { recipe }),
         Some(Command::Push { image, reference, plain_http }) => Ok(Cmd::Push { image, reference, plain_http }),
         Some(Command::New { name, dir, extends }) => Ok(Cmd::New { name, dir, extends }),
+        Some(Command::Cache { action: CacheAction::Du }) => Ok(Cmd::CacheDu),
+        Some(Command::Cache { action: CacheAction::Prune { older_than, dry_run, no_wait } }) => {
+            Ok(Cmd::CachePrune { days: older_than, dry_run, wait: !no_wait })
+        }
         None => match cli.recipe {
             Some(recipe) => Ok(Cmd::Build { recipe, options: cli.build.options() }),
             None => Err(Error::Usage("give a recipe to build, or a subcommand (see --help)".into())),

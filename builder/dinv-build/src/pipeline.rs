@@ -30,6 +30,8 @@ pub struct BuildOptions {
     pub locked: bool,
     /// Read package blobs from this vendor directory instead of their URLs.
     pub vendor: Option<PathBuf>,
+    /// Do not record this build as a cache root (`verify`'s throwaway outputs).
+    pub no_cache_root: bool,
 }
 
 /// Times the stages of a build and announces each on the terminal.
@@ -194,6 +196,15 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     report.write(staging.path())?;
     stages.pause_if_asked("publish");
     staging.publish()?;
+    // What `cache prune` keeps for this output (the build is done: a
+    // failure here only costs a re-fetch after a prune).
+    if !opts.no_cache_root {
+        let about = serde_json::json!({ "out": out, "recipe": l.path });
+        let id = format!("build:{}", out.canonicalize().unwrap_or_else(|_| out.clone()).display());
+        if let Err(e) = env.cache.write_root(&id, about) {
+            tracing::warn!("cache: cannot record this build's entries: {e}");
+        }
+    }
     let order = ["resolve", "fetch", "unpack", "configure", "unpack-runtime", "kernel", "rootfs", "image", "sbom"];
     let times: Vec<String> = order.iter().filter_map(|k| report.stages.get(*k).map(|v| format!("{k} {v:.1} s"))).collect();
     env.progress.status("Finished", format!("{} in {:.1} s ({})", out.display(), report.seconds, times.join(", ")));

@@ -42,5 +42,9 @@ pub fn run(ctx: &Context, l: &LoadedRecipe, locked: bool, offline: bool, vendor:
     for set in resolved.sets() {
         downloaded += resolved.source_of(set).fetch(&set.packages, &env)?;
     }
+    let recipe = l.path.canonicalize().unwrap_or_else(|_| l.path.clone());
+    if let Err(e) = env.cache.write_root(&format!("fetch:{}", recipe.display()), serde_json::json!({ "fetch": recipe })) {
+        tracing::warn!("cache: cannot record the fetched entries: {e}");
+    }
     Ok(Box::new(Fetched::Cache { packages: resolved.packages().count(), downloaded }))
 }

@@ -2,6 +2,7 @@
 //! `main.rs` prints as text or JSON in one place.
 
 mod build;
+mod cache;
 mod check;
 mod fetch;
 mod lock;
@@ -42,6 +43,10 @@ pub enum Command {
     Push { image: PathBuf, reference: String, plain_http: bool },
     /// Write a starter team recipe.
     New { name: String, dir: Option<PathBuf>, extends: PathBuf },
+    /// What the cache holds, per kind of entry.
+    CacheDu,
+    /// Remove cache entries no build of the last `days` used.
+    CachePrune { days: f64, dry_run: bool, wait: bool },
 }
 
 /// Runs one command.
@@ -56,6 +61,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Box<dyn Outcome>> {
         Command::Show { recipe } => show::run(&load(&recipe)?),
         Command::Push { image, reference, plain_http } => push::run(&image, &reference, plain_http),
         Command::New { name, dir, extends } => new::run(&name, dir, &extends),
+        Command::CacheDu => cache::du(ctx),
+        Command::CachePrune { days, dry_run, wait } => cache::prune(ctx, days, dry_run, wait),
     }
 }
 

@@ -152,7 +152,7 @@ pub fn verify(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Ve
     let mut dirs = Vec::new();
     for run in ["first", "second"] {
         let dir = work.path().join(run);
-        let o = BuildOptions { out: Some(dir.clone()), ..opts.clone() };
+        let o = BuildOptions { out: Some(dir.clone()), no_cache_root: true, ..opts.clone() };
         tracing::info!(run, "verify build");
         crate::pipeline::build(&quiet, l, &o)?;
         dirs.push(dir);

@@ -170,14 +170,20 @@ impl DebSourceSet {
         if variants.is_empty() {
             return Err(Error::integrity(format!("{} Release", src.suite), format!("lists no {component}/binary-{}/Packages index", src.arch)));
         }
-        let mut last = None;
-        for f in variants {
-            // The parsed records of an index with this (signed) digest.
-            let snapshot = cache.index_path(&format!("deb-records-{}.bin", f.sha256));
-            if let Some(recs) = fs::read(&snapshot).ok().and_then(|b| dinv_deb::snapshot::decode(&b)) {
+        // The parsed records of an index with this (signed) digest.
+        let snapshot_of = |f: &dinv_deb::release::ReleaseFile| cache.index_path(&format!("deb-records-{}.bin", f.sha256));
+        // Any listed variant parsed before serves, whichever the mirror
+        // has: offline, or with a mirror that lacks the first one listed
+        // (a local mirror with only `Packages`), nothing is asked for.
+        for f in &variants {
+            if let Some(recs) = fs::read(snapshot_of(f)).ok().and_then(|b| dinv_deb::snapshot::decode(&b)) {
                 tracing::info!(index = %f.path, packages = recs.len(), "Packages from the verified snapshot");
                 return Ok(recs);
             }
+        }
+        let mut last = None;
+        for f in variants {
+            let snapshot = snapshot_of(f);
             let url = join_url(dists, &f.path);
             // Content-addressed: a cached index with the listed digest is current.
             let cached = cache.index_path(&format!("deb-sha256-{}", f.sha256));

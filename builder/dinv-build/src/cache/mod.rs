@@ -13,16 +13,24 @@
 //! - `pieces/<hh>/<key>`: compressed pieces of image layers, keyed by the
 //!   digest of their uncompressed bytes and the compression settings, each
 //!   prefixed by the SHA-256 of the compressed bytes (checked on every read);
-//! - `locks/<name>.lock`: advisory file locks;
+//! - `locks/<name>.lock`: advisory file locks (`gc.lock`: every open cache
+//!   holds it shared, `cache prune` exclusively);
+//! - `roots/<id>.json`: what the last successful build of one output
+//!   directory (or `fetch` of one recipe) used, which `cache prune` keeps
+//!   (see [`gc`]);
 //! - `tmp/`: files being written, named `<pid>-…` after the build that
 //!   writes them; opening the cache removes those of builds that are gone.
 //!
 //! Every file appears by rename of a finished temporary file, so an
 //! interrupted download never leaves a partial entry behind.
 
+pub mod gc;
+
+use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The cache's directories, one per kind of entry (see the module doc).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,10 +42,13 @@ pub enum Bucket {
     Pieces,
     Locks,
     Tmp,
+    Roots,
 }
 
 impl Bucket {
-    const ALL: [Bucket; 7] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Layers, Bucket::Pieces, Bucket::Locks, Bucket::Tmp];
+    const ALL: [Bucket; 8] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Layers, Bucket::Pieces, Bucket::Locks, Bucket::Tmp, Bucket::Roots];
+    /// The buckets of entries (what `cache prune` may remove).
+    pub const ENTRIES: [Bucket; 5] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Layers, Bucket::Pieces];
 
     /// The directory's name under the cache root.
     fn dir(self) -> &'static str {
@@ -49,7 +60,13 @@ impl Bucket {
             Bucket::Pieces => "pieces",
             Bucket::Locks => "locks",
             Bucket::Tmp => "tmp",
+            Bucket::Roots => "roots",
         }
+    }
+
+    /// The directory's name under the cache root.
+    pub fn name(self) -> &'static str {
+        self.dir()
     }
 }
 
@@ -57,6 +74,10 @@ impl Bucket {
 #[derive(Clone, Debug)]
 pub struct Cache {
     root: PathBuf,
+    /// Every entry path handed out, for this build's root (see [`Cache::write_root`]).
+    used: Arc<Mutex<BTreeSet<PathBuf>>>,
+    /// `locks/gc.lock`, held shared while the cache is open.
+    _gc: Arc<File>,
 }
 
 /// A held advisory lock; released on drop.
@@ -92,7 +113,13 @@ impl Cache {
         for b in Bucket::ALL {
             fs::create_dir_all(root.join(b.dir()))?;
         }
-        let cache = Cache { root: root.to_path_buf() };
+        // Shared: builds run side by side; `cache prune` waits for them all.
+        let gc = lock_file(root)?;
+        if gc.try_lock_shared().is_err() {
+            tracing::info!("cache: waiting for `dinv-build cache prune` to finish");
+            gc.lock_shared()?;
+        }
+        let cache = Cache { root: root.to_path_buf(), used: Arc::default(), _gc: Arc::new(gc) };
         cache.remove_stale_temp_files();
         Ok(cache)
     }
@@ -125,22 +152,25 @@ impl Cache {
     /// Where a blob with this checksum lives.
     pub fn blob_path(&self, algo: &str, hex: &str) -> PathBuf {
         let shard = &hex[..hex.len().min(2)];
-        self.bucket(Bucket::Blobs).join(algo).join(shard).join(hex)
+        self.used(self.bucket(Bucket::Blobs).join(algo).join(shard).join(hex))
     }
 
     /// Where the decompressed data archive for `key` lives.
     pub fn unpacked_path(&self, key: &str) -> PathBuf {
-        self.bucket(Bucket::Unpacked).join(format!("{key}.tar"))
+        self.used(self.bucket(Bucket::Unpacked).join(format!("{key}.tar")))
     }
 
     /// Where an index file named `name` lives.
     pub fn index_path(&self, name: &str) -> PathBuf {
-        self.bucket(Bucket::Indexes).join(name)
+        let path = self.used(self.bucket(Bucket::Indexes).join(name));
+        // Its HTTP validators (ETag, Last-Modified) go with it, if any.
+        self.used(path.with_extension("validators"));
+        path
     }
 
     /// Where the record of a layer with this fingerprint (hex) lives.
     pub fn layer_record_path(&self, fingerprint: &str) -> PathBuf {
-        self.bucket(Bucket::Layers).join(&fingerprint[..fingerprint.len().min(2)]).join(format!("{fingerprint}.json"))
+        self.used(self.bucket(Bucket::Layers).join(&fingerprint[..fingerprint.len().min(2)]).join(format!("{fingerprint}.json")))
     }
 
     /// The directory of unpacked data archives (content-addressed by the
@@ -151,7 +181,26 @@ impl Cache {
 
     /// Where a compressed layer piece with this key (hex) lives.
     pub fn piece_path(&self, key: &str) -> PathBuf {
-        self.bucket(Bucket::Pieces).join(&key[..key.len().min(2)]).join(key)
+        self.used(self.bucket(Bucket::Pieces).join(&key[..key.len().min(2)]).join(key))
+    }
+
+    /// Notes that this invocation uses the entry at `path`.
+    fn used(&self, path: PathBuf) -> PathBuf {
+        self.used.lock().unwrap_or_else(|e| e.into_inner()).insert(path.clone());
+        path
+    }
+
+    /// Records the entries this invocation used, and that exist, as the
+    /// root `id` (replacing that root's previous record): `cache prune`
+    /// keeps them. `about` says whose root it is (output directory, recipe).
+    pub fn write_root(&self, id: &str, about: serde_json::Value) -> io::Result<()> {
+        let entries: Vec<String> = {
+            let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            used.iter().filter(|p| p.is_file()).filter_map(|p| p.strip_prefix(&self.root).ok()).map(|p| p.to_string_lossy().into_owned()).collect()
+        };
+        let record = serde_json::json!({ "about": about, "entries": entries });
+        let dest = self.bucket(Bucket::Roots).join(format!("{}.json", root_id(id)));
+        self.write_atomic(&dest, |f| f.write_all(format!("{record:#}\n").as_bytes()))
     }
 
     /// Takes an exclusive lock named `name` (waits for other builds).
@@ -184,6 +233,20 @@ impl Cache {
         tmp.as_file().lock()?;
         Ok(tmp)
     }
+}
+
+/// Opens (creating) `locks/gc.lock` under `root`: held shared by every
+/// open cache, exclusively by `cache prune` (see [`gc`]).
+pub(crate) fn lock_file(root: &Path) -> io::Result<File> {
+    let dir = root.join(Bucket::Locks.dir());
+    fs::create_dir_all(&dir)?;
+    File::options().create(true).truncate(false).write(true).open(dir.join("gc.lock"))
+}
+
+/// The file name (without `.json`) of the root with this id.
+fn root_id(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(id.as_bytes())[..12])
 }
 
 /// True when a process with this id exists (its temporary files are in use).
