@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::appliance::{launcher_config, ping, tiny_rootfs_tar};
+use support::appliance::{launcher_config, ping, spawn_launcher, tiny_rootfs_tar};
 use support::debian_mirror::Mirror;
 
 const DOCKER_PORT: u16 = 2375;
@@ -95,16 +95,7 @@ impl Launcher {
         assert!(launcher.is_file(), "{} missing (built by dinv-build's build.rs)", launcher.display());
         let config = launcher_config(out, work);
         let console = work.join("console.txt");
-        let log = fs::File::create(&console).unwrap();
-        let child = Command::new(launcher)
-            .env("DINV_LAUNCHER_CONFIG", &config)
-            .env("DINV_TCP_PORTS", format!("{WEB_PORT}"))
-            .env("DINV_MOUNTS", share)
-            .env("DINV_STOP_TIMEOUT", "60")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn_launcher(&launcher, &config, &console, &[("DINV_TCP_PORTS", &WEB_PORT.to_string()), ("DINV_MOUNTS", share.to_str().unwrap())]);
         Launcher { child, console }
     }
 

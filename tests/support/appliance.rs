@@ -6,7 +6,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Writes `vmdir/launcher.json` booting the outputs in `out`, with the VM's
@@ -26,6 +26,21 @@ pub fn launcher_config(out: &Path, vmdir: &Path) -> PathBuf {
     )
     .unwrap();
     config
+}
+
+/// Starts `launcher` (no command: the VM runs until signalled) with
+/// `config`, a 60 s graceful stop and `env`; its output goes to `console`.
+pub fn spawn_launcher(launcher: &Path, config: &Path, console: &Path, env: &[(&str, &str)]) -> Child {
+    let log = fs::File::create(console).unwrap();
+    Command::new(launcher)
+        .env("DINV_LAUNCHER_CONFIG", config)
+        .env("DINV_STOP_TIMEOUT", "60")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start the launcher")
 }
 
 /// GET /_ping on `addr` answers OK.

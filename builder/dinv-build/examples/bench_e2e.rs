@@ -188,16 +188,8 @@ impl Vm {
         wait_port_free();
         let config = appliance::launcher_config(out, vmdir);
         let console = vmdir.join("console.txt");
-        let log = fs::File::create(&console).unwrap();
         let spawned = Instant::now();
-        let child = Command::new(launcher)
-            .env("DINV_LAUNCHER_CONFIG", &config)
-            .env("DINV_STOP_TIMEOUT", "60")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start the launcher");
+        let child = appliance::spawn_launcher(launcher, &config, &console, &[]);
         Vm { child, console, spawned }
     }
 

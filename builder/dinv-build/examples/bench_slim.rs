@@ -17,7 +17,7 @@ use dinv_test_support::{alpine_repo::AlpineMirror, appliance, debian_mirror};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BOOTS: usize = 5;
@@ -156,18 +156,8 @@ fn main() {
     for i in 0..=BOOTS {
         eprintln!("bench: boot {i}/{BOOTS}");
         let console = vmdir.join("console.txt");
-        let log = fs::File::create(&console).unwrap();
         let t = Instant::now();
-        let mut child = Command::new(&launcher)
-            .env("DINV_LAUNCHER_CONFIG", &config)
-            .env("DINV_ACCEL", &accel)
-            .env("DINV_MEMORY", "512M")
-            .env("DINV_STOP_TIMEOUT", "60")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start the launcher");
+        let mut child = appliance::spawn_launcher(&launcher, &config, &console, &[("DINV_ACCEL", &accel), ("DINV_MEMORY", "512M")]);
         loop {
             if appliance::ping("127.0.0.1:2375") {
                 break;

@@ -139,9 +139,14 @@ impl Context {
         Progress::new(!self.quiet && !self.json)
     }
 
+    /// The cache directory: `--cache-dir`, else [`Cache::default_root`].
+    pub fn cache_root(&self) -> std::path::PathBuf {
+        self.cache_dir.clone().unwrap_or_else(Cache::default_root)
+    }
+
     /// Opens the cache and reads the host's inputs.
     pub fn env(&self, offline: bool) -> Result<BuildEnv> {
-        let root = self.cache_dir.clone().unwrap_or_else(Cache::default_root);
+        let root = self.cache_root();
         let cache = Cache::open(&root).map_err(Error::io(root))?;
         let progress = self.progress();
         let settings = FetchSettings::from_env(|k| std::env::var(k).ok()).map_err(Error::Usage)?;

@@ -72,7 +72,7 @@ struct BuildArgs {
 
 impl BuildArgs {
     fn options(self) -> BuildOptions {
-        BuildOptions { out: self.out, offline: self.offline, locked: self.locked, vendor: self.vendor, no_cache_root: false }
+        BuildOptions { out: self.out, offline: self.offline, locked: self.locked, vendor: self.vendor, ..Default::default() }
     }
 }
 
@@ -186,7 +186,7 @@ fn main() -> ExitCode {
         Some(Command::Build { recipe, build }) => Ok(Cmd::Build { recipe, options: build.options() }),
         Some(Command::Resolve { recipe, locked }) => Ok(Cmd::Resolve { recipe, locked }),
         Some(Command::Fetch { recipe, locked, vendor, offline }) => Ok(Cmd::Fetch { recipe, locked, offline, vendor }),
-        Some(Command::Verify { recipe, locked, offline, vendor }) => Ok(Cmd::Verify { recipe, options: BuildOptions { out: None, offline, locked, vendor, no_cache_root: true } }),
+        Some(Command::Verify { recipe, locked, offline, vendor }) => Ok(Cmd::Verify { recipe, options: BuildOptions { out: None, offline, locked, vendor, ..Default::default() } }),
         Some(Command::Lock { recipe }) => Ok(Cmd::Lock { recipe }),
         Some(Command::Check { recipe }) => Ok(Cmd::Check { recipe }),
         Some(Command::Show { recipe }) => Ok(Cmd::Show { recipe }),

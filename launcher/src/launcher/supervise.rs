@@ -123,8 +123,9 @@ struct Supervisor {
     /// A stop signal (SIGTERM/SIGINT) arrived: the container is being stopped.
     signalled: bool,
     stop: Stop,
-    /// The KVM watchdog killed QEMU (see [`Supervisor::check_kvm_watchdog`]).
-    watchdog_fired: bool,
+    /// QEMU was killed because KVM does not run the guest (see
+    /// [`Supervisor::give_up_on_kvm`]); the reaper starts it under TCG.
+    kvm_given_up: bool,
 }
 
 impl Supervisor {
@@ -292,7 +293,7 @@ impl Supervisor {
         if self.plan.accel != Accel::Kvm
             || self.plan.tcg_fallback.is_none()
             || limit.is_zero()
-            || self.watchdog_fired
+            || self.kvm_given_up
             || self.ready
             || self.stop != Stop::Running
             || self.qemu_status.is_some()
@@ -310,7 +311,7 @@ impl Supervisor {
     /// it again under TCG.
     fn give_up_on_kvm(&mut self, why: &str) {
         log(format!("{why}; this host's KVM seems not to run the guest: killing QEMU (DINV_ACCEL=kvm keeps KVM, DINV_KVM_WATCHDOG sets the wait)"));
-        self.watchdog_fired = true;
+        self.kvm_given_up = true;
         kill(self.qemu, libc::SIGKILL);
     }
 
@@ -318,7 +319,7 @@ impl Supervisor {
     /// (QEMU itself stays up). Before readiness, TCG takes over as for the
     /// watchdog; after it, QEMU is stopped so the container does not hang.
     fn on_kvm_failed(&mut self, pid: libc::pid_t, line: &str) {
-        if pid != self.qemu || self.qemu_status.is_some() || self.watchdog_fired {
+        if pid != self.qemu || self.qemu_status.is_some() || self.kvm_given_up {
             return;
         }
         if !self.ready && self.stop == Stop::Running && self.plan.tcg_fallback.is_some() {
@@ -333,11 +334,11 @@ impl Supervisor {
     /// TCG; true if it did.
     fn retry_with_tcg(&mut self, status: i32) -> bool {
         let early_failure = status != 0 && self.qemu_started.elapsed() <= EARLY_FAILURE;
-        if self.ready || self.stop != Stop::Running || !(early_failure || self.watchdog_fired) {
+        if self.ready || self.stop != Stop::Running || !(early_failure || self.kvm_given_up) {
             return false;
         }
         let Some(args) = self.plan.tcg_fallback.take() else { return false };
-        if self.watchdog_fired {
+        if self.kvm_given_up {
             log("starting QEMU again under TCG emulation, which is much slower");
         } else {
             log(format!("QEMU failed under KVM (status {status}); retrying with TCG emulation, which is much slower"));
@@ -434,7 +435,7 @@ pub fn run(plan: Plan) -> Result<i32, LauncherError> {
         cmd_status: None,
         signalled: false,
         stop: Stop::Running,
-        watchdog_fired: false,
+        kvm_given_up: false,
     };
     let args = s.plan.args.clone();
     s.start_qemu(&args)?;
@@ -477,8 +478,7 @@ fn spawn_qemu(plan: &Plan, args: &[String], tx: &Sender<Event>) -> Result<libc::
     }
     // Under a KVM that may fail (one the launcher chose), QEMU's stderr
     // passes through us to catch a KVM internal error.
-    let watch = plan.accel == Accel::Kvm && plan.tcg_fallback.is_some();
-    if watch {
+    if plan.accel == Accel::Kvm && plan.tcg_fallback.is_some() {
         cmd.stderr(Stdio::piped());
     }
     signals::unblock_in_child(&mut cmd);

@@ -92,14 +92,14 @@ pub fn usage(root: &Path) -> io::Result<Usage> {
         .iter()
         .map(|b| {
             let mut c = Count::default();
-            for (_, len) in files(&root.join(b.name())) {
+            for (_, len) in files(&root.join(b.dir())) {
                 c.add(len);
                 total.add(len);
             }
-            (b.name(), c)
+            (b.dir(), c)
         })
         .collect();
-    let roots = files(&root.join(Bucket::Roots.name())).len();
+    let roots = files(&root.join(Bucket::Roots.dir())).len();
     Ok(Usage { root: root.to_path_buf(), buckets, total, roots })
 }
 
@@ -120,7 +120,7 @@ fn record_pieces(path: &Path) -> Vec<String> {
         .iter()
         .filter_map(|k| k.as_str())
         .filter(|k| k.len() >= 2 && k.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(|k| format!("{}/{}/{k}", Bucket::Pieces.name(), &k[..2]))
+        .map(|k| format!("{}/{}/{k}", Bucket::Pieces.dir(), &k[..2]))
         .collect()
 }
 
@@ -128,7 +128,7 @@ fn record_pieces(path: &Path) -> Vec<String> {
 /// and what they use, removes everything else (nothing with `dry_run`).
 /// Waits for running builds when `wait`, else fails with `WouldBlock`.
 pub fn prune(root: &Path, max_age: Duration, dry_run: bool, wait: bool) -> io::Result<Pruned> {
-    if !root.join(Bucket::Locks.name()).is_dir() {
+    if !root.join(Bucket::Locks.dir()).is_dir() {
         return Err(io::Error::new(io::ErrorKind::NotFound, "no cache here"));
     }
     let lock = lock_file(root)?;
@@ -139,10 +139,12 @@ pub fn prune(root: &Path, max_age: Duration, dry_run: bool, wait: bool) -> io::R
         tracing::info!("cache: waiting for the builds using the cache to finish");
         lock.lock()?;
     }
+    let entry_dirs = Bucket::ENTRIES.map(|b| root.join(b.dir()));
+    let layers = root.join(Bucket::Layers.dir());
     let now = SystemTime::now();
     let (mut roots_kept, mut roots_removed) = (0, 0);
     let mut live: BTreeSet<PathBuf> = BTreeSet::new();
-    for (path, _) in files(&root.join(Bucket::Roots.name())) {
+    for (path, _) in files(&root.join(Bucket::Roots.dir())) {
         let age = fs::metadata(&path).and_then(|m| m.modified()).ok().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
         if age > max_age {
             roots_removed += 1;
@@ -155,8 +157,8 @@ pub fn prune(root: &Path, max_age: Duration, dry_run: bool, wait: bool) -> io::R
         for e in root_entries(&path) {
             let p = root.join(&e);
             // Only entries inside the buckets count (a damaged root names nothing else).
-            if Bucket::ENTRIES.iter().any(|b| p.starts_with(root.join(b.name()))) && !e.contains("..") {
-                if p.starts_with(root.join(Bucket::Layers.name())) {
+            if entry_dirs.iter().any(|d| p.starts_with(d)) && !e.contains("..") {
+                if p.starts_with(&layers) {
                     live.extend(record_pieces(&p).into_iter().map(|k| root.join(k)));
                 }
                 live.insert(p);
@@ -165,9 +167,9 @@ pub fn prune(root: &Path, max_age: Duration, dry_run: bool, wait: bool) -> io::R
     }
     let (mut removed_total, mut kept_total) = (Count::default(), Count::default());
     let mut removed = Vec::new();
-    for b in Bucket::ENTRIES {
+    for (b, bucket_dir) in Bucket::ENTRIES.iter().zip(&entry_dirs) {
         let mut c = Count::default();
-        for (path, len) in files(&root.join(b.name())) {
+        for (path, len) in files(bucket_dir) {
             if live.contains(&path) {
                 kept_total.add(len);
                 continue;
@@ -178,7 +180,7 @@ pub fn prune(root: &Path, max_age: Duration, dry_run: bool, wait: bool) -> io::R
                 fs::remove_file(&path)?;
                 // Shard directories left empty go too (never the bucket).
                 let mut dir = path.parent();
-                while let Some(d) = dir.filter(|d| *d != root.join(b.name())) {
+                while let Some(d) = dir.filter(|d| d != bucket_dir) {
                     if fs::remove_dir(d).is_err() {
                         break;
                     }
@@ -186,7 +188,7 @@ pub fn prune(root: &Path, max_age: Duration, dry_run: bool, wait: bool) -> io::R
                 }
             }
         }
-        removed.push((b.name(), c));
+        removed.push((b.dir(), c));
     }
     let _ = lock.unlock();
     Ok(Pruned { root: root.to_path_buf(), dry_run, roots_kept, roots_removed, removed, removed_total, kept_total })

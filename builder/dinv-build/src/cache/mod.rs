@@ -51,7 +51,7 @@ impl Bucket {
     pub const ENTRIES: [Bucket; 5] = [Bucket::Blobs, Bucket::Unpacked, Bucket::Indexes, Bucket::Layers, Bucket::Pieces];
 
     /// The directory's name under the cache root.
-    fn dir(self) -> &'static str {
+    pub fn dir(self) -> &'static str {
         match self {
             Bucket::Blobs => "blobs",
             Bucket::Unpacked => "unpacked",
@@ -62,11 +62,6 @@ impl Bucket {
             Bucket::Tmp => "tmp",
             Bucket::Roots => "roots",
         }
-    }
-
-    /// The directory's name under the cache root.
-    pub fn name(self) -> &'static str {
-        self.dir()
     }
 }
 
@@ -162,10 +157,13 @@ impl Cache {
 
     /// Where an index file named `name` lives.
     pub fn index_path(&self, name: &str) -> PathBuf {
-        let path = self.used(self.bucket(Bucket::Indexes).join(name));
-        // Its HTTP validators (ETag, Last-Modified) go with it, if any.
-        self.used(path.with_extension("validators"));
-        path
+        self.used(self.bucket(Bucket::Indexes).join(name))
+    }
+
+    /// Where the server's validators (ETag, Last-Modified) of the index
+    /// file named `name` live.
+    pub fn index_validators_path(&self, name: &str) -> PathBuf {
+        self.used(self.bucket(Bucket::Indexes).join(format!("{name}.validators")))
     }
 
     /// Where the record of a layer with this fingerprint (hex) lives.

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use super::outcome::{human, object, Outcome};
 use crate::cache::gc::{self, Count, Pruned, Usage};
-use crate::cache::Cache;
 use crate::{Context, Error, Result};
 
 fn buckets_json(buckets: &[(&str, Count)]) -> serde_json::Value {
@@ -67,10 +66,6 @@ impl Outcome for Pruned {
     }
 }
 
-fn root(ctx: &Context) -> std::path::PathBuf {
-    ctx.cache_dir.clone().unwrap_or_else(Cache::default_root)
-}
-
 fn missing(root: &Path, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
         Error::Io { path: root.to_path_buf(), source: std::io::Error::new(e.kind(), "no dinv-build cache here (see --cache-dir)") }
@@ -81,7 +76,7 @@ fn missing(root: &Path, e: std::io::Error) -> Error {
 
 /// `cache du`.
 pub fn du(ctx: &Context) -> Result<Box<dyn Outcome>> {
-    let root = root(ctx);
+    let root = ctx.cache_root();
     Ok(Box::new(gc::usage(&root).map_err(|e| missing(&root, e))?))
 }
 
@@ -90,7 +85,7 @@ pub fn prune(ctx: &Context, days: f64, dry_run: bool, wait: bool) -> Result<Box<
     if !(0.0..=36_500.0).contains(&days) {
         return Err(Error::Usage(format!("--older-than {days}: expected days from 0 to 36500")));
     }
-    let root = root(ctx);
+    let root = ctx.cache_root();
     let pruned = gc::prune(&root, Duration::from_secs_f64(days * 86_400.0), dry_run, wait).map_err(|e| missing(&root, e))?;
     Ok(Box::new(pruned))
 }

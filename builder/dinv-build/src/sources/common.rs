@@ -52,8 +52,9 @@ impl KeyFile {
 /// `parse` (damaged in the cache) is dropped and fetched whole; a download
 /// that fails it is fetched once more; a second failure is the error.
 pub(crate) fn fetch_verified_index<T>(env: &BuildEnv, url: &str, parse: impl Fn(&[u8]) -> Result<T>) -> Result<T> {
-    let cached = env.cache.index_path(&hex::encode(Sha256::digest(url.as_bytes())));
-    let validators_path = cached.with_extension("validators");
+    let name = hex::encode(Sha256::digest(url.as_bytes()));
+    let cached = env.cache.index_path(&name);
+    let validators_path = env.cache.index_validators_path(&name);
     let forget = || {
         let _ = fs::remove_file(&validators_path);
         let _ = fs::remove_file(&cached);
