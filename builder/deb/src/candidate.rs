@@ -23,6 +23,7 @@ pub fn to_candidate(rec: &PackageRecord, repo: usize, arch: &str) -> Result<Cand
         depends,
         conflicts,
         install_if: Vec::new(),
+        install_if_not: Vec::new(),
         provider_priority: 0,
         repo,
         repo_tag: None,

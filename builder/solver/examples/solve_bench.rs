@@ -69,6 +69,7 @@ fn universe(rng: &mut Lcg) -> Vec<Candidate> {
             depends: Vec::new(),
             conflicts: Vec::new(),
             install_if: Vec::new(),
+            install_if_not: Vec::new(),
             provider_priority: rng.below(3) as u32,
             repo: rng.below(3),
             repo_tag: None,
@@ -139,6 +140,7 @@ fn main() {
     let universe = Universe {
         candidates: candidates.into(),
         scheme: &scheme,
+        rules: dinv_solver::Rules::Generic,
     };
     let names = CANDIDATES * 3 / 4;
     for round in 0..5 {

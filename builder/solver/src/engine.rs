@@ -19,7 +19,8 @@ use crate::explain::{blocked_problem, conflict_why, dependency_problem, explain_
 use crate::hash::FastMap;
 use crate::index::Index;
 use crate::matching::{candidate_matches, provide_ok, version_ok};
-use crate::types::{Constraint, Dependency, Request, SolveError};
+use crate::preference::{auto_selectable, negation_met};
+use crate::types::{Candidate, Constraint, Dependency, Request, Rules, SolveError};
 use crate::viability::Viability;
 
 /// Safety net: retries before the search gives up and reports what it has.
@@ -34,6 +35,11 @@ pub(crate) enum Reason<'a> {
     Depends { parent: u32, dep: &'a Dependency },
     /// The candidate's own install_if is met.
     InstallIf(u32),
+    /// Chosen over `over`, another package offering `k`, by apk's rules.
+    Chose {
+        over: u32,
+        k: &'a Constraint,
+    },
 }
 
 /// A dependency still to be met.
@@ -185,11 +191,16 @@ impl<'a> Engine<'a> {
         let mut viable = Vec::new();
         let mut first_block = None;
         let mut any_alive = false;
+        let mut unpicked = Vec::new();
         for &c in &statics {
             if !self.via.alive(c) {
                 continue;
             }
             any_alive = true;
+            if !self.auto_selectable(c, ob.dep) {
+                unpicked.push(c);
+                continue;
+            }
             match self.block(c) {
                 None => viable.push(c),
                 Some(b) => {
@@ -200,6 +211,10 @@ impl<'a> Engine<'a> {
         }
         culprits.remove(&0);
         match viable.len() {
+            0 if first_block.is_none() && !unpicked.is_empty() => {
+                self.record_unpicked(&ob, &unpicked);
+                Err(culprits)
+            }
             0 => {
                 self.record_failure(&ob, &statics, any_alive, first_block);
                 Err(culprits)
@@ -210,6 +225,7 @@ impl<'a> Engine<'a> {
             }
             _ => {
                 let first = viable[0];
+                let runner_up = self.runner_up(ob.dep, &viable);
                 let saved = self.save();
                 self.frames.push(Frame {
                     ob,
@@ -219,9 +235,33 @@ impl<'a> Engine<'a> {
                     culprits,
                 });
                 self.select(first, ob.parent, ob.why);
+                if let Some((over, k)) = runner_up {
+                    self.reasons.push((first, Reason::Chose { over, k }));
+                }
                 Ok(())
             }
         }
+    }
+
+    /// apk only: whether `c` may be picked for `dep` on its own (see
+    /// [`auto_selectable`]); always under the generic rules.
+    fn auto_selectable(&self, c: u32, dep: &Dependency) -> bool {
+        match (self.ix.rules, dep.alternatives.as_slice()) {
+            (Rules::Apk, [k]) => auto_selectable(self.ix.scheme, self.ix.cand(c), k),
+            _ => true,
+        }
+    }
+
+    /// apk only: the best other package offering the name, to explain the
+    /// choice of `viable[0]` in `resolve` output.
+    fn runner_up(&self, dep: &'a Dependency, viable: &[u32]) -> Option<(u32, &'a Constraint)> {
+        let [k] = dep.alternatives.as_slice() else { return None };
+        if self.ix.rules != Rules::Apk {
+            return None;
+        }
+        let first = self.ix.cand(viable[0]);
+        let over = viable[1..].iter().copied().find(|&o| self.ix.cand(o).name != first.name)?;
+        Some((over, k))
     }
 
     /// Returns to the latest blamed choice point with an untried choice.
@@ -302,6 +342,11 @@ impl<'a> Engine<'a> {
                 });
             }
         }
+        if self.ix.rules == Rules::Apk {
+            if let Some(b) = self.shared_name(c) {
+                return Some(b);
+            }
+        }
         let names = std::iter::once(&cand.name).chain(cand.provides.iter().map(|p| &p.name));
         for name in names {
             for &(owner, k) in self.conflict_on.get(name.as_str()).into_iter().flatten() {
@@ -311,6 +356,30 @@ impl<'a> Engine<'a> {
                         target: c,
                         k,
                     });
+                }
+            }
+        }
+        None
+    }
+
+    /// apk: a name belongs to one package, unless every package holding it
+    /// provides it without a version. A package's own name counts as
+    /// provided with its version.
+    fn shared_name(&self, c: u32) -> Option<Block<'a>> {
+        let ix = self.ix;
+        let cand = ix.cand(c);
+        let versioned_in = |s: u32, name: &str| ix.cand(s).provides.iter().any(|q| q.name == name && q.version.is_some());
+        let own = std::iter::once((cand.name.as_str(), true));
+        let provided = cand.provides.iter().filter(|p| p.name != cand.name).map(|p| (p.name.as_str(), p.version.is_some()));
+        for (name, versioned) in own.chain(provided) {
+            if let Some(&s) = self.by_name.get(name) {
+                if s != c && name != cand.name {
+                    return Some(Block::SharedName { other: s, name });
+                }
+            }
+            for &s in self.provided.get(name).into_iter().flatten() {
+                if s != c && ix.cand(s).name != name && (versioned || versioned_in(s, name)) {
+                    return Some(Block::SharedName { other: s, name });
                 }
             }
         }
@@ -452,6 +521,23 @@ impl<'a> Engine<'a> {
         self.best = Some((progress, error));
     }
 
+    /// apk: the only candidates list the virtual name without a version or
+    /// a provider priority, so apk picks none of them on its own.
+    fn record_unpicked(&mut self, ob: &Obligation<'a>, unpicked: &[u32]) {
+        let progress = self.direct_head + self.deferred_head;
+        if self.best.as_ref().is_some_and(|(p, _)| *p >= progress) {
+            return;
+        }
+        let mut chain = self.chain_names(ob.parent);
+        chain.push(ob.dep.to_string());
+        let names: Vec<&str> = unpicked.iter().map(|&c| self.ix.cand(c).name.as_str()).collect();
+        let problem = format!(
+            "virtual name provided without a version or provider priority by {}; ask for one of them",
+            names.join(", ")
+        );
+        self.best = Some((progress, SolveError::Unsatisfiable { chain, problem }));
+    }
+
     /// The most useful failure seen (the one that got furthest).
     pub fn take_error(&mut self) -> SolveError {
         let mut error =
@@ -482,6 +568,11 @@ impl<'a> Engine<'a> {
     pub fn install_if_met(&self, c: u32) -> bool {
         let cand = self.ix.cand(c);
         let mut tag_ok = cand.repo_tag.is_none();
+        for k in &cand.install_if_not {
+            if !negation_met(self.ix.scheme, k, self.owners(&k.name)) {
+                return false;
+            }
+        }
         for k in &cand.install_if {
             match self.selected_matching(k, None) {
                 None => return false,
@@ -489,6 +580,14 @@ impl<'a> Engine<'a> {
             }
         }
         tag_ok
+    }
+
+    /// The selected packages holding `name`, as their own name or a provide.
+    fn owners(&self, name: &str) -> impl Iterator<Item = &'a Candidate> + '_ {
+        let ix = self.ix;
+        let own = self.by_name.get(name).copied();
+        let provided = self.provided.get(name).into_iter().flatten().copied();
+        own.into_iter().chain(provided).map(move |s| ix.cand(s))
     }
 
     /// Adds an install_if candidate with its dependencies, or leaves the

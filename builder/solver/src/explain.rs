@@ -19,13 +19,16 @@ pub(crate) enum Block<'a> {
         target: u32,
         k: &'a Constraint,
     },
+    /// apk: `other` already holds `name`, and one of the two provides it
+    /// with a version.
+    SharedName { other: u32, name: &'a str },
 }
 
 impl Block<'_> {
     /// The selected package that blocks candidate `c`.
     pub fn other(&self, c: u32) -> u32 {
         match *self {
-            Block::SameName(s) => s,
+            Block::SameName(s) | Block::SharedName { other: s, .. } => s,
             Block::Conflict { owner, target, .. } => {
                 if owner == c {
                     target
@@ -167,6 +170,11 @@ pub(crate) fn blocked_problem(ix: &Index, c: u32, block: &Block, dep_text: &str)
                 s.name, s.version, cand.version
             )
         }
+        Block::SharedName { other, name } => format!(
+            "{} conflicts with {} (both provide {name}, and only one package may unless neither gives a version)",
+            cand.name,
+            ix.cand(other).name
+        ),
         Block::Conflict { owner, k, .. } => {
             let other = ix.cand(block.other(c));
             let subject = if cand.name == dep_text {

@@ -2,7 +2,8 @@
 
 use crate::hash::FastMap;
 use crate::matching::{provide_ok, tag_eligible, version_ok};
-use crate::types::{Candidate, Constraint, Dependency, Universe, VersionScheme};
+use crate::preference::{apk_order, Offer};
+use crate::types::{Candidate, Constraint, Dependency, Rules, Universe, VersionScheme};
 
 /// Lookup tables built once per solve.
 pub(crate) struct Index<'u> {
@@ -10,6 +11,8 @@ pub(crate) struct Index<'u> {
     pub cands: &'u [Candidate],
     /// The universe's version ordering.
     pub scheme: &'u dyn VersionScheme,
+    /// The universe's choice rules.
+    pub rules: Rules,
     /// Real name → candidates: highest version, then lowest repo.
     real: FastMap<&'u str, Vec<u32>>,
     /// Virtual name → (candidate, provide index): highest priority, then
@@ -64,6 +67,7 @@ impl<'u> Index<'u> {
         Index {
             cands,
             scheme,
+            rules: universe.rules,
             real,
             providers,
         }
@@ -85,9 +89,13 @@ impl<'u> Index<'u> {
     }
 
     /// Appends (without duplicates) the candidates that meet `k` from
-    /// context `ctx`, ignoring the current selection: real packages first,
-    /// then providers.
+    /// context `ctx`, ignoring the current selection, preferred first: real
+    /// packages, then providers ([`Rules::Generic`]), or all of them on
+    /// one list in apk's order ([`Rules::Apk`]).
     pub fn choices(&self, k: &Constraint, ctx: Option<&str>, out: &mut Vec<u32>) {
+        if self.rules == Rules::Apk {
+            return self.apk_choices(k, ctx, out);
+        }
         for &i in self.real(&k.name) {
             let c = self.cand(i);
             if version_ok(self.scheme, &c.version, k)
@@ -106,6 +114,21 @@ impl<'u> Index<'u> {
                 out.push(i);
             }
         }
+    }
+
+    fn apk_choices(&self, k: &Constraint, ctx: Option<&str>, out: &mut Vec<u32>) {
+        let real = self.real(&k.name).iter().copied().filter(|&i| version_ok(self.scheme, &self.cand(i).version, k));
+        let provided = self
+            .providers(&k.name)
+            .iter()
+            .filter(|&&(i, pi)| provide_ok(self.scheme, &self.cand(i).provides[pi as usize], k))
+            .map(|&(i, _)| i);
+        let mut matching: Vec<u32> = real.chain(provided).filter(|&i| tag_eligible(self.cand(i), k, ctx) && !out.contains(&i)).collect();
+        // apk walks providers in the order the indexes list them.
+        matching.sort_unstable();
+        matching.dedup();
+        let offers = matching.iter().filter_map(|&i| Offer::of(i, self.cand(i), k)).collect();
+        out.extend(apk_order(self.scheme, k, offers));
     }
 
     /// All candidates that could meet any alternative of `dep`, in order.

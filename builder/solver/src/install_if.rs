@@ -14,7 +14,7 @@ pub(crate) fn apply(eng: &mut Engine<'_>) {
     let mut names: Vec<&str> = ix
         .cands
         .iter()
-        .filter(|c| !c.install_if.is_empty())
+        .filter(|c| !c.install_if.is_empty() || !c.install_if_not.is_empty())
         .map(|c| c.name.as_str())
         .collect();
     names.sort_unstable();
@@ -27,7 +27,8 @@ pub(crate) fn apply(eng: &mut Engine<'_>) {
                 continue;
             }
             for &c in ix.real(name) {
-                if ix.cand(c).install_if.is_empty() || tried.contains(&c) || !eng.install_if_met(c)
+                let cand = ix.cand(c);
+                if (cand.install_if.is_empty() && cand.install_if_not.is_empty()) || tried.contains(&c) || !eng.install_if_met(c)
                 {
                     continue;
                 }

@@ -40,12 +40,13 @@ mod install_if;
 mod fuzzy;
 mod matching;
 mod order;
+mod preference;
 mod solve;
 mod types;
 mod viability;
 
 pub use solve::solve;
 pub use types::{
-    Candidate, Constraint, Dependency, Op, Provide, Request, Resolution, Selected, SolveError,
-    Universe, VersionScheme,
+    Candidate, Constraint, Dependency, Op, Provide, Request, Resolution, Rules, Selected,
+    SolveError, Universe, VersionScheme,
 };

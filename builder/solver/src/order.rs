@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::engine::Reason;
 use crate::index::Index;
+use crate::preference::{apk_compare, explain, Offer};
 use crate::types::Selected;
 
 /// The selection in install order with each package's rendered reasons.
@@ -16,7 +17,7 @@ pub(crate) fn install_order(ix: &Index, trail: &[u32], reasons: &[(u32, Reason)]
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &(c, why) in reasons {
         let Some(&i) = node.get(&c) else { continue };
-        texts[i].push(render(ix, why));
+        texts[i].push(render(ix, c, why));
         if let Reason::Depends { parent, .. } = why {
             if let Some(&p) = node.get(&parent) {
                 if p != i {
@@ -86,10 +87,19 @@ pub(crate) fn install_order(ix: &Index, trail: &[u32], reasons: &[(u32, Reason)]
 
 /// `requested (recipe packages)`, `docker depends on containerd`,
 /// `install_if (docker, openrc)`.
-fn render(ix: &Index, why: Reason) -> String {
+fn render(ix: &Index, chosen: u32, why: Reason) -> String {
     match why {
         Reason::Requested(r) => format!("requested ({r})"),
         Reason::Depends { parent, dep } => format!("{} depends on {dep}", ix.cand(parent).name),
+        Reason::Chose { over, k } => {
+            let (a, b) = (ix.cand(chosen), ix.cand(over));
+            let (oa, ob) = (Offer::of(chosen, a, k), Offer::of(over, b, k));
+            let why = match (oa, ob) {
+                (Some(oa), Some(ob)) => explain(apk_compare(ix.scheme, k, &oa, &ob).1, k, &oa, &ob),
+                _ => "preferred".to_string(),
+            };
+            format!("chose {} over {}: {why}", a.name, b.name)
+        }
         Reason::InstallIf(c) => {
             let ks: Vec<String> = ix
                 .cand(c)

@@ -150,6 +150,9 @@ pub struct Candidate {
     pub conflicts: Vec<Constraint>,
     /// apk `install_if`: installed automatically when all of these are.
     pub install_if: Vec<Constraint>,
+    /// apk negated `install_if` conditions (`!pulseaudio`): each must be
+    /// decided against, see [`Rules::Apk`].
+    pub install_if_not: Vec<Constraint>,
     /// apk `k:` provider priority (higher wins among providers of a name).
     pub provider_priority: u32,
     /// Index of the repository in the recipe's order (lower is preferred on
@@ -174,6 +177,22 @@ pub trait VersionScheme {
     }
 }
 
+/// Whose rules decide among candidates and what may be installed together.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rules {
+    /// Debian-like: a package named as asked before providers of the name;
+    /// providers by priority, then name, then version; any number of
+    /// packages may provide one name.
+    #[default]
+    Generic,
+    /// apk-tools 2.14 (see builder/solver/PREFERENCE.md): real packages
+    /// and providers of a name compete on one list, the higher provided
+    /// version first; one package per name unless all provide it without a
+    /// version; a provide without version or priority is never picked on
+    /// its own; negated install_if conditions hold only when decided.
+    Apk,
+}
+
 /// All candidates of all repositories of one source.
 pub struct Universe<'v> {
     /// Every package of every repository; [`Selected::candidate`] indexes
@@ -182,6 +201,8 @@ pub struct Universe<'v> {
     pub candidates: std::borrow::Cow<'v, [Candidate]>,
     /// The ecosystem's version ordering.
     pub scheme: &'v dyn VersionScheme,
+    /// The ecosystem's choice and coexistence rules.
+    pub rules: Rules,
 }
 
 /// A package the recipe asks for, with why (shown in `resolve` output).

@@ -293,7 +293,7 @@ impl DebSourceSet {
         }
         let (index, candidates) = self.reachable(&requests);
         tracing::debug!(source = %self.name, set = what, candidates = candidates.len(), of = self.records.len(), "universe");
-        let universe = Universe { candidates: candidates.into(), scheme: &DebVersions };
+        let universe = Universe { candidates: candidates.into(), scheme: &DebVersions, rules: dinv_solver::Rules::Generic };
         let res = dinv_solver::solve(&universe, &requests)
             .map_err(|source| Error::Resolve { source_name: self.name.clone(), set: what.to_string(), source })?;
         Ok(res
@@ -486,7 +486,7 @@ mod tests {
                 dependency: Dependency { alternatives: vec![Constraint { name: c.name.clone(), op: Op::Any, version: String::new(), tag: None }] },
                 reason: "essential".into(),
             }));
-            let universe = Universe { candidates: (&all[..]).into(), scheme: &DebVersions };
+            let universe = Universe { candidates: (&all[..]).into(), scheme: &DebVersions, rules: dinv_solver::Rules::Generic };
             let whole = dinv_solver::solve(&universe, &requests).unwrap();
             let a: Vec<(String, String)> = reached.iter().map(|p| (p.name.clone(), p.version.clone())).collect();
             let b: Vec<(String, String)> = whole.selected.iter().map(|s| (all[s.candidate].name.clone(), all[s.candidate].version.clone())).collect();

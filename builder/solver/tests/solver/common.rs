@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 
 use dinv_solver::{
-    solve, Candidate, Constraint, Dependency, Op, Provide, Request, Resolution, SolveError,
+    solve, Candidate, Constraint, Dependency, Op, Provide, Request, Resolution, Rules, SolveError,
     Universe, VersionScheme,
 };
 
@@ -87,6 +87,7 @@ pub fn pkg(name: &str, version: &str) -> Candidate {
         depends: Vec::new(),
         conflicts: Vec::new(),
         install_if: Vec::new(),
+        install_if_not: Vec::new(),
         provider_priority: 0,
         repo: 0,
         repo_tag: None,
@@ -156,10 +157,37 @@ pub fn requests(texts: &[&str]) -> Vec<Request> {
 }
 
 pub fn universe(cands: Vec<Candidate>) -> Universe<'static> {
+    universe_with(cands, Rules::Generic)
+}
+
+pub fn universe_with(cands: Vec<Candidate>, rules: Rules) -> Universe<'static> {
     Universe {
         candidates: cands.into(),
         scheme: &SCHEME,
+        rules,
     }
+}
+
+/// Solves under apk's rules and returns the sorted `name-version` set.
+pub fn resolve_apk(cands: Vec<Candidate>, reqs: &[&str]) -> Result<Vec<String>, SolveError> {
+    let u = universe_with(cands, Rules::Apk);
+    solve(&u, &requests(reqs)).map(|r| {
+        let mut v = labels(&u, &r);
+        v.sort();
+        v
+    })
+}
+
+/// Solves under apk's rules and returns the reasons of one package.
+pub fn apk_reasons_of(cands: Vec<Candidate>, reqs: &[&str], name: &str) -> Vec<String> {
+    let u = universe_with(cands, Rules::Apk);
+    let r = solve(&u, &requests(reqs)).expect("solvable");
+    r.selected
+        .iter()
+        .find(|s| u.candidates[s.candidate].name == name)
+        .unwrap_or_else(|| panic!("{name} not selected"))
+        .reasons
+        .clone()
 }
 
 /// Solves and renders the selection as `name-version` in install order.
