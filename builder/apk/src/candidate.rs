@@ -60,16 +60,16 @@ impl IndexEntry {
                 _ => Err(fail("provides", d, "a provide can only carry `=version`")),
             })
             .collect::<Result<_, _>>()?;
-        let install_if = self
-            .install_if
-            .iter()
-            .map(|d| {
-                if d.conflict {
-                    return Err(fail("install_if", d, "negated install_if conditions are not supported"));
-                }
-                constraint("install_if", d)
-            })
-            .collect::<Result<_, _>>()?;
+        let mut install_if = Vec::new();
+        let mut install_if_not = Vec::new();
+        for d in &self.install_if {
+            let c = constraint("install_if", d)?;
+            if d.conflict {
+                install_if_not.push(c);
+            } else {
+                install_if.push(c);
+            }
+        }
         Ok(Candidate {
             name: self.name.clone(),
             version: self.version.clone(),
@@ -78,6 +78,7 @@ impl IndexEntry {
             depends,
             conflicts,
             install_if,
+            install_if_not,
             provider_priority: self.provider_priority.unwrap_or(0),
             repo,
             repo_tag: repo_tag.map(str::to_string),
@@ -111,6 +112,11 @@ p:cmd:docker=24.0.7-r0 so:libdocker.so.1=1 docker-engine\ni:docker openrc\n\n",
         assert_eq!(c.provides[1].version.as_deref(), Some("1"));
         assert_eq!(c.provides[2].version, None);
         assert_eq!(c.install_if.len(), 2);
+
+        let alsa = &parse_text("P:libcanberra-alsa\nV:0.30-r9\ni:libcanberra=0.30-r9 alsa-lib !pulseaudio\n\n").unwrap()[0];
+        let c = alsa.to_candidate(0, None).unwrap();
+        assert_eq!(c.install_if.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["libcanberra", "alsa-lib"]);
+        assert_eq!(c.install_if_not.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["pulseaudio"]);
 
         let bad = &parse_text("P:x\nV:1\nD:y><Q1abc\n\n").unwrap()[0];
         let err = bad.to_candidate(0, None).unwrap_err();

@@ -8,6 +8,7 @@
 //!   [`dinv_solver::Candidate`]s.
 //! - [`package`]: `.apk` verification against the index checksum, the
 //!   signature and the data hash.
+//! - [`world`]: a world resolved against repositories under apk-tools' rules.
 //! - `testkit` (feature `testkit`): real-format fixtures generated at run time.
 //!
 //! No I/O beyond reading key files: fetching and caching belong to the caller.
@@ -26,6 +27,7 @@ pub mod sign;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod version;
+pub mod world;
 
 pub use candidate::ConvertError;
 pub use checksum::Checksum;
@@ -37,3 +39,4 @@ pub use package::{ApkCheck, ControlScript, VerifiedApk};
 pub use pkginfo::PkgInfo;
 pub use sign::{SigAlgo, Signature};
 pub use version::ApkVersions;
+pub use world::{ApkUniverse, Chosen, Repository, WorldError};

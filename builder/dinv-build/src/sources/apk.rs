@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use dinv_apk::{ApkCheck, ApkDep, Checksum, IndexEntry, Keyring};
+use dinv_apk::{ApkCheck, ApkUniverse, Checksum, IndexEntry, Keyring, Repository, WorldError};
 use dinv_fstree::Tree;
-use dinv_solver::{Candidate, Constraint, Dependency, Request, Universe};
 
 use super::common::{cached_data, fetch_all, fetch_verified_index, prepare_or_refetch, sha256_file, unpack_all, KeyFile, Prepared};
 use super::package::{PackageSource, ResolvedPackage, SourceKind, UnpackStats};
@@ -34,9 +33,8 @@ pub(super) struct ApkSourceSet {
     /// Key name → SHA-256 of the key file, for the lock file.
     key_digests: BTreeMap<String, String>,
     repos: Vec<Repo>,
-    /// (repo index, entry index) for each candidate.
-    index: Vec<(usize, usize)>,
-    candidates: Vec<Candidate>,
+    /// The repositories' entries as solver candidates.
+    universe: ApkUniverse,
 }
 
 /// Repository URLs of a source, in recipe order.
@@ -108,9 +106,8 @@ impl ApkSourceSet {
             tracing::info!(repo = %url, packages = index.entries.len(), signed_by = ?index.signed_by.as_ref().map(|s| &s.0), "index verified");
             repos.push(Repo { url, tag, trusted, entries: index.entries });
         }
-        let mut set = ApkSourceSet { name: name.to_string(), arch: src.arch.clone(), keyring, key_digests, repos, index: vec![], candidates: vec![] };
-        set.build_universe()?;
-        Ok(set)
+        let universe = ApkUniverse::new(&repos.iter().map(|r| Repository { entries: &r.entries, tag: r.tag.as_deref() }).collect::<Vec<_>>());
+        Ok(ApkSourceSet { name: name.to_string(), arch: src.arch.clone(), keyring, key_digests, repos, universe })
     }
 
     /// Loads keys only, for installing packages fixed by a lock file: no
@@ -123,74 +120,21 @@ impl ApkSourceSet {
             .into_iter()
             .map(|(url, tag, allow_untrusted)| Repo { url, tag, trusted: !allow_untrusted, entries: vec![] })
             .collect();
-        Ok(ApkSourceSet { name: name.to_string(), arch: src.arch.clone(), keyring, key_digests, repos, index: vec![], candidates: vec![] })
-    }
-
-    fn build_universe(&mut self) -> Result<()> {
-        for (ri, repo) in self.repos.iter().enumerate() {
-            for (ei, e) in repo.entries.iter().enumerate() {
-                if !e.is_installable() {
-                    tracing::debug!(package = %e.label(), "skipping uninstallable index entry");
-                    continue;
-                }
-                match e.to_candidate(ri, repo.tag.as_deref()) {
-                    Ok(c) => {
-                        self.candidates.push(c);
-                        self.index.push((ri, ei));
-                    }
-                    Err(err) => tracing::warn!("skipping {}: {err}", e.label()),
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn entry(&self, candidate: usize) -> (&Repo, &IndexEntry) {
-        let (ri, ei) = self.index[candidate];
-        (&self.repos[ri], &self.repos[ri].entries[ei])
+        Ok(ApkSourceSet { name: name.to_string(), arch: src.arch.clone(), keyring, key_digests, repos, universe: ApkUniverse::new(&[]) })
     }
 
     /// Resolves a world (apk syntax: `name`, `name>=1.2`, `name@tag`,
     /// `!name`) into packages in install order.
     fn resolve_world(&self, world: &[String], reason: &str, what: &str) -> Result<Vec<ResolvedPackage>> {
-        let mut requests = Vec::new();
-        let mut excluded = Vec::new();
-        for w in world {
-            let dep = ApkDep::parse(w).map_err(|e| Error::Usage(format!("{what} packages: {e}")))?;
-            let constraint = Constraint {
-                name: dep.name.clone(),
-                op: match dep.op {
-                    dinv_apk::ApkOp::Any => dinv_solver::Op::Any,
-                    dinv_apk::ApkOp::Lt => dinv_solver::Op::Lt,
-                    dinv_apk::ApkOp::Le => dinv_solver::Op::Le,
-                    dinv_apk::ApkOp::Eq => dinv_solver::Op::Eq,
-                    dinv_apk::ApkOp::Ge => dinv_solver::Op::Ge,
-                    dinv_apk::ApkOp::Gt => dinv_solver::Op::Gt,
-                    dinv_apk::ApkOp::Fuzzy => dinv_solver::Op::Fuzzy,
-                    _ => return Err(Error::Usage(format!("{what} packages: {w:?}: operator not supported"))),
-                },
-                version: dep.version.clone(),
-                tag: dep.tag.clone(),
-            };
-            if dep.conflict {
-                excluded.push(constraint);
-            } else {
-                requests.push(Request { dependency: Dependency { alternatives: vec![constraint] }, reason: reason.to_string() });
-            }
-        }
-        let scheme = dinv_apk::ApkVersions;
-        // `!name` in the world removes those candidates entirely.
-        let keep: Vec<usize> = (0..self.candidates.len())
-            .filter(|&i| !excluded.iter().any(|c| c.name == self.candidates[i].name))
-            .collect();
-        let universe = Universe { candidates: keep.iter().map(|&i| self.candidates[i].clone()).collect::<Vec<_>>().into(), scheme: &scheme };
-        let res = dinv_solver::solve(&universe, &requests)
-            .map_err(|source| Error::Resolve { source_name: self.name.clone(), set: what.to_string(), source })?;
-        Ok(res
-            .selected
-            .iter()
+        let chosen = self.universe.resolve(world, reason).map_err(|e| match e {
+            WorldError::Atom { .. } => Error::Usage(format!("{what} packages: {e}")),
+            WorldError::Solve(source) => Error::Resolve { source_name: self.name.clone(), set: what.to_string(), source },
+        })?;
+        Ok(chosen
+            .into_iter()
             .map(|s| {
-                let (repo, e) = self.entry(keep[s.candidate]);
+                let repo = &self.repos[s.repo];
+                let e = &repo.entries[s.entry];
                 ResolvedPackage {
                     source: self.name.clone(),
                     name: e.name.clone(),
@@ -206,7 +150,7 @@ impl ApkSourceSet {
                     homepage: Some(e.url.clone()).filter(|u| !u.is_empty()),
                     description: Some(e.description.clone()).filter(|d| !d.is_empty()),
                     build_time: e.build_time.map(|t| t as i64),
-                    reasons: s.reasons.clone(),
+                    reasons: s.reasons,
                 }
             })
             .collect())
