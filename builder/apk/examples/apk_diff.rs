@@ -133,6 +133,8 @@ impl ApkTools {
             .filter_map(|l| {
                 let rest = l.split_once(") Installing ")?.1;
                 let (name, version) = rest.split_once(" (")?;
+                // A package from a tagged repository prints as `name@tag`.
+                let name = name.split('@').next()?;
                 Some(format!("{name}-{}", version.trim_end_matches(')')))
             })
             .collect())

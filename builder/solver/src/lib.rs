@@ -30,6 +30,13 @@
 //!   alternatives wait until then, so they reuse what is already selected.
 //! * After that, install_if packages are added until nothing changes.
 //!
+//! Those are the generic ([`Rules::Generic`], Debian) rules. Under
+//! [`Rules::Apk`] the candidates for a name are ordered as apk-tools 2.14
+//! orders them (repository tag, provided version, version, provider
+//! priority, repository, index order), a name is held by one package unless
+//! all its holders provide it without a version, and negated install_if
+//! conditions are supported; builder/solver/PREFERENCE.md has the details.
+//!
 //! Output order is dependencies first, ties and cycles broken by name.
 
 mod engine;
