@@ -15,6 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use dinv_apk::testkit::{write_repository, PackageSpec};
 use serde_json::Value;
 use support::alpine_repo::{repo_root, AlpineMirror, ALPINE_BUNDLE, KERNEL_RELEASE, KERNEL_VERSION};
 use support::ext4::{assert_fsck_clean, ext4_dump, ext4_read, ext4_stat};
@@ -608,4 +609,51 @@ fn kernel_modules_are_trimmed_to_what_the_guest_can_need() {
         assert!(t.contains(&format!("{}:{}", r.file_name().unwrap().to_string_lossy(), line_of(&r, key))), "{name}: names file:line: {t}");
         assert!(!f.path(&format!("out/{name}")).exists(), "{name}: a failed build publishes nothing");
     }
+}
+
+/// A tagged repository (edge's testing next to v3.22's main and community,
+/// as `/etc/apk/repositories` would list `@edge …/edge/testing`) serves a
+/// request for `name@edge`, whose dependencies still come from main; an
+/// untagged request for the same package is refused with the tag to use,
+/// and a tag no repository has is a recipe error at its line.
+#[test]
+fn a_tagged_repository_serves_tagged_requests_only() {
+    let f = Fixture::new();
+    let tool = PackageSpec::new("dinv-edge-tool", "0.1.0-r0").depend("so:libc.musl-x86_64.so.1").file("usr/bin/dinv-edge-tool", b"tool".to_vec(), 0o755);
+    write_repository(&f.mirror.root.join("edge"), "testing", "x86_64", &[tool], &f.mirror.key).unwrap();
+    let recipe = |name: &str, package: &str| -> PathBuf {
+        let text = f.mirror.child_recipe(&default_recipe(), &format!("[guest]\npackages = {{ add = [{package:?}] }}\n")).replacen(
+            "[build]",
+            "repositories = [\"main\", \"community\", { name = \"testing\", branch = \"edge\", tag = \"edge\" }]\n\n[build]",
+            1,
+        );
+        let p = f.path(&format!("{name}.toml"));
+        fs::write(&p, text).unwrap();
+        p
+    };
+
+    let tagged = recipe("tagged", "dinv-edge-tool@edge");
+    let out = f.run(&["resolve", "--json", &tagged.display().to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let guest = v["sets"][0]["packages"].as_array().unwrap();
+    let find = |name: &str| guest.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} not in the guest set"));
+    let tool = find("dinv-edge-tool");
+    assert!(tool["url"].as_str().unwrap().ends_with("/edge/testing/x86_64/dinv-edge-tool-0.1.0-r0.apk"), "{tool}");
+    assert!(tool["reasons"].as_array().unwrap().iter().any(|r| r == "requested (guest.packages)"), "{tool}");
+    assert!(find("musl")["url"].as_str().unwrap().contains("/v3.22/main/"), "the dependency comes from main");
+
+    let untagged = recipe("untagged", "dinv-edge-tool");
+    let out = f.run(&["resolve", &untagged.display().to_string()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(t.contains("dinv-edge-tool: only in repositories tagged @edge (ask for dinv-edge-tool@edge)"), "{t}");
+
+    let unknown = recipe("unknown", "dinv-edge-tool@testing");
+    let out = f.run(&["check", &unknown.display().to_string()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    let line = line_of(&unknown, "packages");
+    assert!(t.contains(&format!("unknown.toml:{line}: guest.packages")), "{t}");
+    assert!(t.contains("asks for repository tag @testing, but no repository of the source has it (tags: @edge)"), "{t}");
 }

@@ -506,6 +506,8 @@ pub struct AlpineMirror {
     pub root: PathBuf,
     /// The public key file (named as the signatures name it).
     pub key_file: PathBuf,
+    /// The key that signs it, for tests that add a repository.
+    pub key: TestKey,
 }
 
 impl AlpineMirror {
@@ -522,7 +524,7 @@ impl AlpineMirror {
         fs::create_dir_all(&keys).unwrap();
         let key_file = keys.join(&key.name);
         fs::write(&key_file, key.public_pem()).unwrap();
-        AlpineMirror { root, key_file }
+        AlpineMirror { root, key_file, key }
     }
 
     /// A child recipe text that extends `parent`, points the Alpine source

@@ -154,7 +154,12 @@ pub struct ApkRepositoryTable {
     /// Full URL of the repository (the directory holding `ARCH/APKINDEX.tar.gz`).
     #[serde(default)]
     pub url: Option<String>,
-    /// Tag: packages from this repository only install when asked as `pkg@tag`.
+    /// Release branch of this repository when it differs from the source's
+    /// (`edge` for a tagged `testing` next to a stable release).
+    #[serde(default)]
+    pub branch: Option<String>,
+    /// Tag: packages from this repository only install when asked as
+    /// `pkg@tag`, or as dependencies of packages installed that way.
     #[serde(default)]
     pub tag: Option<String>,
     /// Accept an unsigned or unknown-key index (loud warning).

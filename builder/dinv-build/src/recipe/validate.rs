@@ -7,7 +7,7 @@ use dinv_fstree::TreePath;
 
 use super::error::RecipeError;
 use super::loaded::LoadedRecipe;
-use super::model::{check_alternative, parse_service, ApkRepository, DockerSection, Init, Source};
+use super::model::{check_alternative, parse_service, ApkRepository, ApkSource, DockerSection, Init, Source};
 
 /// Parses `a.b.c.d/len`.
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -63,16 +63,24 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
                 }
                 for (i, repo) in a.repositories.iter().enumerate() {
                     let key = format!("sources.{name}.repositories[{i}]");
-                    let needs_mirror = match repo {
-                        ApkRepository::Name(_) => true,
-                        ApkRepository::Full(t) => t.url.is_none(),
+                    let (needs_mirror, has_branch) = match repo {
+                        ApkRepository::Name(_) => (true, a.branch.is_some()),
+                        ApkRepository::Full(t) => (t.url.is_none(), t.branch.is_some() || a.branch.is_some()),
                     };
                     if let ApkRepository::Full(t) = repo {
                         if t.url.is_none() && t.name.is_none() {
                             return Err(l.error(&key, "give `url`, or `name` with the source's `mirror` and `branch`"));
                         }
+                        if t.url.is_some() && t.branch.is_some() {
+                            return Err(l.error(&format!("{key}.branch"), "`branch` builds the URL from `mirror` and `name`; a repository with `url` cannot have one"));
+                        }
+                        if let Some(tag) = &t.tag {
+                            if !valid_tag(tag) {
+                                return Err(l.error(&format!("{key}.tag"), format!("{tag:?} is not a repository tag (letters, digits, . _ -; without the @)")));
+                            }
+                        }
                     }
-                    if needs_mirror && (a.mirror.is_none() || a.branch.is_none()) {
+                    if needs_mirror && (a.mirror.is_none() || !has_branch) {
                         return Err(l.error(&key, "a repository given by name needs `mirror` and `branch` on the source"));
                     }
                 }
@@ -233,13 +241,36 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
     Ok(())
 }
 
+/// The tags of an apk source's repositories, in recipe order.
+fn apk_tags(a: &ApkSource) -> Vec<&str> {
+    a.repositories
+        .iter()
+        .filter_map(|r| match r {
+            ApkRepository::Full(t) => t.tag.as_deref(),
+            ApkRepository::Name(_) => None,
+        })
+        .collect()
+}
+
+/// apk writes tags after `@` in world entries and `/etc/apk/repositories`.
+fn valid_tag(t: &str) -> bool {
+    !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
 /// Each requested package in its source's syntax: apk world atoms
 /// (`name`, `name>=1.2`, `name@tag`, `!name`), or Debian `name` /
 /// `name=version`.
 fn check_packages(l: &LoadedRecipe, key: &str, source: &Source, packages: &[String]) -> Result<(), RecipeError> {
     for (i, p) in packages.iter().enumerate() {
         let problem = match source {
-            Source::Apk(_) => dinv_apk::ApkDep::parse(p).err().map(|e| e.to_string()),
+            Source::Apk(a) => match dinv_apk::ApkDep::parse(p) {
+                Err(e) => Some(e.to_string()),
+                Ok(d) => d.tag.filter(|t| !apk_tags(a).contains(&t.as_str())).map(|t| {
+                    let tags: Vec<String> = apk_tags(a).iter().map(|t| format!("@{t}")).collect();
+                    let have = if tags.is_empty() { "none is tagged".to_string() } else { format!("tags: {}", tags.join(", ")) };
+                    format!("{p:?} asks for repository tag @{t}, but no repository of the source has it ({have})")
+                }),
+            },
             Source::Deb(_) => {
                 let p = p.trim();
                 let ok = match p.split_once('=') {

@@ -48,7 +48,7 @@ fn repository_urls(src: &ApkSource) -> Vec<(String, Option<String>, bool)> {
                     format!(
                         "{}/{}/{}",
                         src.mirror.as_deref().unwrap_or("").trim_end_matches('/'),
-                        src.branch.as_deref().unwrap_or(""),
+                        t.branch.as_deref().or(src.branch.as_deref()).unwrap_or(""),
                         t.name.as_deref().unwrap_or("")
                     )
                 });
