@@ -4,8 +4,9 @@
 //! binary (`--apk`, or `$APK`). For each of `--count` random worlds (1–3
 //! package names drawn from the indexes with `--seed`) it runs
 //! `apk add --simulate` on an empty root and [`dinv_apk::ApkUniverse`] on the
-//! same indexes, and prints every world where the two disagree: the packages
-//! only one side installs, or one side's error.
+//! same indexes (`--max-names` raises the 3), and prints every world where
+//! the two disagree: the packages only one side installs, or one side's
+//! error.
 //!
 //! ```text
 //! cargo run -p dinv-apk --example apk_diff -- --apk /path/to/apk \
@@ -30,6 +31,8 @@ struct Args {
     keys: PathBuf,
     count: usize,
     seed: u64,
+    /// Names per world: 1 to this.
+    max_names: usize,
     arch: String,
     /// (directory, tag)
     repos: Vec<(PathBuf, Option<String>)>,
@@ -43,6 +46,7 @@ fn parse_args() -> Result<Args, String> {
         keys: PathBuf::from("keys/alpine"),
         count: 500,
         seed: 24,
+        max_names: 3,
         arch: "x86_64".into(),
         repos: vec![],
         worlds: vec![],
@@ -55,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
             "--keys" => a.keys = value()?.into(),
             "--count" => a.count = value()?.parse().map_err(|e| format!("--count: {e}"))?,
             "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--max-names" => a.max_names = value()?.parse().map_err(|e| format!("--max-names: {e}"))?,
             "--arch" => a.arch = value()?,
             "--world" => a.worlds.push(value()?.split_whitespace().map(str::to_string).collect()),
             s if s.starts_with('@') => {
@@ -184,11 +189,11 @@ fn main() -> ExitCode {
         names.dedup();
         println!("apk-tools: {}", apk.version());
         println!("repositories: {}", a.repos.iter().map(|(d, _)| d.display().to_string()).collect::<Vec<_>>().join(" "));
-        println!("seed {}, {} random worlds of 1-3 names from {} package names", a.seed, a.count, names.len());
+        println!("seed {}, {} random worlds of 1-{} names from {} package names", a.seed, a.count, a.max_names, names.len());
         let mut rng = StdRng::seed_from_u64(a.seed);
         let mut worlds = a.worlds.clone();
         for _ in 0..a.count {
-            let n = rng.gen_range(1..=3);
+            let n = rng.gen_range(1..=a.max_names.max(1));
             worlds.push(names.choose_multiple(&mut rng, n).map(|s| s.to_string()).collect());
         }
         let (mut differ, mut both_fail) = (0, 0);

@@ -195,3 +195,60 @@ fn tagged_repositories_serve_tagged_requests_and_their_dependencies_only() {
     let err = resolve(&repos, &["edgeonly"]).unwrap_err();
     assert!(err.to_string().contains("only in repositories tagged @edge (ask for edgeonly@edge)"), "{err}");
 }
+
+/// The official indexes in the steering repository's `shared/reference/`
+/// (next to this checkout), or `$DINV_ALPINE_INDEXES`.
+fn official(rel: &[&str]) -> Option<Vec<Vec<IndexEntry>>> {
+    let root = std::env::var_os("DINV_ALPINE_INDEXES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference/alpine-indexes"));
+    if !root.is_dir() {
+        eprintln!("skipped: no official indexes at {}", root.display());
+        return None;
+    }
+    let mut keys = dinv_apk::Keyring::new();
+    let key_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keys/alpine");
+    for f in std::fs::read_dir(&key_dir).unwrap().map(|f| f.unwrap().path()) {
+        if f.extension().is_some_and(|e| e == "pub") {
+            keys.load_file(&f).unwrap();
+        }
+    }
+    Some(
+        rel.iter()
+            .map(|r| {
+                let bytes = std::fs::read(root.join(r).join("x86_64/APKINDEX.tar.gz")).unwrap();
+                dinv_apk::index::read_index(&bytes, &keys).unwrap().entries
+            })
+            .collect(),
+    )
+}
+
+fn names(indexes: &[Vec<IndexEntry>], world: &[&str]) -> Vec<String> {
+    let rs: Vec<Repository> = indexes.iter().map(|e| Repository { entries: e, tag: None }).collect();
+    let world: Vec<String> = world.iter().map(|s| s.to_string()).collect();
+    let chosen = ApkUniverse::new(&rs).resolve(&world, "test").unwrap();
+    let mut v: Vec<String> = chosen.iter().map(|c| rs[c.repo].entries[c.entry].name.clone()).collect();
+    v.sort();
+    v
+}
+
+/// The three disagreements of issue 24 on the real indexes, with what
+/// apk-tools 2.14.9 installs (`apk add --simulate` on an empty root).
+#[test]
+fn official_indexes_resolve_as_apk_tools_does() {
+    if let Some(v322) = official(&["v3.22/main"]) {
+        let gcc = names(&v322, &["gcc"]);
+        assert!(gcc.contains(&"isl26".to_string()) && !gcc.contains(&"isl25".to_string()), "{gcc:?}");
+        let pssh = names(&v322, &["pssh"]);
+        assert!(pssh.contains(&"dropbear-ssh".to_string()) && pssh.contains(&"dropbear-dbclient".to_string()), "{pssh:?}");
+        assert!(!pssh.iter().any(|n| n.starts_with("openssh-client")), "{pssh:?}");
+    }
+    if let Some(v319) = official(&["v3.19/main", "v3.19/community"]) {
+        let ldap = names(&v319, &["dhcp-server-ldap"]);
+        assert!(ldap.contains(&"dhcp".to_string()) && !ldap.contains(&"dhcp-server-vanilla".to_string()), "{ldap:?}");
+        let canberra = names(&v319, &["libcanberra", "alsa-lib"]);
+        assert!(!canberra.contains(&"libcanberra-alsa".to_string()), "{canberra:?}");
+        let with_pulse = names(&v319, &["libcanberra", "alsa-lib", "pulseaudio"]);
+        assert!(with_pulse.contains(&"libcanberra-pulse".to_string()) && !with_pulse.contains(&"libcanberra-alsa".to_string()), "{with_pulse:?}");
+    }
+}
