@@ -252,3 +252,45 @@ fn official_indexes_resolve_as_apk_tools_does() {
         assert!(with_pulse.contains(&"libcanberra-pulse".to_string()) && !with_pulse.contains(&"libcanberra-alsa".to_string()), "{with_pulse:?}");
     }
 }
+
+const SECRETS: &str = "\
+P:app
+V:1
+D:dbus:secrets kde-thing
+
+P:app2
+V:1
+D:kde-thing dbus:secrets
+
+P:gnome-keyring
+V:42
+k:100
+p:dbus:secrets
+
+P:kde-thing
+V:1
+D:kwallet
+
+P:keepassxc
+V:2
+k:5
+D:kwallet
+p:dbus:secrets
+
+P:kwallet
+V:5
+k:10
+p:dbus:secrets
+";
+
+#[test]
+fn names_are_decided_in_apks_order() {
+    // apk decides dbus:secrets before kwallet when its walk finished
+    // dbus:secrets last (app lists it first): the name takes its best
+    // provider, gnome-keyring, and kwallet comes too. Listed the other way
+    // round, kwallet is decided first and already provides the name.
+    let r = resolve(&[(SECRETS, None)], &["app"]).unwrap();
+    assert_eq!(labels(&r), ["app-1", "gnome-keyring-42", "kde-thing-1", "kwallet-5"]);
+    let r = resolve(&[(SECRETS, None)], &["app2"]).unwrap();
+    assert_eq!(labels(&r), ["app2-1", "kde-thing-1", "kwallet-5"]);
+}

@@ -7,13 +7,20 @@
 //! until no direct work is left, so that by then the packages they could
 //! reuse are already selected (apt's "prefer what is already installed").
 //!
+//! Under [`crate::Rules::Apk`] there is one queue instead, taken in the
+//! order apk-tools decides names (`discovery.rs`, `queue.rs`).
+//!
 //! Every selection is made at a decision level (the number of open choice
 //! points). A failure names the levels that caused it (the parent of the
 //! obligation and whatever blocks its candidates); the search jumps back to
 //! the latest of them instead of retrying unrelated choices.
 
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::rc::Rc;
+
+use crate::discovery::discovery_order;
+use crate::queue::{Mark, Ordered};
 
 use crate::explain::{blocked_problem, conflict_why, dependency_problem, explain_dead, Block};
 use crate::hash::FastMap;
@@ -58,11 +65,21 @@ struct Chain {
     parent: Option<Rc<Chain>>,
 }
 
+/// apk's order of deciding names (see `discovery.rs`).
+struct ApkOrder<'a> {
+    /// Names the world asks for: decided first.
+    world: Vec<&'a str>,
+    /// Discovery numbers: higher is decided earlier.
+    numbers: FastMap<&'a str, u32>,
+    queue: Ordered,
+}
+
 /// Lengths to roll the state back to.
 #[derive(Clone, Copy, Debug)]
 struct Saved {
     direct_len: usize,
     direct_head: usize,
+    ordered: Option<Mark>,
     deferred_len: usize,
     deferred_head: usize,
     trail_len: usize,
@@ -89,6 +106,9 @@ pub(crate) struct Engine<'a> {
     direct_head: usize,
     deferred: Vec<Obligation<'a>>,
     deferred_head: usize,
+    /// apk only: obligations are taken in apk's order of deciding names
+    /// (`direct` holds them all, by arrival).
+    ordered: Option<ApkOrder<'a>>,
     /// Selected candidates in selection order.
     pub trail: Vec<u32>,
     by_name: FastMap<&'a str, u32>,
@@ -116,6 +136,7 @@ impl<'a> Engine<'a> {
             direct_head: 0,
             deferred: Vec::new(),
             deferred_head: 0,
+            ordered: None,
             trail: Vec::new(),
             by_name: FastMap::default(),
             provided: FastMap::default(),
@@ -140,7 +161,29 @@ impl<'a> Engine<'a> {
         });
     }
 
+    /// apk: take obligations in the order apk-tools decides their names,
+    /// starting from `requests` (the world).
+    pub fn apk_order(&mut self, requests: &'a [Request]) {
+        let world: Vec<&'a str> = requests.iter().flat_map(|r| &r.dependency.alternatives).map(|k| k.name.as_str()).collect();
+        let numbers = discovery_order(self.ix, &world);
+        self.ordered = Some(ApkOrder { world, numbers, queue: Ordered::default() });
+    }
+
     fn push(&mut self, ob: Obligation<'a>) {
+        if let Some(o) = &mut self.ordered {
+            let name = ob.dep.alternatives.first().map_or("", |k| k.name.as_str());
+            let tier = if o.world.contains(&name) {
+                0
+            } else if self.ix.offering(name).iter().all(|&c| !ob.dep.alternatives.iter().any(|k| auto_selectable(self.ix.scheme, self.ix.cand(c), k))) {
+                2
+            } else {
+                1
+            };
+            let number = o.numbers.get(name).copied().unwrap_or(0);
+            o.queue.push((tier, Reverse(number)));
+            self.direct.push(ob);
+            return;
+        }
         let defer = match ob.dep.alternatives.as_slice() {
             [k] => self.ix.real(&k.name).is_empty(),
             _ => true,
@@ -153,6 +196,9 @@ impl<'a> Engine<'a> {
     }
 
     fn next(&mut self) -> Option<Obligation<'a>> {
+        if let Some(o) = &mut self.ordered {
+            return o.queue.pop().map(|seq| self.direct[seq as usize]);
+        }
         if self.direct_head < self.direct.len() {
             self.direct_head += 1;
             return Some(self.direct[self.direct_head - 1]);
@@ -262,6 +308,11 @@ impl<'a> Engine<'a> {
         let first = self.ix.cand(viable[0]);
         let over = viable[1..].iter().copied().find(|&o| self.ix.cand(o).name != first.name)?;
         Some((over, k))
+    }
+
+    /// Obligations processed so far.
+    fn progress(&self) -> usize {
+        self.direct_head + self.deferred_head + self.ordered.as_ref().map_or(0, |o| o.queue.taken())
     }
 
     /// Returns to the latest blamed choice point with an untried choice.
@@ -420,6 +471,7 @@ impl<'a> Engine<'a> {
         Saved {
             direct_len: self.direct.len(),
             direct_head: self.direct_head,
+            ordered: self.ordered.as_ref().map(|o| o.queue.mark()),
             deferred_len: self.deferred.len(),
             deferred_head: self.deferred_head,
             trail_len: self.trail.len(),
@@ -443,6 +495,9 @@ impl<'a> Engine<'a> {
             self.chain[c as usize] = None;
         }
         self.reasons.truncate(saved.reasons_len);
+        if let (Some(o), Some(m)) = (&mut self.ordered, saved.ordered) {
+            o.queue.rollback(m);
+        }
         self.direct.truncate(saved.direct_len);
         self.direct_head = saved.direct_head;
         self.deferred.truncate(saved.deferred_len);
@@ -479,7 +534,7 @@ impl<'a> Engine<'a> {
         any_alive: bool,
         first_block: Option<(u32, Block<'a>)>,
     ) {
-        let progress = self.direct_head + self.deferred_head;
+        let progress = self.progress();
         if self.best.as_ref().is_some_and(|(p, _)| *p >= progress) {
             return;
         }
@@ -524,7 +579,7 @@ impl<'a> Engine<'a> {
     /// apk: the only candidates list the virtual name without a version or
     /// a provider priority, so apk picks none of them on its own.
     fn record_unpicked(&mut self, ob: &Obligation<'a>, unpicked: &[u32]) {
-        let progress = self.direct_head + self.deferred_head;
+        let progress = self.progress();
         if self.best.as_ref().is_some_and(|(p, _)| *p >= progress) {
             return;
         }

@@ -18,6 +18,11 @@ pub(crate) struct Index<'u> {
     /// Virtual name → (candidate, provide index): highest priority, then
     /// provider name, then highest version, then lowest repo.
     providers: FastMap<&'u str, Vec<(u32, u32)>>,
+    /// apk only: name → every candidate offering it, in index order.
+    offering: FastMap<&'u str, Vec<u32>>,
+    /// apk only: name → names of packages whose install_if mentions it
+    /// (and the names those packages provide), in index order.
+    install_if_on: FastMap<&'u str, Vec<&'u str>>,
 }
 
 impl<'u> Index<'u> {
@@ -64,13 +69,30 @@ impl<'u> Index<'u> {
                     .then(pa.cmp(&pb))
             });
         }
+        let mut tables = ApkTables::default();
+        if universe.rules == Rules::Apk {
+            tables = apk_tables(cands);
+        }
+        let ApkTables { offering, install_if_on } = tables;
         Index {
             cands,
             scheme,
             rules: universe.rules,
             real,
             providers,
+            offering,
+            install_if_on,
         }
+    }
+
+    /// apk only: the candidates offering `name`, in index order.
+    pub fn offering(&self, name: &str) -> &[u32] {
+        self.offering.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// apk only: names of packages whose install_if mentions `name`.
+    pub fn install_if_on(&self, name: &str) -> &[&'u str] {
+        self.install_if_on.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// The candidate at `i`.
@@ -139,4 +161,36 @@ impl<'u> Index<'u> {
         }
         out
     }
+}
+
+/// The lookups apk's order of deciding names needs (see `discovery.rs`).
+#[derive(Default)]
+struct ApkTables<'u> {
+    offering: FastMap<&'u str, Vec<u32>>,
+    install_if_on: FastMap<&'u str, Vec<&'u str>>,
+}
+
+fn add_names<'u>(to: &mut Vec<&'u str>, c: &'u Candidate) {
+    for n in std::iter::once(&c.name).chain(c.provides.iter().map(|p| &p.name)) {
+        if !to.contains(&n.as_str()) {
+            to.push(n);
+        }
+    }
+}
+
+fn apk_tables(cands: &[Candidate]) -> ApkTables<'_> {
+    let mut t = ApkTables::default();
+    for (i, c) in cands.iter().enumerate() {
+        t.offering.entry(c.name.as_str()).or_default().push(i as u32);
+        for p in c.provides.iter().filter(|p| p.name != c.name) {
+            let list = t.offering.entry(p.name.as_str()).or_default();
+            if list.last() != Some(&(i as u32)) {
+                list.push(i as u32);
+            }
+        }
+        for k in c.install_if.iter().chain(&c.install_if_not) {
+            add_names(t.install_if_on.entry(k.name.as_str()).or_default(), c);
+        }
+    }
+    t
 }

@@ -39,6 +39,7 @@
 //!
 //! Output order is dependencies first, ties and cycles broken by name.
 
+mod discovery;
 mod engine;
 mod explain;
 mod hash;
@@ -48,6 +49,7 @@ mod fuzzy;
 mod matching;
 mod order;
 mod preference;
+mod queue;
 mod solve;
 mod types;
 mod viability;

@@ -4,7 +4,7 @@ use crate::engine::Engine;
 use crate::index::Index;
 use crate::install_if;
 use crate::order::install_order;
-use crate::types::{Request, Resolution, SolveError, Universe};
+use crate::types::{Request, Resolution, Rules, SolveError, Universe};
 use crate::viability::Viability;
 
 /// Resolves the requests against the universe: one candidate per needed
@@ -20,6 +20,9 @@ pub fn solve(universe: &Universe, requests: &[Request]) -> Result<Resolution, So
             .flat_map(|r| ix.dep_choices(&r.dependency, None)),
     );
     let mut engine = Engine::new(&ix, via);
+    if universe.rules == Rules::Apk {
+        engine.apk_order(requests);
+    }
     for r in requests {
         engine.request(r);
     }
