@@ -137,7 +137,6 @@ fn alpine_guest_is_configured() {
   "registry-mirrors": [
     "https://mirror.corp.invalid"
   ],
-  "shutdown-timeout": 5,
   "tls": false
 }
 "#
@@ -294,7 +293,7 @@ gid = 101
     let mut t = debian_tree();
     dinv_build::configure::apply(&l, &mut t, &GuestInputs::default()).unwrap();
 
-    let services = dinv_launcher::guest::ServicesFile::parse(&text(&t, "etc/dinv/services.json")).unwrap();
+    let services = dinv_contract::services::ServicesFile::parse(&text(&t, "etc/dinv/services.json")).unwrap();
     let names: Vec<&str> = services.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["qemu-ga", "dockerd", "dinv-post"]);
     assert_eq!(services.services[0].argv[..3], ["/usr/sbin/qemu-ga", "-m", "virtio-serial"]);

@@ -12,8 +12,8 @@ use dinv_build::recipe::{load, LoadedRecipe};
 use dinv_build::{build_image, ImageInputs, ImageOutputs};
 use dinv_fstree::tar::{EntryType, TarEntry, TarReader};
 use dinv_fstree::{Meta, Tree, TreePath};
-use dinv_launcher::launcher::config;
-use dinv_launcher::launcher::settings::{Machine, Settings};
+use dinv_contract::launcher::LauncherConfig;
+use dinv_contract::settings::{self as table, check_relations, setting, Value as Setting, SETTINGS};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -261,9 +261,15 @@ fn config_has_every_field() {
     );
     // The launcher accepts the image's environment as it is.
     let vars: BTreeMap<String, String> = env.iter().filter_map(|e| e.split_once('=')).map(|(k, v)| (k.into(), v.into())).collect();
-    let s = Settings::from_lookup(&|k| vars.get(k).cloned()).unwrap();
-    assert_eq!((s.cpus, s.memory_mib, s.docker_size, s.machine, s.shutdown_timeout), (2, 1024, 32 << 30, Machine::Q35, 7));
-    assert!(s.tcp_ports.is_empty() && s.udp_ports.is_empty() && s.mounts.is_empty() && s.volume.is_none());
+    let get = |k: &str| vars.get(k).cloned();
+    let s = read_all(&get);
+    assert_eq!(
+        (&s[table::CPUS], &s[table::MEMORY], &s[table::DOCKER_SIZE], &s[table::MACHINE], &s[table::SHUTDOWN_TIMEOUT]),
+        (&Setting::Count(2), &Setting::Bytes(1 << 30), &Setting::Bytes(32 << 30), &Setting::Choice("q35"), &Setting::Seconds(std::time::Duration::from_secs(7)))
+    );
+    for var in [table::TCP_PORTS, table::UDP_PORTS, table::MOUNTS, table::VOLUME_PATH] {
+        assert_eq!(s[var], Setting::Unset, "{var}");
+    }
 
     assert_eq!(c["ExposedPorts"], json!({"2375/tcp": {}}));
     assert_eq!(c["Volumes"], json!({"/docker": {}, "/volume": {}}));
@@ -321,18 +327,24 @@ fn layers_hold_the_runtime_and_dinv() {
     }
 
     // launcher.json as the launcher itself reads it.
-    let path = Path::new("/etc/dinv/launcher.json");
-    let cfg = config::parse(path, &dinv["etc/dinv/launcher.json"].1).unwrap();
+    let cfg = LauncherConfig::parse(&dinv["etc/dinv/launcher.json"].1).unwrap();
+    assert_eq!(cfg.kernel.as_deref(), Some(Path::new("/usr/share/dinv/vmlinuz")));
+    assert_eq!(cfg.initrd.as_deref(), Some(Path::new("/usr/share/dinv/initramfs")));
+    assert_eq!(cfg.rootfs.as_deref(), Some(Path::new("/usr/share/dinv/rootfs.ext4")));
+    assert_eq!(cfg.qemu.as_deref(), Some(Path::new("/usr/bin/qemu-system-x86_64")));
+    assert_eq!(cfg.append.as_deref(), Some("console=ttyS0 root=SERIAL=dinv-root rw quiet loglevel=3"));
     let none = |_: &str| None;
-    let paths = config::resolve(&cfg, path, &none).unwrap();
-    assert_eq!(paths.kernel, Path::new("/usr/share/dinv/vmlinuz"));
-    assert_eq!(paths.initrd.as_deref(), Some(Path::new("/usr/share/dinv/initramfs")));
-    assert_eq!(paths.rootfs, Path::new("/usr/share/dinv/rootfs.ext4"));
-    assert_eq!(paths.qemu, Path::new("/usr/bin/qemu-system-x86_64"));
-    assert_eq!(paths.append, "console=ttyS0 root=SERIAL=dinv-root rw quiet loglevel=3");
-    let s = Settings::from_lookup(&cfg.lookup(&none)).unwrap();
-    assert_eq!((s.cpus, s.memory_mib, s.docker_size, s.machine), (2, 1024, 32 << 30, Machine::Q35));
-    assert_eq!((s.shutdown_timeout, s.stop_timeout.as_secs()), (7, 15));
+    let s = read_all(&cfg.lookup(&none));
+    assert_eq!((&s[table::CPUS], &s[table::MEMORY], &s[table::MACHINE]), (&Setting::Count(2), &Setting::Bytes(1 << 30), &Setting::Choice("q35")));
+    let secs = |v: &Setting| v.seconds().unwrap().as_secs();
+    assert_eq!((secs(&s[table::SHUTDOWN_TIMEOUT]), secs(&s[table::STOP_TIMEOUT])), (7, 15));
+}
+
+/// Every setting read as the launcher reads it (the contract's table), and
+/// the checks between them; panics on a value the launcher would refuse.
+fn read_all(get: &dyn Fn(&str) -> Option<String>) -> BTreeMap<&'static str, Setting> {
+    check_relations(get).unwrap();
+    SETTINGS.iter().map(|st| (st.var, setting(st.var).read(get).unwrap_or_else(|e| panic!("{e}")))).collect()
 }
 
 #[test]

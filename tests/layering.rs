@@ -401,7 +401,7 @@ fn workspace() -> PathBuf {
 fn crates() -> Vec<(String, PathBuf)> {
     let root = workspace();
     let mut out = Vec::new();
-    for dir in ["builder/fstree", "builder/apk", "builder/solver", "builder/deb", "builder/ext4", "builder/kernel", "builder/elf", "builder/image", "builder/dinv-build", "launcher", "launcher/contract"] {
+    for dir in ["builder/fstree", "builder/apk", "builder/solver", "builder/deb", "builder/ext4", "builder/kernel", "builder/elf", "builder/image", "builder/dinv-build", "launcher/launcher", "launcher/init", "launcher/guest", "launcher/contract"] {
         out.push((dir.to_string(), root.join(dir).join("src")));
     }
     out

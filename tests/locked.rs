@@ -84,7 +84,11 @@ fragments = [{frags}]
     }
 
     fn run(&self, args: &[&str], cache: &str) -> Output {
-        Cli::new(env!("CARGO_BIN_EXE_dinv-build"), self.dir.path()).cache(self.dir.path().join(cache)).run(args)
+        self.run_in(self.dir.path(), args, cache)
+    }
+
+    fn run_in(&self, cwd: &Path, args: &[&str], cache: &str) -> Output {
+        Cli::new(env!("CARGO_BIN_EXE_dinv-build"), self.dir.path()).cwd(cwd).cache(self.dir.path().join(cache)).run(args)
     }
 
     fn ok(&self, args: &[&str], cache: &str) -> String {
@@ -142,6 +146,55 @@ fn locked_builds_use_the_locked_versions_and_match_the_locked_build() {
     assert!(t.lines().any(|l| l.split_whitespace().take(2).eq(["hello", "2.0-r0"])), "{t}");
 }
 
+/// Copies `from` into `to`, recursively.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_lock_travels_with_its_tree() {
+    let f = Fixture::new();
+    let root = f.dir.path();
+    // Locked and built where it was written, the recipe named by its bare
+    // file name (its directory is then the empty path).
+    let o = f.run_in(root, &["lock", "recipe.toml"], "cache");
+    assert!(o.status.success(), "{}", text(&o));
+    let lock = fs::read_to_string(f.lock()).unwrap();
+    assert!(!lock.contains(&root.display().to_string()), "no absolute input paths in the lock:\n{lock}");
+    assert!(lock.contains("\"recipe.toml\" = ") && lock.contains("\"kernel-configs/"), "inputs keyed relative to the recipe:\n{lock}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(fs::metadata(f.lock()).unwrap().permissions().mode() & 0o777, 0o644, "a lock is an output like any other");
+    let o = f.run_in(root, &["build", "--locked", "--out", "out/here", "recipe.toml"], "cache");
+    assert!(o.status.success(), "{}", text(&o));
+
+    // The same tree copied elsewhere: recipe, lock, keys and fragments.
+    let moved = root.join("elsewhere/checkout");
+    for name in ["recipe.toml", "recipe.toml.lock"] {
+        fs::create_dir_all(&moved).unwrap();
+        fs::copy(root.join(name), moved.join(name)).unwrap();
+    }
+    for dir in ["keys", "kernel-configs"] {
+        copy_tree(&root.join(dir), &moved.join(dir));
+    }
+    // From inside the copy by bare name, and from elsewhere by absolute path.
+    let o = f.run_in(&moved, &["build", "--locked", "--out", "out/moved", "recipe.toml"], "cache");
+    assert!(o.status.success(), "{}", text(&o));
+    let abs = moved.join("recipe.toml");
+    let o = f.run_in(root, &["build", "--locked", "--out", "out/moved-abs", abs.to_str().unwrap()], "cache-2");
+    assert!(o.status.success(), "{}", text(&o));
+    let n = assert_same_outputs(&f.out("here"), &moved.join("out/moved"), dinv_build::REPORT_RUN_FIELDS);
+    assert!(n >= 10, "{n} files");
+    assert_same_outputs(&f.out("here"), &f.out("moved-abs"), dinv_build::REPORT_RUN_FIELDS);
+}
+
 #[test]
 fn a_changed_recipe_or_input_refuses_the_lock() {
     let f = Fixture::new();
@@ -161,6 +214,10 @@ fn a_changed_recipe_or_input_refuses_the_lock() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
         assert!(t.contains("recipe.toml.lock") && t.contains("recipe changed since the lock (recipe.toml)"), "{t}");
     }
+    // A stale lock is its own kind in JSON.
+    let o = f.run(&["--json", "build", "--locked", r], "cache");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["error"]["kind"].as_str(), v["error"]["exit_code"].as_u64()), (Some("lock"), Some(2)), "{v}");
     assert!(!f.out("locked-test").exists(), "nothing built");
 
     // An input the recipe names (a kernel fragment) changed.

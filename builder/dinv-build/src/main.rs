@@ -169,8 +169,25 @@ enum CacheAction {
     },
 }
 
+/// The subcommands' names, for "did you mean".
+const COMMANDS: &[&str] = &["build", "resolve", "fetch", "verify", "lock", "check", "show", "push", "cache", "new"];
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().take_while(|a| *a != "--").any(|a| a == "--json");
+    if let Some(e) = misspelt_command(&args) {
+        return fail(&Context { json, ..Context::default() }, &e);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout as text; a usage error is JSON with --json.
+        Err(e) if json && e.use_stderr() => {
+            let message = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+            let ctx = Context { json: true, ..Context::default() };
+            return fail(&ctx, &Error::Usage(message));
+        }
+        Err(e) => e.exit(),
+    };
     let g = &cli.global;
     init_logging(g.verbose, g.json);
     let ctx = Context {
@@ -233,11 +250,66 @@ fn render(ctx: &Context, outcome: &dyn Outcome) -> ExitCode {
     }
 }
 
+/// The first word that is not a flag, when it is no file, has no
+/// extension and is nearly a command: `biuld` for `build`.
+fn misspelt_command(args: &[String]) -> Option<Error> {
+    const WITH_VALUE: &[&str] = &["--cache-dir", "--debian-mirror", "--out", "-o", "--vendor"];
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if WITH_VALUE.contains(&a.as_str()) {
+            i += 2;
+            continue;
+        }
+        if a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        let p = std::path::Path::new(a);
+        if COMMANDS.contains(&a.as_str()) || p.exists() || p.extension().is_some() {
+            return None;
+        }
+        return closest_command(a).map(|c| Error::Usage(format!("unknown command `{a}`, did you mean `{c}`? (see --help)")));
+    }
+    None
+}
+
+/// The command nearest to `word` by edit distance, when it is close.
+fn closest_command(word: &str) -> Option<&'static str> {
+    let distance = |a: &str, b: &str| {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(row[j + 1]) };
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    };
+    COMMANDS.iter().map(|c| (distance(word, c), *c)).filter(|(d, _)| *d > 0 && *d <= 2).min().map(|(_, c)| c)
+}
+
 /// Prints an error (as a JSON envelope with `--json`) and maps it to its exit code.
 fn fail(ctx: &Context, e: &Error) -> ExitCode {
     let kind = e.kind();
     if ctx.json {
-        let v = serde_json::json!({"ok": false, "error": {"kind": kind.name(), "message": e.to_string(), "exit_code": kind.exit_code()}});
+        let mut error = serde_json::json!({"kind": kind.name(), "message": e.to_string(), "exit_code": kind.exit_code()});
+        // Recipe errors point into the recipe: file, line and key, structured.
+        if let Error::Recipe(r) = e {
+            if let Some(l) = &r.location {
+                error["file"] = serde_json::json!(l.file);
+                error["line"] = serde_json::json!(l.line);
+            }
+            if !r.key.is_empty() {
+                error["key"] = serde_json::json!(r.key);
+            }
+            error["reason"] = serde_json::json!(r.message);
+        }
+        let v = serde_json::json!({"ok": false, "error": error});
         println!("{v}");
     } else {
         eprintln!("error: {e}");

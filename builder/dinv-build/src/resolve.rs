@@ -116,7 +116,7 @@ pub fn resolve_locked(env: &BuildEnv, l: &LoadedRecipe, lock: &LockFile, lock_pa
     for (set, source, _, _) in wanted(l) {
         let pkgs: Vec<ResolvedPackage> = lock.packages.iter().filter(|p| p.set == set.as_str()).map(|p| p.to_resolved()).collect();
         if let Some(p) = pkgs.iter().find(|p| p.source != source) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Lock(format!(
                 "{}: out of date: {} package {} comes from source {:?}, the recipe says {source:?}; run `dinv-build lock` to update it",
                 lock_path.display(),
                 set.as_str(),
@@ -125,7 +125,7 @@ pub fn resolve_locked(env: &BuildEnv, l: &LoadedRecipe, lock: &LockFile, lock_pa
             )));
         }
         if pkgs.is_empty() {
-            return Err(Error::Usage(format!("{}: locks no {} packages; run `dinv-build lock` to update it", lock_path.display(), set.as_str())));
+            return Err(Error::Lock(format!("{}: locks no {} packages; run `dinv-build lock` to update it", lock_path.display(), set.as_str())));
         }
         tracing::info!(set = set.as_str(), packages = pkgs.len(), "locked");
         sets.push(PackageSet { set, source: source.to_string(), packages: pkgs });
@@ -143,7 +143,7 @@ pub fn resolve_with(env: &BuildEnv, l: &LoadedRecipe, locked: bool) -> Result<Re
     }
     let lock_path = lock::lock_path(&l.path);
     if !lock_path.is_file() {
-        return Err(Error::Usage(format!("--locked: {} does not exist; write it with `dinv-build lock {}`", lock_path.display(), l.path.display())));
+        return Err(Error::Lock(format!("--locked: {} does not exist; write it with `dinv-build lock {}`", lock_path.display(), l.path.display())));
     }
     let lock = LockFile::read(&lock_path)?;
     resolve_locked(env, l, &lock, &lock_path)
@@ -181,7 +181,7 @@ fn check_inputs(lock: &LockFile, l: &LoadedRecipe, lock_path: &Path) -> Result<(
     for k in lock.inputs.keys().filter(|k| !now.contains_key(*k)) {
         changes.push(format!("{k} is no longer an input"));
     }
-    Err(Error::Usage(format!("{}: out of date: {}; run `dinv-build lock {}` to update it", lock_path.display(), changes.join(", "), l.path.display())))
+    Err(Error::Lock(format!("{}: out of date: {}; run `dinv-build lock {}` to update it", lock_path.display(), changes.join(", "), l.path.display())))
 }
 
 /// Refuses a lock whose trusted keys differ from the sources' keys now.
@@ -191,7 +191,7 @@ fn check_keys(lock: &LockFile, r: &Resolved, lock_path: &Path) -> Result<()> {
         let locked: BTreeMap<String, String> = lock.keys.iter().filter(|k| &k.source == source).map(|k| (k.name.clone(), k.sha256.clone())).collect();
         if *now != locked {
             let names: Vec<&String> = now.keys().chain(locked.keys()).filter(|n| now.get(*n) != locked.get(*n)).collect();
-            return Err(Error::Usage(format!(
+            return Err(Error::Lock(format!(
                 "{}: out of date: trusted keys of source {source:?} changed since the lock ({}); run `dinv-build lock` to update it",
                 lock_path.display(),
                 names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")

@@ -24,7 +24,9 @@ impl Outcome for Checked {
     }
 }
 
-/// Loading validated it; report what went into it.
+/// Loading validated it; templates are rendered as the build would;
+/// report what went into it.
 pub fn run(path: &Path, l: &LoadedRecipe) -> Result<Box<dyn Outcome>> {
+    crate::configure::overlays::check(&l.recipe).map_err(|(key, message)| l.error(&key, message))?;
     Ok(Box::new(Checked { recipe: path.to_path_buf(), files: l.files.clone() }))
 }

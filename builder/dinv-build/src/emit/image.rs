@@ -177,27 +177,12 @@ pub fn image_spec(inputs: &ImageInputs) -> ImageSpec {
     spec
 }
 
-/// The DINV_* variables set in the image's environment, in the order of
-/// the reference table. Empty values count as unset for the launcher; they
-/// are there so `docker image inspect` shows every knob.
+/// The DINV_* variables set in the image's environment (the settings
+/// table's original DinV variables, in its order). Empty values count as
+/// unset for the launcher; they are there so `docker image inspect` shows
+/// every knob.
 pub fn env_defaults(l: &LoadedRecipe) -> Vec<(&'static str, String)> {
-    let r = &l.recipe;
-    vec![
-        ("DINV_CPUS", r.vm.cpus.to_string()),
-        ("DINV_MEMORY", r.vm.memory.clone()),
-        ("DINV_TCP_PORTS", String::new()),
-        ("DINV_UDP_PORTS", String::new()),
-        ("DINV_MOUNTS", String::new()),
-        ("DINV_DOCKER_SIZE", r.vm.docker_disk_size.clone()),
-        ("DINV_VOLUME_PATH", String::new()),
-        ("DINV_VOLUME_SIZE", "64G".into()),
-        ("DINV_VOLUME_UID", "0".into()),
-        ("DINV_VOLUME_GID", "0".into()),
-        ("DINV_DOCKER_SOCK_UID", "0".into()),
-        ("DINV_DOCKER_SOCK_GID", "0".into()),
-        ("DINV_SHUTDOWN_TIMEOUT", r.docker.shutdown_timeout.to_string()),
-        ("DINV_MACHINE", r.vm.machine.as_str().to_string()),
-    ]
+    crate::recipe::runtime::image_env(&l.recipe)
 }
 
 /// OCI labels: generated ones, overridden by the recipe's `image.labels`.
@@ -227,14 +212,7 @@ pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
         append.push(' ');
         append.push_str(extra);
     }
-    let defaults = [
-        ("DINV_CPUS", r.vm.cpus.to_string()),
-        ("DINV_MEMORY", r.vm.memory.clone()),
-        ("DINV_DOCKER_SIZE", r.vm.docker_disk_size.clone()),
-        ("DINV_MACHINE", r.vm.machine.as_str().to_string()),
-        ("DINV_SHUTDOWN_TIMEOUT", r.docker.shutdown_timeout.to_string()),
-        ("DINV_STOP_TIMEOUT", r.vm.stop_timeout.to_string()),
-    ];
+    let defaults = crate::recipe::runtime::launcher_defaults(r);
     LauncherConfig {
         kernel: Some(kernel_path(inputs).into()),
         initrd: inputs.initramfs.map(|_| INITRAMFS_PATH.into()),

@@ -6,6 +6,7 @@ mod inputs;
 mod load;
 mod loaded;
 mod model;
+pub mod runtime;
 mod validate;
 
 pub use error::{Location, RecipeError};
