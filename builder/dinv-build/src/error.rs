@@ -196,6 +196,10 @@ pub enum Error {
     Lock(String),
     #[error("cannot resolve the {set} packages of source {source_name:?}: {source}")]
     Resolve { source_name: String, set: String, source: dinv_solver::SolveError },
+    /// A resolve failure at the recipe line that asked for the package,
+    /// with a suggestion from the index (`file:line: guest.packages[3]: …`).
+    #[error("{at}: {inner}{hint}")]
+    ResolveAt { at: String, inner: Box<Error>, hint: String },
     #[error(transparent)]
     Fetch(#[from] FetchError),
     /// An integrity check failed: names the package or index and the check.
@@ -219,7 +223,7 @@ impl Error {
             Error::Recipe(_) => ErrorKind::Recipe,
             Error::Usage(_) | Error::OutputRefused { .. } => ErrorKind::Usage,
             Error::Lock(_) => ErrorKind::Lock,
-            Error::Resolve { .. } => ErrorKind::Resolve,
+            Error::Resolve { .. } | Error::ResolveAt { .. } => ErrorKind::Resolve,
             Error::Fetch(_) => ErrorKind::Fetch,
             Error::Integrity { .. } => ErrorKind::Integrity,
             // A stage that failed on reading or writing a file (a full disk) is an I/O error.

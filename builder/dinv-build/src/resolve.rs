@@ -93,11 +93,35 @@ pub fn resolve(env: &BuildEnv, l: &LoadedRecipe) -> Result<Resolved> {
     let mut sets = Vec::new();
     for (set, source, packages, key) in wanted(l) {
         let started = std::time::Instant::now();
-        let pkgs = sources[source].resolve(packages, key, set.as_str())?;
+        let pkgs = sources[source].resolve(packages, key, set.as_str()).map_err(|e| at_request(l, key, packages, sources[source].as_ref(), e))?;
         tracing::info!(set = set.as_str(), packages = pkgs.len(), seconds = started.elapsed().as_secs_f64(), "resolved");
         sets.push(PackageSet { set, source: source.to_string(), packages: pkgs });
     }
     Ok(assemble(sets, sources))
+}
+
+/// A request the index cannot meet, pointed at the recipe line that asked
+/// for it, with the nearest names the index has.
+fn at_request(l: &LoadedRecipe, key: &str, packages: &[String], source: &dyn PackageSource, e: Error) -> Error {
+    let Error::Resolve { source: dinv_solver::SolveError::Unsatisfiable { chain, .. }, .. } = &e else { return e };
+    // Only the request itself: a missing dependency deeper down is the index's business.
+    let [name] = chain.as_slice() else { return e };
+    let Some(i) = packages.iter().position(|p| request_name(p) == name.as_str()) else { return e };
+    let item = format!("{key}[{i}]");
+    let at = match l.locate(&item) {
+        Some(loc) => format!("{loc}: {item}"),
+        None => item,
+    };
+    let near = crate::suggest::nearest(name, &source.package_names(), 3);
+    let hint = if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ")) };
+    Error::ResolveAt { at, inner: Box::new(e), hint }
+}
+
+/// The package name of a request (`jq`, `jq>=1.7`, `jq=1.7-r0`, `jq@edge`).
+fn request_name(p: &str) -> &str {
+    let p = p.trim().trim_start_matches('!');
+    let end = p.find(['<', '>', '=', '~', '@', ' ']).unwrap_or(p.len());
+    &p[..end]
 }
 
 fn assemble(sets: Vec<PackageSet>, sources: BTreeMap<String, Box<dyn PackageSource>>) -> Resolved {
@@ -199,4 +223,20 @@ fn check_keys(lock: &LockFile, r: &Resolved, lock_path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::*;
+
+    #[test]
+    fn near_names_and_request_names() {
+        let names = ["jq", "jo", "git", "gitea", "docker", "docker-cli"];
+        assert_eq!(crate::suggest::nearest("jqq", &names, 3), ["jq"]);
+        assert_eq!(crate::suggest::nearest("dockr", &names, 3), ["docker"]);
+        assert!(crate::suggest::nearest("zzzzzz", &names, 3).is_empty());
+        for (req, name) in [("jq", "jq"), ("jq>=1.7", "jq"), ("jq=1.7-r0", "jq"), ("jq@edge", "jq"), ("  jq ", "jq")] {
+            assert_eq!(request_name(req), name, "{req}");
+        }
+    }
 }

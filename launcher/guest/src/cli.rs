@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use crate::error::{GuestError, Result};
 use crate::log::say;
-use crate::power::{self, PowerAction};
-use crate::settings::{Settings, FW_CFG_DIR};
-use crate::setup::{setup, SetupPaths};
+use crate::pid1::power::{self, PowerAction};
+use crate::setup::settings::{Settings, FW_CFG_DIR};
+use crate::setup::setup::{setup, SetupPaths};
 use crate::system::{DryRun, Live};
-use crate::{init, post};
+use crate::{pid1::init, setup::post};
 
 /// Usage text.
 pub const USAGE: &str = "\

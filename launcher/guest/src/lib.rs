@@ -45,40 +45,26 @@
 //! service that must be ready first), `ready_path` (ready once it exists; default:
 //! once started), `stop_timeout` (`{"seconds": N}`, default 10, or
 //! `{"shutdown_timeout_plus": N}`). Services start in list order (none overtakes one
-//! waiting for readiness) and stop in reverse. See [`services::ServicesFile`].
+//! waiting for readiness) and stop in reverse. See [`pid1::services::ServicesFile`].
 //!
 //! # Power signals to PID 1 (busybox convention)
 //!
 //! SIGUSR2 or SIGUSR1: power off (also sent by the ACPI power button's watcher,
-//! see [`power_button`]). SIGTERM or SIGINT (Ctrl-Alt-Del): reboot. The
+//! see [`pid1::power_button`]). SIGTERM or SIGINT (Ctrl-Alt-Del): reboot. The
 //! console then shows `dinv-guest: stopping <service>`, `dinv-guest: <service> stopped`
 //! and `dinv-guest: powering off` (or `rebooting`).
 
-mod boot;
 pub mod cli;
-pub mod daemon_json;
+pub mod pid1;
+pub mod setup;
 pub mod error;
-pub mod ext4;
-pub mod init;
 pub mod log;
 pub mod modules;
-pub mod mounts;
-pub mod net;
-pub mod post;
-pub mod power;
-pub mod power_button;
-pub mod services;
-pub mod settings;
-pub mod setup;
-mod shutdown;
-pub mod spawn;
-pub mod supervisor;
 pub mod system;
 #[cfg(test)]
 mod testutil;
-pub mod virtio_ports;
 
 pub use error::GuestError;
 pub use dinv_contract::openrc::openrc_scripts;
-pub use services::{Service, ServicesFile, StopTimeout};
-pub use settings::Settings;
+pub use pid1::services::{Service, ServicesFile, StopTimeout};
+pub use setup::settings::Settings;

@@ -5,7 +5,7 @@ use std::process::Command;
 
 use crate::error::{GuestError, Result};
 use crate::log::say;
-use crate::mounts::{self, MountRequest};
+use crate::setup::mounts::{self, MountRequest};
 
 /// Changes `setup` makes to the machine.
 pub trait System {

@@ -300,4 +300,35 @@ mod tests {
         assert!(err(&[("DOCKER_TLS_CERTDIR", "certs")]).starts_with("DOCKER_TLS_CERTDIR=\"certs\""));
         assert!(err(&[tls[0], ("DOCKER_TLS_SAN", "IP:x")]).starts_with("DOCKER_TLS_SAN="));
     }
+
+    /// For random values of every setting in the table, the launcher
+    /// accepts exactly what the table's parser and the checks between
+    /// settings accept (what `dinv-build check` runs): one contract.
+    #[test]
+    fn the_launcher_accepts_exactly_what_the_table_accepts() {
+        use dinv_contract::settings::{check_relations, SETTINGS};
+        let mut state: u64 = 0x5eed_0f_5e77_1265;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let atoms = ["0", "1", "5", "10", "255", "256", "3600", "3601", "86400", "99999999999", "-1", "2.5", "512", "128M", "2G", "1T", "64K", "16T", "17T", "512B", "1MiB", "x", "", " ", "/data", "/a;/b", "/a/../b", "rel", "/", "80", "80:8080", "2375", "2376", "0:1", "microvm", "q35", "pc", "kvm", "tcg", "127.0.0.1:2375", "localhost:1", "/certs", "DNS:a.example", "IP:10.0.0.1", "IP:x"];
+        let mut checked = 0;
+        for st in SETTINGS {
+            for _ in 0..60 {
+                let mut v = atoms[(next() % atoms.len() as u64) as usize].to_string();
+                if next() % 4 == 0 {
+                    v.push_str(atoms[(next() % atoms.len() as u64) as usize]);
+                }
+                let get = |k: &str| (k == st.var).then(|| v.clone());
+                let table_ok = st.parse(&v).is_ok() && check_relations(&get).is_ok() && SETTINGS.iter().all(|o| o.read(&get).is_ok());
+                let launcher_ok = Settings::from_lookup(&get).is_ok();
+                assert_eq!(table_ok, launcher_ok, "{}={v:?}: table {table_ok}, launcher {launcher_ok}", st.var);
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, SETTINGS.len() * 60);
+    }
 }

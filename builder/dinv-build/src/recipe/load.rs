@@ -499,25 +499,10 @@ fn explain_type_error(path: &str, message: &str) -> (String, String) {
 
 /// The candidate nearest to `name` by edit distance, when it is close.
 fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let best = candidates.iter().map(|c| (edit_distance(name, c), *c)).min()?;
+    let best = candidates.iter().map(|c| (crate::suggest::edit_distance(name, c), *c)).min()?;
     (best.0 > 0 && best.0 <= (name.chars().count() / 3).max(1)).then_some(best.1)
 }
 
-/// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(row[j + 1]) };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
 
 #[cfg(test)]
 mod tests {

@@ -602,18 +602,69 @@ fn default_stop_timeout() -> u32 {
 pub struct RootfsSection {
     /// Fixed size (`512M`, `2G`); computed with headroom when absent.
     #[serde(default)]
-    pub size: Option<String>,
+    pub size: Option<Size>,
     /// Free space beyond the content when the size is computed: a share of
     /// the content (`"10%"`) or a size (`"64M"`). Default: 10% or 64 MiB,
     /// whichever is larger.
     #[serde(default)]
-    pub free: Option<String>,
+    pub free: Option<Free>,
     /// Remove what a headless VM never reads (docs, man and info pages,
     /// locales but C.UTF-8, lintian overrides). Default on.
     #[serde(default = "yes")]
     pub strip: bool,
     #[serde(default)]
     pub label: Option<String>,
+}
+
+/// A size in bytes, parsed once when the recipe is read (the contract's
+/// one size grammar; a bare number is bytes); kept with its text for
+/// `show` and templates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Size {
+    pub text: String,
+    pub bytes: u64,
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match dinv_contract::settings::parse_size(&text, 1) {
+            Some(bytes) => Ok(Size { text, bytes }),
+            None => Err(serde::de::Error::custom(format!("{text:?} is not a size like 512M or 2G"))),
+        }
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.text.serialize(s)
+    }
+}
+
+/// `rootfs.free`, parsed once: a share of the content (`"10%"`) or a size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Free {
+    pub text: String,
+    /// Percent of the content (0 when a size is given).
+    pub percent: u32,
+    /// Bytes (0 when a share is given).
+    pub bytes: u64,
+}
+
+impl<'de> Deserialize<'de> for Free {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        match super::validate::parse_free(&text) {
+            Some((percent, bytes)) => Ok(Free { text, percent, bytes }),
+            None => Err(serde::de::Error::custom(format!("{text:?} is neither a share of the content like 10% nor a size like 64M"))),
+        }
+    }
+}
+
+impl Serialize for Free {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.text.serialize(s)
+    }
 }
 
 impl Default for RootfsSection {

@@ -143,16 +143,6 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             return Err(l.error("image.compression_level", format!("{level} is out of range for {:?}: {lo} to {hi}", r.image.compression)));
         }
     }
-    if let Some(s) = &r.rootfs.size {
-        if parse_size(s).is_none() {
-            return Err(l.error("rootfs.size", format!("{s:?} is not a size like 512M or 2G")));
-        }
-    }
-    if let Some(f) = &r.rootfs.free {
-        if parse_free(f).is_none() {
-            return Err(l.error("rootfs.free", format!("{f:?} is neither a share of the content like 10% nor a size like 64M")));
-        }
-    }
     if let super::model::KernelModules::Keep(keep) = &r.kernel.modules {
         for (i, k) in keep.iter().enumerate() {
             let bad = k.is_empty() || k.starts_with('/') || k.split('/').any(|c| c == "..") || k.chars().any(|c| c.is_whitespace() || c.is_control());

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::log::say;
-use crate::power::{self, PowerAction};
+use crate::pid1::power::{self, PowerAction};
 
 /// `EV_KEY` from linux/input-event-codes.h.
 const EV_KEY: u16 = 1;

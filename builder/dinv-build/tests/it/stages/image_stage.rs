@@ -15,7 +15,6 @@ use dinv_fstree::{Meta, Tree, TreePath};
 use dinv_contract::launcher::LauncherConfig;
 use dinv_contract::settings::{self as table, check_relations, setting, Value as Setting, SETTINGS};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 const EPOCH: i64 = 1_700_000_000;
 
@@ -103,6 +102,8 @@ fn fixture_with(recipe_text: &str, rootfs_len: usize) -> Fixture {
     file("usr/lib/libfake.so.1", &pattern(20_000, 1), 0o644);
     file("etc/os-release", b"ID=test\n", 0o644);
     runtime.symlink(&TreePath::new("bin"), "usr/bin").unwrap();
+    // What the configure stage does to every runtime tree.
+    dinv_build::configure::runtime::container_basics(&mut runtime).unwrap();
     let vmlinuz = dir.path().join("vmlinuz");
     std::fs::write(&vmlinuz, pattern(70_000, 2)).unwrap();
     let initramfs = dir.path().join("initramfs");
@@ -132,7 +133,7 @@ impl Fixture {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    dinv_image::sha256_digest(bytes)
 }
 
 fn blob(oci: &Path, digest: &str) -> Vec<u8> {

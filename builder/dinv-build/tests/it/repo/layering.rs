@@ -447,3 +447,26 @@ fn no_import_circles_between_files() {
     assert!(report.is_empty(), "import circles:\n{}", report.join("\n"));
 }
 
+
+/// The builder links none of the three programs it embeds: it shares only
+/// the contract with them (the binaries come in through build.rs).
+#[test]
+fn the_builder_depends_on_the_contract_only() {
+    let root = workspace();
+    let programs = ["dinv-launcher", "dinv-init", "dinv-guest"];
+    for dir in ["builder/fstree", "builder/apk", "builder/solver", "builder/deb", "builder/ext4", "builder/kernel", "builder/elf", "builder/image", "builder/dinv-build", "tests/support", "launcher/contract"] {
+        let manifest = fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap();
+        let deps: Vec<&str> = manifest.lines().map(str::trim).filter(|l| !l.starts_with('#')).filter_map(|l| l.split(['=', ' ']).next()).collect();
+        for p in programs {
+            assert!(!deps.contains(&p), "{dir}/Cargo.toml depends on {p}");
+        }
+    }
+    let build = fs::read_to_string(root.join("builder/dinv-build/Cargo.toml")).unwrap();
+    assert!(build.contains("dinv-contract"), "dinv-build shares the contract");
+    // Each program is a crate of its own with a binary of the same name.
+    for (dir, name) in [("launcher/launcher", "dinv-launcher"), ("launcher/init", "dinv-init"), ("launcher/guest", "dinv-guest")] {
+        let m = fs::read_to_string(root.join(dir).join("Cargo.toml")).unwrap();
+        assert!(m.contains(&format!("name = \"{name}\"")), "{dir}");
+        assert!(root.join(dir).join("src/main.rs").is_file(), "{dir}");
+    }
+}

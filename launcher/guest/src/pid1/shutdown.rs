@@ -4,10 +4,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::log::say;
-use crate::mounts;
-use crate::power::PowerAction;
-use crate::spawn::reap_all;
-use crate::supervisor::Supervisor;
+use crate::setup::mounts;
+use crate::pid1::power::PowerAction;
+use crate::pid1::spawn::reap_all;
+use crate::pid1::supervisor::Supervisor;
 
 /// Grace period for processes that are not services (container shims, strays) after SIGTERM.
 const STRAGGLER_GRACE: Duration = Duration::from_secs(3);

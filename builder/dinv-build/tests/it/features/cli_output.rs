@@ -73,6 +73,13 @@ fn resolve_keeps_reasons_readable() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let musl = v["sets"][0]["packages"].as_array().unwrap().iter().find(|p| p["name"] == "musl").unwrap();
     assert!(musl["reasons"].as_array().unwrap().len() > 3, "{musl}");
+
+    // A misspelt package: the recipe line that asked, and the index's nearest names.
+    fs::write(&r, mirror.child_recipe(&repo_root().join("recipes/default.toml").canonicalize().unwrap(), "\n[guest]\npackages = [\"docker-clj\"]\n")).unwrap();
+    let o = cli(dir.path()).run(&["resolve", "r.toml"]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(3), "{t}");
+    assert!(t.contains("r.toml:") && t.contains(": guest.packages[") && t.contains("docker-clj") && t.contains("did you mean `docker-cli`?"), "{t}");
 }
 
 /// Every value `build` or the launcher would refuse is refused by `check`,

@@ -5,7 +5,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use crate::log;
-use crate::services::Service;
+use crate::pid1::services::Service;
 
 /// PATH given to init and every service (PID 1 starts with almost no environment).
 pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

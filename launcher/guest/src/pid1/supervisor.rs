@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::services::{Service, ServicesFile};
+use crate::pid1::services::{Service, ServicesFile};
 
 /// Pause before a service marked `restart` is started again.
 pub const RESTART_DELAY: Duration = Duration::from_secs(1);

@@ -3,12 +3,12 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::daemon_json;
+use crate::setup::daemon_json;
 use crate::error::{GuestError, Result};
-use crate::ext4::has_ext4_superblock;
+use crate::setup::ext4::has_ext4_superblock;
 use crate::log::say;
-use crate::mounts::MountRequest;
-use crate::settings::{Settings, TlsFiles};
+use crate::setup::mounts::MountRequest;
+use crate::setup::settings::{Settings, TlsFiles};
 use crate::system::System;
 
 /// Filesystem label given to a freshly formatted docker data disk.
@@ -141,7 +141,7 @@ fn daemon_config(sys: &mut dyn System, path: &Path, secs: u64, tls: Option<&daem
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Share;
+    use crate::setup::settings::Share;
     use crate::system::{Action, DryRun};
     use crate::testutil::TempDir;
 

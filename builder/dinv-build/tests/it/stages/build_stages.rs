@@ -12,7 +12,6 @@ use std::process::{Command, Output};
 
 use dinv_apk::testkit::{write_repository, PackageSpec, SpecKind, TestKey};
 use dinv_fstree::Meta;
-use sha2::{Digest, Sha256};
 
 use dinv_test_support as support;
 use support::cli::{text, Cli};
@@ -118,7 +117,7 @@ fn ext4_stat(image: &Path, path: &str) -> String {
 }
 
 fn sha256(p: &Path) -> String {
-    hex::encode(Sha256::digest(fs::read(p).unwrap()))
+    support::sha256_hex(&fs::read(p).unwrap())
 }
 
 /// `cpio -t` of a gzip'd archive, and one member's content.

@@ -3,14 +3,14 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::boot;
+use crate::pid1::boot;
 use crate::log::say;
-use crate::power::PowerAction;
-use crate::power_button;
-use crate::services::{self, ServicesFile, SERVICES_JSON};
-use crate::shutdown;
-use crate::spawn::{self, describe_status, reap_all};
-use crate::supervisor::Supervisor;
+use crate::pid1::power::PowerAction;
+use crate::pid1::power_button;
+use crate::pid1::services::{self, ServicesFile, SERVICES_JSON};
+use crate::pid1::shutdown;
+use crate::pid1::spawn::{self, describe_status, reap_all};
+use crate::pid1::supervisor::Supervisor;
 
 /// How often the loop wakes without a signal: readiness paths and restart delays are polled.
 const TICK: Duration = Duration::from_millis(250);
@@ -132,7 +132,7 @@ mod tests {
     fn supervises_restarts_and_stops_in_reverse_order() {
         let dir = TempDir::new("supervise");
         let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "init::tests::supervise_helper", "--ignored", "--nocapture", "--test-threads=1"])
+            .args(["--exact", "pid1::init::tests::supervise_helper", "--ignored", "--nocapture", "--test-threads=1"])
             .env(HELPER_ENV, dir.path())
             .output()
             .unwrap();

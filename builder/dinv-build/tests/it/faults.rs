@@ -19,7 +19,6 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use dinv_test_support as support;
-use sha2::{Digest, Sha256};
 use support::alpine_repo::{repo_root, AlpineMirror, KERNEL_VERSION};
 use support::cli::{text, Cli};
 use support::http::{Fault, Server};
@@ -41,7 +40,7 @@ struct Fixture {
 }
 
 fn sha256(b: &[u8]) -> String {
-    hex::encode(Sha256::digest(b))
+    dinv_test_support::sha256_hex(b)
 }
 
 /// Every file below `dir`, recursively.

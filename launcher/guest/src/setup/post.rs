@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{GuestError, Result};
 use crate::log::say;
-use crate::settings::Settings;
+use crate::setup::settings::Settings;
 
 /// dockerd's unix socket in the guest.
 pub use dinv_contract::services::DOCKER_SOCK;

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use crate::error::GuestError;
 use crate::log::say;
-use crate::mounts::{self, MountRequest};
-use crate::settings::{Settings, FW_CFG_DIR};
-use crate::setup::{setup, SetupPaths};
+use crate::setup::mounts::{self, MountRequest};
+use crate::setup::settings::{Settings, FW_CFG_DIR};
+use crate::setup::setup::{setup, SetupPaths};
 use crate::system::Live;
-use crate::{modules, net, virtio_ports};
+use crate::{modules, setup::net, setup::virtio_ports};
 
 /// The kernel filesystems init mounts, in order (parents first), unless already mounted.
 pub fn api_mounts() -> Vec<MountRequest> {
