@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use dinv_fstree::Tree;
-use dinv_kernel::{add_to_tree, find_kernels, plan_guest_kernel, Fragment, GuestKernelPlan, KernelError, PlanSpec};
+use dinv_kernel::{add_to_tree, find_kernels, plan_guest_kernel, Fragment, GuestKernelPlan, KernelError, OptionModules, PlanSpec};
 
 use crate::error::{Stage, StageFailure};
 use super::Removal;
@@ -63,6 +63,7 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
         // rest from /etc/modules.
         initramfs_loads_all: false,
         extra_initramfs_modules: k.initramfs_modules.clone(),
+        option_modules: OptionModules::new(),
     };
     let mut plan = plan_guest_kernel(tree, &spec).map_err(|e| match e {
         // Each problem already names the kernel package.
