@@ -63,7 +63,7 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
         // rest from /etc/modules.
         initramfs_loads_all: false,
         extra_initramfs_modules: k.initramfs_modules.clone(),
-        option_modules: OptionModules::new(),
+        option_modules: OptionModules::with_overrides(k.option_modules.clone()),
     };
     let mut plan = plan_guest_kernel(tree, &spec).map_err(|e| match e {
         // Each problem already names the kernel package.
