@@ -318,3 +318,47 @@ fn kernel_option_modules_keys_and_values_are_checked_at_their_line() {
         assert!(t.contains(&format!("recipe.toml:{line}: {key}: ")) && t.contains(why), "{t}");
     }
 }
+
+/// `check` runs the build's kernel check without a network when the kernel
+/// package is in the cache, and says in a note when it cannot.
+#[test]
+fn check_checks_the_kernel_when_its_package_is_cached() {
+    let f = Fixture::with_kernel(kernel_package_with(&[("CONFIG_DINV_TEST_TUNNEL", "kernel/drivers/net/dinv-tunnel.ko")]));
+    fs::write(f.dir.path().join("tunnel.config"), "# The team's tunnels.\nCONFIG_DINV_TEST_TUNNEL=m\n").unwrap();
+    let cli = Cli::new(env!("CARGO_BIN_EXE_dinv-build"), f.dir.path());
+    let recipe = f.recipe(&["tunnel.config"]);
+    let r = recipe.to_str().unwrap();
+
+    // Nothing cached: the recipe is fine, the kernel unchecked, no cache made.
+    let out = cli.run(&["check", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("note: kernel not checked: nothing is cached yet"), "{}", text(&out));
+    assert!(!f.dir.path().join("cache").exists());
+
+    // Fetched: the check fails as the build would, naming the way out.
+    let out = cli.run(&["fetch", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cli.run(&["check", r]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{t}");
+    assert!(t.contains("CONFIG_DINV_TEST_TUNNEL (required =m by tunnel.config:2)") && t.contains("set kernel.option_modules = { CONFIG_DINV_TEST_TUNNEL = \"<module>\" } in the recipe"), "{t}");
+
+    // With the recipe key: checked, and said so.
+    let recipe = f.recipe_with(&["tunnel.config"], "option_modules = { CONFIG_DINV_TEST_TUNNEL = \"dinv-tunnel\" }\n");
+    let r = recipe.to_str().unwrap();
+    let out = cli.run(&["check", r]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains(&format!("kernel: linux-virt {KERNEL_VERSION} (kernel {RELEASE}) meets the fragments (10 modules to load)")), "{t}");
+    assert!(!t.contains("note:"), "{t}");
+    let out = cli.run(&["--json", "check", r]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["kernel"]["checked"].as_bool(), v["kernel"]["release"].as_str()), (Some(true), Some(RELEASE)), "{v}");
+
+    // The package gone from the cache: a note again, not an error.
+    fs::remove_dir_all(f.dir.path().join("cache/blobs")).unwrap();
+    let out = cli.run(&["check", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("note: kernel not checked: linux-virt-{KERNEL_VERSION} is not in the cache")), "{err}");
+}
