@@ -145,10 +145,12 @@ enum Command {
         #[command(flatten)]
         source: SourceArgs,
     },
-    /// Validate a recipe without building: every key, the values the launcher will read, templates.
+    /// Validate a recipe without building: every key, the values the launcher will read, templates, and the kernel when its package is in the cache.
     Check {
         #[arg(help = RECIPE_HELP)]
         recipe: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
     /// Print the fully merged recipe and where each value comes from.
     Show {
@@ -234,7 +236,7 @@ fn main() -> ExitCode {
     let source = match &cli.command {
         Some(Command::Build { build, .. }) => build.source.clone(),
         Some(Command::Resolve { source, .. } | Command::Fetch { source, .. } | Command::Verify { source, .. } | Command::Lock { source, .. }) => source.clone(),
-        Some(Command::Cache { cache, .. }) => SourceArgs { cache: cache.clone(), ..SourceArgs::default() },
+        Some(Command::Cache { cache, .. } | Command::Check { cache, .. }) => SourceArgs { cache: cache.clone(), ..SourceArgs::default() },
         Some(_) => SourceArgs::default(),
         None => b.source.clone(),
     };
@@ -253,7 +255,7 @@ fn main() -> ExitCode {
             Ok(Cmd::Verify { recipe, options: BuildOptions { out: None, offline: source.offline, locked, vendor, ..Default::default() } })
         }
         Some(Command::Lock { recipe, source }) => Ok(Cmd::Lock { recipe, offline: source.offline }),
-        Some(Command::Check { recipe }) => Ok(Cmd::Check { recipe }),
+        Some(Command::Check { recipe, .. }) => Ok(Cmd::Check { recipe }),
         Some(Command::Show { recipe }) => Ok(Cmd::Show { recipe }),
         Some(Command::Push { image, reference, plain_http }) => Ok(Cmd::Push { image, reference, plain_http }),
         Some(Command::New { name, dir, extends }) => Ok(Cmd::New { name, dir, extends }),

@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Box<dyn Outcome>> {
         Command::Fetch { recipe, locked, offline, vendor } => fetch::run(ctx, &load(&recipe)?, locked, offline, vendor.as_deref()),
         Command::Verify { recipe, options } => verify::run(ctx, &load(&recipe)?, &options),
         Command::Lock { recipe, offline } => lock::run(ctx, &load(&recipe)?, offline),
-        Command::Check { recipe } => check::run(&recipe, &load(&recipe)?),
+        Command::Check { recipe } => check::run(ctx, &recipe, &load(&recipe)?),
         Command::Show { recipe } => show::run(&load(&recipe)?),
         Command::Push { image, reference, plain_http } => push::run(&image, &reference, plain_http),
         Command::New { name, dir, extends } => new::run(&name, dir, &extends),

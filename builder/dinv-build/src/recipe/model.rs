@@ -352,6 +352,11 @@ pub struct KernelSection {
     /// closure of what the guest can need (see [`KernelModules`]).
     #[serde(default)]
     pub modules: KernelModules,
+    /// The module that provides a config option (`CONFIG_X = "module"`),
+    /// over dinv-kernel's map of the kernel's Makefiles: for an option the
+    /// map does not know, or names wrongly for this kernel.
+    #[serde(default)]
+    pub option_modules: BTreeMap<String, String>,
 }
 
 /// `kernel.boot`.

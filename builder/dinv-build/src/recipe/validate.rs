@@ -151,6 +151,15 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             }
         }
     }
+    for (option, module) in &r.kernel.option_modules {
+        let key = format!("kernel.option_modules.{option}");
+        if !is_option_name(option) {
+            return Err(l.error(&key, format!("{option:?} is not a kernel config option such as CONFIG_WIREGUARD (CONFIG_ and upper-case letters, digits, _)")));
+        }
+        if !is_module_name(module) {
+            return Err(l.error(&key, format!("{module:?} is not a module name such as \"wireguard\" (letters, digits, _ and -)")));
+        }
+    }
     let runtime_remove = r.runtime.as_ref().map(|rt| rt.remove.as_slice()).unwrap_or_default();
     let runtime_keep = r.runtime.as_ref().and_then(|rt| rt.keep.as_deref()).unwrap_or_default();
     for (key, paths) in [("guest.remove", r.guest.remove.as_slice()), ("runtime.remove", runtime_remove), ("runtime.keep", runtime_keep)] {
@@ -307,6 +316,14 @@ pub fn check_url(s: &str) -> Result<(), String> {
         return Err("it has no host".into());
     }
     Ok(())
+/// `CONFIG_[A-Z0-9_]+`.
+fn is_option_name(s: &str) -> bool {
+    s.strip_prefix("CONFIG_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+}
+
+/// A module name as `modprobe` takes it (the kernel treats `-` as `_`).
+fn is_module_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Each requested package in its source's syntax: apk world atoms
@@ -372,6 +389,14 @@ mod tests {
         assert!(check_url("https://mirror.example").is_ok());
         for bad in ["not a url", "ftp://x", "https://"] {
             assert!(check_url(bad).is_err(), "{bad}");
+    fn option_and_module_names() {
+        assert!(is_option_name("CONFIG_WIREGUARD") && is_option_name("CONFIG_9P_FS"));
+        for bad in ["WIREGUARD", "CONFIG_", "CONFIG_wireguard", "CONFIG_WIRE-GUARD", "config_X"] {
+            assert!(!is_option_name(bad), "{bad}");
+        }
+        assert!(is_module_name("wireguard") && is_module_name("xt_MASQUERADE") && is_module_name("crc32c-intel"));
+        for bad in ["", "wireguard.ko", "kernel/net/wg", "a b"] {
+            assert!(!is_module_name(bad), "{bad}");
         }
     }
 }

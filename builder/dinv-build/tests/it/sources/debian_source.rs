@@ -245,3 +245,51 @@ fn a_warm_resolve_reads_the_verified_snapshot_and_a_damaged_one_is_parsed_again(
     assert!(log.contains("Packages verified") && !log.contains("from the verified snapshot"), "{log}");
     assert_eq!(again, cold);
 }
+
+/// `check` on a Debian recipe: the kernel comes from the package
+/// `linux-image-amd64` depends on, read from the cache without a network,
+/// and a WireGuard fragment holds through the generated option map.
+#[test]
+fn check_checks_the_debian_kernel_from_the_cache() {
+    let m = support::debian_mirror::Mirror::at(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("debian-kernel-check/mirror"));
+    let dir = tempfile::tempdir().unwrap();
+    let frags = repo_root().join("kernel-configs");
+    fs::write(dir.path().join("wireguard.config"), "# VPN tunnels.\nCONFIG_WIREGUARD=m\n").unwrap();
+    let mut fragments: Vec<String> = fs::read_dir(&frags).unwrap().map(|e| e.unwrap().path().display().to_string()).filter(|p| p.ends_with(".config")).collect();
+    fragments.sort();
+    fragments.push("wireguard.config".into());
+    let recipe = dir.path().join("recipe.toml");
+    fs::write(
+        &recipe,
+        format!(
+            "[image]\nname = \"deb-kernel\"\n\n[sources.debian]\ntype = \"deb\"\nmirror = \"{}\"\nsuite = \"bookworm\"\nkeyrings = [{KEYRING:?}]\nessential = false\n\n[guest]\nsource = \"debian\"\npackages = [\"linux-image-amd64\"]\n\n[kernel]\npackage = \"linux-image-amd64\"\nfragments = {fragments:?}\n",
+            m.url()
+        ),
+    )
+    .unwrap();
+    let cli = Cli::new(env!("CARGO_BIN_EXE_dinv-build"), dir.path());
+    let r = recipe.to_str().unwrap();
+    let out = cli.run(&["resolve", "--json", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pkgs: Vec<(String, String)> = v["sets"][0]["packages"].as_array().unwrap().iter().map(|p| (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string())).collect();
+    let image = pkgs.iter().find(|(n, _)| n.starts_with("linux-image-6.")).expect("the kernel image package").clone();
+    m.ensure_packages(&pkgs);
+
+    let out = cli.run(&["check", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("note: kernel not checked:"), "{}", text(&out));
+    let out = cli.run(&["fetch", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    let started = std::time::Instant::now();
+    let out = cli.run(&["check", r]);
+    let t = text(&out);
+    eprintln!("check with the kernel from the cache: {:.1} s\n{t}", started.elapsed().as_secs_f64());
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains(&format!("kernel: {} {} (kernel ", image.0, image.1)) && t.contains("meets the fragments"), "{t}");
+    assert!(!t.contains("note:"), "{t}");
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}

@@ -15,12 +15,11 @@ use dinv_fstree::Meta;
 
 use dinv_test_support as support;
 use support::cli::{text, Cli};
-use support::fake_kernel::{fake_bzimage, fragment_files, kernel_package, module_name, KERNEL_VERSION, MODULES, RELEASE};
+use support::fake_kernel::{fake_bzimage, fragment_files, kernel_package, kernel_package_with, module_name, AS_MODULES, KERNEL_VERSION, MODULES, RELEASE};
 
 const EPOCH: i64 = 1_700_000_000;
 
-fn specs() -> Vec<PackageSpec> {
-    let kernel = kernel_package();
+fn specs(kernel: PackageSpec) -> Vec<PackageSpec> {
     let alice = Meta { uid: 1000, gid: 1000, ..Meta::root(0o640) };
     vec![
         PackageSpec::new("alpine-baselayout", "3.6.5-r0")
@@ -39,9 +38,14 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
+        Fixture::with_kernel(kernel_package())
+    }
+
+    /// A repository whose `linux-virt` is `kernel`.
+    fn with_kernel(kernel: PackageSpec) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let key = TestKey::generate("test-signer@dinv.invalid-5e1f0002.rsa.pub", 1024, 11);
-        write_repository(&dir.path().join("mirror"), "main", "x86_64", &specs(), &key).unwrap();
+        write_repository(&dir.path().join("mirror"), "main", "x86_64", &specs(kernel), &key).unwrap();
         fs::create_dir_all(dir.path().join("keys")).unwrap();
         fs::write(dir.path().join("keys").join(&key.name), key.public_pem()).unwrap();
         let frag = dir.path().join("kernel-configs");
@@ -54,6 +58,11 @@ impl Fixture {
 
     /// A recipe with every fragment plus `extra_fragments` (file names in the recipe directory).
     fn recipe(&self, extra_fragments: &[&str]) -> PathBuf {
+        self.recipe_with(extra_fragments, "")
+    }
+
+    /// [`Fixture::recipe`] with more lines in its `[kernel]` table.
+    fn recipe_with(&self, extra_fragments: &[&str], kernel_lines: &str) -> PathBuf {
         let mut frags: Vec<String> = fragment_files().iter().map(|p| format!("\"kernel-configs/{}\"", p.file_name().unwrap().to_string_lossy())).collect();
         frags.extend(extra_fragments.iter().map(|f| format!("{f:?}")));
         let text = format!(
@@ -72,7 +81,7 @@ packages = ["alpine-baselayout", "linux-virt"]
 [kernel]
 package = "linux-virt"
 fragments = [{frags}]
-
+{kernel_lines}
 [build]
 source_date_epoch = {EPOCH}
 "#,
@@ -236,4 +245,119 @@ fn a_fragment_the_kernel_does_not_meet_fails_with_option_file_line_and_package()
     assert!(t.contains("required =y by extra.config:4"), "{t}");
     assert!(t.contains(&format!("linux-virt {KERNEL_VERSION}")), "{t}");
     assert!(!f.dir.path().join("out/x").exists(), "a failed build publishes nothing");
+}
+
+/// The options the fake kernel builds as modules are in dinv-kernel's
+/// generated map, and the map names modules the fake kernel ships.
+#[test]
+fn the_option_map_covers_the_fake_kernels_module_options() {
+    let shipped: Vec<String> = MODULES.iter().map(|(rel, _, _)| module_name(rel)).collect();
+    for option in AS_MODULES {
+        let names = dinv_kernel::option_modules::modules_for_option(option).unwrap_or_else(|| panic!("{option} is not in option_modules.tsv"));
+        assert!(names.iter().any(|n| shipped.contains(&n.to_string())), "{option}: {names:?}, the fake kernel ships {shipped:?}");
+    }
+}
+
+/// WireGuard as a module (issue 26): the generated map knows its module,
+/// the build loads it in the guest.
+#[test]
+fn a_module_option_builds_through_the_generated_map() {
+    let f = Fixture::with_kernel(kernel_package_with(&[("CONFIG_WIREGUARD", "kernel/drivers/net/wireguard/wireguard.ko")]));
+    fs::write(f.dir.path().join("wireguard.config"), "# VPN tunnels.\nCONFIG_WIREGUARD=m\n").unwrap();
+    let out = f.build(&f.recipe(&["wireguard.config"]), "out/wg");
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(f.dir.path().join("out/wg/report.json")).unwrap()).unwrap();
+    assert_eq!(report["kernel"]["guest_modules"], serde_json::json!(["bridge", "overlay", "veth", "wireguard"]));
+    let img = f.dir.path().join("out/wg/rootfs.ext4");
+    assert!(ext4_read(&img, &format!("/lib/modules/{RELEASE}/kernel/drivers/net/wireguard/wireguard.ko")).is_some());
+    let modules = String::from_utf8(ext4_read(&img, "/etc/modules").unwrap()).unwrap();
+    assert!(modules.lines().any(|l| l == "wireguard"), "{modules}");
+}
+
+/// An `=m` option the map does not know: the build says which recipe key
+/// names its module (kernel.modules.keep does not), and with that key it
+/// builds.
+#[test]
+fn an_option_the_map_does_not_know_builds_with_kernel_option_modules() {
+    let f = Fixture::with_kernel(kernel_package_with(&[("CONFIG_DINV_TEST_TUNNEL", "kernel/drivers/net/dinv-tunnel.ko")]));
+    fs::write(f.dir.path().join("tunnel.config"), "# The team's tunnels.\nCONFIG_DINV_TEST_TUNNEL=m\n").unwrap();
+    for kernel_lines in ["", "modules = { keep = [\"dinv-tunnel\"] }\n"] {
+        let out = f.build(&f.recipe_with(&["tunnel.config"], kernel_lines), "out/t");
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(5), "{t}");
+        assert!(
+            t.contains(&format!("CONFIG_DINV_TEST_TUNNEL (required =m by tunnel.config:2) is a module in linux-virt {KERNEL_VERSION} (kernel {RELEASE}), but dinv-kernel does not know the module's name; set kernel.option_modules = {{ CONFIG_DINV_TEST_TUNNEL = \"<module>\" }} in the recipe")),
+            "{t}"
+        );
+    }
+    let out = f.build(&f.recipe_with(&["tunnel.config"], "option_modules = { CONFIG_DINV_TEST_TUNNEL = \"dinv-tunnel\" }\n"), "out/t");
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(f.dir.path().join("out/t/report.json")).unwrap()).unwrap();
+    assert_eq!(report["kernel"]["guest_modules"], serde_json::json!(["bridge", "dinv_tunnel", "overlay", "veth"]));
+
+    // A module the kernel does not have is an error naming the key.
+    let out = f.build(&f.recipe_with(&["tunnel.config"], "option_modules = { CONFIG_DINV_TEST_TUNNEL = \"tunnel\" }\n"), "out/t2");
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{t}");
+    assert!(t.contains("kernel.option_modules names tunnel for it, which is neither a module of the package nor built in"), "{t}");
+}
+
+#[test]
+fn kernel_option_modules_keys_and_values_are_checked_at_their_line() {
+    let f = Fixture::new();
+    for (entry, key, why) in [
+        ("WIREGUARD = \"wireguard\"", "kernel.option_modules.WIREGUARD", "is not a kernel config option"),
+        ("CONFIG_WIREGUARD = \"wireguard.ko\"", "kernel.option_modules.CONFIG_WIREGUARD", "is not a module name"),
+    ] {
+        let recipe = f.recipe_with(&[], &format!("option_modules = {{ {entry} }}\n"));
+        let line = fs::read_to_string(&recipe).unwrap().lines().position(|l| l.starts_with("option_modules")).unwrap() + 1;
+        let out = Cli::new(env!("CARGO_BIN_EXE_dinv-build"), f.dir.path()).run(&["check", recipe.to_str().unwrap()]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{t}");
+        assert!(t.contains(&format!("recipe.toml:{line}: {key}: ")) && t.contains(why), "{t}");
+    }
+}
+
+/// `check` runs the build's kernel check without a network when the kernel
+/// package is in the cache, and says in a note when it cannot.
+#[test]
+fn check_checks_the_kernel_when_its_package_is_cached() {
+    let f = Fixture::with_kernel(kernel_package_with(&[("CONFIG_DINV_TEST_TUNNEL", "kernel/drivers/net/dinv-tunnel.ko")]));
+    fs::write(f.dir.path().join("tunnel.config"), "# The team's tunnels.\nCONFIG_DINV_TEST_TUNNEL=m\n").unwrap();
+    let cli = Cli::new(env!("CARGO_BIN_EXE_dinv-build"), f.dir.path());
+    let recipe = f.recipe(&["tunnel.config"]);
+    let r = recipe.to_str().unwrap();
+
+    // Nothing cached: the recipe is fine, the kernel unchecked, no cache made.
+    let out = cli.run(&["check", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("note: kernel not checked: nothing is cached yet"), "{}", text(&out));
+    assert!(!f.dir.path().join("cache").exists());
+
+    // Fetched: the check fails as the build would, naming the way out.
+    let out = cli.run(&["fetch", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = cli.run(&["check", r]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(5), "{t}");
+    assert!(t.contains("CONFIG_DINV_TEST_TUNNEL (required =m by tunnel.config:2)") && t.contains("set kernel.option_modules = { CONFIG_DINV_TEST_TUNNEL = \"<module>\" } in the recipe"), "{t}");
+
+    // With the recipe key: checked, and said so.
+    let recipe = f.recipe_with(&["tunnel.config"], "option_modules = { CONFIG_DINV_TEST_TUNNEL = \"dinv-tunnel\" }\n");
+    let r = recipe.to_str().unwrap();
+    let out = cli.run(&["check", r]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains(&format!("kernel: linux-virt {KERNEL_VERSION} (kernel {RELEASE}) meets the fragments (10 modules to load)")), "{t}");
+    assert!(!t.contains("note:"), "{t}");
+    let out = cli.run(&["--json", "check", r]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["kernel"]["checked"].as_bool(), v["kernel"]["release"].as_str()), (Some(true), Some(RELEASE)), "{v}");
+
+    // The package gone from the cache: a note again, not an error.
+    fs::remove_dir_all(f.dir.path().join("cache/blobs")).unwrap();
+    let out = cli.run(&["check", r]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("note: kernel not checked: linux-virt-{KERNEL_VERSION} is not in the cache")), "{err}");
 }
