@@ -1,10 +1,12 @@
 //! "Did you mean": the names nearest to a misspelt one, for recipe keys,
 //! commands and package names alike.
 
-/// Up to `max` of `names` within a small edit distance of `name` (a third
-/// of its length, at least 1, at most 3), nearest first.
+/// Up to `max` of `names` within a small edit distance of `name` (1 for
+/// names under 4 characters; else a third of its length, at least 2 so a
+/// swapped pair is found, at most 3), nearest first.
 pub fn nearest<'a>(name: &str, names: &[&'a str], max: usize) -> Vec<&'a str> {
-    let limit = (name.chars().count() / 3).clamp(1, 3);
+    let len = name.chars().count();
+    let limit = if len < 4 { 1 } else { (len / 3).clamp(2, 3) };
     let mut near: Vec<(usize, &str)> = names.iter().map(|n| (edit_distance(name, n), *n)).filter(|(d, _)| *d > 0 && *d <= limit).collect();
     near.sort();
     near.dedup_by_key(|(_, n)| *n);

@@ -525,7 +525,7 @@ mod tests {
         assert_eq!(explain_type_error("vm", far), ("vm.colour".to_string(), far.to_string()));
         let v = "unknown variant `openrcc`, expected `openrc` or `dinv`";
         assert_eq!(explain_type_error("guest.init", v), ("guest.init".to_string(), "unknown variant `openrcc`, did you mean `openrc`?".to_string()));
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(crate::suggest::edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod loaded;
 mod model;
 pub mod runtime;
 mod validate;
+mod values;
 
 pub use error::{Location, RecipeError};
 pub use inputs::inputs_digest;

@@ -252,6 +252,8 @@ pub enum Init {
 }
 
 /// `vm.machine`: the QEMU machine type.
+pub use super::values::{Free, Size};
+
 /// `vm.machine`: the contract's type, shared with the launcher.
 pub use dinv_contract::settings::Machine;
 
@@ -619,57 +621,6 @@ pub struct RootfsSection {
     pub strip: bool,
     #[serde(default)]
     pub label: Option<String>,
-}
-
-/// A size in bytes, parsed once when the recipe is read (the contract's
-/// one size grammar; a bare number is bytes); kept with its text for
-/// `show` and templates.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Size {
-    pub text: String,
-    pub bytes: u64,
-}
-
-impl<'de> Deserialize<'de> for Size {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        match dinv_contract::settings::parse_size(&text, 1) {
-            Some(bytes) => Ok(Size { text, bytes }),
-            None => Err(serde::de::Error::custom(format!("{text:?} is not a size like 512M or 2G"))),
-        }
-    }
-}
-
-impl Serialize for Size {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.text.serialize(s)
-    }
-}
-
-/// `rootfs.free`, parsed once: a share of the content (`"10%"`) or a size.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Free {
-    pub text: String,
-    /// Percent of the content (0 when a size is given).
-    pub percent: u32,
-    /// Bytes (0 when a share is given).
-    pub bytes: u64,
-}
-
-impl<'de> Deserialize<'de> for Free {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        match super::validate::parse_free(&text) {
-            Some((percent, bytes)) => Ok(Free { text, percent, bytes }),
-            None => Err(serde::de::Error::custom(format!("{text:?} is neither a share of the content like 10% nor a size like 64M"))),
-        }
-    }
-}
-
-impl Serialize for Free {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.text.serialize(s)
-    }
 }
 
 impl Default for RootfsSection {

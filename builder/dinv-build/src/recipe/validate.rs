@@ -30,6 +30,8 @@ pub fn overlaps(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
     a0 <= b1 && b0 <= a1
 }
 
+pub use super::values::parse_free;
+
 /// Parses sizes like `512M`, `64G`, `1048576`, `2GiB` into bytes (a bare
 /// number is bytes): the contract's one size grammar.
 pub fn parse_size(s: &str) -> Option<u64> {
@@ -316,6 +318,8 @@ pub fn check_url(s: &str) -> Result<(), String> {
         return Err("it has no host".into());
     }
     Ok(())
+}
+
 /// `CONFIG_[A-Z0-9_]+`.
 fn is_option_name(s: &str) -> bool {
     s.strip_prefix("CONFIG_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
@@ -389,6 +393,10 @@ mod tests {
         assert!(check_url("https://mirror.example").is_ok());
         for bad in ["not a url", "ftp://x", "https://"] {
             assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn option_and_module_names() {
         assert!(is_option_name("CONFIG_WIREGUARD") && is_option_name("CONFIG_9P_FS"));
         for bad in ["WIREGUARD", "CONFIG_", "CONFIG_wireguard", "CONFIG_WIRE-GUARD", "config_X"] {
@@ -401,11 +409,3 @@ mod tests {
     }
 }
 
-/// `rootfs.free`: `"10%"` → a share of the content, in percent; `"64M"` →
-/// bytes. `(percent, bytes)`, one of them zero.
-pub fn parse_free(s: &str) -> Option<(u32, u64)> {
-    match s.trim().strip_suffix('%') {
-        Some(p) => p.trim().parse::<u32>().ok().filter(|p| *p <= 1000).map(|p| (p, 0)),
-        None => parse_size(s).map(|b| (0, b)),
-    }
-}
