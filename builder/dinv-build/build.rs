@@ -1,5 +1,5 @@
 //! Builds the static guest and image binaries (dinv-launcher, dinv-init,
-//! dinv-guest) from the `launcher` crate and embeds them in dinv-build, so
+//! dinv-guest: one crate each under `launcher/`) and embeds them in dinv-build, so
 //! one `dinv-build` executable carries everything it puts into images.
 //!
 //! The binaries are built with a nested `cargo build` into a separate target
@@ -17,9 +17,11 @@ const BINS: &[&str] = &["dinv-launcher", "dinv-init", "dinv-guest"];
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let workspace = manifest.parent().and_then(Path::parent).unwrap().to_path_buf();
-    let launcher = workspace.join("launcher");
-    println!("cargo:rerun-if-changed={}", launcher.join("src").display());
-    println!("cargo:rerun-if-changed={}", launcher.join("Cargo.toml").display());
+    for krate in ["launcher", "init", "guest", "contract"] {
+        let dir = workspace.join("launcher").join(krate);
+        println!("cargo:rerun-if-changed={}", dir.join("src").display());
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+    }
     println!("cargo:rerun-if-env-changed=DINV_STATIC_BIN_DIR");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
 
@@ -32,7 +34,7 @@ fn main() {
             let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut cmd = Command::new(cargo);
             cmd.current_dir(&workspace)
-                .args(["build", "--release", "--locked", "-p", "dinv-launcher", "--bins", "--target", "x86_64-unknown-linux-gnu"])
+                .args(["build", "--release", "--locked", "-p", "dinv-launcher", "-p", "dinv-init", "-p", "dinv-guest", "--bins", "--target", "x86_64-unknown-linux-gnu"])
                 .arg("--target-dir")
                 .arg(&static_dir)
                 .env("RUSTFLAGS", "-C target-feature=+crt-static");

@@ -4,7 +4,7 @@
 #![no_main]
 
 use dinv_fuzz::split_at_byte;
-use dinv_kernel::{check, merge, Fragment, KernelConfig, KernelId};
+use dinv_kernel::{check, merge, Fragment, KernelConfig, KernelId, ModuleLookup};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,7 +17,14 @@ fuzz_target!(|data: &[u8]| {
     if let (Some(f), Some(k)) = (fragment, config) {
         let merged = merge(&[f.clone(), f]);
         let id = KernelId { package: "linux-fuzz".into(), release: "6.1.0-fuzz".into() };
-        let report = check(&merged, &k, &id, &|name| name.strip_prefix("CONFIG_").map(|n| n.to_ascii_lowercase()));
+        // Every kind of answer, chosen by the name's length.
+        let module_of = |name: &str| match (name.len() % 3, name.strip_prefix("CONFIG_")) {
+            (0, Some(n)) => ModuleLookup::Load(vec![n.to_ascii_lowercase(), format!("{n}_extra")]),
+            (1, Some(n)) => ModuleLookup::NotShipped { modules: vec![n.to_ascii_lowercase()], from_recipe: false },
+            (2, Some(_)) => ModuleLookup::Load(Vec::new()),
+            _ => ModuleLookup::Unknown,
+        };
+        let report = check(&merged, &k, &id, &module_of);
         let _ = report.module_names();
         let _ = report.into_result();
     }

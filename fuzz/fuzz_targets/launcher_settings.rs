@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use dinv_fuzz::split_at_byte;
-use dinv_launcher::launcher::accel::{decide, Accel};
-use dinv_launcher::launcher::config::{self, LauncherConfig};
-use dinv_launcher::launcher::kvm_probe::Probe;
-use dinv_launcher::launcher::qemu::{qemu_args, shell_quote};
-use dinv_launcher::launcher::settings::{Settings, DOCKER_PORT};
+use dinv_launcher::accel::{decide, Accel};
+use dinv_launcher::config::{self, LauncherConfig};
+use dinv_launcher::kvm_probe::Probe;
+use dinv_launcher::qemu::{qemu_args, shell_quote};
+use dinv_launcher::settings::{Settings, DOCKER_PORT};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

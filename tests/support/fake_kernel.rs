@@ -177,16 +177,28 @@ pub fn kernel_config_with(fragments: &[PathBuf], as_modules: &[&str]) -> String 
 /// `kernel-suffix`, `modules.order`, and no depmod output (kmod's trigger
 /// writes that on a real system; the builder writes it for us).
 pub fn kernel_package() -> PackageSpec {
+    kernel_package_with(&[])
+}
+
+/// [`kernel_package`] with more modules: each (option, module path under
+/// `/lib/modules/RELEASE`) adds `option=m` to the config and the module
+/// (no dependencies).
+pub fn kernel_package_with(extra: &[(&str, &str)]) -> PackageSpec {
+    let mut config = kernel_config();
+    for (option, _) in extra {
+        config.push_str(&format!("{option}=m\n"));
+    }
     let mut kernel = PackageSpec::new("linux-virt", KERNEL_VERSION)
         .file("boot/vmlinuz-virt", fake_bzimage(RELEASE), 0o644)
-        .file(&format!("boot/config-{RELEASE}"), kernel_config().into_bytes(), 0o644)
+        .file(&format!("boot/config-{RELEASE}"), config.into_bytes(), 0o644)
         .file(&format!("lib/modules/{RELEASE}/kernel-suffix"), b"-virt\n".to_vec(), 0o644);
     let mut order = String::new();
-    for (rel, deps, extra) in MODULES {
+    let extra_modules = extra.iter().map(|(_, rel)| (*rel, &[][..], ""));
+    for (rel, deps, info) in MODULES.iter().copied().chain(extra_modules) {
         let name = module_name(rel);
         let depends: Vec<String> = deps.iter().map(|d| module_name(d)).collect();
         let elf = fake_module(&format!(
-            "license=GPL\nname={name}\ndepends={}\nvermagic={RELEASE} SMP preempt mod_unload\n{extra}",
+            "license=GPL\nname={name}\ndepends={}\nvermagic={RELEASE} SMP preempt mod_unload\n{info}",
             depends.join(",")
         ));
         let bytes = if rel.ends_with(".gz") { gzip(&elf) } else { elf };

@@ -6,7 +6,7 @@
 //!
 //! Needs: `cargo build --release -p dinv-build` first (the release
 //! `dinv-build` and the static launcher), the persistent local mirror in
-//! target/tmp/e2e-debian/mirror (filled by tests/e2e_debian.rs), root,
+//! target/tmp/e2e-debian/mirror (filled by `cargo test -p dinv-build --test e2e_debian`), root,
 //! qemu, e2fsprogs, docker CLI; installs `mmdebstrap` when missing.
 //!
 //! Run: `cargo run --release -p dinv-build --example bench_e2e`
@@ -267,7 +267,7 @@ fn main() {
     let (recipe, overlay_file) = recipe_copy(&ws, &tmp);
     let names = guest_names(&dinv, &recipe, &mirror, &tmp.join("resolve-cache"));
     if _keep.is_some() {
-        eprintln!("bench: fresh mirror without packages: run tests/e2e_debian.rs once to fill it");
+        eprintln!("bench: fresh mirror without packages: run `cargo test -p dinv-build --test e2e_debian` once to fill it");
     }
     println!("\n1. dinv-build build (wall time of the release binary, mirror on 127.0.0.1, stages and peak RSS from out/report.json)");
     eprintln!("bench: cold build");

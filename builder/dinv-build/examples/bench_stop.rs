@@ -7,7 +7,7 @@
 //! fallback, the ACPI power button, must power the guest off cleanly.
 //!
 //! Needs: root, the host's dockerd, qemu, and either `--image-tar PATH` or
-//! the Debian mirror and cache that `tests/e2e_debian.rs` leaves in
+//! the Debian mirror and cache that `tests/e2e_debian.rs` (builder/dinv-build) leaves in
 //! target/tmp/e2e-debian (a warm `dinv-build build` of recipes/debian.toml).
 //!
 //! Run: `flock /tmp/dinv-vm.lock cargo run --release -p dinv-build --example bench_stop -- [--cycles N] [--image-tar PATH]`
@@ -72,7 +72,7 @@ fn image_tar(args: &[String]) -> PathBuf {
     assert!(dinv.is_file(), "{} missing: build dinv-build in this profile first", dinv.display());
     let e2e = target.join("tmp/e2e-debian");
     let mirror_root = e2e.join("mirror");
-    assert!(mirror_root.join("dists/bookworm/InRelease").is_file(), "no mirror in {}: run tests/e2e_debian.rs once", mirror_root.display());
+    assert!(mirror_root.join("dists/bookworm/InRelease").is_file(), "no mirror in {}: run `cargo test -p dinv-build --test e2e_debian` once", mirror_root.display());
     let port = debian_mirror::serve(mirror_root);
     let out = target.join("tmp/bench-stop/out");
     let _ = fs::remove_dir_all(&out);

@@ -35,7 +35,7 @@ pub struct HostInputs {
     pub apt_sources: AptSources,
     /// Test hook `DINV_TEST_PAUSE_AT=<stage>`: the build stops at the start
     /// of that stage (see `pipeline`), for fault tests that kill it there.
-    pub test_pause_at: Option<String>,
+    pub test_pause_at: Option<crate::error::Stage>,
 }
 
 impl HostInputs {
@@ -45,7 +45,7 @@ impl HostInputs {
             source_date_epoch: std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse().ok()),
             revision: std::env::var("DINV_REVISION").ok().filter(|v| !v.is_empty()),
             apt_sources: AptSources::read(Path::new("/etc/apt")),
-            test_pause_at: std::env::var("DINV_TEST_PAUSE_AT").ok().filter(|v| !v.is_empty()),
+            test_pause_at: std::env::var("DINV_TEST_PAUSE_AT").ok().and_then(|v| crate::error::Stage::from_name(&v)),
         }
     }
 }

@@ -14,6 +14,7 @@ pub enum ErrorKind {
     Io,
     Recipe,
     Usage,
+    Lock,
     Resolve,
     Fetch,
     Integrity,
@@ -25,7 +26,8 @@ pub enum ErrorKind {
 pub const EXIT_CODES: &[(ErrorKind, u8, &str)] = &[
     (ErrorKind::Io, 1, "internal or I/O error; the message names the path"),
     (ErrorKind::Recipe, 2, "bad recipe; the message gives `file:line: key`"),
-    (ErrorKind::Usage, 2, "bad command line or lock file"),
+    (ErrorKind::Usage, 2, "bad command line; or an `--out` that is not ours to replace (refused before any work)"),
+    (ErrorKind::Lock, 2, "a lock file that is missing, invalid or out of date; the message names what changed"),
     (ErrorKind::Resolve, 3, "dependency resolution failed; the message gives the chain"),
     (ErrorKind::Fetch, 4, "a download failed (network, HTTP status, missing index, offline)"),
     (ErrorKind::Integrity, 4, "an integrity check failed; the message names the package or index and the check"),
@@ -45,6 +47,7 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Recipe => "recipe",
             ErrorKind::Usage => "usage",
+            ErrorKind::Lock => "lock",
             ErrorKind::Resolve => "resolve",
             ErrorKind::Fetch => "fetch",
             ErrorKind::Integrity => "integrity",
@@ -54,29 +57,79 @@ impl ErrorKind {
     }
 }
 
-/// A build stage, as errors and reports name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A stage of the build: the one list the pipeline runs, progress names,
+/// errors report, `report.json` times and `DINV_TEST_PAUSE_AT` pauses at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
+    Resolve,
+    Fetch,
     Unpack,
     Configure,
+    UnpackRuntime,
     Kernel,
     Rootfs,
     Image,
     Sbom,
+    Publish,
     Verify,
 }
 
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Stage {
+    /// Every stage of a build, in the order it runs (`verify` runs builds).
+    pub const ALL: [Stage; 11] = [
+        Stage::Resolve,
+        Stage::Fetch,
+        Stage::Unpack,
+        Stage::Configure,
+        Stage::UnpackRuntime,
+        Stage::Kernel,
+        Stage::Rootfs,
+        Stage::Image,
+        Stage::Sbom,
+        Stage::Publish,
+        Stage::Verify,
+    ];
+
+    /// The name in messages, `report.json` and `DINV_TEST_PAUSE_AT`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Resolve => "resolve",
+            Stage::Fetch => "fetch",
             Stage::Unpack => "unpack",
             Stage::Configure => "configure",
+            Stage::UnpackRuntime => "unpack-runtime",
             Stage::Kernel => "kernel",
             Stage::Rootfs => "rootfs",
             Stage::Image => "image",
             Stage::Sbom => "sbom",
+            Stage::Publish => "publish",
             Stage::Verify => "verify",
-        })
+        }
+    }
+
+    /// The stage of a name.
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The status-line verb on a terminal.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Stage::Resolve => "Resolving",
+            Stage::Fetch => "Fetching",
+            Stage::Unpack | Stage::UnpackRuntime => "Unpacking",
+            Stage::Configure => "Configuring",
+            Stage::Kernel => "Building",
+            Stage::Rootfs | Stage::Image | Stage::Sbom => "Writing",
+            Stage::Publish => "Publishing",
+            Stage::Verify => "Verifying",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -138,8 +191,15 @@ pub enum Error {
     Recipe(#[from] RecipeError),
     #[error("{0}")]
     Usage(String),
+    /// A lock file that is missing, invalid or out of date (`--locked`).
+    #[error("{0}")]
+    Lock(String),
     #[error("cannot resolve the {set} packages of source {source_name:?}: {source}")]
     Resolve { source_name: String, set: String, source: dinv_solver::SolveError },
+    /// A resolve failure at the recipe line that asked for the package,
+    /// with a suggestion from the index (`file:line: guest.packages[3]: …`).
+    #[error("{at}: {inner}{hint}")]
+    ResolveAt { at: String, inner: Box<Error>, hint: String },
     #[error(transparent)]
     Fetch(#[from] FetchError),
     /// An integrity check failed: names the package or index and the check.
@@ -149,6 +209,9 @@ pub enum Error {
     Stage { stage: Stage, failure: StageFailure },
     #[error("outputs differ: {0}")]
     NotReproducible(String),
+    /// An output directory that is not ours to write (exit 2, before any work).
+    #[error("refusing to write the output into {}: {why}", path.display())]
+    OutputRefused { path: PathBuf, why: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -158,8 +221,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Recipe(_) => ErrorKind::Recipe,
-            Error::Usage(_) => ErrorKind::Usage,
-            Error::Resolve { .. } => ErrorKind::Resolve,
+            Error::Usage(_) | Error::OutputRefused { .. } => ErrorKind::Usage,
+            Error::Lock(_) => ErrorKind::Lock,
+            Error::Resolve { .. } | Error::ResolveAt { .. } => ErrorKind::Resolve,
             Error::Fetch(_) => ErrorKind::Fetch,
             Error::Integrity { .. } => ErrorKind::Integrity,
             // A stage that failed on reading or writing a file (a full disk) is an I/O error.
@@ -235,6 +299,7 @@ mod tests {
             ErrorKind::Io,
             ErrorKind::Recipe,
             ErrorKind::Usage,
+            ErrorKind::Lock,
             ErrorKind::Resolve,
             ErrorKind::Fetch,
             ErrorKind::Integrity,
@@ -245,6 +310,9 @@ mod tests {
         }
         assert_eq!(Error::Usage("x".into()).kind().exit_code(), 2);
         assert_eq!(Error::stage(Stage::Kernel, "bad").to_string(), "kernel: bad");
+        for st in Stage::ALL {
+            assert_eq!(Stage::from_name(st.name()), Some(st));
+        }
         let full = dinv_ext4::Ext4Error::Write { path: "out/.x.partial-1/rootfs.ext4".into(), source: std::io::Error::from_raw_os_error(28) };
         assert_eq!(Error::stage(Stage::Rootfs, full).kind().exit_code(), 1);
     }

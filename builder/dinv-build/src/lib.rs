@@ -23,6 +23,7 @@ mod push;
 pub mod recipe;
 mod resolve;
 pub mod sources;
+pub mod suggest;
 mod vendor;
 
 pub use assets::launcher as launcher_binary;

@@ -128,7 +128,7 @@ impl LockFile {
     pub fn write(&self, path: &Path) -> Result<()> {
         let text = format!("# Written by `dinv-build lock`. Do not edit.\n{}", toml::to_string(self).expect("lock serialises"));
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(Error::io(dir))?;
+        let mut tmp = dinv_image::output_temp_file(dir, ".lock-").map_err(Error::io(dir))?;
         std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(Error::io(path))?;
         tmp.persist(path).map_err(|e| Error::io(path)(e.error))?;
         Ok(())
@@ -137,7 +137,7 @@ impl LockFile {
     /// Reads a lock file.
     pub fn read(path: &Path) -> Result<LockFile> {
         let text = fs::read_to_string(path).map_err(Error::io(path))?;
-        toml::from_str(&text).map_err(|e| Error::Usage(format!("{}: invalid lock file: {}", path.display(), e.message())))
+        toml::from_str(&text).map_err(|e| Error::Lock(format!("{}: invalid lock file: {}", path.display(), e.message())))
     }
 }
 

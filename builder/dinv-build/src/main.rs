@@ -46,33 +46,50 @@ struct GlobalArgs {
     /// Machine-readable JSON on stdout (results and errors).
     #[arg(long, global = true)]
     json: bool,
-    /// Cache directory [default: $DINV_CACHE_DIR, $XDG_CACHE_HOME/dinv-build, ~/.cache/dinv-build].
-    #[arg(long, global = true, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Debian mirror URL for deb sources without `mirror` [env: DINV_DEBIAN_MIRROR; default: the host's apt sources].
-    #[arg(long, global = true, value_name = "URL")]
-    debian_mirror: Option<String>,
 }
 
+/// Where packages are cached (commands that read or fill the cache).
 #[derive(Args, Debug, Clone, Default)]
-struct BuildArgs {
-    /// Output directory [default: out/<image name> next to the current directory].
-    #[arg(long, short, value_name = "DIR")]
-    out: Option<PathBuf>,
+struct CacheArgs {
+    /// Cache directory [default: $DINV_CACHE_DIR, $XDG_CACHE_HOME/dinv-build, ~/.cache/dinv-build].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+/// Where packages come from (commands that resolve or fetch).
+#[derive(Args, Debug, Clone, Default)]
+struct SourceArgs {
+    #[command(flatten)]
+    cache: CacheArgs,
+    /// Debian mirror URL for deb sources without `mirror` [env: DINV_DEBIAN_MIRROR; default: the host's apt sources].
+    #[arg(long, value_name = "URL")]
+    debian_mirror: Option<String>,
     /// No network: every index and package must already be in the cache (or the vendor directory).
     #[arg(long)]
     offline: bool,
+}
+
+/// The recipe a command works on.
+const RECIPE_HELP: &str = "Recipe file (TOML); see docs/recipe.md";
+
+#[derive(Args, Debug, Clone, Default)]
+struct BuildArgs {
+    /// Output directory [default: out/<image name> below the current directory]. Must be missing, empty, or an earlier output.
+    #[arg(long, short, value_name = "DIR")]
+    out: Option<PathBuf>,
     /// Install exactly the packages of RECIPE.lock; refuse if the recipe or its inputs changed.
     #[arg(long)]
     locked: bool,
     /// Read package files from DIR (written by `fetch --vendor`) instead of the mirrors.
     #[arg(long, value_name = "DIR")]
     vendor: Option<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
 }
 
 impl BuildArgs {
-    fn options(self) -> BuildOptions {
-        BuildOptions { out: self.out, offline: self.offline, locked: self.locked, vendor: self.vendor, ..Default::default() }
+    fn options(&self) -> BuildOptions {
+        BuildOptions { out: self.out.clone(), offline: self.source.offline, locked: self.locked, vendor: self.vendor.clone(), ..Default::default() }
     }
 }
 
@@ -80,19 +97,24 @@ impl BuildArgs {
 enum Command {
     /// Build every artifact of a recipe into out/<name>/.
     Build {
+        #[arg(help = RECIPE_HELP)]
         recipe: PathBuf,
         #[command(flatten)]
         build: BuildArgs,
     },
     /// Print the resolved package sets with versions, sizes and reasons.
     Resolve {
+        #[arg(help = RECIPE_HELP)]
         recipe: PathBuf,
         /// Print the packages of RECIPE.lock instead (refuses a stale lock).
         #[arg(long)]
         locked: bool,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// Download and verify every package into the cache, or into a vendor directory.
     Fetch {
+        #[arg(help = RECIPE_HELP)]
         recipe: PathBuf,
         /// The packages of RECIPE.lock (refuses a stale lock).
         #[arg(long)]
@@ -100,30 +122,45 @@ enum Command {
         /// Also copy every package file into DIR (DIR/apk-q1/HEX, DIR/sha256/HEX) for `build --offline --vendor DIR`.
         #[arg(long, value_name = "DIR")]
         vendor: Option<PathBuf>,
-        /// No network.
-        #[arg(long)]
-        offline: bool,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// Build twice into temporary directories and compare every output byte for byte (exit 6 on a difference).
     Verify {
+        #[arg(help = RECIPE_HELP)]
         recipe: PathBuf,
         /// Install exactly the packages of RECIPE.lock.
         #[arg(long)]
         locked: bool,
-        /// No network.
-        #[arg(long)]
-        offline: bool,
-        /// Read package files from DIR.
+        /// Read package files from DIR (written by `fetch --vendor`).
         #[arg(long, value_name = "DIR")]
         vendor: Option<PathBuf>,
+        #[command(flatten)]
+        source: SourceArgs,
     },
     /// Resolve and write RECIPE.lock (packages, checksums, key fingerprints, input hashes).
-    Lock { recipe: PathBuf },
-    /// Validate a recipe without building.
-    Check { recipe: PathBuf },
+    Lock {
+        #[arg(help = RECIPE_HELP)]
+        recipe: PathBuf,
+        #[command(flatten)]
+        source: SourceArgs,
+    },
+    /// Validate a recipe without building: every key, the values the launcher will read, templates, and the kernel when its package is in the cache.
+    Check {
+        #[arg(help = RECIPE_HELP)]
+        recipe: PathBuf,
+        #[command(flatten)]
+        cache: CacheArgs,
+    },
     /// Print the fully merged recipe and where each value comes from.
-    Show { recipe: PathBuf },
+    Show {
+        #[arg(help = RECIPE_HELP)]
+        recipe: PathBuf,
+    },
     /// Push a built image (out/<name>, or its oci/ layout) to a registry.
+    ///
+    /// Credentials come from the docker config file ($DOCKER_CONFIG/config.json,
+    /// else ~/.docker/config.json: `auths` entries as `docker login` writes them).
     Push {
         /// The build output directory or OCI layout.
         image: PathBuf,
@@ -137,14 +174,17 @@ enum Command {
     Cache {
         #[command(subcommand)]
         action: CacheAction,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
-    /// Write a starter team recipe NAME.toml that extends the default recipe.
+    /// Write a starter team recipe NAME.toml that extends another recipe.
     New {
+        /// The new recipe's name (lower-case letters, digits, - and _); also its image name.
         name: String,
         /// Directory for the new recipe [default: recipes/ if it exists, else .].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// The recipe to extend [default: recipes/default.toml].
+        /// The recipe to extend.
         #[arg(long, value_name = "RECIPE", default_value = "recipes/default.toml")]
         extends: PathBuf,
     },
@@ -169,31 +209,58 @@ enum CacheAction {
     },
 }
 
+/// The subcommands' names, for "did you mean".
+const COMMANDS: &[&str] = &["build", "resolve", "fetch", "verify", "lock", "check", "show", "push", "cache", "new"];
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let json = args.iter().take_while(|a| *a != "--").any(|a| a == "--json");
+    if let Some(e) = misspelt_command(&args) {
+        return fail(&Context { json, ..Context::default() }, &e);
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version go to stdout as text; a usage error is JSON with --json.
+        Err(e) if json && e.use_stderr() => {
+            let message = e.to_string().lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
+            let ctx = Context { json: true, ..Context::default() };
+            return fail(&ctx, &Error::Usage(message));
+        }
+        Err(e) => e.exit(),
+    };
     let g = &cli.global;
     init_logging(g.verbose, g.json);
+    // Global flags may come before a subcommand; a recipe or build flags may not.
+    let b = &cli.build;
+    let top_level_build = cli.recipe.is_some() || b.out.is_some() || b.source.offline || b.locked || b.vendor.is_some() || b.source.debian_mirror.is_some() || b.source.cache.cache_dir.is_some();
+    let source = match &cli.command {
+        Some(Command::Build { build, .. }) => build.source.clone(),
+        Some(Command::Resolve { source, .. } | Command::Fetch { source, .. } | Command::Verify { source, .. } | Command::Lock { source, .. }) => source.clone(),
+        Some(Command::Cache { cache, .. } | Command::Check { cache, .. }) => SourceArgs { cache: cache.clone(), ..SourceArgs::default() },
+        Some(_) => SourceArgs::default(),
+        None => b.source.clone(),
+    };
     let ctx = Context {
         json: g.json,
         quiet: g.quiet,
-        cache_dir: g.cache_dir.clone(),
-        debian_mirror: g.debian_mirror.clone().or_else(|| std::env::var("DINV_DEBIAN_MIRROR").ok()),
+        cache_dir: source.cache.cache_dir.clone(),
+        debian_mirror: source.debian_mirror.clone().or_else(|| std::env::var("DINV_DEBIAN_MIRROR").ok()),
     };
-    // Global flags may come before a subcommand; a recipe or build flags may not.
-    let top_level_build = cli.recipe.is_some() || cli.build.out.is_some() || cli.build.offline || cli.build.locked || cli.build.vendor.is_some();
     let command = match cli.command {
         Some(_) if top_level_build => Err(Error::Usage("give the recipe and build flags after the subcommand (see --help)".into())),
         Some(Command::Build { recipe, build }) => Ok(Cmd::Build { recipe, options: build.options() }),
-        Some(Command::Resolve { recipe, locked }) => Ok(Cmd::Resolve { recipe, locked }),
-        Some(Command::Fetch { recipe, locked, vendor, offline }) => Ok(Cmd::Fetch { recipe, locked, offline, vendor }),
-        Some(Command::Verify { recipe, locked, offline, vendor }) => Ok(Cmd::Verify { recipe, options: BuildOptions { out: None, offline, locked, vendor, ..Default::default() } }),
-        Some(Command::Lock { recipe }) => Ok(Cmd::Lock { recipe }),
-        Some(Command::Check { recipe }) => Ok(Cmd::Check { recipe }),
+        Some(Command::Resolve { recipe, locked, source }) => Ok(Cmd::Resolve { recipe, locked, offline: source.offline }),
+        Some(Command::Fetch { recipe, locked, vendor, source }) => Ok(Cmd::Fetch { recipe, locked, offline: source.offline, vendor }),
+        Some(Command::Verify { recipe, locked, vendor, source }) => {
+            Ok(Cmd::Verify { recipe, options: BuildOptions { out: None, offline: source.offline, locked, vendor, ..Default::default() } })
+        }
+        Some(Command::Lock { recipe, source }) => Ok(Cmd::Lock { recipe, offline: source.offline }),
+        Some(Command::Check { recipe, .. }) => Ok(Cmd::Check { recipe }),
         Some(Command::Show { recipe }) => Ok(Cmd::Show { recipe }),
         Some(Command::Push { image, reference, plain_http }) => Ok(Cmd::Push { image, reference, plain_http }),
         Some(Command::New { name, dir, extends }) => Ok(Cmd::New { name, dir, extends }),
-        Some(Command::Cache { action: CacheAction::Du }) => Ok(Cmd::CacheDu),
-        Some(Command::Cache { action: CacheAction::Prune { older_than, dry_run, no_wait } }) => {
+        Some(Command::Cache { action: CacheAction::Du, .. }) => Ok(Cmd::CacheDu),
+        Some(Command::Cache { action: CacheAction::Prune { older_than, dry_run, no_wait }, .. }) => {
             Ok(Cmd::CachePrune { days: older_than, dry_run, wait: !no_wait })
         }
         None => match cli.recipe {
@@ -233,11 +300,52 @@ fn render(ctx: &Context, outcome: &dyn Outcome) -> ExitCode {
     }
 }
 
+/// The first word that is not a flag, when it is no file, has no
+/// extension and is nearly a command: `biuld` for `build`.
+fn misspelt_command(args: &[String]) -> Option<Error> {
+    const WITH_VALUE: &[&str] = &["--cache-dir", "--debian-mirror", "--out", "-o", "--vendor", "--dir", "--extends"];
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if WITH_VALUE.contains(&a.as_str()) {
+            i += 2;
+            continue;
+        }
+        if a.starts_with('-') {
+            i += 1;
+            continue;
+        }
+        let p = std::path::Path::new(a);
+        if COMMANDS.contains(&a.as_str()) || p.exists() || p.extension().is_some() {
+            return None;
+        }
+        return closest_command(a).map(|c| Error::Usage(format!("unknown command `{a}`, did you mean `{c}`? (see --help)")));
+    }
+    None
+}
+
+/// The command nearest to `word`, when it is close.
+fn closest_command(word: &str) -> Option<&'static str> {
+    dinv_build::suggest::nearest(word, COMMANDS, 1).into_iter().next()
+}
+
 /// Prints an error (as a JSON envelope with `--json`) and maps it to its exit code.
 fn fail(ctx: &Context, e: &Error) -> ExitCode {
     let kind = e.kind();
     if ctx.json {
-        let v = serde_json::json!({"ok": false, "error": {"kind": kind.name(), "message": e.to_string(), "exit_code": kind.exit_code()}});
+        let mut error = serde_json::json!({"kind": kind.name(), "message": e.to_string(), "exit_code": kind.exit_code()});
+        // Recipe errors point into the recipe: file, line and key, structured.
+        if let Error::Recipe(r) = e {
+            if let Some(l) = &r.location {
+                error["file"] = serde_json::json!(l.file);
+                error["line"] = serde_json::json!(l.line);
+            }
+            if !r.key.is_empty() {
+                error["key"] = serde_json::json!(r.key);
+            }
+            error["reason"] = serde_json::json!(r.message);
+        }
+        let v = serde_json::json!({"ok": false, "error": error});
         println!("{v}");
     } else {
         eprintln!("error: {e}");

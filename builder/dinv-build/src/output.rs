@@ -4,12 +4,155 @@
 //! previous output untouched. Staging directories carry their build's
 //! process id; the next build removes those of builds that are gone
 //! (killed), so an interruption leaves nothing behind for long.
+//!
+//! An output directory is only ever replaced when it is one of ours: it
+//! must be missing, empty, or hold the [`MARKER`] that every output gets.
+//! [`Target::check`] refuses anything else before any work starts.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::cache::process_alive;
 use crate::{Error, Result};
+
+/// The file that marks a directory as written by dinv-build; `--out`
+/// replaces only directories that hold it (or are empty).
+pub const MARKER: &str = ".dinv-build-output";
+
+/// What the marker says to whoever opens it.
+const MARKER_TEXT: &str = "This directory was written by dinv-build. The next build with --out here replaces all of it.\n";
+
+/// Places an output directory must never be or contain.
+#[derive(Clone, Debug, Default)]
+pub struct Protected {
+    /// The recipe files (their directories are protected).
+    pub recipes: Vec<PathBuf>,
+    /// The package cache.
+    pub cache: Option<PathBuf>,
+}
+
+/// An output directory that passed [`Target::check`].
+#[derive(Debug)]
+pub struct Target {
+    out: PathBuf,
+}
+
+/// `path` made absolute without following its last components that do not
+/// exist yet: the nearest existing ancestor is canonicalized.
+fn absolute(path: &Path) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let full = if path.is_absolute() { path.to_path_buf() } else { cwd.join(path) };
+    // Lexically drop `.` and `..` first, so `a/../b` is judged as `b`.
+    let mut lexical = PathBuf::new();
+    for c in full.components() {
+        match c {
+            Component::ParentDir => {
+                lexical.pop();
+            }
+            Component::CurDir => {}
+            other => lexical.push(other),
+        }
+    }
+    let mut rest = Vec::new();
+    let mut base = lexical.as_path();
+    loop {
+        if let Ok(c) = base.canonicalize() {
+            let mut p = c;
+            for r in rest.iter().rev() {
+                p.push(r);
+            }
+            return p;
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                base = parent;
+            }
+            _ => return lexical,
+        }
+    }
+}
+
+/// Why `out` may not hold an output, or None when it may.
+fn refusal(out: &Path, protected: &Protected) -> Option<String> {
+    let abs = absolute(out);
+    if let Ok(cwd) = std::env::current_dir().and_then(|c| c.canonicalize()) {
+        if cwd == abs {
+            return Some("it is the current directory".into());
+        }
+        if cwd.starts_with(&abs) {
+            return Some(format!("it contains the current directory ({})", cwd.display()));
+        }
+    }
+    for recipe in &protected.recipes {
+        let dir = absolute(recipe.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+        if dir.starts_with(&abs) {
+            return Some(format!("it holds the recipe {}", recipe.display()));
+        }
+    }
+    if let Some(cache) = &protected.cache {
+        let cache = absolute(cache);
+        if cache.starts_with(&abs) {
+            return Some(format!("it holds the package cache ({})", cache.display()));
+        }
+        if abs.starts_with(&cache) {
+            return Some(format!("it is inside the package cache ({})", cache.display()));
+        }
+    }
+    let meta = match fs::symlink_metadata(out) {
+        // Missing, or below a file: making the staging directory tells.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => return None,
+        Err(e) => return Some(format!("cannot read it: {e}")),
+        Ok(m) => m,
+    };
+    if meta.file_type().is_symlink() {
+        return Some("it is a symbolic link; give the directory itself".into());
+    }
+    if !meta.is_dir() {
+        return Some("it exists and is not a directory".into());
+    }
+    foreign_contents(out)
+}
+
+/// Why the existing directory `dir` is not ours to replace, or None when it
+/// is empty or holds the marker.
+fn foreign_contents(dir: &Path) -> Option<String> {
+    if fs::symlink_metadata(dir.join(MARKER)).is_ok_and(|m| m.is_file()) {
+        return None;
+    }
+    match fs::read_dir(dir) {
+        Err(e) => Some(format!("cannot list it: {e}")),
+        Ok(mut entries) => match entries.next() {
+            None => None,
+            Some(e) => {
+                let first = e.map(|e| e.file_name().to_string_lossy().into_owned()).unwrap_or_default();
+                Some(format!("it is not empty (it holds {first:?}, …) and was not written by dinv-build (no {MARKER} in it); remove it or choose another --out"))
+            }
+        },
+    }
+}
+
+impl Target {
+    /// Checks that `out` may receive a build's outputs: missing, an empty
+    /// directory, or a previous output (it holds the [`MARKER`]); never the
+    /// current directory or an ancestor, the recipe's directory, or the
+    /// cache. Refusals are usage errors (exit 2), before any work starts.
+    pub fn check(out: &Path, protected: &Protected) -> Result<Target> {
+        match refusal(out, protected) {
+            Some(why) => Err(Error::OutputRefused { path: out.to_path_buf(), why }),
+            None => Ok(Target { out: out.to_path_buf() }),
+        }
+    }
+
+    /// A staging directory for it; failing to make one (a read-only or
+    /// missing parent) is a refusal too, so it shows before any work.
+    pub fn stage(&self) -> Result<Staging> {
+        Staging::new(&self.out).map_err(|e| match e {
+            Error::Io { path, source } => Error::OutputRefused { path: self.out.clone(), why: format!("cannot write next to it ({}: {source})", path.display()) },
+            other => other,
+        })
+    }
+}
 
 /// A staging directory for one output directory.
 pub struct Staging {
@@ -69,7 +212,9 @@ impl Staging {
         fs::create_dir_all(parent).map_err(Error::io(parent))?;
         clean_stale(parent, out);
         let prefix = format!("{}{}-", prefixes(out).0, std::process::id());
-        let dir = tempfile::Builder::new().prefix(&prefix).tempdir_in(parent).map_err(Error::io(parent))?;
+        let dir = dinv_image::output_temp_dir(parent, &prefix).map_err(Error::io(parent))?;
+        let marker = dir.path().join(MARKER);
+        fs::write(&marker, MARKER_TEXT).map_err(Error::io(&marker))?;
         Ok(Staging { dir, out: out.to_path_buf() })
     }
 
@@ -82,8 +227,13 @@ impl Staging {
     /// one atomic exchange, so `out` is at every instant either the whole
     /// previous output or the whole new one.
     pub fn publish(self) -> Result<()> {
-        let staged = self.dir.keep();
         let out = &self.out;
+        // Checked before the build; checked again in case something else
+        // wrote there since.
+        if let Some(why) = fs::symlink_metadata(out).ok().and_then(|m| if m.is_dir() { foreign_contents(out) } else { Some("it exists and is not a directory".into()) }) {
+            return Err(Error::OutputRefused { path: out.clone(), why });
+        }
+        let staged = self.dir.keep();
         if !out.exists() {
             return fs::rename(&staged, out).map_err(Error::io(out));
         }

@@ -13,7 +13,7 @@ use crate::context::{BuildEnv, Context};
 use crate::emit::report::{self, Report};
 use crate::emit::{Emit, EMITTERS};
 use crate::error::Stage;
-use crate::output::Staging;
+use crate::output::{Protected, Target};
 use crate::progress::Progress;
 use crate::recipe::LoadedRecipe;
 use crate::resolve::{self, Resolved};
@@ -36,55 +36,39 @@ pub struct BuildOptions {
 
 /// Times the stages of a build and announces each on the terminal.
 struct Stages {
-    times: BTreeMap<String, f64>,
+    times: BTreeMap<Stage, f64>,
     progress: Progress,
-    pause_at: Option<String>,
+    pause_at: Option<Stage>,
 }
 
-/// The status-line verb of a stage.
-fn verb(stage: &str) -> &'static str {
-    match stage {
-        "resolve" => "Resolving",
-        "fetch" => "Fetching",
-        "unpack" | "unpack-runtime" => "Unpacking",
-        "configure" => "Configuring",
-        "kernel" => "Building",
-        "rootfs" | "image" | "sbom" => "Writing",
-        _ => "Running",
-    }
-}
-
-/// `12.3 MB`.
-fn megabytes(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
-}
+use crate::progress::human as megabytes;
 
 impl Stages {
-    fn new(progress: Progress, pause_at: Option<String>) -> Self {
+    fn new(progress: Progress, pause_at: Option<Stage>) -> Self {
         Stages { times: BTreeMap::new(), progress, pause_at }
     }
 
     /// The test hook `DINV_TEST_PAUSE_AT=<stage>` (fault tests): at the
     /// start of that stage, say so on stderr and wait to be killed.
-    fn pause_if_asked(&self, name: &str) {
-        if self.pause_at.as_deref() == Some(name) {
-            eprintln!("dinv-build: paused at stage {name} (DINV_TEST_PAUSE_AT)");
+    fn pause_if_asked(&self, stage: Stage) {
+        if self.pause_at == Some(stage) {
+            eprintln!("dinv-build: paused at stage {stage} (DINV_TEST_PAUSE_AT)");
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
     }
 
-    /// Runs stage `name`, first printing its status line `what`.
-    fn run<T>(&mut self, name: &str, what: impl std::fmt::Display, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.pause_if_asked(name);
-        self.progress.status(verb(name), what);
+    /// Runs `stage`, first printing its status line `what`.
+    fn run<T>(&mut self, stage: Stage, what: impl std::fmt::Display, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.pause_if_asked(stage);
+        self.progress.status(stage.verb(), what);
         let t = Instant::now();
-        tracing::info!(stage = name, "start");
+        tracing::info!(stage = stage.name(), "start");
         let r = f();
         let secs = t.elapsed().as_secs_f64();
-        tracing::info!(stage = name, seconds = secs, ok = r.is_ok(), "done");
-        *self.times.entry(name.to_string()).or_default() += secs;
+        tracing::info!(stage = stage.name(), seconds = secs, ok = r.is_ok(), "done");
+        *self.times.entry(stage).or_default() += secs;
         r
     }
 }
@@ -103,14 +87,22 @@ pub fn source_date_epoch(l: &LoadedRecipe, env: &BuildEnv, r: &Resolved) -> i64 
 /// Resolves (or reads the lock), then fetches every set.
 fn resolve_and_fetch(env: &mut BuildEnv, l: &LoadedRecipe, opts: &BuildOptions, stages: &mut Stages) -> Result<(Resolved, u64)> {
     let what = if opts.locked { format!("{} from its lock file", l.path.display()) } else { format!("the packages of {}", l.path.display()) };
-    let resolved = stages.run("resolve", what, || resolve::resolve_with(env, l, opts.locked))?;
+    let resolved = stages.run(Stage::Resolve, what, || resolve::resolve_with(env, l, opts.locked))?;
     if let Some(dir) = &opts.vendor {
         env.fetcher = env.fetcher.clone().with_vendor(crate::vendor::url_map(dir, &resolved)?);
     }
     let mut downloaded = 0;
     for set in resolved.sets() {
-        let what = format!("{} {} packages ({})", set.packages.len(), set.set.as_str(), megabytes(set.packages.iter().map(|p| p.size).sum()));
-        downloaded += stages.run("fetch", what, || resolved.source_of(set).fetch(&set.packages, env))?;
+        // Honest figures: what is already in the cache is not fetched.
+        let source = resolved.source_of(set);
+        let (cached, missing): (Vec<_>, Vec<_>) = set.packages.iter().partition(|p| source.cache_path(&env.cache, p).is_ok_and(|c| c.is_file()));
+        let to_fetch: u64 = missing.iter().map(|p| p.size).sum();
+        let what = match (cached.len(), missing.len()) {
+            (_, 0) => format!("nothing: all {} {} packages are in the cache", set.packages.len(), set.set.as_str()),
+            (0, n) => format!("{n} {} packages ({})", set.set.as_str(), megabytes(to_fetch)),
+            (c, n) => format!("{n} {} packages ({}; {c} more in the cache)", set.set.as_str(), megabytes(to_fetch)),
+        };
+        downloaded += stages.run(Stage::Fetch, what, || resolved.source_of(set).fetch(&set.packages, env))?;
     }
     Ok((resolved, downloaded))
 }
@@ -119,24 +111,29 @@ fn resolve_and_fetch(env: &mut BuildEnv, l: &LoadedRecipe, opts: &BuildOptions, 
 /// the previous output untouched).
 pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Report> {
     let started = Instant::now();
+    // The output directory is checked, and its staging directory made,
+    // before any work: a refused or unwritable --out costs nothing.
+    let out = out_dir(l, opts);
+    let target = Target::check(&out, &Protected { recipes: l.files.clone(), cache: Some(ctx.cache_root()) })?;
+    let staging = target.stage()?;
     let mut env = ctx.env(opts.offline)?;
-    let mut stages = Stages::new(env.progress.clone(), env.host.test_pause_at.clone());
+    let mut stages = Stages::new(env.progress.clone(), env.host.test_pause_at);
     let (resolved, downloaded) = resolve_and_fetch(&mut env, l, opts, &mut stages)?;
     let env = env;
     let epoch = source_date_epoch(l, &env, &resolved);
 
     let mut guest = Tree::new();
     let what = format!("{} guest packages", resolved.guest.packages.len());
-    stages.run("unpack", what, || resolved.source_of(&resolved.guest).unpack(&resolved.guest.packages, &env, &mut guest))?;
+    stages.run(Stage::Unpack, what, || resolved.source_of(&resolved.guest).unpack(&resolved.guest.packages, &env, &mut guest))?;
     let inputs = GuestInputs { packages: &resolved.guest.packages, epoch };
-    let configured = stages.run("configure", "the guest tree", || configure::apply(l, &mut guest, &inputs))?;
+    let configured = stages.run(Stage::Configure, "the guest tree", || configure::apply(l, &mut guest, &inputs))?;
     guest.clamp_mtimes(epoch);
     // The runtime layer is only needed when an image is built.
     let runtime = match (&resolved.runtime, &configured.kernel) {
         (Some(rt), Some(_)) => {
             let mut tree = Tree::new();
             let what = format!("{} runtime packages", rt.packages.len());
-            let summary = stages.run("unpack-runtime", what, || {
+            let summary = stages.run(Stage::UnpackRuntime, what, || {
                 resolved.source_of(rt).unpack(&rt.packages, &env, &mut tree)?;
                 configure::runtime::apply(l, &mut tree)
             })?;
@@ -145,8 +142,6 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         _ => None,
     };
 
-    let out = out_dir(l, opts);
-    let staging = Staging::new(&out)?;
     let mut emit = Emit {
         recipe: l,
         resolved: &resolved,
@@ -171,7 +166,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
             Stage::Sbom => "sbom.spdx.json".to_string(),
             other => other.to_string(),
         };
-        stages.run(&stage.to_string(), what, || emitter(&mut emit))?;
+        stages.run(*stage, what, || emitter(&mut emit))?;
     }
     let mut hashed = BTreeMap::new();
     for (name, handle) in std::mem::take(&mut emit.hashing) {
@@ -183,7 +178,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         seconds: started.elapsed().as_secs_f64(),
         outputs: report::outputs(staging.path(), hashed)?,
         packages: resolved.sets().map(|s| (s.set.as_str().to_string(), s.packages.len())).collect(),
-        stages: std::mem::take(&mut stages.times),
+        stages: std::mem::take(&mut stages.times).into_iter().map(|(s, t)| (s.name().to_string(), t)).collect(),
         downloaded_bytes: downloaded,
         kernel: emit.kernel.map(|k| k.summary),
         rootfs: emit.rootfs.expect("the rootfs emitter always runs"),
@@ -194,7 +189,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         peak_rss_bytes: report::peak_rss(),
     };
     report.write(staging.path())?;
-    stages.pause_if_asked("publish");
+    stages.pause_if_asked(Stage::Publish);
     staging.publish()?;
     // What `cache prune` keeps for this output (the build is done: a
     // failure here only costs a re-fetch after a prune).
@@ -205,9 +200,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
             tracing::warn!("cache: cannot record this build's entries: {e}");
         }
     }
-    let order = ["resolve", "fetch", "unpack", "configure", "unpack-runtime", "kernel", "rootfs", "image", "sbom"];
-    let times: Vec<String> = order.iter().filter_map(|k| report.stages.get(*k).map(|v| format!("{k} {v:.1} s"))).collect();
-    env.progress.status("Finished", format!("{} in {:.1} s ({})", out.display(), report.seconds, times.join(", ")));
+    // The one summary is the command's own (`built … in … s (stages)`).
     Ok(report)
 }
 

@@ -93,11 +93,35 @@ pub fn resolve(env: &BuildEnv, l: &LoadedRecipe) -> Result<Resolved> {
     let mut sets = Vec::new();
     for (set, source, packages, key) in wanted(l) {
         let started = std::time::Instant::now();
-        let pkgs = sources[source].resolve(packages, key, set.as_str())?;
+        let pkgs = sources[source].resolve(packages, key, set.as_str()).map_err(|e| at_request(l, key, packages, sources[source].as_ref(), e))?;
         tracing::info!(set = set.as_str(), packages = pkgs.len(), seconds = started.elapsed().as_secs_f64(), "resolved");
         sets.push(PackageSet { set, source: source.to_string(), packages: pkgs });
     }
     Ok(assemble(sets, sources))
+}
+
+/// A request the index cannot meet, pointed at the recipe line that asked
+/// for it, with the nearest names the index has.
+fn at_request(l: &LoadedRecipe, key: &str, packages: &[String], source: &dyn PackageSource, e: Error) -> Error {
+    let Error::Resolve { source: dinv_solver::SolveError::Unsatisfiable { chain, .. }, .. } = &e else { return e };
+    // Only the request itself: a missing dependency deeper down is the index's business.
+    let [name] = chain.as_slice() else { return e };
+    let Some(i) = packages.iter().position(|p| request_name(p) == name.as_str()) else { return e };
+    let item = format!("{key}[{i}]");
+    let at = match l.locate(&item) {
+        Some(loc) => format!("{loc}: {item}"),
+        None => item,
+    };
+    let near = crate::suggest::nearest(name, &source.package_names(), 3);
+    let hint = if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" or ")) };
+    Error::ResolveAt { at, inner: Box::new(e), hint }
+}
+
+/// The package name of a request (`jq`, `jq>=1.7`, `jq=1.7-r0`, `jq@edge`).
+fn request_name(p: &str) -> &str {
+    let p = p.trim().trim_start_matches('!');
+    let end = p.find(['<', '>', '=', '~', '@', ' ']).unwrap_or(p.len());
+    &p[..end]
 }
 
 fn assemble(sets: Vec<PackageSet>, sources: BTreeMap<String, Box<dyn PackageSource>>) -> Resolved {
@@ -116,7 +140,7 @@ pub fn resolve_locked(env: &BuildEnv, l: &LoadedRecipe, lock: &LockFile, lock_pa
     for (set, source, _, _) in wanted(l) {
         let pkgs: Vec<ResolvedPackage> = lock.packages.iter().filter(|p| p.set == set.as_str()).map(|p| p.to_resolved()).collect();
         if let Some(p) = pkgs.iter().find(|p| p.source != source) {
-            return Err(Error::Usage(format!(
+            return Err(Error::Lock(format!(
                 "{}: out of date: {} package {} comes from source {:?}, the recipe says {source:?}; run `dinv-build lock` to update it",
                 lock_path.display(),
                 set.as_str(),
@@ -125,7 +149,7 @@ pub fn resolve_locked(env: &BuildEnv, l: &LoadedRecipe, lock: &LockFile, lock_pa
             )));
         }
         if pkgs.is_empty() {
-            return Err(Error::Usage(format!("{}: locks no {} packages; run `dinv-build lock` to update it", lock_path.display(), set.as_str())));
+            return Err(Error::Lock(format!("{}: locks no {} packages; run `dinv-build lock` to update it", lock_path.display(), set.as_str())));
         }
         tracing::info!(set = set.as_str(), packages = pkgs.len(), "locked");
         sets.push(PackageSet { set, source: source.to_string(), packages: pkgs });
@@ -143,7 +167,7 @@ pub fn resolve_with(env: &BuildEnv, l: &LoadedRecipe, locked: bool) -> Result<Re
     }
     let lock_path = lock::lock_path(&l.path);
     if !lock_path.is_file() {
-        return Err(Error::Usage(format!("--locked: {} does not exist; write it with `dinv-build lock {}`", lock_path.display(), l.path.display())));
+        return Err(Error::Lock(format!("--locked: {} does not exist; write it with `dinv-build lock {}`", lock_path.display(), l.path.display())));
     }
     let lock = LockFile::read(&lock_path)?;
     resolve_locked(env, l, &lock, &lock_path)
@@ -181,7 +205,7 @@ fn check_inputs(lock: &LockFile, l: &LoadedRecipe, lock_path: &Path) -> Result<(
     for k in lock.inputs.keys().filter(|k| !now.contains_key(*k)) {
         changes.push(format!("{k} is no longer an input"));
     }
-    Err(Error::Usage(format!("{}: out of date: {}; run `dinv-build lock {}` to update it", lock_path.display(), changes.join(", "), l.path.display())))
+    Err(Error::Lock(format!("{}: out of date: {}; run `dinv-build lock {}` to update it", lock_path.display(), changes.join(", "), l.path.display())))
 }
 
 /// Refuses a lock whose trusted keys differ from the sources' keys now.
@@ -191,7 +215,7 @@ fn check_keys(lock: &LockFile, r: &Resolved, lock_path: &Path) -> Result<()> {
         let locked: BTreeMap<String, String> = lock.keys.iter().filter(|k| &k.source == source).map(|k| (k.name.clone(), k.sha256.clone())).collect();
         if *now != locked {
             let names: Vec<&String> = now.keys().chain(locked.keys()).filter(|n| now.get(*n) != locked.get(*n)).collect();
-            return Err(Error::Usage(format!(
+            return Err(Error::Lock(format!(
                 "{}: out of date: trusted keys of source {source:?} changed since the lock ({}); run `dinv-build lock` to update it",
                 lock_path.display(),
                 names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
@@ -199,4 +223,20 @@ fn check_keys(lock: &LockFile, r: &Resolved, lock_path: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod suggestion_tests {
+    use super::*;
+
+    #[test]
+    fn near_names_and_request_names() {
+        let names = ["jq", "jo", "git", "gitea", "docker", "docker-cli"];
+        assert_eq!(crate::suggest::nearest("jqq", &names, 3), ["jq"]);
+        assert_eq!(crate::suggest::nearest("dockr", &names, 3), ["docker"]);
+        assert!(crate::suggest::nearest("zzzzzz", &names, 3).is_empty());
+        for (req, name) in [("jq", "jq"), ("jq>=1.7", "jq"), ("jq=1.7-r0", "jq"), ("jq@edge", "jq"), ("  jq ", "jq")] {
+            assert_eq!(request_name(req), name, "{req}");
+        }
+    }
 }

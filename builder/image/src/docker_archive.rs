@@ -36,7 +36,7 @@ pub fn write_docker_archive(path: &Path, spec: &ImageSpec, layers: &[Layer]) -> 
     members.insert("oci-layout".into(), Source::Bytes(ImageParts::oci_layout()));
 
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new().prefix(".docker-archive-").tempfile_in(parent).map_err(ImageError::io(parent))?;
+    let tmp = crate::output_temp_file(parent, ".docker-archive-").map_err(ImageError::io(parent))?;
     let file = tmp.as_file().try_clone().map_err(ImageError::io(tmp.path()))?;
     let mut tar = TarBuilder::new(BufWriter::new(file));
     let mtime = spec.created.max(0);

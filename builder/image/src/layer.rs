@@ -113,7 +113,7 @@ impl LayerBuilder {
     pub fn from_pieces(opts: &LayerOptions, pieces: &LayerPieces, diff_id: &str, uncompressed_size: u64) -> Result<Option<Layer>, ImageError> {
         let Some(cache) = &opts.pieces else { return Ok(None) };
         std::fs::create_dir_all(&opts.dir).map_err(ImageError::io(&opts.dir))?;
-        let tmp = tempfile::Builder::new().prefix(".layer-").tempfile_in(&opts.dir).map_err(ImageError::io(&opts.dir))?;
+        let tmp = crate::output_temp_file(&opts.dir, ".layer-").map_err(ImageError::io(&opts.dir))?;
         let file = tmp.as_file().try_clone().map_err(ImageError::io(tmp.path()))?;
         let mut out = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         let whole = opts.compression.assemble(&mut out, &**cache, &pieces.keys, pieces.crc, uncompressed_size).map_err(ImageError::io(tmp.path()))?;
@@ -140,7 +140,7 @@ impl LayerBuilder {
     /// returns how many pieces came from the piece cache, and their keys.
     pub fn from_tree_observed(tree: &Tree, opts: &LayerOptions, observe: &mut dyn FnMut(u64)) -> Result<(Layer, LayerPieces), ImageError> {
         std::fs::create_dir_all(&opts.dir).map_err(ImageError::io(&opts.dir))?;
-        let tmp = tempfile::Builder::new().prefix(".layer-").tempfile_in(&opts.dir).map_err(ImageError::io(&opts.dir))?;
+        let tmp = crate::output_temp_file(&opts.dir, ".layer-").map_err(ImageError::io(&opts.dir))?;
         let file = tmp.as_file().try_clone().map_err(ImageError::io(tmp.path()))?;
         let encoder = opts.compression.encoder(HashingWriter::new(BufWriter::with_capacity(1 << 20, file)), opts.threads, opts.pieces.clone()).map_err(ImageError::io(tmp.path()))?;
         // The encoder takes the uncompressed digest (the diff_id) itself.

@@ -18,6 +18,7 @@ mod layer;
 mod media;
 mod manifest;
 mod oci;
+mod output_file;
 mod time;
 
 pub use blob::{sha256_digest, Blob};
@@ -29,6 +30,7 @@ pub use json::to_canonical_json;
 pub use layer::{Layer, LayerBuilder, LayerOptions, LayerPieces};
 pub use manifest::{ImageDigests, ImageParts};
 pub use oci::write_oci_layout;
+pub use output_file::{output_temp_dir, output_temp_file};
 pub use time::rfc3339;
 
 pub use media::{ANNOTATION_CONTAINERD_NAME, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD, MEDIA_TYPE_MANIFEST};

@@ -46,7 +46,7 @@ fn existing_entries(index_path: &Path) -> Result<Vec<Value>, ImageError> {
 /// Writes bytes to `path` through a temp file in the same directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(parent).map_err(ImageError::io(parent))?;
+    let mut tmp = crate::output_temp_file(parent, ".tmp-").map_err(ImageError::io(parent))?;
     tmp.write_all(bytes).map_err(ImageError::io(tmp.path()))?;
     tmp.persist(path).map_err(|e| ImageError::Io { path: path.to_path_buf(), source: e.error })?;
     Ok(())

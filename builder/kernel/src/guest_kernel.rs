@@ -7,7 +7,7 @@ use crate::depmod::{depmod_files, GeneratedFile};
 use crate::initramfs::{build_initramfs, InitramfsConfig, InitramfsSpec, BOOT_MODULES};
 use crate::kconfig::{check, merge, CheckReport, Fragment};
 use crate::modules::ModuleSet;
-use crate::option_modules::module_for_option;
+use crate::option_modules::OptionModules;
 use crate::package::find_kernel;
 use crate::KernelError;
 
@@ -25,6 +25,8 @@ pub struct GuestKernelSpec<'a> {
     pub initramfs_loads_all: bool,
     /// More modules for the initramfs (names or aliases).
     pub extra_initramfs_modules: Vec<String>,
+    /// Which modules provide an option (the recipe's entries over the built-in map).
+    pub option_modules: OptionModules,
     pub config: InitramfsConfig,
     /// SOURCE_DATE_EPOCH for generated files.
     pub mtime: i64,
@@ -61,6 +63,8 @@ pub struct PlanSpec<'a> {
     pub initramfs_loads_all: bool,
     /// More modules for the initramfs (names or aliases).
     pub extra_initramfs_modules: Vec<String>,
+    /// Which modules provide an option (the recipe's entries over the built-in map).
+    pub option_modules: OptionModules,
 }
 
 /// The guest kernel, checked and planned: everything but the initramfs
@@ -84,20 +88,43 @@ pub struct GuestKernelPlan {
     pub guest_files: Vec<GeneratedFile>,
 }
 
+/// The one kernel of a tree, checked against the fragments.
+pub struct CheckedKernel {
+    /// Kernel release (`uname -r`).
+    pub release: String,
+    /// The kernel image for `qemu -kernel`.
+    pub vmlinuz: Content,
+    /// How the kernel met the fragments.
+    pub report: CheckReport,
+    /// The kernel's modules.
+    pub modules: ModuleSet,
+}
+
+/// Finds the one kernel in `tree` and checks it against the fragments:
+/// every option as required, and every module that meets a requirement
+/// present with all its dependencies. Fails with every unmet option listed.
+/// `package_version` is shown in reports after the package name.
+pub fn check_guest_kernel(tree: &Tree, fragments: &[Fragment], package_version: Option<&str>, option_modules: &OptionModules) -> Result<CheckedKernel, KernelError> {
+    let pkg = find_kernel(tree)?;
+    let mut id = pkg.id();
+    if let Some(v) = package_version {
+        id.package = format!("{} {v}", id.package);
+    }
+    // The modules first: which of an option's known module names this
+    // kernel ships decides what the check asks for.
+    let modules = ModuleSet::load(tree, &pkg.release)?;
+    let report = check(&merge(fragments), pkg.require_config()?, &id, &|o| option_modules.lookup(o, &modules)).into_result()?;
+    // Every module the check relies on must exist with all its dependencies,
+    // whether the initramfs or the guest loads it.
+    modules.closure(&report.module_names())?;
+    Ok(CheckedKernel { release: pkg.release.clone(), vmlinuz: pkg.image.clone(), report, modules })
+}
+
 /// Finds the one kernel in `tree`, checks it against the fragments, and
 /// plans its modules: which the initramfs loads, which the guest loads,
 /// and depmod's files. Fails with every unmet option listed.
 pub fn plan_guest_kernel(tree: &Tree, spec: &PlanSpec) -> Result<GuestKernelPlan, KernelError> {
-    let pkg = find_kernel(tree)?;
-    let mut id = pkg.id();
-    if let Some(v) = &spec.package_version {
-        id.package = format!("{} {v}", id.package);
-    }
-    let report = check(&merge(spec.fragments), pkg.require_config()?, &id, &module_for_option).into_result()?;
-    let modules = ModuleSet::load(tree, &pkg.release)?;
-    // Every module the check relies on must exist with all its dependencies,
-    // whether the initramfs or the guest loads it.
-    modules.closure(&report.module_names())?;
+    let CheckedKernel { release, vmlinuz, report, modules } = check_guest_kernel(tree, spec.fragments, spec.package_version.as_deref(), &spec.option_modules)?;
     let mut load: Vec<String> = BOOT_MODULES.iter().map(|s| s.to_string()).collect();
     if spec.initramfs_loads_all {
         load.extend(report.module_names());
@@ -108,7 +135,7 @@ pub fn plan_guest_kernel(tree: &Tree, spec: &PlanSpec) -> Result<GuestKernelPlan
     let initramfs_modules = modules.closure(&load)?.modules;
     let guest_modules = report.module_names().into_iter().filter(|m| !initramfs_modules.contains(&crate::normalize_name(m))).collect();
     let guest_files = depmod_files(&modules)?;
-    Ok(GuestKernelPlan { release: pkg.release.clone(), vmlinuz: pkg.image.clone(), report, modules, initramfs_load: load, initramfs_modules, guest_modules, guest_files })
+    Ok(GuestKernelPlan { release, vmlinuz, report, modules, initramfs_load: load, initramfs_modules, guest_modules, guest_files })
 }
 
 /// What [`GuestKernelPlan::trim_modules`] removed.
@@ -161,6 +188,7 @@ pub fn prepare_guest_kernel(tree: &Tree, spec: &GuestKernelSpec) -> Result<Guest
             package_version: spec.package_version.clone(),
             initramfs_loads_all: spec.initramfs_loads_all,
             extra_initramfs_modules: spec.extra_initramfs_modules.clone(),
+            option_modules: spec.option_modules.clone(),
         },
     )?;
     let initramfs = plan.initramfs(spec.init_binary.clone(), spec.config.clone(), spec.mtime)?;

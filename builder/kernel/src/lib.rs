@@ -6,8 +6,9 @@
 //! ([`ModuleSet::closure`]), generate every file kmod's depmod writes,
 //! binary indexes included, byte for byte ([`depmod_files`]), and build a
 //! deterministic initramfs ([`build_initramfs`], [`cpio`]).
-//! [`plan_guest_kernel`] does the checks and the module plan (the builder's
-//! configure step), [`GuestKernelPlan::initramfs`] the initramfs (its
+//! [`check_guest_kernel`] does the checks alone (the builder's `check`
+//! command), [`plan_guest_kernel`] the checks and the module plan (the
+//! builder's configure step), [`GuestKernelPlan::initramfs`] the initramfs (its
 //! emitter); [`prepare_guest_kernel`] does both in one call.
 
 mod alias;
@@ -33,9 +34,10 @@ pub use compress::Compression;
 pub use cpio::{cpio_bytes, write_cpio, CpioOptions};
 pub use depmod::{add_to_tree, depmod_files, GeneratedFile, KMOD_DEPMOD_FILES};
 pub use error::KernelError;
-pub use guest_kernel::{plan_guest_kernel, prepare_guest_kernel, GuestKernel, GuestKernelPlan, GuestKernelSpec, PlanSpec, TrimmedModules};
+pub use guest_kernel::{check_guest_kernel, plan_guest_kernel, prepare_guest_kernel, CheckedKernel, GuestKernel, GuestKernelPlan, GuestKernelSpec, PlanSpec, TrimmedModules};
 pub use initramfs::{build_initramfs, Initramfs, InitramfsConfig, InitramfsSpec, BOOT_MODULES};
-pub use kconfig::{check, merge, CheckReport, ConfigOption, ConfigProblem, ConfigValue, Fragment, KernelConfig, KernelId, MergedConfig};
+pub use kconfig::{check, merge, CheckReport, ConfigOption, ConfigProblem, ConfigValue, Fragment, KernelConfig, KernelId, MergedConfig, ModuleLookup};
+pub use option_modules::OptionModules;
 pub use modinfo::{parse_builtin_modinfo, ModInfo};
 pub use modules::{normalize_name, Closure, ModuleFile, ModuleSet};
 pub use pvh::{write_pvh_vmlinux, PvhUnsupported};

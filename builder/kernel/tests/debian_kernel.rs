@@ -38,10 +38,11 @@ fn our_fragments_hold_for_the_debian_kernel() {
     assert_eq!(pkg.id().package, format!("{} {}", k.package, k.version));
     let merged = merge(&fragments());
     assert!(merged.overrides.is_empty(), "fragments disagree: {:?}", merged.overrides);
-    let report = check(&merged, pkg.require_config().unwrap(), &pkg.id(), &option_modules::module_for_option)
+    let modules = ModuleSet::load(&k.tree, &pkg.release).unwrap();
+    let map = OptionModules::new();
+    let report = check(&merged, pkg.require_config().unwrap(), &pkg.id(), &|o| map.lookup(o, &modules))
         .into_result()
         .unwrap();
-    let modules = ModuleSet::load(&k.tree, &pkg.release).unwrap();
     let names = report.module_names();
     for want in [
         "virtio_mmio",
@@ -62,13 +63,101 @@ fn our_fragments_hold_for_the_debian_kernel() {
     }
     let c = modules.closure(&names).unwrap();
     assert!(c.modules.len() > names.len());
-    // Every table entry whose option Debian builds as a module names a real module.
-    let cfg = pkg.require_config().unwrap();
-    for (opt, m) in option_modules::known_options() {
-        if cfg.get(opt) == Some(&ConfigValue::Module) {
-            assert!(modules.get(m).is_some(), "option_modules: {opt} -> {m}, but {} has no such module", pkg.release);
+}
+
+/// The config lines of `cfg` set to `=m`, by option name.
+fn module_options(config_text: &str) -> Vec<String> {
+    config_text.lines().filter_map(|l| l.strip_suffix("=m")).map(str::to_string).collect()
+}
+
+/// The generated map covers the packaged kernel: every option Debian
+/// builds as a module is in it, and for each, the kernel has one of the
+/// modules it names (or the option builds no module of its own), so a
+/// fragment may require any of them.
+#[test]
+fn the_option_map_covers_every_module_option_of_the_debian_kernel() {
+    let k = common::debian_kernel();
+    let pkg = find_kernel(&k.tree).unwrap();
+    let modules = ModuleSet::load(&k.tree, &pkg.release).unwrap();
+    let text = String::from_utf8(k.tree.read_file(pkg.config_path.as_ref().unwrap()).unwrap()).unwrap();
+    let options = module_options(&text);
+    assert!(options.len() > 3000, "{} options are =m in {}", options.len(), pkg.release);
+    let map = OptionModules::new();
+    let (mut unknown, mut unshipped, mut loads) = (Vec::new(), Vec::new(), 0);
+    for o in &options {
+        match map.lookup(o, &modules) {
+            ModuleLookup::Unknown => unknown.push(o.clone()),
+            ModuleLookup::NotShipped { modules, .. } => unshipped.push(format!("{o} ({})", modules.join(" "))),
+            ModuleLookup::Load(m) => loads += m.len(),
         }
     }
+    assert!(unknown.is_empty(), "not in option_modules.tsv (rerun scripts/gen-option-modules): {unknown:?}");
+    assert!(unshipped.is_empty(), "{} ships none of their modules: {unshipped:?}", pkg.release);
+    // Nearly every shipped module is some =m option's.
+    assert!(loads > modules.len() * 9 / 10, "{loads} modules named for {} shipped", modules.len());
+}
+
+/// A recipe asking for WireGuard, on the Debian kernel: `=m` there, and
+/// found by the generated map, module and dependencies included.
+#[test]
+fn wireguard_as_a_module_with_the_generated_map() {
+    let k = common::debian_kernel();
+    let mut frags = fragments();
+    frags.push(Fragment::parse("kernel-configs/wireguard.config", "# VPN tunnels.\nCONFIG_WIREGUARD=m\n").unwrap());
+    let spec = PlanSpec { fragments: &frags, package_version: None, initramfs_loads_all: false, extra_initramfs_modules: Vec::new(), option_modules: OptionModules::new() };
+    let mut plan = plan_guest_kernel(&k.tree, &spec).unwrap();
+    let need: Vec<_> = plan.report.modules.iter().filter(|m| m.option == "CONFIG_WIREGUARD").map(|m| m.module.as_str()).collect();
+    assert_eq!(need, ["wireguard"]);
+    assert!(plan.guest_modules.iter().any(|m| m == "wireguard"), "{:?}", plan.guest_modules);
+    plan.trim_modules::<&str>(&[]).unwrap();
+    let c = plan.modules.closure(&["wireguard"]).unwrap();
+    for dep in ["udp_tunnel", "ip6_udp_tunnel", "libcurve25519_generic"] {
+        assert!(c.modules.iter().any(|m| m == dep), "{dep} not kept for wireguard: {:?}", c.modules);
+    }
+    let dep = String::from_utf8(plan.guest_files.iter().find(|f| f.path.file_name() == "modules.dep").unwrap().bytes.clone()).unwrap();
+    assert!(dep.lines().any(|l| l.starts_with("kernel/drivers/net/wireguard/wireguard.ko")), "wireguard missing from modules.dep");
+}
+
+/// The recipe's `kernel.option_modules`: the way out for an option the
+/// map does not know (here a made-up name for WireGuard's option, as a
+/// newer kernel might rename it), and it wins over the generated map.
+#[test]
+fn the_recipe_names_the_module_of_an_option_the_map_does_not_know() {
+    let k = common::debian_kernel();
+    let pkg = find_kernel(&k.tree).unwrap();
+    let config = pkg.config_path.clone().unwrap();
+    let mut tree = k.tree.clone();
+    let mut text = tree.read_file(&config).unwrap();
+    text.extend_from_slice(b"CONFIG_DINV_WIREGUARD_NEXT=m\n");
+    tree.remove(&config);
+    tree.write_file(&config, text, dinv_fstree::Meta::root(0o644)).unwrap();
+
+    let mut frags = fragments();
+    frags.push(Fragment::parse("kernel-configs/wireguard.config", "# VPN tunnels.\nCONFIG_DINV_WIREGUARD_NEXT=m\n# And by its name.\nCONFIG_WIREGUARD=m\n").unwrap());
+    let check_with = |entries: &[(&str, &str)]| {
+        let map = OptionModules::with_overrides(entries.iter().map(|(o, m)| (o.to_string(), m.to_string())).collect());
+        check_guest_kernel(&tree, &frags, None, &map)
+    };
+    let err = check_with(&[]).err().expect("an option without a module name is an error");
+    let KernelError::ConfigCheck { problems } = &err else { panic!("{err}") };
+    assert_eq!(problems.len(), 1, "{err}");
+    assert!(
+        err.to_string().contains("CONFIG_DINV_WIREGUARD_NEXT (required =m by kernel-configs/wireguard.config:2) is a module in")
+            && err.to_string().contains("set kernel.option_modules = { CONFIG_DINV_WIREGUARD_NEXT = \"<module>\" } in the recipe"),
+        "{err}"
+    );
+
+    let ok = check_with(&[("CONFIG_DINV_WIREGUARD_NEXT", "wireguard")]).unwrap();
+    let need = |option: &str| ok.report.modules.iter().filter(|m| m.option == option).map(|m| m.module.clone()).collect::<Vec<_>>();
+    assert_eq!(need("CONFIG_DINV_WIREGUARD_NEXT"), ["wireguard"]);
+    assert_eq!(need("CONFIG_WIREGUARD"), ["wireguard"]);
+
+    // The recipe wins over the generated map, and a name the kernel does
+    // not have is an error naming the recipe key.
+    let ok = check_with(&[("CONFIG_DINV_WIREGUARD_NEXT", "wireguard"), ("CONFIG_WIREGUARD", "udp-tunnel")]).unwrap();
+    assert_eq!(ok.report.modules.iter().find(|m| m.option == "CONFIG_WIREGUARD").unwrap().module, "udp_tunnel");
+    let err = check_with(&[("CONFIG_DINV_WIREGUARD_NEXT", "wireguardd")]).err().expect("a module the kernel lacks");
+    assert!(err.to_string().contains("kernel.option_modules names wireguardd for it, which is neither a module of the package nor built in"), "{err}");
 }
 
 #[test]
@@ -83,7 +172,9 @@ fn a_missing_option_names_option_fragment_line_and_kernel() {
         )
         .unwrap(),
     );
-    let err = check(&merge(&all), pkg.require_config().unwrap(), &pkg.id(), &option_modules::module_for_option)
+    let modules = ModuleSet::load(&k.tree, &pkg.release).unwrap();
+    let map = OptionModules::new();
+    let err = check(&merge(&all), pkg.require_config().unwrap(), &pkg.id(), &|o| map.lookup(o, &modules))
         .into_result()
         .unwrap_err();
     let KernelError::ConfigCheck { problems } = &err else { panic!("{err}") };
@@ -451,6 +542,7 @@ fn prepare_guest_kernel_in_one_call() {
         package_version: None,
         initramfs_loads_all: false,
         extra_initramfs_modules: Vec::new(),
+        option_modules: OptionModules::new(),
         config: InitramfsConfig::default(),
         mtime: 0,
     };
@@ -479,7 +571,7 @@ fn prepare_guest_kernel_in_one_call() {
 fn trimmed_module_indexes_match_depmod_over_the_kept_files() {
     let k = common::debian_kernel();
     let frags = fragments();
-    let spec = PlanSpec { fragments: &frags, package_version: None, initramfs_loads_all: false, extra_initramfs_modules: Vec::new() };
+    let spec = PlanSpec { fragments: &frags, package_version: None, initramfs_loads_all: false, extra_initramfs_modules: Vec::new(), option_modules: OptionModules::new() };
     let mut plan = plan_guest_kernel(&k.tree, &spec).unwrap();
     let all = plan.modules.len();
     let mut keep = plan.modules.under("kernel/net/netfilter/");

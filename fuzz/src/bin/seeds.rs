@@ -641,11 +641,11 @@ fn check_seeds(c: &Corpus) {
     for name in ["built-none", "full-timeouts"] {
         let data = read("launcher_settings", name);
         let (json, env) = dinv_fuzz::split_at_byte(&data, 0);
-        let cfg = dinv_launcher::launcher::config::parse(Path::new(name), json).expect("launcher.json seed parses");
+        let cfg = dinv_launcher::config::parse(Path::new(name), json).expect("launcher.json seed parses");
         let env = String::from_utf8_lossy(env);
         let vars: BTreeMap<&str, &str> = env.lines().filter_map(|l| l.split_once('=')).collect();
         let env = |k: &str| vars.get(k).map(|v| v.to_string());
-        dinv_launcher::launcher::settings::Settings::from_lookup(&cfg.lookup(&env)).expect("launcher settings seed is valid");
+        dinv_launcher::settings::Settings::from_lookup(&cfg.lookup(&env)).expect("launcher settings seed is valid");
     }
     let elf = dinv_elf::parse(&read("elf_dynamic", "exe32-be")).expect("ELF seed parses");
     assert_eq!(elf.needed, ["libglib-2.0.so.0", "libc.so.6"]);

@@ -10,11 +10,19 @@
 //!   kernel, initramfs and root filesystem;
 //! - [`services`]: `/etc/dinv/services.json`, the services `dinv-guest init`
 //!   supervises;
+//! - [`console`]: the console line format and boot-phase markers the
+//!   three programs print and the launcher reads back;
+//! - [`openrc`]: the OpenRC services of Alpine guests that run `dinv-guest`;
 //! - [`disks`]: the virtio serials and label the disks are found by;
-//! - [`fw_cfg`]: the runtime settings the launcher passes to the guest.
+//! - [`fw_cfg`]: the runtime settings the launcher passes to the guest;
+//! - [`settings`]: every runtime setting (`DINV_*`), its recipe key, type,
+//!   bounds and default, in one table.
 
+pub mod console;
 pub mod disks;
 pub mod fw_cfg;
 pub mod initramfs;
 pub mod launcher;
+pub mod openrc;
 pub mod services;
+pub mod settings;

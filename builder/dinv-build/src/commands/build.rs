@@ -4,6 +4,7 @@ use serde_json::json;
 
 use super::outcome::{human, object, Outcome};
 use crate::emit::report::Report;
+use crate::error::Stage;
 use crate::pipeline::{self, BuildOptions};
 use crate::recipe::LoadedRecipe;
 use crate::{Context, Result};
@@ -13,7 +14,8 @@ struct Built(Report);
 impl Outcome for Built {
     fn text(&self) -> String {
         let r = &self.0;
-        let mut out = format!("built {} in {:.1} s:\n", r.out_dir.display(), r.seconds);
+        let times: Vec<String> = Stage::ALL.iter().filter_map(|st| r.stages.get(st.name()).map(|v| format!("{st} {v:.1} s"))).collect();
+        let mut out = format!("built {} in {:.1} s ({}):\n", r.out_dir.display(), r.seconds, times.join(", "));
         for o in &r.outputs {
             out.push_str(&format!("  {:28} {:>10}  sha256:{}\n", o.name, human(o.size), &o.sha256[..16]));
         }

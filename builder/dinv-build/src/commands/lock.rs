@@ -25,8 +25,8 @@ impl Outcome for Locked {
     }
 }
 
-pub fn run(ctx: &Context, l: &LoadedRecipe) -> Result<Box<dyn Outcome>> {
-    let env = ctx.env(false)?;
+pub fn run(ctx: &Context, l: &LoadedRecipe, offline: bool) -> Result<Box<dyn Outcome>> {
+    let env = ctx.env(offline)?;
     let resolved = resolve(&env, l)?;
     let lock = lock_file(l, &resolved);
     let path = lock_path(&l.path);

@@ -28,13 +28,13 @@ pub enum Command {
     /// Build every artifact into the output directory.
     Build { recipe: PathBuf, options: BuildOptions },
     /// Print the package sets (from RECIPE.lock with `locked`).
-    Resolve { recipe: PathBuf, locked: bool },
+    Resolve { recipe: PathBuf, locked: bool, offline: bool },
     /// Download and verify every package; copy them into a vendor directory.
     Fetch { recipe: PathBuf, locked: bool, offline: bool, vendor: Option<PathBuf> },
     /// Build twice and compare every output.
     Verify { recipe: PathBuf, options: BuildOptions },
     /// Resolve and write RECIPE.lock.
-    Lock { recipe: PathBuf },
+    Lock { recipe: PathBuf, offline: bool },
     /// Validate a recipe.
     Check { recipe: PathBuf },
     /// Print the merged recipe with the origin of every value.
@@ -53,11 +53,11 @@ pub enum Command {
 pub fn run(ctx: &Context, command: Command) -> Result<Box<dyn Outcome>> {
     match command {
         Command::Build { recipe, options } => build::run(ctx, &load(&recipe)?, &options),
-        Command::Resolve { recipe, locked } => resolve::run(ctx, &load(&recipe)?, locked),
+        Command::Resolve { recipe, locked, offline } => resolve::run(ctx, &load(&recipe)?, locked, offline),
         Command::Fetch { recipe, locked, offline, vendor } => fetch::run(ctx, &load(&recipe)?, locked, offline, vendor.as_deref()),
         Command::Verify { recipe, options } => verify::run(ctx, &load(&recipe)?, &options),
-        Command::Lock { recipe } => lock::run(ctx, &load(&recipe)?),
-        Command::Check { recipe } => check::run(&recipe, &load(&recipe)?),
+        Command::Lock { recipe, offline } => lock::run(ctx, &load(&recipe)?, offline),
+        Command::Check { recipe } => check::run(ctx, &recipe, &load(&recipe)?),
         Command::Show { recipe } => show::run(&load(&recipe)?),
         Command::Push { image, reference, plain_http } => push::run(&image, &reference, plain_http),
         Command::New { name, dir, extends } => new::run(&name, dir, &extends),

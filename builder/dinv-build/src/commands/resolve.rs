@@ -67,9 +67,9 @@ impl Outcome for ResolvedSets {
 }
 
 /// With `locked`, the packages of RECIPE.lock.
-pub fn run(ctx: &Context, l: &LoadedRecipe, locked: bool) -> Result<Box<dyn Outcome>> {
+pub fn run(ctx: &Context, l: &LoadedRecipe, locked: bool, offline: bool) -> Result<Box<dyn Outcome>> {
     let started = Instant::now();
-    let env = ctx.env(false)?;
+    let env = ctx.env(offline)?;
     let r = resolve_with(&env, l, locked)?;
     let sets = r.sets().cloned().collect();
     Ok(Box::new(ResolvedSets { sets, seconds: started.elapsed().as_secs_f64() }))

@@ -5,10 +5,10 @@ use std::path::{Component, Path, PathBuf};
 use crate::{Error, Result};
 
 /// The starter text for a team recipe named `name` extending `parent`
-/// (a path relative to the new file).
-pub fn starter_text(name: &str, parent: &str) -> String {
+/// (as the new file names it), described as `base`.
+pub fn starter_text(name: &str, parent: &str, base: &str) -> String {
     format!(
-        r#"# {name}: a team's DinV appliance, built on the default recipe.
+        r#"# {name}: a team's DinV appliance, built on {base}.
 # Build it with `dinv-build {name}.toml`; see what it resolves to with
 # `dinv-build show {name}.toml`. Every key: docs/recipe.md.
 extends = "{parent}"
@@ -18,7 +18,7 @@ name = "{name}"
 tag = "latest"
 # labels = {{ "org.example.team" = "{name}" }}
 
-# Extra guest packages are appended to the default list. To drop an
+# Extra guest packages are appended to the parent's list. To drop an
 # inherited one: packages = {{ add = ["git"], remove = ["qemu-guest-agent"] }}
 # [guest]
 # packages = ["git"]
@@ -75,11 +75,21 @@ pub fn write_starter(name: &str, dir: &Path, parent: &Path) -> Result<PathBuf> {
     if path.exists() {
         return Err(Error::Usage(format!("{} already exists", path.display())));
     }
-    // Both absolute, so the relative path is right wherever the two are.
-    let abs_dir = dir.canonicalize().map_err(Error::io(dir))?;
-    let abs_parent = parent.canonicalize().map_err(Error::io(parent))?;
-    let rel = relative(&abs_dir, &abs_parent);
-    std::fs::write(&path, starter_text(name, &rel.to_string_lossy())).map_err(Error::io(&path))?;
+    // An absolute parent stays absolute; a relative one is made relative to
+    // the new file (both canonical, so it is right wherever the two are).
+    let named = if parent.is_absolute() {
+        parent.to_path_buf()
+    } else {
+        let abs_dir = dir.canonicalize().map_err(Error::io(dir))?;
+        let abs_parent = parent.canonicalize().map_err(Error::io(parent))?;
+        relative(&abs_dir, &abs_parent)
+    };
+    let base = match parent.file_name().and_then(|n| n.to_str()) {
+        Some("default.toml") => "the default recipe".to_string(),
+        Some(n) => format!("the recipe {n}"),
+        None => format!("the recipe {}", parent.display()),
+    };
+    std::fs::write(&path, starter_text(name, &named.to_string_lossy(), &base)).map_err(Error::io(&path))?;
     Ok(path)
 }
 
@@ -104,6 +114,10 @@ mod tests {
         )
         .unwrap();
         let p = write_starter("team-x", dir.path(), &parent).unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        // An absolute parent is named as given, and described by its name.
+        assert!(text.contains(&format!("extends = {:?}", parent.display().to_string())) && text.contains("built on the recipe base.toml"), "{text}");
+        assert!(!text.contains("default recipe"), "{text}");
         let l = crate::recipe::load(&p).unwrap();
         assert_eq!(l.recipe.image.name, "team-x");
         assert_eq!(l.recipe.guest.packages, ["busybox"]);

@@ -2,9 +2,11 @@
 //! proxy settings (OpenRC: `/etc/conf.d/docker`; dinv init: the service's
 //! environment, see `services.rs`).
 //!
-//! The shutdown timeout lives only in daemon.json: dockerd refuses to start
-//! when a setting is given both there and as a flag, and `dinv-guest setup`
-//! rewrites it from the launcher's fw_cfg value at boot.
+//! The shutdown timeout is not written here: `dinv-guest setup` writes it
+//! into daemon.json at every boot from the launcher's fw_cfg value
+//! (`DINV_SHUTDOWN_TIMEOUT`, whose image default is the recipe's
+//! `docker.shutdown_timeout`); dockerd refuses a setting given both there
+//! and as a flag, so it is in daemon.json only.
 
 use std::collections::BTreeMap;
 
@@ -27,7 +29,6 @@ pub const CONF_D_DOCKER: &str = "etc/conf.d/docker";
 pub fn daemon_json(d: &DockerSection) -> Result<Value> {
     let mut out: BTreeMap<String, Value> = BTreeMap::new();
     out.insert("bip".into(), Value::from(d.bip.clone()));
-    out.insert("shutdown-timeout".into(), Value::from(d.shutdown_timeout));
     out.insert("hosts".into(), Value::from(d.hosts.clone()));
     if let Some(s) = &d.storage_driver {
         out.insert("storage-driver".into(), Value::from(s.clone()));
@@ -118,7 +119,7 @@ mod tests {
         let text = serde_json::to_string(&daemon_json(&d).unwrap()).unwrap();
         assert_eq!(
             text,
-            r#"{"bip":"172.19.0.1/16","debug":true,"hosts":["unix:///var/run/docker.sock","tcp://0.0.0.0:2375"],"log-driver":"json-file","registry-mirrors":["https://mirror.invalid"],"shutdown-timeout":5,"tls":false}"#
+            r#"{"bip":"172.19.0.1/16","debug":true,"hosts":["unix:///var/run/docker.sock","tcp://0.0.0.0:2375"],"log-driver":"json-file","registry-mirrors":["https://mirror.invalid"],"tls":false}"#
         );
     }
 

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use dinv_fstree::Tree;
-use dinv_kernel::{add_to_tree, find_kernels, plan_guest_kernel, Fragment, GuestKernelPlan, KernelError, PlanSpec};
+use dinv_kernel::{add_to_tree, check_guest_kernel, find_kernels, plan_guest_kernel, CheckedKernel, Fragment, GuestKernelPlan, KernelError, KernelPackage, OptionModules, PlanSpec};
 
 use crate::error::{Stage, StageFailure};
 use super::Removal;
@@ -28,6 +28,15 @@ fn fail(e: impl Into<StageFailure>) -> Error {
     Error::stage(Stage::Kernel, e)
 }
 
+/// A kernel error of the check or the plan, with the package named
+/// unless the error's problems already name it.
+fn kernel_error(package: &str) -> impl Fn(KernelError) -> Error + '_ {
+    move |e| match e {
+        KernelError::ConfigCheck { .. } => fail(e),
+        _ => fail(StageFailure::from(e).of(package.to_string())),
+    }
+}
+
 /// Plans the kernel when the recipe has one (`kernel.package`, or a
 /// `/boot/vmlinuz-*` in the guest tree) and writes depmod's files into the
 /// tree. `None` when the guest has no kernel.
@@ -45,15 +54,7 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
             return Err(Error::from(l.error("kernel.package", format!("{p:?} is not in the resolved guest packages; add it to guest.packages"))));
         }
     }
-    // The package that installed the image (a metapackage such as
-    // linux-image-amd64 only depends on it), for reports and errors.
-    let origin = found.first().and_then(|f| f.origin.clone()).or_else(|| k.package.clone());
-    let package_version = origin.as_deref().and_then(|o| guest.iter().find(|g| g.name == o)).map(|g| g.version.clone());
-    let package = match (&origin, &package_version) {
-        (Some(o), Some(v)) => format!("{o} {v}"),
-        (Some(o), None) => o.clone(),
-        (None, _) => "the guest kernel".to_string(),
-    };
+    let (package, package_version) = origin(l, guest, &found);
     let fragments = read_fragments(l)?;
     let spec = PlanSpec {
         fragments: &fragments,
@@ -63,12 +64,9 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
         // rest from /etc/modules.
         initramfs_loads_all: false,
         extra_initramfs_modules: k.initramfs_modules.clone(),
+        option_modules: OptionModules::with_overrides(k.option_modules.clone()),
     };
-    let mut plan = plan_guest_kernel(tree, &spec).map_err(|e| match e {
-        // Each problem already names the kernel package.
-        KernelError::ConfigCheck { .. } => fail(e),
-        _ => fail(StageFailure::from(e).of(package.clone())),
-    })?;
+    let mut plan = plan_guest_kernel(tree, &spec).map_err(kernel_error(&package))?;
     for o in &plan.report.modules {
         tracing::debug!(option = o.option, module = o.module, "module needed");
     }
@@ -78,6 +76,34 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
     };
     add_to_tree(tree, &plan.guest_files, epoch).map_err(fail)?;
     Ok(Some(KernelPlan { package, plan, trimmed }))
+}
+
+/// `name version` of the package that installed the kernel (a metapackage
+/// such as linux-image-amd64 only depends on it), for reports and errors,
+/// and its version alone.
+fn origin(l: &LoadedRecipe, guest: &[ResolvedPackage], found: &[KernelPackage]) -> (String, Option<String>) {
+    let origin = found.first().and_then(|f| f.origin.clone()).or_else(|| l.recipe.kernel.package.clone());
+    let package_version = origin.as_deref().and_then(|o| guest.iter().find(|g| g.name == o)).map(|g| g.version.clone());
+    let package = match (&origin, &package_version) {
+        (Some(o), Some(v)) => format!("{o} {v}"),
+        (Some(o), None) => o.clone(),
+        (None, _) => "the guest kernel".to_string(),
+    };
+    (package, package_version)
+}
+
+/// The check alone, as [`apply`] runs it, on a tree holding the kernel
+/// package (`check` unpacks only that): `None` when the tree has no kernel.
+pub fn check_kernel(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &Tree) -> Result<Option<(String, CheckedKernel)>> {
+    let found = find_kernels(tree).map_err(fail)?;
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let (package, package_version) = origin(l, guest, &found);
+    let fragments = read_fragments(l)?;
+    let map = OptionModules::with_overrides(l.recipe.kernel.option_modules.clone());
+    let checked = check_guest_kernel(tree, &fragments, package_version.as_deref(), &map).map_err(kernel_error(&package))?;
+    Ok(Some((package, checked)))
 }
 
 /// Keeps only the modules the guest can need (see [`KernelModules`]) and

@@ -25,7 +25,7 @@ mod tree;
 
 use dinv_fstree::Tree;
 
-pub use kernel::KernelPlan;
+pub use kernel::{check_kernel, KernelPlan};
 pub use strip::{remove_paths, Removal};
 
 use crate::recipe::LoadedRecipe;

@@ -40,6 +40,24 @@ pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
     Ok(())
 }
 
+/// Renders every template of the recipe's overlays and `[[files]]` into a
+/// scratch tree, as the build would: `check` runs it, so a bad template
+/// fails there. The error names the recipe key and the message.
+pub fn check(recipe: &Recipe) -> std::result::Result<(), (String, String)> {
+    let strip = |e: Error| match e {
+        Error::Stage { failure, .. } => failure.to_string(),
+        other => other.to_string(),
+    };
+    let ctx = template::context(recipe).map_err(|e| ("docker".to_string(), strip(e)))?;
+    for (i, o) in recipe.overlays.iter().enumerate() {
+        copy_overlay(&mut Tree::new(), i, o, &ctx).map_err(|e| (format!("overlays[{i}].path"), strip(e)))?;
+    }
+    for (i, f) in recipe.files.iter().enumerate() {
+        add_file(&mut Tree::new(), i, f, &ctx).map_err(|e| (format!("files[{i}]"), strip(e)))?;
+    }
+    Ok(())
+}
+
 /// True when a relative symlink target at `link` climbs above the root.
 pub fn target_escapes(link: &TreePath, target: &str) -> bool {
     if target.starts_with('/') {

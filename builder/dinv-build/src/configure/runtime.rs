@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use dinv_elf::Closure;
-use dinv_fstree::{NodeKind, Replace, Tree, TreePath};
+use dinv_fstree::{Meta, NodeKind, Replace, Tree, TreePath};
 use serde::Serialize;
 
 use super::tree::err;
@@ -55,6 +55,7 @@ pub fn apply(l: &LoadedRecipe, tree: &mut Tree) -> Result<RuntimeSummary> {
     }
     let (files, bytes, origins) = census(tree);
     let Some(keep) = &rt.keep else {
+        container_basics(tree)?;
         return Ok(RuntimeSummary { keep: false, kept_files: files, kept_bytes: bytes, ..RuntimeSummary::default() });
     };
     let (slim, elf_files) = keep_closure(l, tree, keep)?;
@@ -62,7 +63,34 @@ pub fn apply(l: &LoadedRecipe, tree: &mut Tree) -> Result<RuntimeSummary> {
     let (kept_files, kept_bytes, kept_origins) = census(tree);
     let dropped_packages: Vec<String> = origins.difference(&kept_origins).map(|o| o.to_string()).collect();
     tracing::info!(kept_files, dropped_files = files - kept_files, dropped_bytes = bytes - kept_bytes, ?dropped_packages, "runtime.keep");
+    container_basics(tree)?;
     Ok(RuntimeSummary { keep: true, kept_files, kept_bytes, dropped_files: files - kept_files, dropped_bytes: bytes - kept_bytes, elf_files, dropped_packages })
+}
+
+/// What a container's root needs whatever the packages did: `/tmp` and
+/// `/var/tmp` (1777), `/run`, `/root`, `/etc`, and a root-only passwd,
+/// group and nsswitch.conf (glibc and Go read it for name resolution;
+/// package scripts, which never run, would have made them). What the
+/// packages put there (e.g. a symlink) stays.
+pub fn container_basics(t: &mut Tree) -> Result<()> {
+    for (dir, mode) in [("tmp", 0o1777), ("var/tmp", 0o1777), ("run", 0o755), ("root", 0o700), ("etc", 0o755)] {
+        let p = TreePath::new(dir);
+        if !t.contains(&p) {
+            t.mkdir_p(&p, Meta::root(mode)).map_err(err)?;
+        }
+    }
+    let generated = [
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+        ("etc/group", "root:x:0:root\n"),
+        ("etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"),
+    ];
+    for (path, text) in generated {
+        let p = TreePath::new(path);
+        if !t.contains(&p) {
+            t.write_file(&p, text, Meta::root(0o644)).map_err(err)?;
+        }
+    }
+    Ok(())
 }
 
 /// The tree holding only the closure of `keep`, and how many ELF files it

@@ -5,7 +5,8 @@
 
 use dinv_contract::services::QGA_PORT;
 use dinv_fstree::{Meta, NodeKind, Tree, TreePath};
-use dinv_launcher::guest::{openrc_scripts, ServicesFile};
+use dinv_contract::openrc::openrc_scripts;
+use dinv_contract::services::ServicesFile;
 
 use super::docker;
 use super::tree::{err, first_file, is_file, read_text, symlink, write};

@@ -40,7 +40,33 @@ pub fn render(file: &str, source: &str, ctx: &Value) -> Result<String> {
         err(format!("template {file}{line}: {}{detail}", e.kind()))
     };
     env.add_template_owned(file.to_string(), source.to_string()).map_err(fail)?;
-    env.get_template(file).and_then(|t| t.render(ctx)).map_err(fail)
+    let t = env.get_template(file).map_err(fail)?;
+    t.render(ctx).map_err(|e| {
+        if e.kind() != minijinja::ErrorKind::UndefinedError {
+            return fail(e);
+        }
+        // Name what is undefined: the template's free variables (dotted)
+        // that the context does not have.
+        let mut missing: Vec<String> = t.undeclared_variables(true).into_iter().filter(|v| !defined(ctx, v)).collect();
+        missing.sort();
+        let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+        match missing.as_slice() {
+            [] => fail(e),
+            names => err(format!("template {file}{line}: undefined value {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))),
+        }
+    })
+}
+
+/// True when the dotted name resolves in `ctx`.
+fn defined(ctx: &Value, dotted: &str) -> bool {
+    let mut v = ctx.clone();
+    for part in dotted.split('.') {
+        match v.get_attr(part) {
+            Ok(next) if !next.is_undefined() => v = next,
+            _ => return false,
+        }
+    }
+    true
 }
 
 #[cfg(test)]
@@ -54,15 +80,15 @@ mod tests {
     #[test]
     fn renders_recipe_values() {
         let ctx = context(&recipe()).unwrap();
-        let out = render("motd.j2", "{{ guest.hostname }} {{ image_ref }} {{ docker.bip }} {{ daemon_json['shutdown-timeout'] }}\n", &ctx).unwrap();
-        assert_eq!(out, "box dinv:latest 172.19.0.1/16 5\n");
+        let out = render("motd.j2", "{{ guest.hostname }} {{ image_ref }} {{ docker.bip }} {{ docker.shutdown_timeout }} {{ daemon_json.bip }}\n", &ctx).unwrap();
+        assert_eq!(out, "box dinv:latest 172.19.0.1/16 5 172.19.0.1/16\n");
     }
 
     #[test]
     fn errors_name_file_and_line() {
         let ctx = context(&recipe()).unwrap();
         let e = render("/o/etc/motd.j2", "ok\n{{ guest.hostnme }}\n", &ctx).unwrap_err().to_string();
-        assert!(e.contains("template /o/etc/motd.j2:2: undefined value"), "{e}");
+        assert!(e.contains("template /o/etc/motd.j2:2: undefined value `guest.hostnme`"), "{e}");
         let e = render("/o/x.j2", "a\nb\n{% if %}\n", &ctx).unwrap_err().to_string();
         assert!(e.contains("template /o/x.j2:3: syntax error"), "{e}");
     }

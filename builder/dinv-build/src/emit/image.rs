@@ -1,5 +1,6 @@
 //! The image stage: the outer Docker image users run. Layer 1 is the
-//! runtime tree (QEMU, docker CLI, libraries) made fit for a container;
+//! configured runtime tree (QEMU, docker CLI, libraries; see
+//! `configure::runtime`);
 //! layer 2 is DinV itself (launcher, kernel, initramfs, root filesystem,
 //! launcher.json). Written as a docker-archive (`image.tar`, also an OCI
 //! archive) and an OCI layout (`oci/`), deterministically from the epoch.
@@ -105,7 +106,9 @@ pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs>
     // archive writer copies them, then the directory goes away.
     let blobs = tempfile::Builder::new().prefix(".image-layers-").tempdir_in(out_dir).map_err(Error::io(out_dir))?;
 
-    let runtime = runtime_layer_tree(inputs.runtime)?;
+    // Configured already (configure::runtime: packages, keep, the
+    // container's /tmp, passwd and friends).
+    let runtime = inputs.runtime;
     let dinv = dinv_layer_tree(inputs)?;
     let image = &inputs.recipe.recipe.image;
     let level = image.compression_level.unwrap_or(image.compression.default_level());
@@ -116,7 +119,7 @@ pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs>
     let mut layers = Vec::new();
     let mut cached = Vec::new();
     for (name, tree, created_by) in [
-        ("runtime", &runtime, "dinv-build: runtime packages"),
+        ("runtime", runtime, "dinv-build: runtime packages"),
         ("dinv", &dinv, "dinv-build: dinv-launcher, kernel, initramfs, rootfs"),
     ] {
         let mut opts = LayerOptions::new(blobs.path(), created_by);
@@ -177,27 +180,12 @@ pub fn image_spec(inputs: &ImageInputs) -> ImageSpec {
     spec
 }
 
-/// The DINV_* variables set in the image's environment, in the order of
-/// the reference table. Empty values count as unset for the launcher; they
-/// are there so `docker image inspect` shows every knob.
+/// The DINV_* variables set in the image's environment (the settings
+/// table's original DinV variables, in its order). Empty values count as
+/// unset for the launcher; they are there so `docker image inspect` shows
+/// every knob.
 pub fn env_defaults(l: &LoadedRecipe) -> Vec<(&'static str, String)> {
-    let r = &l.recipe;
-    vec![
-        ("DINV_CPUS", r.vm.cpus.to_string()),
-        ("DINV_MEMORY", r.vm.memory.clone()),
-        ("DINV_TCP_PORTS", String::new()),
-        ("DINV_UDP_PORTS", String::new()),
-        ("DINV_MOUNTS", String::new()),
-        ("DINV_DOCKER_SIZE", r.vm.docker_disk_size.clone()),
-        ("DINV_VOLUME_PATH", String::new()),
-        ("DINV_VOLUME_SIZE", "64G".into()),
-        ("DINV_VOLUME_UID", "0".into()),
-        ("DINV_VOLUME_GID", "0".into()),
-        ("DINV_DOCKER_SOCK_UID", "0".into()),
-        ("DINV_DOCKER_SOCK_GID", "0".into()),
-        ("DINV_SHUTDOWN_TIMEOUT", r.docker.shutdown_timeout.to_string()),
-        ("DINV_MACHINE", r.vm.machine.as_str().to_string()),
-    ]
+    crate::recipe::runtime::image_env(&l.recipe)
 }
 
 /// OCI labels: generated ones, overridden by the recipe's `image.labels`.
@@ -227,14 +215,7 @@ pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
         append.push(' ');
         append.push_str(extra);
     }
-    let defaults = [
-        ("DINV_CPUS", r.vm.cpus.to_string()),
-        ("DINV_MEMORY", r.vm.memory.clone()),
-        ("DINV_DOCKER_SIZE", r.vm.docker_disk_size.clone()),
-        ("DINV_MACHINE", r.vm.machine.as_str().to_string()),
-        ("DINV_SHUTDOWN_TIMEOUT", r.docker.shutdown_timeout.to_string()),
-        ("DINV_STOP_TIMEOUT", r.vm.stop_timeout.to_string()),
-    ];
+    let defaults = crate::recipe::runtime::launcher_defaults(r);
     LauncherConfig {
         kernel: Some(kernel_path(inputs).into()),
         initrd: inputs.initramfs.map(|_| INITRAMFS_PATH.into()),
@@ -267,32 +248,6 @@ pub fn find_qemu(runtime: &Tree) -> Option<String> {
 
 fn tree_err(what: &str) -> impl FnOnce(dinv_fstree::TreeError) -> Error + '_ {
     move |e| fail(StageFailure::from(e).of(what))
-}
-
-/// The runtime tree plus what a container needs that package scripts would
-/// have made: /tmp, /run, /var/tmp, /root, and root in passwd/group.
-pub fn runtime_layer_tree(runtime: &Tree) -> Result<Tree> {
-    let mut t = runtime.clone();
-    for (dir, mode) in [("tmp", 0o1777), ("var/tmp", 0o1777), ("run", 0o755), ("root", 0o700), ("etc", 0o755)] {
-        let p = TreePath::new(dir);
-        // Whatever the packages put there (e.g. a symlink) stays.
-        if !t.contains(&p) {
-            t.mkdir_p(&p, Meta::root(mode)).map_err(tree_err("runtime layer"))?;
-        }
-    }
-    let generated = [
-        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
-        ("etc/group", "root:x:0:root\n"),
-        // glibc and Go read it for name resolution; package scripts usually make it.
-        ("etc/nsswitch.conf", "passwd: files\ngroup: files\nhosts: files dns\n"),
-    ];
-    for (path, text) in generated {
-        let p = TreePath::new(path);
-        if !t.contains(&p) {
-            t.write_file(&p, text, Meta::root(0o644)).map_err(tree_err("runtime layer"))?;
-        }
-    }
-    Ok(t)
 }
 
 /// Layer 2: the launcher, the guest's kernel, initramfs and root

@@ -57,7 +57,7 @@ pub struct Report {
 /// (from `hashed` when an emitter took it already, else hashed here on
 /// every core: the root filesystem and image are large).
 pub fn outputs(dir: &Path, hashed: BTreeMap<String, String>) -> Result<Vec<Output>> {
-    let mut files: Vec<_> = fs::read_dir(dir).map_err(Error::io(dir))?.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).collect();
+    let mut files: Vec<_> = fs::read_dir(dir).map_err(Error::io(dir))?.filter_map(|e| e.ok()).filter(|e| e.path().is_file() && e.file_name() != crate::output::MARKER).collect();
     files.sort_by_key(|e| e.file_name());
     let threads = dinv_image::default_threads();
     crate::sources::parallel(&files, threads, |e| {

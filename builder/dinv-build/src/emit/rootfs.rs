@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::context::Emit;
 use super::outputs::RootfsSummary;
 use crate::error::Stage;
-use crate::recipe::{parse_free, parse_size, LoadedRecipe};
+use crate::recipe::LoadedRecipe;
 use crate::{Error, Result};
 
 pub use super::outputs::ROOTFS;
@@ -34,14 +34,9 @@ pub fn seed(l: &LoadedRecipe) -> String {
 /// The writer's options from `[rootfs]`.
 pub fn options(l: &LoadedRecipe, seed: &str, epoch: i64) -> Result<Ext4Options> {
     let r = &l.recipe.rootfs;
-    let size = match &r.size {
-        Some(s) => Some(parse_size(s).ok_or_else(|| Error::stage(Stage::Rootfs, format!("rootfs.size {s:?} is not a size (e.g. 512M, 2G)")))?),
-        None => None,
-    };
-    let free = match &r.free {
-        Some(f) => parse_free(f).ok_or_else(|| Error::stage(Stage::Rootfs, format!("rootfs.free {f:?} is not a share or a size (e.g. 10%, 64M)")))?,
-        None => (DEFAULT_FREE_PERCENT, DEFAULT_FREE_BYTES),
-    };
+    // Parsed when the recipe was read (recipe::Size, recipe::Free).
+    let size = r.size.as_ref().map(|s| s.bytes);
+    let free = r.free.as_ref().map_or((DEFAULT_FREE_PERCENT, DEFAULT_FREE_BYTES), |f| (f.percent, f.bytes));
     Ok(Ext4Options {
         size,
         headroom_percent: free.0,

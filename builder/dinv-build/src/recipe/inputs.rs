@@ -62,7 +62,8 @@ fn relative_key(p: &Path, base: &Path) -> String {
 /// SHA-256 of the recipe files and of every file or directory they name,
 /// keyed by path relative to the recipe's directory (see [`relative_key`]).
 pub(super) fn input_hashes(l: &LoadedRecipe) -> Result<BTreeMap<String, String>, RecipeError> {
-    let base = l.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // A bare file name has the empty path as its parent: that is `.`.
+    let base = l.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     let mut out = BTreeMap::new();
     for f in &l.files {
         hash_path(f, &base, &mut out)?;
@@ -105,5 +106,7 @@ mod tests {
             assert_eq!(relative_key(Path::new("kernel-configs/9p.config"), &base), "../kernel-configs/9p.config");
             assert_eq!(relative_key(&abs_base.join("overlay/etc/motd"), &base), "overlay/etc/motd");
         }
+        // A recipe named by its bare file name: its directory is `.`.
+        assert_eq!(relative_key(&cwd.join("certs/ca.pem"), Path::new(".")), "certs/ca.pem");
     }
 }

@@ -413,6 +413,12 @@ fn load_merged(
 pub fn load(path: &Path) -> Result<LoadedRecipe, RecipeError> {
     let mut files = Vec::new();
     let (merged, origins) = load_merged(path, &mut Vec::new(), &mut files)?;
+    let missing: Vec<String> = REQUIRED.iter().filter(|(k, _)| lookup(&merged, k).is_none()).map(|(k, section)| format!("`{k}` ({section})")).collect();
+    if !missing.is_empty() {
+        let location = Some(Location { file: path.to_path_buf(), line: 1 });
+        let keys = if missing.len() == 1 { "a required key" } else { "required keys" };
+        return Err(RecipeError::file(location, format!("missing {keys}: {} (none of the files in its extends chain sets it)", missing.join(", "))));
+    }
     let value = Value::Table(merged.clone());
     let recipe: Recipe = serde_path_to_error::deserialize(value).map_err(|e| {
         let mut key = e.path().to_string();
@@ -429,12 +435,58 @@ pub fn load(path: &Path) -> Result<LoadedRecipe, RecipeError> {
     Ok(loaded)
 }
 
+/// Keys every recipe needs (with where they go), checked all at once
+/// before the typed model reads the recipe, which would stop at the first.
+const REQUIRED: &[(&str, &str)] = &[("image.name", "in [image]"), ("sources", "at least one [sources.NAME] table"), ("guest.source", "in [guest]"), ("guest.packages", "in [guest]")];
+
+/// The value at a dotted key of a table.
+fn lookup<'a>(t: &'a toml::Table, dotted: &str) -> Option<&'a Value> {
+    let mut parts = dotted.split('.');
+    let mut v = t.get(parts.next()?)?;
+    for p in parts {
+        v = v.as_table()?.get(p)?;
+    }
+    Some(v)
+}
+
+/// serde's wording of a type error in ours: `expected a whole number,
+/// found the string "x"`, on one line, without serde's trailing key.
+fn reword(message: &str) -> String {
+    let one_line = message.split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    let trimmed = match one_line.rfind(" in `") {
+        Some(i) if one_line.ends_with('`') => one_line[..i].to_string(),
+        _ => one_line,
+    };
+    let Some(rest) = trimmed.strip_prefix("invalid type: ") else { return trimmed };
+    let Some((found, expected)) = rest.split_once(", expected ") else { return trimmed };
+    let kind = |t: &str| -> String {
+        match t.trim() {
+            "u8" | "u16" | "u32" | "u64" | "i8" | "i16" | "i32" | "i64" | "usize" => "a whole number".into(),
+            "a sequence" => "a list".into(),
+            "a map" => "a table".into(),
+            "a boolean" | "bool" => "true or false".into(),
+            t if t.starts_with("struct ") => "a table".into(),
+            t => t.to_string(),
+        }
+    };
+    let found = match found.split_once(' ') {
+        Some(("string", v)) => format!("the string {v}"),
+        Some(("integer", v)) => format!("the number {}", v.trim_matches('`')),
+        Some(("floating", v)) => format!("the number {}", v.trim_start_matches("point ").trim_matches('`')),
+        Some(("boolean", v)) => format!("{}", v.trim_matches('`')),
+        _ if found == "sequence" => "a list".into(),
+        _ if found == "map" => "a table".into(),
+        _ => found.to_string(),
+    };
+    format!("expected {}, found {found}", kind(expected))
+}
+
 /// The key a type error is about and its message: an unknown field is
 /// reported at its own key (whether or not the deserializer's path already
 /// ends with it), with the nearest known name suggested.
 fn explain_type_error(path: &str, message: &str) -> (String, String) {
     let unknown = ["unknown field `", "unknown variant `"].iter().find_map(|p| message.strip_prefix(p).map(|rest| (*p, rest)));
-    let Some((prefix, rest)) = unknown else { return (path.to_string(), message.to_string()) };
+    let Some((prefix, rest)) = unknown else { return (path.to_string(), reword(message)) };
     let Some((name, tail)) = rest.split_once('`') else { return (path.to_string(), message.to_string()) };
     let key = if prefix.contains("field") && !(path == name || path.ends_with(&format!(".{name}"))) { join_key(path, name, false) } else { path.to_string() };
     let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
@@ -447,29 +499,22 @@ fn explain_type_error(path: &str, message: &str) -> (String, String) {
 
 /// The candidate nearest to `name` by edit distance, when it is close.
 fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let best = candidates.iter().map(|c| (edit_distance(name, c), *c)).min()?;
+    let best = candidates.iter().map(|c| (crate::suggest::edit_distance(name, c), *c)).min()?;
     (best.0 > 0 && best.0 <= (name.chars().count() / 3).max(1)).then_some(best.1)
 }
 
-/// Levenshtein distance over chars.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb { prev } else { 1 + prev.min(row[j]).min(row[j + 1]) };
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_in_our_words() {
+        assert_eq!(reword("invalid type: string \"2\", expected u32\nin `vm.cpus`\n"), "expected a whole number, found the string \"2\"");
+        assert_eq!(reword("invalid type: integer `512`, expected a string in `vm.memory`"), "expected a string, found the number 512");
+        assert_eq!(reword("invalid type: map, expected a sequence"), "expected a list, found a table");
+        assert_eq!(reword("something else"), "something else");
+    }
 
     #[test]
     fn unknown_fields_are_named_once_with_a_suggestion() {
@@ -480,7 +525,7 @@ mod tests {
         assert_eq!(explain_type_error("vm", far), ("vm.colour".to_string(), far.to_string()));
         let v = "unknown variant `openrcc`, expected `openrc` or `dinv`";
         assert_eq!(explain_type_error("guest.init", v), ("guest.init".to_string(), "unknown variant `openrcc`, did you mean `openrc`?".to_string()));
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(crate::suggest::edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

@@ -6,7 +6,9 @@ mod inputs;
 mod load;
 mod loaded;
 mod model;
+pub mod runtime;
 mod validate;
+mod values;
 
 pub use error::{Location, RecipeError};
 pub use inputs::inputs_digest;

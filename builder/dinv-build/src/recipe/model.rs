@@ -257,24 +257,19 @@ pub enum Init {
 }
 
 /// `vm.machine`: the QEMU machine type.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Machine {
-    /// QEMU's microvm: virtio-mmio devices, fast to boot.
-    #[default]
-    Microvm,
-    /// q35 with PCI.
-    Q35,
+pub use super::values::{Free, Size};
+
+/// `vm.machine`: the contract's type, shared with the launcher.
+pub use dinv_contract::settings::Machine;
+
+/// The default of a runtime setting's recipe key: the settings table's.
+fn table_default(key: &str) -> &'static str {
+    dinv_contract::settings::by_recipe_key(key).map(|s| s.default).unwrap_or_else(|| panic!("{key} is not in the settings table"))
 }
 
-impl Machine {
-    /// The name `DINV_MACHINE` and QEMU use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Machine::Microvm => "microvm",
-            Machine::Q35 => "q35",
-        }
-    }
+/// A whole-number default from the table.
+fn table_default_number(key: &str) -> u32 {
+    table_default(key).parse().unwrap_or_else(|_| panic!("the table's default of {key} is not a whole number"))
 }
 
 /// `kernel.mode`: where the guest kernel comes from.
@@ -364,6 +359,11 @@ pub struct KernelSection {
     /// closure of what the guest can need (see [`KernelModules`]).
     #[serde(default)]
     pub modules: KernelModules,
+    /// The module that provides a config option (`CONFIG_X = "module"`),
+    /// over dinv-kernel's map of the kernel's Makefiles: for an option the
+    /// map does not know, or names wrongly for this kernel.
+    #[serde(default)]
+    pub option_modules: BTreeMap<String, String>,
 }
 
 /// `kernel.boot`.
@@ -534,7 +534,7 @@ fn default_bip() -> String {
 }
 
 fn default_shutdown_timeout() -> u32 {
-    5
+    table_default_number("docker.shutdown_timeout")
 }
 
 fn default_hosts() -> Vec<String> {
@@ -596,16 +596,16 @@ impl Default for VmSection {
 }
 
 fn default_cpus() -> u32 {
-    1
+    table_default_number("vm.cpus")
 }
 fn default_memory() -> String {
-    "512M".into()
+    table_default("vm.memory").into()
 }
 fn default_disk() -> String {
-    "64G".into()
+    table_default("vm.docker_disk_size").into()
 }
 fn default_stop_timeout() -> u32 {
-    10
+    table_default_number("vm.stop_timeout")
 }
 
 /// `[rootfs]`: the ext4 image.
@@ -614,12 +614,12 @@ fn default_stop_timeout() -> u32 {
 pub struct RootfsSection {
     /// Fixed size (`512M`, `2G`); computed with headroom when absent.
     #[serde(default)]
-    pub size: Option<String>,
+    pub size: Option<Size>,
     /// Free space beyond the content when the size is computed: a share of
     /// the content (`"10%"`) or a size (`"64M"`). Default: 10% or 64 MiB,
     /// whichever is larger.
     #[serde(default)]
-    pub free: Option<String>,
+    pub free: Option<Free>,
     /// Remove what a headless VM never reads (docs, man and info pages,
     /// locales but C.UTF-8, lintian overrides). Default on.
     #[serde(default = "yes")]

@@ -30,31 +30,19 @@ pub fn overlaps(a: (Ipv4Addr, u8), b: (Ipv4Addr, u8)) -> bool {
     a0 <= b1 && b0 <= a1
 }
 
-/// Parses sizes like `512M`, `64G`, `1048576`, `2GiB` into bytes.
+pub use super::values::parse_free;
+
+/// Parses sizes like `512M`, `64G`, `1048576`, `2GiB` into bytes (a bare
+/// number is bytes): the contract's one size grammar.
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
-    let n: u64 = digits.parse().ok()?;
-    let unit = s[digits.len()..].trim().to_ascii_uppercase();
-    let mul: u64 = match unit.as_str() {
-        "" | "B" => 1,
-        "K" | "KB" | "KIB" => 1 << 10,
-        "M" | "MB" | "MIB" => 1 << 20,
-        "G" | "GB" | "GIB" => 1 << 30,
-        "T" | "TB" | "TIB" => 1 << 40,
-        _ => return None,
-    };
-    n.checked_mul(mul)
+    dinv_contract::settings::parse_size(s, 1)
 }
 
 /// Validates a loaded recipe; errors point at the offending key.
 pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
     let r = &l.recipe;
-    let image_name_ok = !r.image.name.is_empty()
-        && r.image.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c));
-    if !image_name_ok {
-        return Err(l.error("image.name", format!("{:?} is not a valid image name (lower-case letters, digits, . _ - /)", r.image.name)));
-    }
+    check_image_name(&r.image.name).map_err(|why| l.error("image.name", format!("{:?} is not a valid image name: {why}", r.image.name)))?;
+    check_image_tag(&r.image.tag).map_err(|why| l.error("image.tag", format!("{:?} is not a valid image tag: {why}", r.image.tag)))?;
     for (name, src) in &r.sources {
         match src {
             Source::Apk(a) => {
@@ -144,18 +132,19 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
     if overlaps(bip, (Ipv4Addr::new(10, 0, 2, 0), 24)) {
         return Err(l.error("docker.bip", format!("{} overlaps QEMU's user network 10.0.2.0/24", r.docker.bip)));
     }
-    if r.docker.shutdown_timeout >= r.vm.stop_timeout {
-        return Err(l.error(
-            "docker.shutdown_timeout",
-            format!(
-                "{} s must be below vm.stop_timeout ({} s), or dockerd is killed before its containers stop",
-                r.docker.shutdown_timeout, r.vm.stop_timeout
-            ),
-        ));
-    }
+    // vm.*, docker.shutdown_timeout: the launcher's own parsers and bounds.
+    super::runtime::validate(l)?;
     for (i, h) in r.docker.hosts.iter().enumerate() {
-        if !(h.starts_with("unix://") || h.starts_with("tcp://") || h.starts_with("fd://")) {
-            return Err(l.error(&format!("docker.hosts[{i}]"), format!("{h:?}: expected unix://, tcp:// or fd://")));
+        check_docker_host(h).map_err(|why| l.error(&format!("docker.hosts[{i}]"), format!("{h:?}: {why}")))?;
+    }
+    for (i, m) in r.docker.registry_mirrors.iter().enumerate() {
+        check_url(m).map_err(|why| l.error(&format!("docker.registry_mirrors[{i}]"), format!("{m:?} is not a registry mirror URL: {why}")))?;
+    }
+    if let Some(p) = &r.docker.proxy {
+        for (key, v) in [("http", &p.http), ("https", &p.https)] {
+            if let Some(v) = v {
+                check_url(v).map_err(|why| l.error(&format!("docker.proxy.{key}"), format!("{v:?} is not a proxy URL: {why}")))?;
+            }
         }
     }
     if let Some(level) = r.image.compression_level {
@@ -164,30 +153,21 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             return Err(l.error("image.compression_level", format!("{level} is out of range for {:?}: {lo} to {hi}", r.image.compression)));
         }
     }
-    if r.vm.cpus == 0 {
-        return Err(l.error("vm.cpus", "must be at least 1"));
-    }
-    for (key, v) in [("vm.memory", &r.vm.memory), ("vm.docker_disk_size", &r.vm.docker_disk_size)] {
-        if parse_size(v).is_none() {
-            return Err(l.error(key, format!("{v:?} is not a size like 512M or 64G")));
-        }
-    }
-    if let Some(s) = &r.rootfs.size {
-        if parse_size(s).is_none() {
-            return Err(l.error("rootfs.size", format!("{s:?} is not a size like 512M or 2G")));
-        }
-    }
-    if let Some(f) = &r.rootfs.free {
-        if parse_free(f).is_none() {
-            return Err(l.error("rootfs.free", format!("{f:?} is neither a share of the content like 10% nor a size like 64M")));
-        }
-    }
     if let super::model::KernelModules::Keep(keep) = &r.kernel.modules {
         for (i, k) in keep.iter().enumerate() {
             let bad = k.is_empty() || k.starts_with('/') || k.split('/').any(|c| c == "..") || k.chars().any(|c| c.is_whitespace() || c.is_control());
             if bad {
                 return Err(l.error(&format!("kernel.modules.keep[{i}]"), format!("{k:?} is not a module name, alias, or directory below /lib/modules/<release>/ such as kernel/net/sched/")));
             }
+        }
+    }
+    for (option, module) in &r.kernel.option_modules {
+        let key = format!("kernel.option_modules.{option}");
+        if !is_option_name(option) {
+            return Err(l.error(&key, format!("{option:?} is not a kernel config option such as CONFIG_WIREGUARD (CONFIG_ and upper-case letters, digits, _)")));
+        }
+        if !is_module_name(module) {
+            return Err(l.error(&key, format!("{module:?} is not a module name such as \"wireguard\" (letters, digits, _ and -)")));
         }
     }
     let runtime_remove = r.runtime.as_ref().map(|rt| rt.remove.as_slice()).unwrap_or_default();
@@ -257,6 +237,123 @@ fn valid_tag(t: &str) -> bool {
     !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
+/// An image name as the distribution reference grammar has it: an
+/// optional registry host (with a port), then `/`-separated path
+/// components of lower-case letters and digits joined by `.`, `_`, `__`
+/// or dashes.
+pub fn check_image_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 255 {
+        return Err("it is longer than 255 characters".into());
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    // A first component with a `.` or `:`, or `localhost`, is a registry host.
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let host = parts.remove(0);
+        let (h, port) = match host.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host, None),
+        };
+        let label_ok = |l: &str| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') && !l.starts_with('-') && !l.ends_with('-');
+        if !h.split('.').all(label_ok) {
+            return Err(format!("registry host {h:?} is not a host name"));
+        }
+        if let Some(p) = port {
+            if !p.parse::<u16>().is_ok_and(|p| p > 0) {
+                return Err(format!("registry port {p:?} is not a port number"));
+            }
+        }
+    }
+    for c in parts {
+        let alnum = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        // Separators: one `.` or `_`, two `_`, or any run of `-`.
+        let mut ok = !c.is_empty();
+        let mut rest = c;
+        while ok && !rest.is_empty() {
+            let end = rest.find(|ch: char| !(ch.is_ascii_lowercase() || ch.is_ascii_digit())).unwrap_or(rest.len());
+            ok = alnum(&rest[..end]);
+            rest = &rest[end..];
+            if rest.is_empty() {
+                break;
+            }
+            let sep_len = if rest.starts_with("__") {
+                2
+            } else if rest.starts_with(['.', '_']) {
+                1
+            } else {
+                rest.find(|ch: char| ch != '-').unwrap_or(rest.len())
+            };
+            if sep_len == 0 {
+                ok = false;
+                break;
+            }
+            rest = &rest[sep_len..];
+            ok = ok && !rest.is_empty();
+        }
+        if !ok {
+            return Err(format!("path component {c:?} must be lower-case letters and digits, joined by '.', '_', '__' or '-'"));
+        }
+    }
+    Ok(())
+}
+
+/// An image tag: a letter, digit or `_`, then up to 127 of those, `.` and `-`.
+pub fn check_image_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !first_ok || tag.len() > 128 || !chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err("expected letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-'".into());
+    }
+    Ok(())
+}
+
+/// A dockerd `-H` address: `unix:///absolute/path`, `tcp://[HOST]:PORT`
+/// or `fd://` (with an optional number).
+pub fn check_docker_host(h: &str) -> Result<(), String> {
+    if let Some(path) = h.strip_prefix("unix://") {
+        return if path.starts_with('/') { Ok(()) } else { Err("a unix socket needs an absolute path, e.g. unix:///var/run/docker.sock".into()) };
+    }
+    if let Some(rest) = h.strip_prefix("fd://") {
+        return if rest.is_empty() || rest.parse::<u32>().is_ok() { Ok(()) } else { Err("expected fd:// or fd://N".into()) };
+    }
+    if let Some(addr) = h.strip_prefix("tcp://") {
+        let (host, port) = addr.rsplit_once(':').ok_or("expected tcp://HOST:PORT, e.g. tcp://0.0.0.0:2375")?;
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return Err(format!("{port:?} is not a port number from 1 to 65535"));
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if !host.is_empty() && host.parse::<std::net::IpAddr>().is_err() && !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c)) {
+            return Err(format!("{host:?} is not an address or host name"));
+        }
+        return Ok(());
+    }
+    Err("expected unix://, tcp:// or fd://".into())
+}
+
+/// An http(s) URL with a host.
+pub fn check_url(s: &str) -> Result<(), String> {
+    let u = reqwest::Url::parse(s).map_err(|e| e.to_string())?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("the scheme must be http or https, not {}", u.scheme()));
+    }
+    if u.host_str().map_or(true, str::is_empty) {
+        return Err("it has no host".into());
+    }
+    Ok(())
+}
+
+/// `CONFIG_[A-Z0-9_]+`.
+fn is_option_name(s: &str) -> bool {
+    s.strip_prefix("CONFIG_").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+}
+
+/// A module name as `modprobe` takes it (the kernel treats `-` as `_`).
+fn is_module_name(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Each requested package in its source's syntax: apk world atoms
 /// (`name`, `name>=1.2`, `name@tag`, `!name`), or Debian `name` /
 /// `name=version`.
@@ -303,13 +400,43 @@ mod tests {
         assert_eq!(parse_size("2GiB"), Some(2 << 30));
         assert_eq!(parse_size("12x"), None);
     }
-}
 
-/// `rootfs.free`: `"10%"` → a share of the content, in percent; `"64M"` →
-/// bytes. `(percent, bytes)`, one of them zero.
-pub fn parse_free(s: &str) -> Option<(u32, u64)> {
-    match s.trim().strip_suffix('%') {
-        Some(p) => p.trim().parse::<u32>().ok().filter(|p| *p <= 1000).map(|p| (p, 0)),
-        None => parse_size(s).map(|b| (0, b)),
+    #[test]
+    fn references_hosts_and_urls() {
+        for ok in ["dinv", "dinv-build/dinv", "a__b", "a.b_c--d", "localhost:5000/x", "registry.example:5443/team/dinv", "ghcr.io/o/n"] {
+            assert!(check_image_name(ok).is_ok(), "{ok}: {:?}", check_image_name(ok));
+        }
+        for bad in ["", "Has Spaces", "UPPER", "a/", "/a", "a..b", "a___b", "-a", "a-", "host:99999/x", "a//b"] {
+            assert!(check_image_name(bad).is_err(), "{bad}");
+        }
+        for ok in ["latest", "v1.2.3", "_x", "A-b.C"] {
+            assert!(check_image_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Has Spaces", ".x", "-x", "a:b", &"x".repeat(129)] {
+            assert!(check_image_tag(bad).is_err(), "{bad}");
+        }
+        for ok in ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375", "tcp://:2375", "tcp://[::]:2375", "fd://", "fd://3"] {
+            assert!(check_docker_host(ok).is_ok(), "{ok}");
+        }
+        for bad in ["tcp://0.0.0.0:99999", "tcp://0.0.0.0", "unix://rel", "fd://x", "http://x:1", "tcp://a b:1"] {
+            assert!(check_docker_host(bad).is_err(), "{bad}");
+        }
+        assert!(check_url("https://mirror.example").is_ok());
+        for bad in ["not a url", "ftp://x", "https://"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn option_and_module_names() {
+        assert!(is_option_name("CONFIG_WIREGUARD") && is_option_name("CONFIG_9P_FS"));
+        for bad in ["WIREGUARD", "CONFIG_", "CONFIG_wireguard", "CONFIG_WIRE-GUARD", "config_X"] {
+            assert!(!is_option_name(bad), "{bad}");
+        }
+        assert!(is_module_name("wireguard") && is_module_name("xt_MASQUERADE") && is_module_name("crc32c-intel"));
+        for bad in ["", "wireguard.ko", "kernel/net/wg", "a b"] {
+            assert!(!is_module_name(bad), "{bad}");
+        }
     }
 }
+

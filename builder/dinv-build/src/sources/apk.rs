@@ -207,6 +207,10 @@ impl PackageSource for ApkSourceSet {
         Ok(cache.blob_path("apk-q1", &hex::encode(parse_checksum(p)?.as_bytes())))
     }
 
+    fn package_names(&self) -> Vec<&str> {
+        self.candidates.iter().map(|c| c.name.as_str()).collect()
+    }
+
     fn vendor_name(&self, p: &ResolvedPackage) -> Result<PathBuf> {
         Ok(Path::new("apk-q1").join(hex::encode(parse_checksum(p)?.as_bytes())))
     }

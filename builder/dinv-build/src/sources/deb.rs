@@ -358,6 +358,10 @@ impl PackageSource for DebSourceSet {
         Ok(cache.blob_path("sha256", &sha256_hex(p)?))
     }
 
+    fn package_names(&self) -> Vec<&str> {
+        self.by_name.keys().map(String::as_str).collect()
+    }
+
     fn vendor_name(&self, p: &ResolvedPackage) -> Result<PathBuf> {
         Ok(Path::new("sha256").join(sha256_hex(p)?))
     }

@@ -93,6 +93,12 @@ pub trait PackageSource: Send + Sync {
 
     /// SHA-256 (hex) of a fetched package file (the SBOM).
     fn file_sha256(&self, cache: &Cache, p: &ResolvedPackage) -> Result<String>;
+
+    /// Every package name the index knows (for "did you mean"); none for
+    /// a source opened from a lock file.
+    fn package_names(&self) -> Vec<&str> {
+        Vec::new()
+    }
 }
 
 /// Totals of an unpack.

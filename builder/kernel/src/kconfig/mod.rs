@@ -176,6 +176,9 @@ pub fn merge(fragments: &[Fragment]) -> MergedConfig {
 pub enum Satisfaction {
     /// Built in (or, for `is not set`, absent as required).
     Builtin,
+    /// `=m`, but there is no module to load: the option builds none of its
+    /// own (a menu, a helper option), or only modules built into the kernel.
+    NothingToLoad,
     /// Present as a module, which the caller must ship and load.
     Module(String),
     /// A non-tristate value that matches exactly, or a required
@@ -189,6 +192,20 @@ pub struct ModuleNeed {
     pub option: String,
     pub module: String,
     pub source: Source,
+}
+
+/// What the caller of [`check`] knows about the modules of an option the
+/// kernel has as `=m` (see [`crate::option_modules::OptionModules::lookup`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ModuleLookup {
+    /// Load these; none when the option builds no module of its own or
+    /// only modules built into the kernel.
+    Load(Vec<String>),
+    /// No module name is known for the option.
+    Unknown,
+    /// The names known for it, none of which the kernel has;
+    /// `from_recipe` when the recipe gave them.
+    NotShipped { modules: Vec<String>, from_recipe: bool },
 }
 
 /// The outcome of [`check`].
@@ -224,10 +241,11 @@ impl CheckReport {
     }
 }
 
-/// Checks a kernel's config against merged requirements. `module_of` maps
-/// an option to the module that provides it (see
-/// [`crate::option_modules::module_for_option`]).
-pub fn check(required: &MergedConfig, kernel: &KernelConfig, id: &KernelId, module_of: &dyn Fn(&str) -> Option<String>) -> CheckReport {
+/// Checks a kernel's config against merged requirements. `module_of` says
+/// which modules provide an option the kernel has as `=m` (see
+/// [`crate::option_modules::OptionModules::lookup`]); an option that
+/// builds several needs them all.
+pub fn check(required: &MergedConfig, kernel: &KernelConfig, id: &KernelId, module_of: &dyn Fn(&str) -> ModuleLookup) -> CheckReport {
     let mut report = CheckReport { kernel: id.clone(), satisfied: Vec::new(), modules: Vec::new(), problems: Vec::new() };
     for (name, opt) in &required.options {
         let have = kernel.get(name);
@@ -238,8 +256,12 @@ pub fn check(required: &MergedConfig, kernel: &KernelConfig, id: &KernelId, modu
             (_, None) => report.problems.push(problem(ProblemKind::Missing)),
             (ConfigValue::Yes | ConfigValue::Module, Some(ConfigValue::Yes)) => report.satisfied.push((name.clone(), Satisfaction::Builtin)),
             (ConfigValue::Yes | ConfigValue::Module, Some(ConfigValue::Module)) => match module_of(name) {
-                Some(module) => report.modules.push(ModuleNeed { option: name.clone(), module, source: opt.source.clone() }),
-                None => report.problems.push(problem(ProblemKind::UnknownModule)),
+                ModuleLookup::Load(modules) if modules.is_empty() => report.satisfied.push((name.clone(), Satisfaction::NothingToLoad)),
+                ModuleLookup::Load(modules) => {
+                    report.modules.extend(modules.into_iter().map(|module| ModuleNeed { option: name.clone(), module, source: opt.source.clone() }))
+                }
+                ModuleLookup::Unknown => report.problems.push(problem(ProblemKind::UnknownModule)),
+                ModuleLookup::NotShipped { modules, from_recipe } => report.problems.push(problem(ProblemKind::ModulesNotShipped { modules, from_recipe })),
             },
             (want, Some(h)) if want == h => report.satisfied.push((name.clone(), Satisfaction::Matches)),
             (_, Some(h)) => report.problems.push(problem(ProblemKind::Mismatch { have: h.clone() })),
@@ -313,31 +335,50 @@ CONFIG_DEFAULT_HOSTNAME=\"dinv\"
     fn check_classifies_every_case() {
         let req = Fragment::parse(
             "req.config",
-            "# 1\nCONFIG_BUILTIN=y\n# 2\nCONFIG_AS_MOD=y\n# 3\nCONFIG_WANT_M=m\n# 4\nCONFIG_GONE=y\n# 5\n# CONFIG_OFF is not set\n# 6\n# CONFIG_BAD_ON is not set\n# 7\nCONFIG_NOMAP=y\n# 8\nCONFIG_DISABLED=y\n# 9\nCONFIG_HZ=250\n",
+            "# 1\nCONFIG_BUILTIN=y\n# 2\nCONFIG_AS_MOD=y\n# 3\nCONFIG_WANT_M=m\n# 4\nCONFIG_GONE=y\n# 5\n# CONFIG_OFF is not set\n# 6\n# CONFIG_BAD_ON is not set\n# 7\nCONFIG_NOMAP=y\n# 8\nCONFIG_DISABLED=y\n# 9\nCONFIG_HZ=250\n# 10\nCONFIG_TWO=m\n# 11\nCONFIG_MENU=m\n# 12\nCONFIG_ELSEWHERE=m\n",
         )
         .unwrap();
         let kernel = KernelConfig::parse(
             "config-6.1.0-test",
-            "CONFIG_BUILTIN=y\nCONFIG_AS_MOD=m\nCONFIG_WANT_M=y\nCONFIG_BAD_ON=m\nCONFIG_NOMAP=m\n# CONFIG_DISABLED is not set\nCONFIG_HZ=250\n",
+            "CONFIG_BUILTIN=y\nCONFIG_AS_MOD=m\nCONFIG_WANT_M=y\nCONFIG_BAD_ON=m\nCONFIG_NOMAP=m\n# CONFIG_DISABLED is not set\nCONFIG_HZ=250\nCONFIG_TWO=m\nCONFIG_MENU=m\nCONFIG_ELSEWHERE=m\n",
         )
         .unwrap();
-        let map = |o: &str| (o == "CONFIG_AS_MOD").then(|| "as_mod".to_string());
+        let map = |o: &str| match o {
+            "CONFIG_AS_MOD" => ModuleLookup::Load(vec!["as_mod".into()]),
+            "CONFIG_TWO" => ModuleLookup::Load(vec!["two_a".into(), "two_b".into()]),
+            "CONFIG_MENU" => ModuleLookup::Load(vec![]),
+            "CONFIG_ELSEWHERE" => ModuleLookup::NotShipped { modules: vec!["old_name".into()], from_recipe: false },
+            _ => ModuleLookup::Unknown,
+        };
         let r = check(&merge(&[req]), &kernel, &id(), &map);
-        assert_eq!(r.modules, [ModuleNeed { option: "CONFIG_AS_MOD".into(), module: "as_mod".into(), source: Source { file: "req.config".into(), line: 4 } }]);
+        let need = |option: &str, module: &str, line| ModuleNeed { option: option.into(), module: module.into(), source: Source { file: "req.config".into(), line } };
+        assert_eq!(r.modules, [need("CONFIG_AS_MOD", "as_mod", 4), need("CONFIG_TWO", "two_a", 20), need("CONFIG_TWO", "two_b", 20)]);
+        assert_eq!(r.module_names(), ["as_mod", "two_a", "two_b"]);
         let sat: BTreeMap<_, _> = r.satisfied.iter().cloned().collect();
         assert_eq!(sat["CONFIG_BUILTIN"], Satisfaction::Builtin);
         assert_eq!(sat["CONFIG_WANT_M"], Satisfaction::Builtin);
         assert_eq!(sat["CONFIG_OFF"], Satisfaction::Matches);
         assert_eq!(sat["CONFIG_HZ"], Satisfaction::Matches);
+        assert_eq!(sat["CONFIG_MENU"], Satisfaction::NothingToLoad);
         let probs: BTreeMap<_, _> = r.problems.iter().map(|p| (p.option.as_str(), p.kind.clone())).collect();
-        assert_eq!(probs.len(), 4);
+        assert_eq!(probs.len(), 5);
         assert_eq!(probs["CONFIG_GONE"], ProblemKind::Missing);
         assert_eq!(probs["CONFIG_BAD_ON"], ProblemKind::Mismatch { have: ConfigValue::Module });
         assert_eq!(probs["CONFIG_NOMAP"], ProblemKind::UnknownModule);
         assert_eq!(probs["CONFIG_DISABLED"], ProblemKind::Mismatch { have: ConfigValue::NotSet });
+        assert_eq!(probs["CONFIG_ELSEWHERE"], ProblemKind::ModulesNotShipped { modules: vec!["old_name".into()], from_recipe: false });
         let msg = r.into_result().unwrap_err().to_string();
         assert!(
             msg.contains("CONFIG_GONE (required =y by req.config:8) is missing from the config of linux-image-test 1.0 (kernel 6.1.0-test)"),
+            "{msg}"
+        );
+        // Both module problems say how the recipe gets out of them.
+        assert!(
+            msg.contains("CONFIG_NOMAP (required =y by req.config:14) is a module in linux-image-test 1.0 (kernel 6.1.0-test), but dinv-kernel does not know the module's name; set kernel.option_modules = { CONFIG_NOMAP = \"<module>\" } in the recipe"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("none of the modules the kernel's Makefiles build for it (old_name); set kernel.option_modules = { CONFIG_ELSEWHERE = \"<module>\" } in the recipe"),
             "{msg}"
         );
     }

@@ -64,8 +64,12 @@ pub enum ProblemKind {
     /// The kernel has another value.
     Mismatch { have: ConfigValue },
     /// Required `=y` (or `=m`), the kernel has `=m`, and no module name is
-    /// known for the option, so it cannot be put in the initramfs.
+    /// known for the option, so it cannot be loaded.
     UnknownModule,
+    /// Required `=y` (or `=m`), the kernel has `=m`, and it has none of the
+    /// modules known for the option (`from_recipe`: the recipe's
+    /// `kernel.option_modules` named them).
+    ModulesNotShipped { modules: Vec<String>, from_recipe: bool },
 }
 
 /// One unmet requirement, with everything needed to act on it.
@@ -81,12 +85,23 @@ pub struct ConfigProblem {
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (o, w, s, k) = (&self.option, &self.want, &self.source, &self.kernel);
+        // The way out of both module problems: the recipe names the module.
+        let fix = format!("set kernel.option_modules = {{ {o} = \"<module>\" }} in the recipe");
         match &self.kind {
             ProblemKind::Missing => write!(f, "{o} (required {w} by {s}) is missing from the config of {k}"),
             ProblemKind::Mismatch { have } => write!(f, "{o} (required {w} by {s}) is {have} in {k}"),
-            ProblemKind::UnknownModule => write!(
+            ProblemKind::UnknownModule => {
+                write!(f, "{o} (required {w} by {s}) is a module in {k}, but dinv-kernel does not know the module's name; {fix}")
+            }
+            ProblemKind::ModulesNotShipped { modules, from_recipe: true } => write!(
                 f,
-                "{o} (required {w} by {s}) is a module in {k}, but dinv-kernel does not know the module's name; add it to option_modules.rs"
+                "{o} (required {w} by {s}) is a module in {k}, but kernel.option_modules names {} for it, which is neither a module of the package nor built in",
+                modules.join(", ")
+            ),
+            ProblemKind::ModulesNotShipped { modules, from_recipe: false } => write!(
+                f,
+                "{o} (required {w} by {s}) is a module in {k}, but the package has none of the modules the kernel's Makefiles build for it ({}); {fix}",
+                modules.join(", ")
             ),
         }
     }

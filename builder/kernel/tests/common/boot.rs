@@ -21,7 +21,7 @@ pub fn dinv_init_binary() -> PathBuf {
         let target_dir = workspace.join("target/static");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
-            .args(["build", "-p", "dinv-launcher", "--bin", "dinv-init", "--target", "x86_64-unknown-linux-gnu"])
+            .args(["build", "-p", "dinv-init", "--bin", "dinv-init", "--target", "x86_64-unknown-linux-gnu"])
             .env("CARGO_TARGET_DIR", &target_dir)
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
             .current_dir(&workspace)

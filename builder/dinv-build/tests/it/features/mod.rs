@@ -1,0 +1,9 @@
+//! What users do with recipes and outputs.
+
+mod cli_output;
+mod customise;
+mod locked;
+mod out_dir;
+mod push;
+mod reproducible;
+mod runtime_contract;

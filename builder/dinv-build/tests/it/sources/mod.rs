@@ -1,0 +1,5 @@
+//! Package sources: apk repositories and Debian archives.
+
+mod apk_hostile;
+mod apk_source;
+mod debian_source;
