@@ -498,7 +498,8 @@ fn docker_loads_multi_piece_gzip_and_zstd_layers() {
         return;
     }
     for compression in ["gzip", "zstd"] {
-        let recipe = RECIPE.replace("source_url =", &format!("compression = \"{compression}\"\nsource_url ="));
+        // A tag of its own: the other docker test loads and removes 1.2.3 at the same time.
+        let recipe = RECIPE.replace("source_url =", &format!("compression = \"{compression}\"\nsource_url =")).replace("tag = \"1.2.3\"", &format!("tag = \"multi-piece-{compression}\""));
         let fx = fixture_with(&recipe, 14 << 20);
         let d = tempfile::tempdir().unwrap();
         let out = build_image(&fx.inputs(), d.path()).unwrap();
