@@ -208,7 +208,7 @@ impl PackageSource for ApkSourceSet {
     }
 
     fn package_names(&self) -> Vec<&str> {
-        self.candidates.iter().map(|c| c.name.as_str()).collect()
+        self.repos.iter().flat_map(|r| r.entries.iter().map(|e| e.name.as_str())).collect()
     }
 
     fn vendor_name(&self, p: &ResolvedPackage) -> Result<PathBuf> {
