@@ -1,11 +1,13 @@
 //! A local Debian mirror for tests.
 //!
-//! `dists/bookworm/InRelease` and `main/binary-amd64/Packages` are the real
-//! files from `/var/lib/apt/lists` (found by name pattern; the Packages
-//! file is stored lz4-compressed there, and once decompressed its SHA256
-//! matches the InRelease entry). Package files are fetched with
-//! `apt-get download NAME=VERSION` into `pool/` at their `Filename`, kept in
-//! a cache directory across runs, and the tree is served over HTTP on
+//! `debian/dists/<suite>/InRelease` and `main/binary-amd64/Packages` (and
+//! `debian-security/dists/...` for security suites) are the real files:
+//! from `/var/lib/apt/lists` for bookworm, or from a private apt's lists
+//! ([`crate::apt`]) for any suite (the Packages file is stored
+//! lz4-compressed there, and once decompressed its SHA256 matches the
+//! InRelease entry). Package files are fetched with `apt-get download
+//! NAME=VERSION` into the archive's pool at their `Filename`, kept in a
+//! cache directory across runs, and the tree is served over HTTP on
 //! 127.0.0.1.
 
 use std::collections::BTreeMap;
@@ -13,6 +15,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use crate::apt::{release_suites, Apt, Archive};
 
 /// A file in /var/lib/apt/lists whose name ends with `suffix`.
 pub fn apt_list(suffix: &str) -> PathBuf {
@@ -32,17 +36,23 @@ pub fn lz4_frames(path: &Path) -> Vec<u8> {
 
 pub use crate::http::{percent_decode, serve};
 
-/// The served mirror.
+/// The served mirror: `debian/` and `debian-security/` trees on
+/// 127.0.0.1, as Debian lays them out, so a recipe's security suites are
+/// found `debian-security` next to the mirror's `debian`.
 pub struct Mirror {
     pub root: PathBuf,
     pub port: u16,
-    /// Package → (version → Filename) from the Packages index.
+    /// Package → (version → Filename) over every suite.
     pub filenames: BTreeMap<String, BTreeMap<String, String>>,
+    /// (package, version) → the archives whose suites list it.
+    archives: BTreeMap<(String, String), Vec<Archive>>,
+    /// Where packages are downloaded from: the host's apt, or a private one.
+    apt: Option<Apt>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Mirror {
-    /// A mirror with the real metadata in a fresh temporary directory.
+    /// A bookworm-only mirror with the real metadata in a fresh temporary directory.
     pub fn new() -> Mirror {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mirror");
@@ -51,37 +61,67 @@ impl Mirror {
         m
     }
 
-    /// A mirror in `root` (kept between runs, so downloaded packages are reused).
+    /// A bookworm-only mirror in `root` (kept between runs, so downloaded
+    /// packages are reused), from this host's apt lists.
     pub fn at(root: &Path) -> Mirror {
-        let dists = root.join("dists/bookworm");
-        fs::create_dir_all(dists.join("main/binary-amd64")).unwrap();
-        fs::copy(apt_list("_dists_bookworm_InRelease"), dists.join("InRelease")).unwrap();
+        let in_release = fs::read(apt_list("_dists_bookworm_InRelease")).unwrap();
         let packages = lz4_frames(&apt_list("_dists_bookworm_main_binary-amd64_Packages.lz4"));
-        fs::write(dists.join("main/binary-amd64/Packages"), &packages).unwrap();
+        Mirror::from_suites(root, vec![("bookworm".into(), Archive::Main, in_release, packages)], None)
+    }
+
+    /// A mirror of several suites of the real archive (e.g.
+    /// [`release_suites`]`("trixie")`), read through a private apt whose
+    /// state is kept in `apt_dir`; packages come from that apt too.
+    pub fn of_suites(root: &Path, apt_dir: &Path, suites: &[(String, Archive)]) -> Mirror {
+        let apt = Apt::at(apt_dir, suites);
+        let data = suites.iter().map(|(s, a)| (s.clone(), *a, apt.in_release(s), apt.packages(s))).collect();
+        Mirror::from_suites(root, data, Some(apt))
+    }
+
+    fn from_suites(root: &Path, suites: Vec<(String, Archive, Vec<u8>, Vec<u8>)>, apt: Option<Apt>) -> Mirror {
         let mut filenames: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for para in String::from_utf8_lossy(&packages).split("\n\n") {
-            let get = |f: &str| para.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")[..]).map(str::to_string));
-            if let (Some(n), Some(v), Some(f)) = (get("Package"), get("Version"), get("Filename")) {
-                filenames.entry(n).or_default().insert(v, f);
+        let mut archives: BTreeMap<(String, String), Vec<Archive>> = BTreeMap::new();
+        for (suite, archive, in_release, packages) in suites {
+            let dists = root.join(archive.dir()).join("dists").join(&suite);
+            fs::create_dir_all(dists.join("main/binary-amd64")).unwrap();
+            fs::write(dists.join("InRelease"), &in_release).unwrap();
+            fs::write(dists.join("main/binary-amd64/Packages"), &packages).unwrap();
+            for para in String::from_utf8_lossy(&packages).split("\n\n") {
+                let get = |f: &str| para.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")[..]).map(str::to_string));
+                if let (Some(n), Some(v), Some(f)) = (get("Package"), get("Version"), get("Filename")) {
+                    filenames.entry(n.clone()).or_default().insert(v.clone(), f);
+                    let a = archives.entry((n, v)).or_default();
+                    if !a.contains(&archive) {
+                        a.push(archive);
+                    }
+                }
             }
         }
         let port = serve(root.to_path_buf());
-        Mirror { root: root.to_path_buf(), port, filenames, _dir: None }
+        Mirror { root: root.to_path_buf(), port, filenames, archives, apt, _dir: None }
     }
 
+    /// The main archive's URL (`--debian-mirror`); the security archive is
+    /// `debian-security` next to it.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}/debian", self.port)
     }
 
-    /// Makes sure every `(name, version)` is in the pool, fetching missing
-    /// ones with `apt-get download` (several per call). Panics with apt's
-    /// message when a download fails.
+    /// The security archive's URL.
+    pub fn security_url(&self) -> String {
+        format!("http://127.0.0.1:{}/debian-security", self.port)
+    }
+
+    /// Makes sure every `(name, version)` is in the pool of each archive
+    /// that lists it, fetching missing ones with `apt-get download`
+    /// (several per call). Panics with apt's message when a download fails.
     pub fn ensure_packages(&self, pkgs: &[(String, String)]) {
         let mut missing = Vec::new();
         for (n, v) in pkgs {
-            let f = self.filenames.get(n).and_then(|m| m.get(v)).unwrap_or_else(|| panic!("{n}={v} is not in the bookworm index"));
-            if !self.root.join(f).is_file() {
-                missing.push((n.clone(), v.clone(), f.clone()));
+            let f = self.filenames.get(n).and_then(|m| m.get(v)).unwrap_or_else(|| panic!("{n}={v} is not in the mirror's indexes"));
+            let dests: Vec<PathBuf> = self.archives[&(n.clone(), v.clone())].iter().map(|a| self.root.join(a.dir()).join(f)).collect();
+            if dests.iter().any(|d| !d.is_file()) {
+                missing.push((n.clone(), v.clone(), dests));
             }
         }
         if missing.is_empty() {
@@ -90,15 +130,16 @@ impl Mirror {
         let dl = self.root.join(".download");
         fs::create_dir_all(&dl).unwrap();
         for chunk in missing.chunks(40) {
-            let args: Vec<String> = chunk.iter().map(|(n, v, _)| format!("{n}={v}")).collect();
-            let out = Command::new("apt-get")
-                .args(["download", "-q", "-o", "Debug::NoLocking=1"])
-                .args(&args)
-                .current_dir(&dl)
-                .output()
-                .expect("apt-get");
-            assert!(out.status.success(), "apt-get download failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            for (n, _, f) in chunk {
+            let args: Vec<(String, String)> = chunk.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+            match &self.apt {
+                Some(apt) => apt.download(&args, &dl),
+                None => {
+                    let names: Vec<String> = args.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                    let out = Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1"]).args(&names).current_dir(&dl).output().expect("apt-get");
+                    assert!(out.status.success(), "apt-get download failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                }
+            }
+            for (n, _, dests) in chunk {
                 // apt names a download NAME_VERSION_ARCH.deb with the epoch as
                 // `%3a`, while pool names drop the epoch: match by name.
                 let got = fs::read_dir(&dl)
@@ -107,9 +148,11 @@ impl Mirror {
                     .map(|e| e.path())
                     .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{n}_")))
                     .unwrap_or_else(|| panic!("apt-get download did not produce {n}"));
-                let dest = self.root.join(f);
-                fs::create_dir_all(dest.parent().unwrap()).unwrap();
-                fs::rename(&got, &dest).unwrap();
+                for dest in dests {
+                    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                    fs::copy(&got, dest).unwrap();
+                }
+                fs::remove_file(&got).unwrap();
             }
         }
     }
