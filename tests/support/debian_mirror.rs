@@ -44,8 +44,9 @@ pub struct Mirror {
     pub port: u16,
     /// Package → (version → Filename) over every suite.
     pub filenames: BTreeMap<String, BTreeMap<String, String>>,
-    /// (package, version) → the archives whose suites list it.
-    archives: BTreeMap<(String, String), Vec<Archive>>,
+    /// (package, version) → each archive whose suites list it, with its
+    /// Filename there (the security archive's pool is `pool/updates/`).
+    archives: BTreeMap<(String, String), Vec<(Archive, String)>>,
     /// Where packages are downloaded from: the host's apt, or a private one.
     apt: Option<Apt>,
     _dir: Option<tempfile::TempDir>,
@@ -80,19 +81,19 @@ impl Mirror {
 
     fn from_suites(root: &Path, suites: Vec<(String, Archive, Vec<u8>, Vec<u8>)>, apt: Option<Apt>) -> Mirror {
         let mut filenames: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        let mut archives: BTreeMap<(String, String), Vec<Archive>> = BTreeMap::new();
+        let mut archives: BTreeMap<(String, String), Vec<(Archive, String)>> = BTreeMap::new();
         for (suite, archive, in_release, packages) in suites {
             let dists = root.join(archive.dir()).join("dists").join(&suite);
             fs::create_dir_all(dists.join("main/binary-amd64")).unwrap();
-            fs::write(dists.join("InRelease"), &in_release).unwrap();
-            fs::write(dists.join("main/binary-amd64/Packages"), &packages).unwrap();
+            write_if_changed(&dists.join("InRelease"), &in_release);
+            write_if_changed(&dists.join("main/binary-amd64/Packages"), &packages);
             for para in String::from_utf8_lossy(&packages).split("\n\n") {
                 let get = |f: &str| para.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")[..]).map(str::to_string));
                 if let (Some(n), Some(v), Some(f)) = (get("Package"), get("Version"), get("Filename")) {
-                    filenames.entry(n.clone()).or_default().insert(v.clone(), f);
+                    filenames.entry(n.clone()).or_default().insert(v.clone(), f.clone());
                     let a = archives.entry((n, v)).or_default();
-                    if !a.contains(&archive) {
-                        a.push(archive);
+                    if !a.contains(&(archive, f.clone())) {
+                        a.push((archive, f));
                     }
                 }
             }
@@ -118,8 +119,8 @@ impl Mirror {
     pub fn ensure_packages(&self, pkgs: &[(String, String)]) {
         let mut missing = Vec::new();
         for (n, v) in pkgs {
-            let f = self.filenames.get(n).and_then(|m| m.get(v)).unwrap_or_else(|| panic!("{n}={v} is not in the mirror's indexes"));
-            let dests: Vec<PathBuf> = self.archives[&(n.clone(), v.clone())].iter().map(|a| self.root.join(a.dir()).join(f)).collect();
+            let at = self.archives.get(&(n.clone(), v.clone())).unwrap_or_else(|| panic!("{n}={v} is not in the mirror's indexes"));
+            let dests: Vec<PathBuf> = at.iter().map(|(a, f)| self.root.join(a.dir()).join(f)).collect();
             if dests.iter().any(|d| !d.is_file()) {
                 missing.push((n.clone(), v.clone(), dests));
             }
@@ -127,8 +128,11 @@ impl Mirror {
         if missing.is_empty() {
             return;
         }
-        let dl = self.root.join(".download");
-        fs::create_dir_all(&dl).unwrap();
+        // Tests share mirrors: each call downloads into its own directory
+        // and renames into the pool.
+        fs::create_dir_all(self.root.join(".download")).unwrap();
+        let dl_dir = tempfile::tempdir_in(self.root.join(".download")).unwrap();
+        let dl = dl_dir.path().to_path_buf();
         for chunk in missing.chunks(40) {
             let args: Vec<(String, String)> = chunk.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
             match &self.apt {
@@ -142,18 +146,40 @@ impl Mirror {
             for (n, _, dests) in chunk {
                 // apt names a download NAME_VERSION_ARCH.deb with the epoch as
                 // `%3a`, while pool names drop the epoch: match by name.
-                let got = fs::read_dir(&dl)
-                    .unwrap()
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{n}_")))
-                    .unwrap_or_else(|| panic!("apt-get download did not produce {n}"));
+                let find = || {
+                    fs::read_dir(&dl).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{n}_")))
+                };
+                let got = find().or_else(|| {
+                    // Seen once under load: a package of the batch missing
+                    // although apt succeeded. Once more, alone.
+                    let v = &chunk.iter().find(|(m, _, _)| m == n).unwrap().1;
+                    match &self.apt {
+                        Some(apt) => apt.download(&[(n.clone(), v.clone())], &dl),
+                        None => {
+                            let _ = Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", &format!("{n}={v}")]).current_dir(&dl).status();
+                        }
+                    }
+                    find()
+                });
+                let got = got.unwrap_or_else(|| panic!("apt-get download did not produce {n} in {}: {:?}", dl.display(), fs::read_dir(&dl).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>()));
                 for dest in dests {
-                    fs::create_dir_all(dest.parent().unwrap()).unwrap();
-                    fs::copy(&got, dest).unwrap();
+                    write_if_changed(dest, &fs::read(&got).unwrap());
                 }
                 fs::remove_file(&got).unwrap();
             }
         }
     }
+}
+
+/// Writes `bytes` to `path` by a rename (readers never see half a file),
+/// unless it holds them already: tests running at once share a mirror.
+fn write_if_changed(path: &Path, bytes: &[u8]) {
+    if fs::read(path).is_ok_and(|b| b == bytes) {
+        return;
+    }
+    let dir = path.parent().unwrap();
+    fs::create_dir_all(dir).unwrap();
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).unwrap();
+    std::io::Write::write_all(&mut tmp, bytes).unwrap();
+    tmp.persist(path).unwrap();
 }

@@ -39,6 +39,16 @@ pub struct HostInputs {
     /// Test hook `DINV_TEST_PAUSE_AT=<stage>`: the build stops at the start
     /// of that stage (see `pipeline`), for fault tests that kill it there.
     pub test_pause_at: Option<crate::error::Stage>,
+    /// Test hook `DINV_TEST_NOW=<unix seconds>`: the time Valid-Until is
+    /// checked against, so a test can see a suite expire.
+    pub test_now: Option<i64>,
+}
+
+impl HostInputs {
+    /// Now, in Unix seconds (or the test hook's time).
+    pub fn now(&self) -> i64 {
+        self.test_now.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0))
+    }
 }
 
 impl HostInputs {
@@ -49,6 +59,7 @@ impl HostInputs {
             revision: std::env::var("DINV_REVISION").ok().filter(|v| !v.is_empty()),
             apt_sources: AptSources::read(Path::new("/etc/apt")),
             test_pause_at: std::env::var("DINV_TEST_PAUSE_AT").ok().and_then(|v| crate::error::Stage::from_name(&v)),
+            test_now: std::env::var("DINV_TEST_NOW").ok().and_then(|v| v.trim().parse().ok()),
         }
     }
 }

@@ -202,11 +202,33 @@ pub struct DebSource {
 }
 
 /// One entry of `sources.NAME.suites`: a name, or a table naming the archive.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum DebSuite {
     Name(String),
     Full(DebSuiteTable),
+}
+
+/// By hand rather than `untagged`: a mistake inside the table
+/// (`archive = "securty"`) is reported as itself, at its key, instead of
+/// "data did not match any variant".
+impl<'de> Deserialize<'de> for DebSuite {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = DebSuite;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a suite name or a table { suite, archive }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DebSuite, E> {
+                Ok(DebSuite::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<DebSuite, A::Error> {
+                DebSuiteTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(DebSuite::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `{ suite = "trixie-security", archive = "security" }`.

@@ -136,8 +136,7 @@ impl DebSourceSet {
         tracing::info!(suite, url = %in_url, "InRelease fetched and verified");
         // As apt: a suite past its Valid-Until (security and updates suites
         // carry one) is refused, so a stale mirror cannot hide fixes.
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        release.check_valid_at(now).map_err(|e| Error::integrity(format!("suite {suite} ({in_url})"), e))?;
+        release.check_valid_at(env.host.now()).map_err(|e| Error::integrity(format!("suite {suite} ({in_url})"), e))?;
         Ok(release)
     }
 

@@ -3,3 +3,4 @@
 mod apk_hostile;
 mod apk_source;
 mod debian_source;
+mod debian_suites;
