@@ -183,3 +183,41 @@ fn write_if_changed(path: &Path, bytes: &[u8]) {
     std::io::Write::write_all(&mut tmp, bytes).unwrap();
     tmp.persist(path).unwrap();
 }
+
+/// The mirror of a release's three suites the tests keep under `tmp`
+/// (target/tmp): trixie's is the end-to-end test's, bookworm's the suites
+/// test's, so a benchmark reuses what the tests downloaded.
+pub fn release_mirror(tmp: &Path, codename: &str) -> Mirror {
+    let suites = release_suites(codename);
+    match codename {
+        "trixie" => Mirror::of_suites(&tmp.join("e2e-debian/mirror"), &tmp.join("e2e-debian/apt"), &suites),
+        _ => Mirror::of_suites(&tmp.join(format!("debian-suites/{codename}-mirror")), &tmp.join(format!("apt-{codename}")), &suites),
+    }
+}
+
+impl Mirror {
+    /// Downloads every package `dinv-build resolve --json RECIPE` selects
+    /// (guest and runtime) into the mirror.
+    pub fn fill_for(&self, dinv: &Path, recipe: &Path, cache: &Path) {
+        let out = Command::new(dinv)
+            .args(["resolve", "--json"])
+            .arg(recipe)
+            .env("DINV_DEBIAN_MIRROR", self.url())
+            .env("DINV_CACHE_DIR", cache)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("dinv-build resolve");
+        assert!(out.status.success(), "dinv-build resolve {}: {}", recipe.display(), String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut wanted: Vec<(String, String)> = v["sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["packages"].as_array().unwrap().iter())
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string()))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        self.ensure_packages(&wanted);
+    }
+}
