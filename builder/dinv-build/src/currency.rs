@@ -145,3 +145,67 @@ impl Currency {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::SetName;
+    use crate::sources::ResolvedPackage;
+
+    fn recipe(sources: &str) -> LoadedRecipe {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.toml");
+        std::fs::write(&p, format!("[image]\nname = \"x\"\n\n[sources.debian]\ntype = \"deb\"\nallow_untrusted = true\n{sources}\n\n[guest]\nsource = \"debian\"\npackages = [\"a\"]\n")).unwrap();
+        crate::recipe::load(&p).unwrap()
+    }
+
+    fn pkg(name: &str, version: &str, suite: &str) -> ResolvedPackage {
+        ResolvedPackage {
+            source: "debian".into(),
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            url: String::new(),
+            checksum: String::new(),
+            size: 0,
+            installed_size: 0,
+            license: None,
+            origin: None,
+            maintainer: None,
+            homepage: None,
+            description: None,
+            build_time: None,
+            reasons: vec![],
+            suite: Some(suite.into()),
+        }
+    }
+
+    fn sets(p: Vec<ResolvedPackage>) -> Vec<PackageSet> {
+        vec![PackageSet { set: SetName::Guest, source: "debian".into(), packages: p }]
+    }
+
+    #[test]
+    fn a_single_suite_is_not_current() {
+        let l = recipe("suite = \"bookworm\"");
+        let c = currency(&l, &sets(vec![pkg("a", "1", "bookworm")]), Some(&|_: &str, _: &str| Some("1".to_string()))).unwrap();
+        assert_eq!(c.ok, Some(false));
+        let p = &c.sources[0].problems;
+        assert!(p[0].contains("no security suite") && p[1].contains("no updates suite"), "{p:?}");
+        assert!(c.lines()[0].contains("NOT current"), "{:?}", c.lines());
+    }
+
+    #[test]
+    fn counts_per_suite_and_outdated_packages() {
+        let l = recipe("suites = [\"trixie\", \"trixie-updates\", \"trixie-security\"]");
+        let p = vec![pkg("a", "1", "trixie"), pkg("b", "2+deb13u1", "trixie-security"), pkg("c", "3", "trixie-updates")];
+        let newest = |_: &str, n: &str| Some(if n == "a" { "1.1".to_string() } else { "0".to_string() });
+        let c = currency(&l, &sets(p.clone()), Some(&newest)).unwrap();
+        let s = &c.sources[0];
+        assert_eq!((s.updates, s.security), (1, 1));
+        assert_eq!(s.suites.iter().map(|x| x.packages).collect::<Vec<_>>(), [1, 1, 1]);
+        assert_eq!(c.ok, Some(false));
+        assert_eq!(s.outdated.as_ref().unwrap()[0].available, "1.1");
+        // Not compared (a locked build): unknown, unless a suite is missing.
+        assert_eq!(currency(&l, &sets(p), None).unwrap().ok, None);
+    }
+}
