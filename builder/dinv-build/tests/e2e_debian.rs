@@ -1,7 +1,8 @@
 //! End to end: `recipes/debian.toml` becomes a DinV appliance that boots,
 //! runs docker, and stops without losing data.
 //!
-//! 1. A local Debian mirror from this machine's apt lists plus
+//! 1. A local Debian mirror of trixie, trixie-updates and trixie-security
+//!    from a private apt's lists (tests/support/apt.rs) plus
 //!    `apt-get download` of exactly the resolved packages, served on
 //!    127.0.0.1 (kept under target/tmp between runs).
 //! 2. `dinv-build build recipes/debian.toml`.
