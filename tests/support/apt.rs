@@ -109,11 +109,12 @@ impl Apt {
             list.push_str(&format!("deb [signed-by={KEYRING}] {url} {suite} main\n"));
         }
         let list_path = dir.join("etc/sources.list");
-        let changed = fs::read_to_string(&list_path).ok().as_deref() != Some(list.as_str());
-        fs::write(&list_path, &list).unwrap();
+        // Rewritten only when different, and by a rename: another test may
+        // be running apt on this state right now.
+        let changed = replace_if_changed(&list_path, &list);
         // Everything apt reads is ours: no host configuration (its
         // apt.conf.d may drop caches or add architectures), no preferences.
-        fs::write(dir.join("apt.conf"), format!("Dir::Etc::Parts \"{}\";\nDir::Etc::Main \"/dev/null\";\n", dir.join("etc/apt.conf.d").display())).unwrap();
+        replace_if_changed(&dir.join("apt.conf"), &format!("Dir::Etc::Parts \"{}\";\nDir::Etc::Main \"/dev/null\";\n", dir.join("etc/apt.conf.d").display()));
         if !dir.join("state/status").exists() {
             fs::write(dir.join("state/status"), "").unwrap();
         }
@@ -219,6 +220,18 @@ impl Apt {
             assert!(out.status.success(), "apt-get download failed: {}", text(&out));
         }
     }
+}
+
+/// Writes `text` to `path` by a rename unless it holds it already; true
+/// when it changed.
+fn replace_if_changed(path: &Path, text: &str) -> bool {
+    if fs::read_to_string(path).is_ok_and(|t| t == text) {
+        return false;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    fs::write(&tmp, text).unwrap();
+    fs::rename(&tmp, path).unwrap();
+    true
 }
 
 fn text(o: &Output) -> String {
