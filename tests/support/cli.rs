@@ -1,13 +1,13 @@
 //! Running `dinv-build` in tests, with one environment policy: the host's
 //! hidden inputs (`SOURCE_DATE_EPOCH`, `DINV_REVISION`,
-//! `DINV_DEBIAN_MIRROR`, `RUST_LOG`, `DINV_CACHE_DIR`) never leak in from
+//! `DINV_DEBIAN_MIRROR`, `DINV_DEBIAN_SECURITY_MIRROR`, `RUST_LOG`, `DINV_CACHE_DIR`) never leak in from
 //! the developer's shell; a test that wants one sets it with [`Cli::env`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// The variables a test run never inherits.
-pub const HIDDEN_INPUTS: &[&str] = &["SOURCE_DATE_EPOCH", "DINV_REVISION", "DINV_DEBIAN_MIRROR", "RUST_LOG", "DINV_CACHE_DIR"];
+pub const HIDDEN_INPUTS: &[&str] = &["SOURCE_DATE_EPOCH", "DINV_REVISION", "DINV_DEBIAN_MIRROR", "DINV_DEBIAN_SECURITY_MIRROR", "RUST_LOG", "DINV_CACHE_DIR", "DINV_TEST_NOW"];
 
 /// A `dinv-build` invocation template: binary, working directory, cache,
 /// extra environment and umask.

@@ -1,11 +1,13 @@
 //! A local Debian mirror for tests.
 //!
-//! `dists/bookworm/InRelease` and `main/binary-amd64/Packages` are the real
-//! files from `/var/lib/apt/lists` (found by name pattern; the Packages
-//! file is stored lz4-compressed there, and once decompressed its SHA256
-//! matches the InRelease entry). Package files are fetched with
-//! `apt-get download NAME=VERSION` into `pool/` at their `Filename`, kept in
-//! a cache directory across runs, and the tree is served over HTTP on
+//! `debian/dists/<suite>/InRelease` and `main/binary-amd64/Packages` (and
+//! `debian-security/dists/...` for security suites) are the real files:
+//! from `/var/lib/apt/lists` for bookworm, or from a private apt's lists
+//! ([`crate::apt`]) for any suite (the Packages file is stored
+//! lz4-compressed there, and once decompressed its SHA256 matches the
+//! InRelease entry). Package files are fetched with `apt-get download
+//! NAME=VERSION` into the archive's pool at their `Filename`, kept in a
+//! cache directory across runs, and the tree is served over HTTP on
 //! 127.0.0.1.
 
 use std::collections::BTreeMap;
@@ -13,6 +15,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub use crate::apt::{release_suites, Apt, Archive};
 
 /// A file in /var/lib/apt/lists whose name ends with `suffix`.
 pub fn apt_list(suffix: &str) -> PathBuf {
@@ -32,17 +36,24 @@ pub fn lz4_frames(path: &Path) -> Vec<u8> {
 
 pub use crate::http::{percent_decode, serve};
 
-/// The served mirror.
+/// The served mirror: `debian/` and `debian-security/` trees on
+/// 127.0.0.1, as Debian lays them out, so a recipe's security suites are
+/// found `debian-security` next to the mirror's `debian`.
 pub struct Mirror {
     pub root: PathBuf,
     pub port: u16,
-    /// Package → (version → Filename) from the Packages index.
+    /// Package → (version → Filename) over every suite.
     pub filenames: BTreeMap<String, BTreeMap<String, String>>,
+    /// (package, version) → each archive whose suites list it, with its
+    /// Filename there (the security archive's pool is `pool/updates/`).
+    archives: BTreeMap<(String, String), Vec<(Archive, String)>>,
+    /// Where packages are downloaded from: the host's apt, or a private one.
+    apt: Option<Apt>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Mirror {
-    /// A mirror with the real metadata in a fresh temporary directory.
+    /// A bookworm-only mirror with the real metadata in a fresh temporary directory.
     pub fn new() -> Mirror {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("mirror");
@@ -51,66 +62,162 @@ impl Mirror {
         m
     }
 
-    /// A mirror in `root` (kept between runs, so downloaded packages are reused).
+    /// A bookworm-only mirror in `root` (kept between runs, so downloaded
+    /// packages are reused), from this host's apt lists.
     pub fn at(root: &Path) -> Mirror {
-        let dists = root.join("dists/bookworm");
-        fs::create_dir_all(dists.join("main/binary-amd64")).unwrap();
-        fs::copy(apt_list("_dists_bookworm_InRelease"), dists.join("InRelease")).unwrap();
+        let in_release = fs::read(apt_list("_dists_bookworm_InRelease")).unwrap();
         let packages = lz4_frames(&apt_list("_dists_bookworm_main_binary-amd64_Packages.lz4"));
-        fs::write(dists.join("main/binary-amd64/Packages"), &packages).unwrap();
+        Mirror::from_suites(root, vec![("bookworm".into(), Archive::Main, in_release, packages)], None)
+    }
+
+    /// A mirror of several suites of the real archive (e.g.
+    /// [`release_suites`]`("trixie")`), read through a private apt whose
+    /// state is kept in `apt_dir`; packages come from that apt too.
+    pub fn of_suites(root: &Path, apt_dir: &Path, suites: &[(String, Archive)]) -> Mirror {
+        let apt = Apt::at(apt_dir, suites);
+        let data = suites.iter().map(|(s, a)| (s.clone(), *a, apt.in_release(s), apt.packages(s))).collect();
+        Mirror::from_suites(root, data, Some(apt))
+    }
+
+    fn from_suites(root: &Path, suites: Vec<(String, Archive, Vec<u8>, Vec<u8>)>, apt: Option<Apt>) -> Mirror {
         let mut filenames: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for para in String::from_utf8_lossy(&packages).split("\n\n") {
-            let get = |f: &str| para.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")[..]).map(str::to_string));
-            if let (Some(n), Some(v), Some(f)) = (get("Package"), get("Version"), get("Filename")) {
-                filenames.entry(n).or_default().insert(v, f);
+        let mut archives: BTreeMap<(String, String), Vec<(Archive, String)>> = BTreeMap::new();
+        for (suite, archive, in_release, packages) in suites {
+            let dists = root.join(archive.dir()).join("dists").join(&suite);
+            fs::create_dir_all(dists.join("main/binary-amd64")).unwrap();
+            write_if_changed(&dists.join("InRelease"), &in_release);
+            write_if_changed(&dists.join("main/binary-amd64/Packages"), &packages);
+            for para in String::from_utf8_lossy(&packages).split("\n\n") {
+                let get = |f: &str| para.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")[..]).map(str::to_string));
+                if let (Some(n), Some(v), Some(f)) = (get("Package"), get("Version"), get("Filename")) {
+                    filenames.entry(n.clone()).or_default().insert(v.clone(), f.clone());
+                    let a = archives.entry((n, v)).or_default();
+                    if !a.contains(&(archive, f.clone())) {
+                        a.push((archive, f));
+                    }
+                }
             }
         }
         let port = serve(root.to_path_buf());
-        Mirror { root: root.to_path_buf(), port, filenames, _dir: None }
+        Mirror { root: root.to_path_buf(), port, filenames, archives, apt, _dir: None }
     }
 
+    /// The main archive's URL (`--debian-mirror`); the security archive is
+    /// `debian-security` next to it.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}/debian", self.port)
     }
 
-    /// Makes sure every `(name, version)` is in the pool, fetching missing
-    /// ones with `apt-get download` (several per call). Panics with apt's
-    /// message when a download fails.
+    /// The security archive's URL.
+    pub fn security_url(&self) -> String {
+        format!("http://127.0.0.1:{}/debian-security", self.port)
+    }
+
+    /// Makes sure every `(name, version)` is in the pool of each archive
+    /// that lists it, fetching missing ones with `apt-get download`
+    /// (several per call). Panics with apt's message when a download fails.
     pub fn ensure_packages(&self, pkgs: &[(String, String)]) {
         let mut missing = Vec::new();
         for (n, v) in pkgs {
-            let f = self.filenames.get(n).and_then(|m| m.get(v)).unwrap_or_else(|| panic!("{n}={v} is not in the bookworm index"));
-            if !self.root.join(f).is_file() {
-                missing.push((n.clone(), v.clone(), f.clone()));
+            let at = self.archives.get(&(n.clone(), v.clone())).unwrap_or_else(|| panic!("{n}={v} is not in the mirror's indexes"));
+            let dests: Vec<PathBuf> = at.iter().map(|(a, f)| self.root.join(a.dir()).join(f)).collect();
+            if dests.iter().any(|d| !d.is_file()) {
+                missing.push((n.clone(), v.clone(), dests));
             }
         }
         if missing.is_empty() {
             return;
         }
-        let dl = self.root.join(".download");
-        fs::create_dir_all(&dl).unwrap();
+        // Tests share mirrors: each call downloads into its own directory
+        // and renames into the pool.
+        fs::create_dir_all(self.root.join(".download")).unwrap();
+        let dl_dir = tempfile::tempdir_in(self.root.join(".download")).unwrap();
+        let dl = dl_dir.path().to_path_buf();
         for chunk in missing.chunks(40) {
-            let args: Vec<String> = chunk.iter().map(|(n, v, _)| format!("{n}={v}")).collect();
-            let out = Command::new("apt-get")
-                .args(["download", "-q", "-o", "Debug::NoLocking=1"])
-                .args(&args)
-                .current_dir(&dl)
-                .output()
-                .expect("apt-get");
-            assert!(out.status.success(), "apt-get download failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-            for (n, _, f) in chunk {
+            let args: Vec<(String, String)> = chunk.iter().map(|(n, v, _)| (n.clone(), v.clone())).collect();
+            match &self.apt {
+                Some(apt) => apt.download(&args, &dl),
+                None => {
+                    let names: Vec<String> = args.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                    let out = Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1"]).args(&names).current_dir(&dl).output().expect("apt-get");
+                    assert!(out.status.success(), "apt-get download failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                }
+            }
+            for (n, _, dests) in chunk {
                 // apt names a download NAME_VERSION_ARCH.deb with the epoch as
                 // `%3a`, while pool names drop the epoch: match by name.
-                let got = fs::read_dir(&dl)
-                    .unwrap()
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{n}_")))
-                    .unwrap_or_else(|| panic!("apt-get download did not produce {n}"));
-                let dest = self.root.join(f);
-                fs::create_dir_all(dest.parent().unwrap()).unwrap();
-                fs::rename(&got, &dest).unwrap();
+                let find = || {
+                    fs::read_dir(&dl).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{n}_")))
+                };
+                let got = find().or_else(|| {
+                    // Seen once under load: a package of the batch missing
+                    // although apt succeeded. Once more, alone.
+                    let v = &chunk.iter().find(|(m, _, _)| m == n).unwrap().1;
+                    match &self.apt {
+                        Some(apt) => apt.download(&[(n.clone(), v.clone())], &dl),
+                        None => {
+                            let _ = Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", &format!("{n}={v}")]).current_dir(&dl).status();
+                        }
+                    }
+                    find()
+                });
+                let got = got.unwrap_or_else(|| panic!("apt-get download did not produce {n} in {}: {:?}", dl.display(), fs::read_dir(&dl).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>()));
+                for dest in dests {
+                    write_if_changed(dest, &fs::read(&got).unwrap());
+                }
+                fs::remove_file(&got).unwrap();
             }
         }
+    }
+}
+
+/// Writes `bytes` to `path` by a rename (readers never see half a file),
+/// unless it holds them already: tests running at once share a mirror.
+fn write_if_changed(path: &Path, bytes: &[u8]) {
+    if fs::read(path).is_ok_and(|b| b == bytes) {
+        return;
+    }
+    let dir = path.parent().unwrap();
+    fs::create_dir_all(dir).unwrap();
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).unwrap();
+    std::io::Write::write_all(&mut tmp, bytes).unwrap();
+    tmp.persist(path).unwrap();
+}
+
+/// The mirror of a release's three suites the tests keep under `tmp`
+/// (target/tmp): trixie's is the end-to-end test's, bookworm's the suites
+/// test's, so a benchmark reuses what the tests downloaded.
+pub fn release_mirror(tmp: &Path, codename: &str) -> Mirror {
+    let suites = release_suites(codename);
+    match codename {
+        "trixie" => Mirror::of_suites(&tmp.join("e2e-debian/mirror"), &tmp.join("e2e-debian/apt"), &suites),
+        _ => Mirror::of_suites(&tmp.join(format!("debian-suites/{codename}-mirror")), &tmp.join(format!("apt-{codename}")), &suites),
+    }
+}
+
+impl Mirror {
+    /// Downloads every package `dinv-build resolve --json RECIPE` selects
+    /// (guest and runtime) into the mirror.
+    pub fn fill_for(&self, dinv: &Path, recipe: &Path, cache: &Path) {
+        let out = Command::new(dinv)
+            .args(["resolve", "--json"])
+            .arg(recipe)
+            .env("DINV_DEBIAN_MIRROR", self.url())
+            .env("DINV_CACHE_DIR", cache)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("dinv-build resolve");
+        assert!(out.status.success(), "dinv-build resolve {}: {}", recipe.display(), String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut wanted: Vec<(String, String)> = v["sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["packages"].as_array().unwrap().iter())
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string()))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        self.ensure_packages(&wanted);
     }
 }

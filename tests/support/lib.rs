@@ -8,6 +8,7 @@
 pub mod alpine_repo;
 pub mod appliance;
 pub mod cli;
+pub mod apt;
 pub mod debian_mirror;
 pub mod ext4;
 pub mod fake_kernel;

@@ -8,13 +8,18 @@ use dinv_fstree::{Meta, NodeKind, Tree, TreeError, TreePath};
 /// Top-level directories that live under `/usr` on a merged system.
 pub const MERGED_DIRS: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
-/// Rewrites `bin/x` to `usr/bin/x` (and `bin` itself to `usr/bin`) for
-/// every [`MERGED_DIRS`] entry; other paths are unchanged. Never drops a
-/// path; the `Option` matches `UnpackOptions::rewrite`.
+/// Rewrites `bin/x` to `usr/bin/x` for every [`MERGED_DIRS`] entry;
+/// other paths are unchanged. The top-level names themselves are dropped
+/// (`None`, as `UnpackOptions::rewrite` reads it): [`create_merged_usr_links`]
+/// makes them, and a package's own entry is that layout already: a
+/// directory in bookworm's packages, the very symlink `bin -> usr/bin` in
+/// trixie's base-files.
 pub fn merged_usr(path: &TreePath) -> Option<TreePath> {
     let s = path.as_str();
     let first = s.split('/').next().unwrap_or("");
-    if MERGED_DIRS.contains(&first) {
+    if MERGED_DIRS.contains(&s) {
+        None
+    } else if MERGED_DIRS.contains(&first) {
         Some(TreePath::new(&format!("usr/{s}")))
     } else {
         Some(path.clone())
@@ -67,12 +72,13 @@ mod tests {
     fn rewrites_only_merged_dirs() {
         let rw = |p: &str| merged_usr(&TreePath::new(p)).unwrap().as_str().to_string();
         assert_eq!(rw("bin/sh"), "usr/bin/sh");
-        assert_eq!(rw("bin"), "usr/bin");
+        assert_eq!(merged_usr(&TreePath::new("bin")), None);
+        assert_eq!(merged_usr(&TreePath::new("lib64")), None);
         assert_eq!(rw("sbin/init"), "usr/sbin/init");
         assert_eq!(rw("lib/x86_64-linux-gnu/libc.so.6"), "usr/lib/x86_64-linux-gnu/libc.so.6");
         assert_eq!(rw("lib64/ld-linux-x86-64.so.2"), "usr/lib64/ld-linux-x86-64.so.2");
         assert_eq!(rw("lib32/x"), "usr/lib32/x");
-        assert_eq!(rw("libx32"), "usr/libx32");
+        assert_eq!(rw("libx32/x"), "usr/libx32/x");
         assert_eq!(rw("library/x"), "library/x");
         assert_eq!(rw("usr/bin/env"), "usr/bin/env");
         assert_eq!(rw("etc/bin"), "etc/bin");

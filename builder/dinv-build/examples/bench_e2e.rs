@@ -4,10 +4,15 @@
 //! boot-to-ready under the host's accelerator (TCG here), and
 //! SIGTERM-to-exit, idle and with an inner container running.
 //!
+//! Then trixie (recipes/debian.toml) beside bookworm
+//! (recipes/examples/debian-bookworm.toml): cold build, warm rebuild,
+//! image size, guest size, boot-to-ready.
+//!
 //! Needs: `cargo build --release -p dinv-build` first (the release
-//! `dinv-build` and the static launcher), the persistent local mirror in
-//! target/tmp/e2e-debian/mirror (filled by `cargo test -p dinv-build --test e2e_debian`), root,
-//! qemu, e2fsprogs, docker CLI; installs `mmdebstrap` when missing.
+//! `dinv-build` and the static launcher), root, qemu, e2fsprogs, docker
+//! CLI; installs `mmdebstrap` when missing. The local mirrors of each
+//! release's three suites are the tests' (target/tmp), filled here
+//! through a private apt when packages are missing.
 //!
 //! Run: `cargo run --release -p dinv-build --example bench_e2e`
 //! (`-- --builds` stops after the builds and the mmdebstrap comparison).
@@ -104,8 +109,8 @@ fn build(dinv: &Path, recipe: &Path, mirror: &str, cache: &Path, out: &Path) -> 
 
 /// A copy of the recipe with its own overlay directory, so the bench can
 /// change one overlay file without touching the checkout.
-fn recipe_copy(ws: &Path, tmp: &Path) -> (PathBuf, PathBuf) {
-    let root = tmp.join("recipe");
+fn recipe_copy(ws: &Path, tmp: &Path, rel: &str) -> (PathBuf, PathBuf) {
+    let root = tmp.join(format!("recipe-{}", rel.replace('/', "-")));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir_all(root.join("recipes")).unwrap();
     let copy = |from: &Path, to: &Path| {
@@ -114,8 +119,9 @@ fn recipe_copy(ws: &Path, tmp: &Path) -> (PathBuf, PathBuf) {
     };
     copy(&ws.join("kernel-configs"), &root.join("kernel-configs"));
     copy(&ws.join("rootfs-overlays"), &root.join("rootfs-overlays"));
-    copy(&ws.join("recipes/debian.toml"), &root.join("recipes/debian.toml"));
-    (root.join("recipes/debian.toml"), root.join("rootfs-overlays/dinv/etc/sysctl.d/dinv.conf"))
+    fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+    copy(&ws.join(rel), &root.join(rel));
+    (root.join(rel), root.join("rootfs-overlays/dinv/etc/sysctl.d/dinv.conf"))
 }
 
 fn print_build(label: &str, b: &Built) {
@@ -244,19 +250,14 @@ fn main() {
     let launcher = target.join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
     assert!(dinv.is_file(), "{} missing: run `cargo build --release -p dinv-build` first", dinv.display());
     assert!(launcher.is_file(), "{} missing: run `cargo build --release -p dinv-build` first (its build.rs builds the launcher)", launcher.display());
-    let mirror_root = target.join("tmp/e2e-debian/mirror");
     let tmp = target.join("tmp/bench-e2e");
     fs::create_dir_all(&tmp).unwrap();
-
-    // The persistent mirror is served read-only when it is already there
-    // (another run may be reading it); otherwise built from apt's lists.
-    let (mirror, _keep) = if mirror_root.join("dists/bookworm/InRelease").is_file() {
-        let port = debian_mirror::serve(mirror_root.clone());
-        (format!("http://127.0.0.1:{port}"), None)
-    } else {
-        let m = debian_mirror::Mirror::at(&mirror_root);
-        (m.url(), Some(m))
-    };
+    // trixie's three suites, the end-to-end test's mirror (filled here
+    // through a private apt when packages are missing).
+    let m = debian_mirror::release_mirror(&target.join("tmp"), "trixie");
+    m.fill_for(&dinv, &ws.join("recipes/debian.toml"), &tmp.join("resolve-cache"));
+    let mirror = m.url();
+    let mirror_root = m.root.clone();
     println!("dinv-build end-to-end benchmark ({}; recipe: a copy of recipes/debian.toml; mirror {} = {})", dinv.display(), mirror, mirror_root.display());
     println!("host: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
 
@@ -264,11 +265,8 @@ fn main() {
     let builds_only = std::env::args().any(|a| a == "--builds");
     let cache = tmp.join("cache");
     let _ = fs::remove_dir_all(&cache);
-    let (recipe, overlay_file) = recipe_copy(&ws, &tmp);
+    let (recipe, overlay_file) = recipe_copy(&ws, &tmp, "recipes/debian.toml");
     let names = guest_names(&dinv, &recipe, &mirror, &tmp.join("resolve-cache"));
-    if _keep.is_some() {
-        eprintln!("bench: fresh mirror without packages: run `cargo test -p dinv-build --test e2e_debian` once to fill it");
-    }
     println!("\n1. dinv-build build (wall time of the release binary, mirror on 127.0.0.1, stages and peak RSS from out/report.json)");
     eprintln!("bench: cold build");
     let out_cold = tmp.join("out-cold");
@@ -326,9 +324,10 @@ fn main() {
         Command::new("mmdebstrap")
             .args(["--quiet", "--mode=root", "--variant=custom", "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg"])
             .arg(format!("--include={}", names.join(",")))
-            .arg("bookworm")
+            .arg("trixie")
             .arg(&chroot)
-            .arg(format!("deb {apt_mirror} bookworm main")),
+            .arg(format!("deb {apt_mirror}/debian trixie trixie-updates main"))
+            .arg(format!("deb {apt_mirror}/debian-security trixie-security main")),
     );
     let _ = httpd.kill();
     let _ = httpd.wait();
@@ -338,7 +337,7 @@ fn main() {
     eprintln!("bench: mke2fs -d");
     let (mkfs, _) = timed("mke2fs -d", Command::new("mke2fs").args(["-q", "-t", "ext4", "-d"]).arg(&chroot).arg(&img).arg(format!("{}k", size / 1024)));
     let du = Command::new("du").args(["-sh"]).arg(&chroot).output().map(|o| String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or("?").to_string()).unwrap_or_default();
-    println!("  mmdebstrap --mode=root --variant=custom --include=<{} names> bookworm DIR 'deb {apt_mirror} bookworm main' (python3 -m http.server on the same mirror directory): {} (tree {du})", names.len(), secs(mmd));
+    println!("  mmdebstrap --mode=root --variant=custom --include=<{} names> trixie DIR 'deb {apt_mirror}/debian trixie trixie-updates main' 'deb {apt_mirror}/debian-security trixie-security main' (python3 -m http.server on the same mirror directory): {} (tree {du})", names.len(), secs(mmd));
     println!("  mke2fs -q -t ext4 -d DIR IMG {}k (= our rootfs.ext4 size): {}", size / 1024, secs(mkfs));
     println!("  mmdebstrap + mke2fs: {}", secs(mmd + mkfs));
     let part = |st: &[(String, f64)]| -> f64 { st.iter().filter(|(k, _)| ["resolve", "fetch", "unpack", "configure", "kernel", "rootfs"].contains(&k.as_str())).map(|(_, s)| s).sum() };
@@ -358,6 +357,7 @@ fn main() {
     let _ = fs::remove_dir_all(&chroot);
     let _ = fs::remove_file(&img);
     if builds_only {
+        releases(&ws, &target, &dinv, &launcher, &tmp, false);
         println!("\nbench wall time: {} (--builds: no boots)", secs(bench_start.elapsed()));
         return;
     }
@@ -414,5 +414,67 @@ fn main() {
     if !busy.is_empty() {
         print_stats("SIGTERM-to-exit, one running container (`docker run -d tiny:1 sleep`; all exit 0)", &busy);
     }
+    releases(&ws, &target, &dinv, &launcher, &tmp, true);
     println!("\nbench wall time: {}", secs(bench_start.elapsed()));
+}
+
+/// 5. trixie (recipes/debian.toml) beside bookworm
+/// (recipes/examples/debian-bookworm.toml), each from its three suites:
+/// cold build, warm rebuild after one overlay change, image.tar, guest
+/// size, and (with `boot`) boot-to-ready, median of 3 after a first boot.
+fn releases(ws: &Path, target: &Path, dinv: &Path, launcher: &Path, tmp: &Path, boot: bool) {
+    println!("\n5. trixie beside bookworm (each a copy of its recipe, its own local mirror of three suites, cold cache)");
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    for (codename, rel) in [("trixie", "recipes/debian.toml"), ("bookworm", "recipes/examples/debian-bookworm.toml")] {
+        let m = debian_mirror::release_mirror(&target.join("tmp"), codename);
+        m.fill_for(dinv, &ws.join(rel), &tmp.join("resolve-cache"));
+        let (recipe, overlay_file) = recipe_copy(ws, tmp, rel);
+        let cache = tmp.join(format!("cache-{codename}"));
+        let _ = fs::remove_dir_all(&cache);
+        let out = tmp.join(format!("out-{codename}"));
+        eprintln!("bench: {codename} cold build");
+        let cold = build(dinv, &recipe, &m.url(), &cache, &out);
+        let original = fs::read_to_string(&overlay_file).unwrap();
+        fs::write(&overlay_file, format!("{original}# bench rebuild\n")).unwrap();
+        eprintln!("bench: {codename} warm rebuild");
+        let re = build(dinv, &recipe, &m.url(), &cache, &out);
+        fs::write(&overlay_file, original).unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap();
+        let image = report["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "image.tar").and_then(|o| o["size"].as_u64()).unwrap_or(0);
+        let fsr = &report["rootfs"];
+        let guest = fsr["blocks_used"].as_u64().unwrap_or(0) * fsr["block_size"].as_u64().unwrap_or(4096);
+        let sec = &report["current"]["sources"][0];
+        let mut row = vec![
+            secs(cold.took),
+            secs(re.took),
+            format!("{:.1} MiB", image as f64 / 1048576.0),
+            format!("{:.0} MB", guest as f64 / 1e6),
+            format!("{} from -security", sec["security"]),
+        ];
+        if boot {
+            let vmdir = tmp.join(format!("vm-{codename}"));
+            let _ = fs::remove_dir_all(&vmdir);
+            fs::create_dir_all(&vmdir).unwrap();
+            let mut vm = Vm::start(launcher, &out, &vmdir);
+            vm.wait_ready();
+            vm.stop();
+            let mut readies = Vec::new();
+            for i in 1..=3 {
+                eprintln!("bench: {codename} boot {i}/3");
+                let mut vm = Vm::start(launcher, &out, &vmdir);
+                readies.push(vm.wait_ready());
+                let (code, _) = vm.stop();
+                assert_eq!(code, 0, "launcher exit code after SIGTERM ({codename} boot {i})");
+            }
+            row.push(secs(stats(&readies).0));
+        }
+        rows.push((codename.to_string(), row));
+    }
+    let heads = ["cold build", "warm rebuild (one overlay change)", "image.tar", "guest used (ext4 blocks)", "packages", "boot-to-ready (median of 3)"];
+    for (i, h) in heads.iter().enumerate() {
+        if rows.iter().any(|(_, r)| r.len() > i) {
+            let cells: Vec<String> = rows.iter().map(|(c, r)| format!("{c} {}", r.get(i).map(String::as_str).unwrap_or("-"))).collect();
+            println!("  {h:<36} {}", cells.join("   |   "));
+        }
+    }
 }

@@ -1,12 +1,14 @@
-//! The slim appliance, measured (not a test): sizes of the Debian appliance
-//! as built now and with every slimming switched off, side by side in one
-//! run; the same sizes for the Alpine default on the generated v3.22-shaped
-//! mirror; boot-to-ready with its phase timeline, median of 5; and the
-//! same through `docker run` with the real docker client, median of 5.
+//! The slim appliance, measured (not a test): sizes of the Debian
+//! appliances, trixie (recipes/debian.toml) beside bookworm
+//! (recipes/examples/debian-bookworm.toml), as built now and with every
+//! slimming switched off, side by side in one run; the same sizes for the
+//! Alpine default on the generated v3.22-shaped mirror; boot-to-ready of
+//! each Debian appliance with its phase timeline, median of 5; and the
+//! trixie one through `docker run` with the real docker client, median of 5.
 //!
-//! Needs `cargo build --release -p dinv-build` first and the Debian mirror
-//! that `DINV_REQUIRE_DOCKER=1 cargo test -p dinv-build --test e2e_debian`
-//! fills in target/tmp/e2e-debian/mirror; qemu and e2fsprogs.
+//! Needs `cargo build --release -p dinv-build` first; the Debian mirrors
+//! of each release's three suites are the tests' (target/tmp), filled here
+//! through a private apt when packages are missing; qemu and e2fsprogs.
 //!
 //! Run: `cargo run --release -p dinv-build --example bench_slim`
 //! (`-- --sizes` stops before the boots). Boots run under TCG, as for a
@@ -105,26 +107,34 @@ fn main() {
     fs::create_dir_all(&tmp).unwrap();
     let cache = tmp.join("cache");
 
-    // Debian: the recipe as shipped, and the same with slimming off.
-    let mirror_root = target.join("tmp/e2e-debian/mirror");
-    assert!(mirror_root.join("dists/bookworm/InRelease").is_file(), "no Debian mirror in {}: run the e2e test once", mirror_root.display());
-    let port = debian_mirror::serve(mirror_root.clone());
-    let mirror = format!("http://127.0.0.1:{port}");
-    let slim_recipe = tmp.join("debian-slim.toml");
-    let unslim_recipe = tmp.join("debian-unslim.toml");
-    let parent = ws.join("recipes/debian.toml");
-    fs::write(&slim_recipe, format!("extends = {parent:?}\n")).unwrap();
-    fs::write(&unslim_recipe, format!("extends = {parent:?}\n\n{UNSLIM}\n[guest]\nremove = {{ replace = [] }}\npackages = {{ remove = [\"usr-is-merged\"] }}\n")).unwrap();
-    eprintln!("bench: Debian builds");
-    let env = [("DINV_DEBIAN_MIRROR", mirror.as_str())];
-    let slim_out = tmp.join("debian-slim");
-    let slim = build(&dinv, &slim_recipe, &slim_out, &cache, &env);
-    let unslim = build(&dinv, &unslim_recipe, &tmp.join("debian-unslim"), &cache, &env);
-    side_by_side(
-        "1. Debian appliance (recipes/debian.toml, local mirror)",
-        &[("slimming off (same packages)", sizes(&unslim)), ("as shipped", sizes(&slim))],
-    );
-    let _ = fs::remove_dir_all(tmp.join("debian-unslim"));
+    // Debian: trixie (recipes/debian.toml) beside bookworm (the example),
+    // each as shipped and with slimming off, from local mirrors of their
+    // three suites (kept under target/tmp; filled here when missing).
+    let releases = [("trixie", ws.join("recipes/debian.toml")), ("bookworm", ws.join("recipes/examples/debian-bookworm.toml"))];
+    let mut columns = Vec::new();
+    let mut slim_outs = Vec::new();
+    let mut mirrors = Vec::new();
+    for (codename, parent) in &releases {
+        let mirror = debian_mirror::release_mirror(&target.join("tmp"), codename);
+        mirror.fill_for(&dinv, parent, &tmp.join("resolve-cache"));
+        let slim_recipe = tmp.join(format!("{codename}-slim.toml"));
+        let unslim_recipe = tmp.join(format!("{codename}-unslim.toml"));
+        fs::write(&slim_recipe, format!("extends = {parent:?}\n")).unwrap();
+        fs::write(&unslim_recipe, format!("extends = {parent:?}\n\n{UNSLIM}\n[guest]\nremove = {{ replace = [] }}\npackages = {{ remove = [\"usr-is-merged\"] }}\n")).unwrap();
+        eprintln!("bench: Debian {codename} builds");
+        let url = mirror.url();
+        let env = [("DINV_DEBIAN_MIRROR", url.as_str())];
+        let slim_out = tmp.join(format!("{codename}-slim"));
+        let slim = build(&dinv, &slim_recipe, &slim_out, &cache, &env);
+        let unslim = build(&dinv, &unslim_recipe, &tmp.join(format!("{codename}-unslim")), &cache, &env);
+        columns.push((format!("{codename}: slimming off"), sizes(&unslim)));
+        columns.push((format!("{codename}: as shipped"), sizes(&slim)));
+        let _ = fs::remove_dir_all(tmp.join(format!("{codename}-unslim")));
+        slim_outs.push((codename.to_string(), slim_out));
+        mirrors.push(mirror);
+    }
+    let cols: Vec<(&str, BTreeMap<&'static str, String>)> = columns.iter().map(|(l, m)| (l.as_str(), m.clone())).collect();
+    side_by_side("1. Debian appliances: trixie (recipes/debian.toml) beside bookworm (recipes/examples/debian-bookworm.toml), local mirrors of their three suites", &cols);
 
     // Alpine: the default recipe on the generated v3.22-shaped mirror.
     eprintln!("bench: Alpine builds");
@@ -144,20 +154,32 @@ fn main() {
         return;
     }
 
-    // 3. Boots of the slim Debian appliance: launcher started → /_ping OK.
+    // 3. Boots of each slim Debian appliance: launcher started → /_ping OK.
     let accel = std::env::var("BENCH_ACCEL").unwrap_or_else(|_| "tcg".to_string());
-    println!("\n3. Boot-to-ready of the Debian appliance as shipped (DINV_ACCEL={accel}, 1 vCPU, 512 MiB; launcher started → GET /_ping OK on 127.0.0.1:2375, polled every 100 ms; first boot formats the data disk and is not counted)");
-    let vmdir = tmp.join("vm");
-    fs::create_dir_all(&vmdir).unwrap();
-    let config = appliance::launcher_config(&slim_out, &vmdir);
+    let mut medians = Vec::new();
+    for (codename, out) in &slim_outs {
+        medians.push((codename.clone(), boots(&launcher, out, &tmp.join(format!("vm-{codename}")), codename, &accel)));
+    }
+    let line: Vec<String> = medians.iter().map(|(c, m)| format!("{c} {m:.1} s")).collect();
+    println!("\n  boot-to-ready medians side by side: {}", line.join(", "));
+
+    docker_run_boots(&slim_outs[0].1.join("image.tar"));
+}
+
+/// 3. Boot-to-ready of one slim appliance (median of BOOTS after a first
+/// boot that formats the data disk), with the launcher's phases.
+fn boots(launcher: &Path, slim_out: &Path, vmdir: &Path, codename: &str, accel: &str) -> f64 {
+    println!("\n3. Boot-to-ready of the Debian {codename} appliance as shipped (DINV_ACCEL={accel}, 1 vCPU, 512 MiB; launcher started → GET /_ping OK on 127.0.0.1:2375, polled every 100 ms; first boot formats the data disk and is not counted)");
+    fs::create_dir_all(vmdir).unwrap();
+    let config = appliance::launcher_config(slim_out, vmdir);
     let mut readies = Vec::new();
     let mut phases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for i in 0..=BOOTS {
-        eprintln!("bench: boot {i}/{BOOTS}");
+        eprintln!("bench: {codename} boot {i}/{BOOTS}");
         let console = vmdir.join("console.txt");
         let t = Instant::now();
-        let mut child = appliance::spawn_launcher(&launcher, &config, &console, &[("DINV_ACCEL", &accel), ("DINV_MEMORY", "512M")]);
+        let mut child = appliance::spawn_launcher(launcher, &config, &console, &[("DINV_ACCEL", accel), ("DINV_MEMORY", "512M")]);
         loop {
             if appliance::ping("127.0.0.1:2375") {
                 break;
@@ -194,11 +216,11 @@ fn main() {
         v[v.len() / 2]
     };
     let all: Vec<String> = readies.iter().map(|r| format!("{r:.1}")).collect();
-    println!("  boot-to-ready: median {:.1} s (each: {})", median(&mut readies.clone()), all.join(", "));
+    let m = median(&mut readies.clone());
+    println!("  boot-to-ready: median {m:.1} s (each: {})", all.join(", "));
     let line: Vec<String> = order.iter().map(|n| format!("{n} {:.1}", median(phases.get_mut(n).unwrap()))).collect();
     println!("  phases, median of {BOOTS} (s): {}", line.join(", "));
-
-    docker_run_boots(&slim_out.join("image.tar"));
+    m
 }
 
 /// 4. The same appliance as `docker run` users see it: `docker load`, then

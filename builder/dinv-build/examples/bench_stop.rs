@@ -71,9 +71,9 @@ fn image_tar(args: &[String]) -> PathBuf {
     let dinv = profile_dir().join("dinv-build");
     assert!(dinv.is_file(), "{} missing: build dinv-build in this profile first", dinv.display());
     let e2e = target.join("tmp/e2e-debian");
-    let mirror_root = e2e.join("mirror");
-    assert!(mirror_root.join("dists/bookworm/InRelease").is_file(), "no mirror in {}: run `cargo test -p dinv-build --test e2e_debian` once", mirror_root.display());
-    let port = debian_mirror::serve(mirror_root);
+    // trixie's three suites, the end-to-end test's mirror.
+    let m = debian_mirror::release_mirror(&target.join("tmp"), "trixie");
+    m.fill_for(&dinv, &workspace().join("recipes/debian.toml"), &e2e.join("cache"));
     let out = target.join("tmp/bench-stop/out");
     let _ = fs::remove_dir_all(&out);
     let t = Instant::now();
@@ -82,7 +82,7 @@ fn image_tar(args: &[String]) -> PathBuf {
         .arg(workspace().join("recipes/debian.toml"))
         .arg("--out")
         .arg(&out)
-        .env("DINV_DEBIAN_MIRROR", format!("http://127.0.0.1:{port}"))
+        .env("DINV_DEBIAN_MIRROR", m.url())
         .env("DINV_CACHE_DIR", e2e.join("cache"))
         .output()
         .expect("dinv-build");

@@ -22,6 +22,9 @@ pub struct Context {
     pub cache_dir: Option<PathBuf>,
     /// Debian mirror override (`--debian-mirror` or `DINV_DEBIAN_MIRROR`).
     pub debian_mirror: Option<String>,
+    /// Debian security archive override (`--debian-security-mirror` or
+    /// `DINV_DEBIAN_SECURITY_MIRROR`).
+    pub debian_security_mirror: Option<String>,
 }
 
 /// Inputs from the host: the environment and the apt configuration.
@@ -36,6 +39,16 @@ pub struct HostInputs {
     /// Test hook `DINV_TEST_PAUSE_AT=<stage>`: the build stops at the start
     /// of that stage (see `pipeline`), for fault tests that kill it there.
     pub test_pause_at: Option<crate::error::Stage>,
+    /// Test hook `DINV_TEST_NOW=<unix seconds>`: the time Valid-Until is
+    /// checked against, so a test can see a suite expire.
+    pub test_now: Option<i64>,
+}
+
+impl HostInputs {
+    /// Now, in Unix seconds (or the test hook's time).
+    pub fn now(&self) -> i64 {
+        self.test_now.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0))
+    }
 }
 
 impl HostInputs {
@@ -46,6 +59,7 @@ impl HostInputs {
             revision: std::env::var("DINV_REVISION").ok().filter(|v| !v.is_empty()),
             apt_sources: AptSources::read(Path::new("/etc/apt")),
             test_pause_at: std::env::var("DINV_TEST_PAUSE_AT").ok().and_then(|v| crate::error::Stage::from_name(&v)),
+            test_now: std::env::var("DINV_TEST_NOW").ok().and_then(|v| v.trim().parse().ok()),
         }
     }
 }
@@ -81,6 +95,88 @@ impl AptSources {
     pub fn mirror_for(&self, suite: &str) -> Option<String> {
         self.entries.iter().find(|(_, suites)| suites.iter().any(|s| s == suite)).map(|(url, _)| url.clone())
     }
+
+    /// The first archive whose URL's last path segment is `name` (`debian`,
+    /// `debian-security`): Debian's own layout, which most mirrors keep,
+    /// for a suite the host does not list (a trixie guest on a bookworm
+    /// host). A wrong guess fails the InRelease signature or is a 404.
+    pub fn archive_named(&self, name: &str) -> Option<String> {
+        self.entries.iter().map(|(url, _)| url).find(|url| url.trim_end_matches('/').rsplit('/').next() == Some(name)).cloned()
+    }
+}
+
+/// Where a Debian source's suites come from: each suite with its archive
+/// and base URL, in the recipe's order. Pure: the settings in, the URLs out.
+///
+/// The main archive: the recipe's `mirror`, else `--debian-mirror` /
+/// `DINV_DEBIAN_MIRROR`, else the host's apt entry listing the suite, else
+/// the host's entry for an archive named `debian`. The security archive:
+/// the recipe's `security_mirror`, else `--debian-security-mirror` /
+/// `DINV_DEBIAN_SECURITY_MIRROR`, else (when the main archive was given
+/// explicitly) `debian-security` next to it, else the host's entry listing
+/// the suite, else the host's `debian-security` archive, else
+/// `debian-security` next to the main archive.
+pub fn suite_sites(
+    suites: &[(String, crate::recipe::DebArchive)],
+    mirror: (Option<&str>, Option<&str>),
+    security: (Option<&str>, Option<&str>),
+    apt: &AptSources,
+) -> std::result::Result<Vec<SuiteSite>, String> {
+    use crate::recipe::DebArchive;
+    let explicit_main = mirror.0.or(mirror.1).map(str::to_string);
+    let first_main = suites.iter().find(|(_, a)| *a == DebArchive::Main).map(|(s, _)| s.as_str());
+    let host_main = |suite: Option<&str>| suite.and_then(|s| apt.mirror_for(s)).or_else(|| apt.archive_named("debian"));
+    let mut out = Vec::new();
+    for (suite, archive) in suites {
+        let base = match archive {
+            DebArchive::Main => explicit_main.clone().or_else(|| host_main(Some(suite))).ok_or_else(|| {
+                format!("no mirror for suite {suite}: set `mirror`, pass --debian-mirror or DINV_DEBIAN_MIRROR, or add suite {suite} to the host's apt sources")
+            })?,
+            DebArchive::Security => match security.0.or(security.1) {
+                Some(m) => m.to_string(),
+                None => {
+                    let derived = |main: &str| {
+                        sibling(main, "debian-security").ok_or_else(|| {
+                            format!("no security archive for suite {suite}: {main} has no path to put debian-security next to; set `security_mirror`, pass --debian-security-mirror or DINV_DEBIAN_SECURITY_MIRROR")
+                        })
+                    };
+                    match &explicit_main {
+                        Some(m) => derived(m)?,
+                        None => match apt.mirror_for(suite).or_else(|| apt.archive_named("debian-security")) {
+                            Some(m) => m,
+                            None => derived(&host_main(first_main).ok_or_else(|| {
+                                format!("no security archive for suite {suite}: set `security_mirror` or `mirror`, pass --debian-security-mirror or --debian-mirror, or add suite {suite} to the host's apt sources")
+                            })?)?,
+                        },
+                    }
+                }
+            },
+        };
+        out.push(SuiteSite { suite: suite.clone(), archive: *archive, base });
+    }
+    Ok(out)
+}
+
+/// One suite of a Debian source and the archive URL it is fetched from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SuiteSite {
+    pub suite: String,
+    pub archive: crate::recipe::DebArchive,
+    /// The archive's base URL: `dists/<suite>/` and the `Filename`s are below it.
+    pub base: String,
+}
+
+/// `name` next to the last path segment of a URL or path
+/// (`http://h/debian` → `http://h/debian-security`); None when there is
+/// no path segment to replace.
+pub fn sibling(url: &str, name: &str) -> Option<String> {
+    let trimmed = url.trim_end_matches('/');
+    let path_start = trimmed.find("://").map(|i| trimmed[i + 3..].find('/').map(|j| i + 3 + j)).unwrap_or(Some(0))?;
+    let (head, last) = trimmed.rsplit_once('/')?;
+    if head.len() < path_start || last.is_empty() {
+        return None;
+    }
+    Some(format!("{head}/{name}"))
 }
 
 /// One-line style: `deb [opts] URL SUITE COMPONENTS...`.
@@ -115,7 +211,8 @@ fn deb822_entries(text: &str) -> Vec<(String, Vec<String>)> {
         if fields.get("enabled").is_some_and(|v| v == "no") || !words("types").iter().any(|t| t == "deb") {
             continue;
         }
-        if let Some(url) = words("uris").into_iter().next() {
+        // Every URI serves every suite of the paragraph.
+        for url in words("uris") {
             out.push((url, words("suites")));
         }
     }
@@ -130,6 +227,9 @@ pub struct BuildEnv {
     pub progress: Progress,
     /// `--debian-mirror` / `DINV_DEBIAN_MIRROR`, for Debian sources without `mirror`.
     pub debian_mirror: Option<String>,
+    /// `--debian-security-mirror` / `DINV_DEBIAN_SECURITY_MIRROR`, for suites
+    /// of the security archive without `security_mirror`.
+    pub debian_security_mirror: Option<String>,
     pub host: HostInputs,
 }
 
@@ -150,13 +250,68 @@ impl Context {
         let cache = Cache::open(&root).map_err(Error::io(root))?;
         let progress = self.progress();
         let settings = FetchSettings::from_env(|k| std::env::var(k).ok()).map_err(Error::Usage)?;
-        Ok(BuildEnv { cache, fetcher: Fetcher::new(offline, settings, progress.clone()), progress, debian_mirror: self.debian_mirror.clone(), host: HostInputs::read() })
+        Ok(BuildEnv { cache, fetcher: Fetcher::new(offline, settings, progress.clone()), progress, debian_mirror: self.debian_mirror.clone(), debian_security_mirror: self.debian_security_mirror.clone(), host: HostInputs::read() })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recipe::DebArchive;
+
+    #[test]
+    fn siblings() {
+        assert_eq!(sibling("http://h.invalid/debian", "debian-security").as_deref(), Some("http://h.invalid/debian-security"));
+        assert_eq!(sibling("http://h.invalid/pub/debian/", "debian-security").as_deref(), Some("http://h.invalid/pub/debian-security"));
+        assert_eq!(sibling("/srv/mirror/debian", "debian-security").as_deref(), Some("/srv/mirror/debian-security"));
+        assert_eq!(sibling("file:///srv/debian", "debian-security").as_deref(), Some("file:///srv/debian-security"));
+        assert_eq!(sibling("http://h.invalid/", "debian-security"), None);
+        assert_eq!(sibling("http://h.invalid", "debian-security"), None);
+    }
+
+    #[test]
+    fn where_each_suite_comes_from() {
+        let trixie = [("trixie", DebArchive::Main), ("trixie-updates", DebArchive::Main), ("trixie-security", DebArchive::Security)]
+            .map(|(s, a)| (s.to_string(), a));
+        let bases = |v: Vec<SuiteSite>| v.into_iter().map(|s| s.base).collect::<Vec<_>>();
+        // A bookworm host (this project's CI): trixie is not listed; the
+        // archives are found by their names.
+        let host = AptSources {
+            entries: vec![
+                ("http://a.invalid/debian".into(), vec!["bookworm".into(), "bookworm-updates".into()]),
+                ("http://s.invalid/debian-security".into(), vec!["bookworm-security".into()]),
+            ],
+        };
+        assert_eq!(
+            bases(suite_sites(&trixie, (None, None), (None, None), &host).unwrap()),
+            ["http://a.invalid/debian", "http://a.invalid/debian", "http://s.invalid/debian-security"]
+        );
+        // An explicit mirror: the security archive next to it, not the host's.
+        assert_eq!(
+            bases(suite_sites(&trixie, (None, Some("http://127.0.0.1:1/debian")), (None, None), &host).unwrap()),
+            ["http://127.0.0.1:1/debian", "http://127.0.0.1:1/debian", "http://127.0.0.1:1/debian-security"]
+        );
+        // The recipe's keys win over the flags.
+        assert_eq!(
+            bases(suite_sites(&trixie, (Some("http://r.invalid/d"), Some("http://f.invalid/d")), (Some("http://rs.invalid/"), Some("http://fs.invalid/")), &host).unwrap()),
+            ["http://r.invalid/d", "http://r.invalid/d", "http://rs.invalid/"]
+        );
+        // A host that lists the suites serves them from its entries.
+        let host2 = AptSources {
+            entries: vec![
+                ("http://m.invalid/mirror".into(), vec!["trixie".into()]),
+                ("http://u.invalid/mirror".into(), vec!["trixie-updates".into()]),
+            ],
+        };
+        assert_eq!(
+            bases(suite_sites(&trixie, (None, None), (None, None), &host2).unwrap()),
+            ["http://m.invalid/mirror", "http://u.invalid/mirror", "http://m.invalid/debian-security"]
+        );
+        let e = suite_sites(&trixie, (None, None), (None, None), &AptSources::default()).unwrap_err();
+        assert!(e.contains("no mirror for suite trixie") && e.contains("--debian-mirror"), "{e}");
+        let e = suite_sites(&trixie, (None, Some("http://h.invalid/")), (None, None), &host).unwrap_err();
+        assert!(e.contains("trixie-security") && e.contains("security_mirror"), "{e}");
+    }
 
     #[test]
     fn apt_sources_in_both_formats() {

@@ -12,6 +12,7 @@ mod cache;
 pub mod commands;
 pub mod configure;
 mod context;
+pub mod currency;
 mod emit;
 mod error;
 mod fetch;

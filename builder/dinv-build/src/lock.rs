@@ -47,6 +47,9 @@ pub struct LockedPackage {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// The Debian suite the package comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -73,6 +76,7 @@ impl LockedPackage {
             homepage: p.homepage.clone(),
             description: p.description.clone(),
             reasons: p.reasons.clone(),
+            suite: p.suite.clone(),
         }
     }
 
@@ -94,6 +98,7 @@ impl LockedPackage {
             description: self.description.clone(),
             build_time: self.build_time,
             reasons: self.reasons.clone(),
+            suite: self.suite.clone(),
         }
     }
 }
@@ -162,6 +167,7 @@ mod tests {
             description: Some("box".into()),
             build_time: Some(1_700_000_000),
             reasons: vec!["requested (guest.packages)".into()],
+            suite: None,
         }
     }
 

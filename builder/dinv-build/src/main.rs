@@ -64,6 +64,9 @@ struct SourceArgs {
     /// Debian mirror URL for deb sources without `mirror` [env: DINV_DEBIAN_MIRROR; default: the host's apt sources].
     #[arg(long, value_name = "URL")]
     debian_mirror: Option<String>,
+    /// Debian security archive URL for suites from the security archive [env: DINV_DEBIAN_SECURITY_MIRROR; default: the recipe's `security_mirror`, else `debian-security` next to the mirror].
+    #[arg(long, value_name = "URL")]
+    debian_security_mirror: Option<String>,
     /// No network: every index and package must already be in the cache (or the vendor directory).
     #[arg(long)]
     offline: bool,
@@ -232,7 +235,7 @@ fn main() -> ExitCode {
     init_logging(g.verbose, g.json);
     // Global flags may come before a subcommand; a recipe or build flags may not.
     let b = &cli.build;
-    let top_level_build = cli.recipe.is_some() || b.out.is_some() || b.source.offline || b.locked || b.vendor.is_some() || b.source.debian_mirror.is_some() || b.source.cache.cache_dir.is_some();
+    let top_level_build = cli.recipe.is_some() || b.out.is_some() || b.source.offline || b.locked || b.vendor.is_some() || b.source.debian_mirror.is_some() || b.source.debian_security_mirror.is_some() || b.source.cache.cache_dir.is_some();
     let source = match &cli.command {
         Some(Command::Build { build, .. }) => build.source.clone(),
         Some(Command::Resolve { source, .. } | Command::Fetch { source, .. } | Command::Verify { source, .. } | Command::Lock { source, .. }) => source.clone(),
@@ -245,6 +248,7 @@ fn main() -> ExitCode {
         quiet: g.quiet,
         cache_dir: source.cache.cache_dir.clone(),
         debian_mirror: source.debian_mirror.clone().or_else(|| std::env::var("DINV_DEBIAN_MIRROR").ok()),
+        debian_security_mirror: source.debian_security_mirror.clone().or_else(|| std::env::var("DINV_DEBIAN_SECURITY_MIRROR").ok()),
     };
     let command = match cli.command {
         Some(_) if top_level_build => Err(Error::Usage("give the recipe and build flags after the subcommand (see --help)".into())),
@@ -303,7 +307,7 @@ fn render(ctx: &Context, outcome: &dyn Outcome) -> ExitCode {
 /// The first word that is not a flag, when it is no file, has no
 /// extension and is nearly a command: `biuld` for `build`.
 fn misspelt_command(args: &[String]) -> Option<Error> {
-    const WITH_VALUE: &[&str] = &["--cache-dir", "--debian-mirror", "--out", "-o", "--vendor", "--dir", "--extends"];
+    const WITH_VALUE: &[&str] = &["--cache-dir", "--debian-mirror", "--debian-security-mirror", "--out", "-o", "--vendor", "--dir", "--extends"];
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];

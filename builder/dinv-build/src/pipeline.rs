@@ -172,7 +172,11 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     for (name, handle) in std::mem::take(&mut emit.hashing) {
         hashed.insert(name, handle.join().expect("hashing thread")?);
     }
+    let sets: Vec<_> = resolved.sets().cloned().collect();
+    let newest = |src: &str, name: &str| resolved.sources.get(src).and_then(|s| s.newest_version(name));
+    let current = crate::currency::currency(l, &sets, (!opts.locked).then_some(&newest as &dyn Fn(&str, &str) -> Option<String>));
     let report = Report {
+        current,
         recipe: l.path.clone(),
         out_dir: out.clone(),
         seconds: started.elapsed().as_secs_f64(),

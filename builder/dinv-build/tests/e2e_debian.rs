@@ -1,7 +1,8 @@
 //! End to end: `recipes/debian.toml` becomes a DinV appliance that boots,
 //! runs docker, and stops without losing data.
 //!
-//! 1. A local Debian mirror from this machine's apt lists plus
+//! 1. A local Debian mirror of trixie, trixie-updates and trixie-security
+//!    from a private apt's lists (tests/support/apt.rs) plus
 //!    `apt-get download` of exactly the resolved packages, served on
 //!    127.0.0.1 (kept under target/tmp between runs).
 //! 2. `dinv-build build recipes/debian.toml`.
@@ -32,9 +33,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::appliance::{launcher_config, ping, spawn_launcher, tiny_rootfs_tar};
-use support::debian_mirror::Mirror;
+use support::debian_mirror::{release_suites, Mirror};
 
 const DOCKER_PORT: u16 = 2375;
+/// The guest's dockerd: trixie's docker.io.
+const SERVER: &str = "26.";
 const WEB_PORT: u16 = 18081;
 
 fn workspace() -> PathBuf {
@@ -162,7 +165,7 @@ fn debian_appliance_end_to_end() {
     fs::create_dir_all(tmp_root()).unwrap();
     // 1. The mirror: real metadata, then exactly the resolved packages.
     step("local Debian mirror");
-    let mirror = Mirror::at(&tmp_root().join("mirror"));
+    let mirror = Mirror::of_suites(&tmp_root().join("mirror"), &tmp_root().join("apt"), &release_suites("trixie"));
     let recipe = workspace().join("recipes/debian.toml");
     let out = dinv_build(&["resolve", "--json", recipe.to_str().unwrap()], &mirror);
     assert!(out.status.success(), "{}", text(&out));
@@ -228,7 +231,7 @@ fn debian_appliance_end_to_end() {
     step(&format!("dockerd ready after {:.1} s", ready.as_secs_f64()));
     let h = Some("tcp://127.0.0.1:2375");
     let version = docker_ok(h, &["version", "--format", "{{.Server.Version}}"]);
-    assert!(version.trim().starts_with("20.10"), "guest server version: {version}");
+    assert!(version.trim().starts_with(SERVER), "guest server version: {version}");
 
     let tar = tiny_rootfs_tar(&tmp_root());
     docker_ok(h, &["import", tar.to_str().unwrap(), "tiny:1"]);
@@ -368,7 +371,7 @@ fn debian_appliance_end_to_end() {
     docker_ok(None, &["run", "--name", "dinv-e2e-info", "dinv-debian:latest"]);
     let logs = text(&docker(None, &["logs", "dinv-e2e-info"]));
     assert!(
-        logs.contains("Server Version: 20.10"),
+        logs.contains(&format!("Server Version: {SERVER}")),
         "default command output missing from docker logs:\n{logs}"
     );
     let code = docker_ok(None, &["inspect", "--format", "{{.State.ExitCode}}", "dinv-e2e-info"]);
@@ -397,7 +400,7 @@ fn debian_appliance_end_to_end() {
     let h2 = Some("tcp://127.0.0.1:12375");
     wait_until("dockerd inside the container", Duration::from_secs(420), || ping("127.0.0.1:12375"));
     let version = docker_ok(h2, &["version", "--format", "{{.Server.Version}}"]);
-    assert!(version.trim().starts_with("20.10"), "{version}");
+    assert!(version.trim().starts_with(SERVER), "{version}");
     docker_ok(h2, &["import", tar.to_str().unwrap(), "tiny:1"]);
     docker_ok(h2, &["volume", "create", "keep"]);
     docker_ok(
@@ -529,13 +532,13 @@ fn tls_socket(tar: &Path) {
     let logs = text(&docker(None, &["logs", "dinv-e2e-tls"]));
     assert!(logs.contains("dinv-launcher: TLS: wrote ca/key.pem, ca/cert.pem,"), "{logs}");
     wait_until("the command's docker version", Duration::from_secs(60), || {
-        text(&docker(None, &["logs", "dinv-e2e-tls"])).contains("command server: 20.10")
+        text(&docker(None, &["logs", "dinv-e2e-tls"])).contains(&format!("command server: {SERVER}"))
     });
     let logs = text(&docker(None, &["logs", "dinv-e2e-tls"]));
     assert!(logs.contains("command env: tcp://localhost:2376 1 /certs/client"), "{logs}");
 
     let version = tls_ok(tar, &["version", "--format", "{{.Server.Version}}"]);
-    assert!(version.trim().starts_with("20.10"), "{version}");
+    assert!(version.trim().starts_with(SERVER), "{version}");
     tls_ok(tar, &["import", "/tiny.tar", "tiny:1"]);
     let hello = tls_ok(tar, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "sh", "-c", "echo over-tls > /data/f && cat /data/f"]);
     assert_eq!(hello, "over-tls\n");
@@ -543,7 +546,7 @@ fn tls_socket(tar: &Path) {
     let plain = tls_client(tar, &[], &["-H", "tcp://docker:2375", "version"]);
     assert!(!plain.status.success(), "plain 2375 answered: {}", text(&plain));
     let http = tls_client(tar, &[], &["-H", "tcp://docker:2376", "version", "--format", "{{.Server.Version}}"]);
-    assert!(!http.status.success() && !String::from_utf8_lossy(&http.stdout).contains("20.10"), "plain HTTP on 2376 answered: {}", text(&http));
+    assert!(!http.status.success() && !String::from_utf8_lossy(&http.stdout).contains(SERVER), "plain HTTP on 2376 answered: {}", text(&http));
 
     let certs = cert_listing();
     assert_eq!(certs.lines().filter(|l| l.ends_with(".pem") && l.len() > 64).count(), 8, "{certs}");

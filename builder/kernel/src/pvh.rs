@@ -79,7 +79,11 @@ fn decompressor(p: &[u8]) -> Result<Box<dyn Read + '_>, PvhUnsupported> {
     } else if p.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::read::GzDecoder::new(p)))
     } else if p.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Ok(Box::new(zstd::stream::read::Decoder::new(p).map_err(|e| PvhUnsupported::Corrupt(e.to_string()))?))
+        // One frame: the kernel's build appends the uncompressed size
+        // (4 bytes, `size_append`) after it, which is no zstd frame (Debian's
+        // 6.12 kernels are zstd-compressed; 6.1's were xz).
+        let d = zstd::stream::read::Decoder::new(p).map_err(|e| PvhUnsupported::Corrupt(e.to_string()))?.single_frame();
+        Ok(Box::new(d))
     } else {
         let name = if p.starts_with(b"BZh") {
             "bzip2"
@@ -260,7 +264,10 @@ mod tests {
     fn extracts_the_elf_up_to_its_last_segment_and_finds_the_entry() {
         let notes = [note(b"Xen\0", 6, b"linux\0"), note(b"Xen\0", PHYS32_ENTRY, &0x1000850u32.to_le_bytes())].concat();
         let kernel = elf(&notes, 4096);
-        for payload in [xz(&kernel), gz(&kernel), zstd::encode_all(&kernel[..], 3).unwrap()] {
+        for mut payload in [xz(&kernel), gz(&kernel), zstd::encode_all(&kernel[..], 3).unwrap()] {
+            // As the kernel's `size_append`: the payload ends with the
+            // uncompressed size.
+            payload.extend_from_slice(&(kernel.len() as u32).to_le_bytes());
             let (out, entry) = pvh_vmlinux(&bzimage(&payload)).unwrap();
             assert_eq!(entry, 0x1000850);
             assert_eq!(out.len(), kernel.len() - 4096, "trailing relocation data is dropped");

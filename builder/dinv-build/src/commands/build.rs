@@ -19,6 +19,10 @@ impl Outcome for Built {
         for o in &r.outputs {
             out.push_str(&format!("  {:28} {:>10}  sha256:{}\n", o.name, human(o.size), &o.sha256[..16]));
         }
+        // Debian sources: packages per suite, and whether the guest is current.
+        for line in r.current.iter().flat_map(|c| c.lines()) {
+            out.push_str(&format!("{line}\n"));
+        }
         out
     }
 

@@ -6,7 +6,11 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::outcome::{human, object, Outcome};
-use crate::recipe::LoadedRecipe;
+use std::collections::BTreeMap;
+
+use crate::currency::{currency, Currency};
+use crate::recipe::{LoadedRecipe, Source};
+use crate::sources::PackageSource;
 use crate::resolve::{resolve_with, PackageSet};
 use crate::{Context, Result};
 
@@ -15,12 +19,16 @@ const REASONS_SHOWN: usize = 3;
 
 struct ResolvedSets {
     sets: Vec<PackageSet>,
+    current: Option<Currency>,
     seconds: f64,
 }
 
 impl Outcome for ResolvedSets {
     fn text(&self) -> String {
         let mut out = String::new();
+        for line in self.current.iter().flat_map(|c| c.lines()) {
+            let _ = writeln!(out, "{line}");
+        }
         for s in &self.sets {
             let size: u64 = s.packages.iter().map(|p| p.size).sum();
             let inst: u64 = s.packages.iter().map(|p| p.installed_size).sum();
@@ -54,7 +62,7 @@ impl Outcome for ResolvedSets {
     }
 
     fn json(&self) -> serde_json::Map<String, serde_json::Value> {
-        object(json!({"seconds": self.seconds, "sets": self.sets}))
+        object(json!({"seconds": self.seconds, "sets": self.sets, "current": self.current}))
     }
 
     fn is_summary(&self) -> bool {
@@ -66,11 +74,27 @@ impl Outcome for ResolvedSets {
     }
 }
 
-/// With `locked`, the packages of RECIPE.lock.
+/// With `locked`, the packages of RECIPE.lock, compared (unless
+/// `offline`) with what the Debian sources' suites offer now: a lock
+/// written before a security fix shows as not current.
 pub fn run(ctx: &Context, l: &LoadedRecipe, locked: bool, offline: bool) -> Result<Box<dyn Outcome>> {
     let started = Instant::now();
     let env = ctx.env(offline)?;
     let r = resolve_with(&env, l, locked)?;
-    let sets = r.sets().cloned().collect();
-    Ok(Box::new(ResolvedSets { sets, seconds: started.elapsed().as_secs_f64() }))
+    let sets: Vec<PackageSet> = r.sets().cloned().collect();
+    let mut fresh: BTreeMap<String, Box<dyn PackageSource>> = BTreeMap::new();
+    if locked && !offline {
+        for s in &sets {
+            if matches!(l.recipe.sources[&s.source], Source::Deb(_)) && !fresh.contains_key(&s.source) {
+                fresh.insert(s.source.clone(), crate::sources::open(&env, l, &s.source, false)?);
+            }
+        }
+    }
+    let newest = |src: &str, name: &str| {
+        let s = if locked { fresh.get(src) } else { r.sources.get(src) };
+        s.and_then(|s| s.newest_version(name))
+    };
+    let compare = !(locked && offline);
+    let current = currency(l, &sets, compare.then_some(&newest as &dyn Fn(&str, &str) -> Option<String>));
+    Ok(Box::new(ResolvedSets { sets, current, seconds: started.elapsed().as_secs_f64() }))
 }

@@ -20,8 +20,9 @@ pub struct KernelPlan {
     /// `name version` of the package that shipped the kernel.
     pub package: String,
     pub plan: GuestKernelPlan,
-    /// The module files `kernel.modules` left out, when it trimmed any.
-    pub trimmed: Option<Removal>,
+    /// What the slim guest left out of the kernel package: module files
+    /// (`kernel.modules`), and the kernel image in `/boot`.
+    pub trimmed: Vec<Removal>,
 }
 
 fn fail(e: impl Into<StageFailure>) -> Error {
@@ -71,8 +72,21 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
         tracing::debug!(option = o.option, module = o.module, "module needed");
     }
     let trimmed = match &k.modules {
-        KernelModules::All => None,
-        KernelModules::Keep(keep) => Some(trim(l, &mut plan, tree, keep, &package)?),
+        KernelModules::All => vec![],
+        KernelModules::Keep(keep) => {
+            let modules = trim(l, &mut plan, tree, keep, &package)?;
+            // The launcher boots the image emitted beside the rootfs
+            // (`vmlinuz`/`vmlinux`); the guest never reads its own copy in
+            // /boot (12 MiB for trixie's kernel), so it goes like the
+            // modules no guest loads. The plan keeps its own reference.
+            let mut images = Removal { why: "kernel.modules: the kernel image in /boot (the launcher boots its own copy)".to_string(), files: 0, bytes: 0 };
+            for f in &found {
+                images.files += 1;
+                images.bytes += f.image.len();
+                tree.remove(&f.image_path);
+            }
+            vec![modules, images]
+        }
     };
     add_to_tree(tree, &plan.guest_files, epoch).map_err(fail)?;
     Ok(Some(KernelPlan { package, plan, trimmed }))

@@ -74,7 +74,7 @@ pub fn apply(l: &LoadedRecipe, tree: &mut Tree, inputs: &GuestInputs) -> Result<
     })?;
     overlays::apply(tree, recipe)?;
     let kernel = kernel::apply(l, inputs.packages, tree, inputs.epoch)?;
-    removed.extend(kernel.as_ref().and_then(|k| k.trimmed.clone()));
+    removed.extend(kernel.iter().flat_map(|k| k.trimmed.iter().cloned()));
     if let Some(k) = &kernel {
         system::merge_modules(tree, &k.plan.guest_modules, inputs.epoch)?;
     }

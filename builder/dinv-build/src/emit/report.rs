@@ -15,7 +15,9 @@ pub const REPORT: &str = "report.json";
 /// `report.json` fields that describe the run (where, how long, what was
 /// downloaded or reused, memory), not the artifacts: two builds of the same
 /// inputs may differ in these only.
-pub const RUN_FIELDS: &[&str] = &["recipe", "out_dir", "seconds", "stages", "downloaded_bytes", "cached_layers", "peak_rss_bytes"];
+/// `current` is one too: it compares the packages with the suites as they
+/// were when the build ran (a locked build does not compare).
+pub const RUN_FIELDS: &[&str] = &["recipe", "out_dir", "seconds", "stages", "downloaded_bytes", "cached_layers", "peak_rss_bytes", "current"];
 
 /// One emitted file.
 #[derive(Clone, Debug, Serialize)]
@@ -51,6 +53,9 @@ pub struct Report {
     pub image: Option<ImageSummary>,
     /// What `runtime.keep` left in the image's runtime layer.
     pub runtime_layer: Option<crate::configure::runtime::RuntimeSummary>,
+    /// For Debian sources: packages per suite, updates and security fixes,
+    /// and whether the guest is current (`current.ok`).
+    pub current: Option<crate::currency::Currency>,
 }
 
 /// Every regular file directly in `dir`, sorted, with size and SHA-256

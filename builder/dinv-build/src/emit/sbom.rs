@@ -221,6 +221,11 @@ pub fn spdx(input: &SbomInput) -> Value {
         if let Some(d) = &r.description {
             pkg["summary"] = json!(d);
         }
+        // Which suite gave the package: a scanner can tell a security
+        // update (`trixie-security`) from the release's version.
+        if let Some(suite) = &r.suite {
+            pkg["comment"] = json!(format!("from Debian suite {suite}"));
+        }
         packages.push(pkg);
         relationships.push(json!({"spdxElementId": image_id, "relationshipType": "CONTAINS", "relatedSpdxElement": id}));
         if input.kernel_package == Some(r.name.as_str()) && p.set == "guest" {
@@ -294,6 +299,7 @@ mod tests {
             description: Some("a package".into()),
             build_time: Some(1_700_000_000),
             reasons: vec![],
+            suite: None,
         }
     }
 

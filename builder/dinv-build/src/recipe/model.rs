@@ -167,15 +167,27 @@ pub struct ApkRepositoryTable {
     pub allow_untrusted: bool,
 }
 
-/// A Debian-style source.
+/// A Debian-style source: one or more suites, read as apt reads a sources
+/// list (for each package the highest version of any suite wins).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DebSource {
-    /// Archive base URL. When absent it comes from `--debian-mirror`,
-    /// `DINV_DEBIAN_MIRROR`, or the host's apt sources.
+    /// The main archive's base URL. When absent it comes from
+    /// `--debian-mirror`, `DINV_DEBIAN_MIRROR`, or the host's apt sources.
     #[serde(default)]
     pub mirror: Option<String>,
-    pub suite: String,
+    /// The security archive's base URL (suites with `archive = "security"`).
+    /// When absent: `--debian-security-mirror`,
+    /// `DINV_DEBIAN_SECURITY_MIRROR`, the host's apt sources, else
+    /// `debian-security` next to the main archive.
+    #[serde(default)]
+    pub security_mirror: Option<String>,
+    /// One suite (`suite = "bookworm"`); the same as `suites = ["bookworm"]`.
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// Several suites, in order: `["trixie", "trixie-updates", "trixie-security"]`.
+    #[serde(default)]
+    pub suites: Vec<DebSuite>,
     #[serde(default = "default_components")]
     pub components: Vec<String>,
     #[serde(default = "default_deb_arch")]
@@ -192,6 +204,110 @@ pub struct DebSource {
     /// Also install every `Priority: required` package.
     #[serde(default)]
     pub required: bool,
+}
+
+/// One entry of `sources.NAME.suites`: a name, or a table naming the archive.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum DebSuite {
+    Name(String),
+    Full(DebSuiteTable),
+}
+
+/// By hand rather than `untagged`: a mistake inside the table
+/// (`archive = "securty"`) is reported as itself, at its key, instead of
+/// "data did not match any variant".
+impl<'de> Deserialize<'de> for DebSuite {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = DebSuite;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a suite name or a table { suite, archive }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DebSuite, E> {
+                Ok(DebSuite::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<DebSuite, A::Error> {
+                DebSuiteTable::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(DebSuite::Full)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `{ suite = "trixie-security", archive = "security" }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebSuiteTable {
+    pub suite: String,
+    /// The archive (tree) that serves the suite; by default the security
+    /// archive for a name ending in `-security`, else the main archive.
+    #[serde(default)]
+    pub archive: Option<DebArchive>,
+}
+
+/// The Debian archives a suite can come from: the main archive
+/// (`…/debian`) and the security archive (`…/debian-security`), each with
+/// its own base URL, `dists/` and `pool/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DebArchive {
+    Main,
+    Security,
+}
+
+impl DebArchive {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DebArchive::Main => "main",
+            DebArchive::Security => "security",
+        }
+    }
+
+    /// The archive a suite name implies: Debian serves `<codename>-security`
+    /// from the security archive since bullseye.
+    pub fn of_name(suite: &str) -> DebArchive {
+        if suite.ends_with("-security") {
+            DebArchive::Security
+        } else {
+            DebArchive::Main
+        }
+    }
+}
+
+impl DebSuite {
+    pub fn name(&self) -> &str {
+        match self {
+            DebSuite::Name(n) => n,
+            DebSuite::Full(t) => &t.suite,
+        }
+    }
+
+    pub fn archive(&self) -> DebArchive {
+        match self {
+            DebSuite::Full(DebSuiteTable { archive: Some(a), .. }) => *a,
+            _ => DebArchive::of_name(self.name()),
+        }
+    }
+}
+
+impl DebSource {
+    /// The suites in order, with their archive: `suite`, or `suites`.
+    pub fn suite_list(&self) -> Vec<(String, DebArchive)> {
+        match &self.suite {
+            Some(s) => vec![(s.clone(), DebArchive::of_name(s))],
+            None => self.suites.iter().map(|s| (s.name().to_string(), s.archive())).collect(),
+        }
+    }
+
+    /// The recipe key of suite `i` (for errors).
+    pub fn suite_key(&self, name: &str, i: usize) -> String {
+        match &self.suite {
+            Some(_) => format!("sources.{name}.suite"),
+            None => format!("sources.{name}.suites[{i}]"),
+        }
+    }
 }
 
 fn default_components() -> Vec<String> {

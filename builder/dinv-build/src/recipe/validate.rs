@@ -7,7 +7,7 @@ use dinv_fstree::TreePath;
 
 use super::error::RecipeError;
 use super::loaded::LoadedRecipe;
-use super::model::{check_alternative, parse_service, ApkRepository, ApkSource, DockerSection, Init, Source};
+use super::model::{check_alternative, parse_service, ApkRepository, ApkSource, DebArchive, DebSource, DockerSection, Init, Source};
 
 /// Parses `a.b.c.d/len`.
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -36,6 +36,34 @@ pub use super::values::parse_free;
 /// number is bytes): the contract's one size grammar.
 pub fn parse_size(s: &str) -> Option<u64> {
     dinv_contract::settings::parse_size(s, 1)
+}
+
+/// A Debian source's suites: exactly one of `suite` and `suites`, each
+/// name a plain word, none twice, and a `security_mirror` only where a
+/// suite uses it.
+fn check_suites(l: &LoadedRecipe, name: &str, d: &DebSource) -> Result<(), RecipeError> {
+    match (&d.suite, d.suites.is_empty()) {
+        (Some(_), false) => return Err(l.error(&format!("sources.{name}.suites"), "give `suite` or `suites`, not both")),
+        (None, true) => return Err(l.error(&format!("sources.{name}"), "a Debian source needs `suites` (e.g. [\"trixie\", \"trixie-updates\", \"trixie-security\"]) or `suite`")),
+        _ => {}
+    }
+    let list = d.suite_list();
+    for (i, (suite, _)) in list.iter().enumerate() {
+        let key = d.suite_key(name, i);
+        if suite.is_empty() || !suite.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '+' | '~')) {
+            return Err(l.error(&key, format!("{suite:?} is not a suite name such as \"trixie\" or \"trixie-security\"")));
+        }
+        if list[..i].iter().any(|(s, _)| s == suite) {
+            return Err(l.error(&key, format!("suite {suite:?} is listed twice")));
+        }
+    }
+    if d.security_mirror.is_some() && !list.iter().any(|(_, a)| *a == DebArchive::Security) {
+        return Err(l.error(
+            &format!("sources.{name}.security_mirror"),
+            "no suite of this source is from the security archive (a name ending in -security, or archive = \"security\")",
+        ));
+    }
+    Ok(())
 }
 
 /// Validates a loaded recipe; errors point at the offending key.
@@ -74,6 +102,7 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
                 }
             }
             Source::Deb(d) => {
+                check_suites(l, name, d)?;
                 if d.components.is_empty() {
                     return Err(l.error(&format!("sources.{name}.components"), "at least one component is needed"));
                 }

@@ -151,6 +151,7 @@ impl ApkSourceSet {
                     description: Some(e.description.clone()).filter(|d| !d.is_empty()),
                     build_time: e.build_time.map(|t| t as i64),
                     reasons: s.reasons,
+                    suite: None,
                 }
             })
             .collect())

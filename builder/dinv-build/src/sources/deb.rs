@@ -2,40 +2,36 @@
 //! against it, resolution (with the essential set), verified `.deb`
 //! downloads, and data archives streamed into a merged-/usr tree.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use dinv_deb::{DebVersions, Keyring, PackageRecord, Release};
+use dinv_deb::{DebIndex, Keyring, PackageRecord, Release, SuiteRecords};
 use dinv_fstree::Tree;
-use dinv_solver::{Candidate, Constraint, Dependency, Op, Request, Universe};
 
 use super::common::{cached_data, fetch_all, fetch_index, fetch_verified_index, prepare_or_refetch, unpack_all, KeyFile, Prepared};
 use super::package::{PackageSource, ResolvedPackage, SourceKind, UnpackStats};
 use crate::cache::Cache;
-use crate::context::BuildEnv;
+use crate::context::{suite_sites, BuildEnv, SuiteSite};
 use crate::error::Check;
 use crate::fetch::{join_url, FetchError};
 use crate::recipe::{DebSource, LoadedRecipe};
 use crate::{Error, Result};
 
-/// An opened Debian source: verified Release, parsed indices, and indexes
-/// by name and by provided name. Candidates are made at resolve time, only
-/// for the packages the request can reach.
+/// An opened Debian source: each suite's verified Release and parsed
+/// indices, merged as apt merges a sources list. Candidates are made at
+/// resolve time, only for the packages the request can reach.
 pub(super) struct DebSourceSet {
     name: String,
     arch: String,
-    mirror: String,
     essential: bool,
     required: bool,
     /// Keyring file name → SHA-256 of the file, for the lock file.
     key_digests: BTreeMap<String, String>,
-    records: Vec<PackageRecord>,
-    /// Package name → its records, in index order.
-    by_name: HashMap<String, Vec<usize>>,
-    /// Provided (virtual) name → the records that provide it.
-    providers: HashMap<String, Vec<usize>>,
+    /// Each suite and the archive URL it comes from, in the recipe's order.
+    sites: Vec<SuiteSite>,
+    index: DebIndex,
 }
 
 /// The keyrings of `sources.NAME.keyrings`, merged.
@@ -68,66 +64,47 @@ fn is_not_found(e: &FetchError) -> bool {
 }
 
 impl DebSourceSet {
-    /// Finds the mirror, verifies the suite's Release and loads every
+    /// Finds each suite's archive, verifies its Release and loads every
     /// component's Packages index.
     pub fn open(l: &LoadedRecipe, name: &str, src: &DebSource, env: &BuildEnv) -> Result<DebSourceSet> {
-        let mirror = src
-            .mirror
-            .clone()
-            .or_else(|| env.debian_mirror.clone())
-            .or_else(|| env.host.apt_sources.mirror_for(&src.suite))
-            .ok_or_else(|| {
-                l.error(
-                    &format!("sources.{name}"),
-                    format!("no mirror: set `mirror`, pass --debian-mirror or DINV_DEBIAN_MIRROR, or add suite {} to the host's apt sources", src.suite),
-                )
-            })?;
+        let sites = sites_of(l, name, src, env)?;
         let (keyring, key_digests) = load_keyrings(l, name, &src.keyrings)?;
-        let dists = join_url(&mirror, &format!("dists/{}", src.suite));
-        let release = Self::verified_release(name, src, &dists, &keyring, env)?;
-        let mut records = Vec::new();
-        for component in &src.components {
-            records.extend(Self::packages(src, component, &dists, &release, env)?);
+        let mut suites = Vec::new();
+        for site in &sites {
+            let dists = join_url(&site.base, &format!("dists/{}", site.suite));
+            let release = Self::verified_release(name, src, &site.suite, &dists, &keyring, env)?;
+            let mut records = Vec::new();
+            for component in &src.components {
+                records.extend(Self::packages(src, &site.suite, component, &dists, &release, env)?);
+            }
+            tracing::info!(source = name, suite = %site.suite, url = %site.base, packages = records.len(), "suite verified");
+            suites.push(SuiteRecords { suite: site.suite.clone(), records });
         }
-        let mut set = DebSourceSet {
-            name: name.to_string(),
-            arch: src.arch.clone(),
-            mirror,
-            essential: src.essential,
-            required: src.required,
-            key_digests,
-            records,
-            by_name: HashMap::new(),
-            providers: HashMap::new(),
-        };
-        set.index_records();
-        tracing::info!(source = name, suite = %src.suite, packages = set.records.len(), "Debian indices verified");
-        Ok(set)
+        let index = DebIndex::new(&src.arch, suites);
+        tracing::info!(source = name, suites = sites.len(), packages = index.records().len(), "Debian indices verified");
+        Ok(DebSourceSet { name: name.to_string(), arch: src.arch.clone(), essential: src.essential, required: src.required, key_digests, sites, index })
     }
 
     /// Loads keyrings only, for installing packages fixed by a lock file:
     /// no Release or Packages index is fetched; each `.deb` is checked
     /// against the locked SHA-256 and size.
-    pub fn from_lock(l: &LoadedRecipe, name: &str, src: &DebSource, env: &BuildEnv) -> Result<DebSourceSet> {
+    pub fn from_lock(l: &LoadedRecipe, name: &str, src: &DebSource, _env: &BuildEnv) -> Result<DebSourceSet> {
         let (_, key_digests) = load_keyrings(l, name, &src.keyrings)?;
-        let mirror = src.mirror.clone().or_else(|| env.debian_mirror.clone()).unwrap_or_default();
         Ok(DebSourceSet {
             name: name.to_string(),
             arch: src.arch.clone(),
-            mirror,
             essential: src.essential,
             required: src.required,
             key_digests,
-            records: vec![],
-            by_name: HashMap::new(),
-            providers: HashMap::new(),
+            sites: vec![],
+            index: DebIndex::new(&src.arch, vec![]),
         })
     }
 
     /// InRelease (or Release + Release.gpg), verified and parsed.
-    fn verified_release(name: &str, src: &DebSource, dists: &str, keyring: &Keyring, env: &BuildEnv) -> Result<Release> {
+    fn verified_release(name: &str, src: &DebSource, suite: &str, dists: &str, keyring: &Keyring, env: &BuildEnv) -> Result<Release> {
         let in_url = join_url(dists, "InRelease");
-        let subject = format!("{} InRelease", src.suite);
+        let subject = format!("{suite} InRelease");
         let in_release = fetch_verified_index(env, &in_url, |bytes| match dinv_deb::verify_clearsigned(bytes, keyring, "InRelease") {
             Ok(v) => Ok(Ok(v.text)),
             // Untrusted sources take the text anyway (below); the others refuse it here.
@@ -142,7 +119,7 @@ impl DebSourceSet {
                 let sig = fetch_index(env, &join_url(dists, "Release.gpg"))?;
                 match dinv_deb::verify_detached(&bytes, &sig, keyring, "Release") {
                     Ok(v) => Ok(v.text),
-                    Err(e) => Err((format!("{} Release", src.suite), e, bytes)),
+                    Err(e) => Err((format!("{suite} Release"), e, bytes)),
                 }
             }
             Err(e) => return Err(e),
@@ -155,20 +132,21 @@ impl DebSourceSet {
             }
             Err((subject, e, _)) => return Err(Error::integrity(subject, e)),
         };
-        let release = Release::parse(&text).map_err(|e| Error::integrity(format!("{} Release", src.suite), e))?;
-        tracing::info!(suite = %src.suite, url = %in_url, "InRelease fetched and verified");
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        release.check_valid_at(now).map_err(|e| Error::integrity(format!("{} Release", src.suite), e))?;
+        let release = Release::parse(&text).map_err(|e| Error::integrity(format!("{suite} Release"), e))?;
+        tracing::info!(suite, url = %in_url, "InRelease fetched and verified");
+        // As apt: a suite past its Valid-Until (security and updates suites
+        // carry one) is refused, so a stale mirror cannot hide fixes.
+        release.check_valid_at(env.host.now()).map_err(|e| Error::integrity(format!("suite {suite} ({in_url})"), e))?;
         Ok(release)
     }
 
     /// One component's Packages index: the best listed variant the mirror
     /// has, checked against the Release.
-    fn packages(src: &DebSource, component: &str, dists: &str, release: &Release, env: &BuildEnv) -> Result<Vec<PackageRecord>> {
+    fn packages(src: &DebSource, suite: &str, component: &str, dists: &str, release: &Release, env: &BuildEnv) -> Result<Vec<PackageRecord>> {
         let (fetcher, cache) = (&env.fetcher, &env.cache);
         let variants = release.packages_indices(component, &src.arch);
         if variants.is_empty() {
-            return Err(Error::integrity(format!("{} Release", src.suite), format!("lists no {component}/binary-{}/Packages index", src.arch)));
+            return Err(Error::integrity(format!("{suite} Release"), format!("lists no {component}/binary-{}/Packages index", src.arch)));
         }
         // The parsed records of an index with this (signed) digest.
         let snapshot_of = |f: &dinv_deb::release::ReleaseFile| cache.index_path(&format!("deb-records-{}.bin", f.sha256));
@@ -207,7 +185,7 @@ impl DebSourceSet {
                     Err(e) => return Err(e.into()),
                 },
             };
-            let subject = || format!("{} {}", src.suite, f.path);
+            let subject = || format!("{suite} {}", f.path);
             f.verify(&bytes).map_err(|e| Error::integrity(subject(), e))?;
             let _ = cache.write_atomic(&cached, |w| w.write_all(&bytes));
             let plain = dinv_deb::decompress(&bytes, f.compression(), &f.path).map_err(|e| Error::integrity(subject(), e))?;
@@ -216,97 +194,31 @@ impl DebSourceSet {
             let _ = cache.write_atomic(&snapshot, |w| w.write_all(&dinv_deb::snapshot::encode(&recs)));
             return Ok(recs);
         }
-        Err(last.map(Error::from).unwrap_or_else(|| Error::integrity(format!("{} Release", src.suite), format!("no Packages index for {component}"))))
-    }
-
-    /// Fills the name and provides indexes from the records.
-    fn index_records(&mut self) {
-        for (i, rec) in self.records.iter().enumerate() {
-            self.by_name.entry(rec.package.clone()).or_default().push(i);
-            if !rec.provides.is_empty() {
-                // A malformed Provides is reported when the record is made a candidate.
-                for p in dinv_deb::parse_provides(&rec.provides, "Provides").unwrap_or_default() {
-                    self.providers.entry(p.name).or_default().push(i);
-                }
-            }
-        }
-    }
-
-    /// The candidates the requests can reach: every record named by a
-    /// request or by a dependency alternative of a reached record, or
-    /// providing such a name, in index order (so ties break as over the
-    /// whole index). Returns each candidate's record index too. Records
-    /// that cannot be read as candidates are left out, as before.
-    fn reachable(&self, requests: &[Request]) -> (Vec<usize>, Vec<Candidate>) {
-        let mut work: Vec<String> = requests.iter().flat_map(|r| r.dependency.alternatives.iter().map(|c| c.name.clone())).collect();
-        let mut seen: HashSet<String> = work.iter().cloned().collect();
-        let mut made: BTreeMap<usize, Candidate> = BTreeMap::new();
-        let mut tried: HashSet<usize> = HashSet::new();
-        while let Some(name) = work.pop() {
-            for &ri in self.by_name.get(&name).into_iter().chain(self.providers.get(&name)).flatten() {
-                if !tried.insert(ri) {
-                    continue;
-                }
-                let rec = &self.records[ri];
-                match dinv_deb::to_candidate(rec, 0, &self.arch) {
-                    Ok(mut c) => {
-                        c.provider_priority = priority_rank(&rec.priority);
-                        for alt in c.depends.iter().flat_map(|d| &d.alternatives) {
-                            if seen.insert(alt.name.clone()) {
-                                work.push(alt.name.clone());
-                            }
-                        }
-                        made.insert(ri, c);
-                    }
-                    Err(e) => tracing::debug!("skipping {} {}: {e}", rec.package, rec.version),
-                }
-            }
-        }
-        made.into_iter().unzip()
+        Err(last.map(Error::from).unwrap_or_else(|| Error::integrity(format!("{suite} Release"), format!("no Packages index for {component}"))))
     }
 
     /// Resolves package names (`name` or `name=version`) plus the essential
-    /// (and, if asked, required) set into packages in install order.
+    /// (and, if asked, required) set into packages in install order, each
+    /// with the suite and URL it comes from.
     fn resolve_names(&self, packages: &[String], reason: &str, what: &str) -> Result<Vec<ResolvedPackage>> {
-        let request = |name: &str, op: Op, version: &str, reason: &str| Request {
-            dependency: Dependency {
-                alternatives: vec![Constraint { name: name.to_string(), op, version: version.to_string(), tag: None }],
-            },
-            reason: reason.to_string(),
-        };
         let mut requests = Vec::new();
         for p in packages {
-            let p = p.trim();
-            match p.split_once('=') {
-                Some((n, v)) if !n.is_empty() && !v.is_empty() => requests.push(request(n.trim(), Op::Eq, v.trim(), reason)),
-                None if !p.is_empty() && !p.contains(char::is_whitespace) => requests.push(request(p, Op::Any, "", reason)),
-                _ => return Err(Error::Usage(format!("{what} packages: {p:?} is not `name` or `name=version`"))),
-            }
+            let r = dinv_deb::parse_request(p, reason).ok_or_else(|| Error::Usage(format!("{what} packages: {p:?} is not `name` or `name=version`")))?;
+            requests.push(r);
         }
-        for rec in &self.records {
-            let wanted = (self.essential && rec.essential).then_some("essential").or((self.required && rec.priority == "required").then_some("priority required"));
-            if let Some(why) = wanted {
-                if dinv_deb::to_candidate(rec, 0, &self.arch).is_ok() {
-                    requests.push(request(&rec.package, Op::Any, "", why));
-                }
-            }
-        }
-        let (index, candidates) = self.reachable(&requests);
-        tracing::debug!(source = %self.name, set = what, candidates = candidates.len(), of = self.records.len(), "universe");
-        let universe = Universe { candidates: candidates.into(), scheme: &DebVersions, rules: dinv_solver::Rules::Generic };
-        let res = dinv_solver::solve(&universe, &requests)
-            .map_err(|source| Error::Resolve { source_name: self.name.clone(), set: what.to_string(), source })?;
-        Ok(res
-            .selected
-            .iter()
-            .map(|s| {
-                let r = &self.records[index[s.candidate]];
+        requests.extend(self.index.base_requests(self.essential, self.required));
+        let chosen = self.index.resolve(&requests).map_err(|source| Error::Resolve { source_name: self.name.clone(), set: what.to_string(), source })?;
+        Ok(chosen
+            .into_iter()
+            .map(|c| {
+                let r = self.index.record(c.record);
+                let site = &self.sites[self.index.suite_index_of(c.record)];
                 ResolvedPackage {
                     source: self.name.clone(),
                     name: r.package.clone(),
                     version: r.version.clone(),
                     arch: r.architecture.clone(),
-                    url: join_url(&self.mirror, &r.filename),
+                    url: join_url(&site.base, &r.filename),
                     checksum: r.sha256.clone(),
                     size: r.size,
                     installed_size: r.installed_size.unwrap_or(0) * 1024,
@@ -316,12 +228,23 @@ impl DebSourceSet {
                     homepage: Some(r.homepage.clone()).filter(|s| !s.is_empty()),
                     description: Some(r.description.clone()).filter(|s| !s.is_empty()),
                     build_time: None,
-                    reasons: s.reasons.clone(),
+                    reasons: c.reasons,
+                    suite: Some(site.suite.clone()),
                 }
             })
             .collect())
     }
+}
 
+/// The archive URL of each suite of the source (see [`suite_sites`]).
+fn sites_of(l: &LoadedRecipe, name: &str, src: &DebSource, env: &BuildEnv) -> Result<Vec<SuiteSite>> {
+    suite_sites(
+        &src.suite_list(),
+        (src.mirror.as_deref(), env.debian_mirror.as_deref()),
+        (src.security_mirror.as_deref(), env.debian_security_mirror.as_deref()),
+        &env.host.apt_sources,
+    )
+    .map_err(|why| l.error(&format!("sources.{name}"), why).into())
 }
 
 impl PackageSource for DebSourceSet {
@@ -359,7 +282,11 @@ impl PackageSource for DebSourceSet {
     }
 
     fn package_names(&self) -> Vec<&str> {
-        self.by_name.keys().map(String::as_str).collect()
+        self.index.names().collect()
+    }
+
+    fn newest_version(&self, name: &str) -> Option<String> {
+        self.index.candidates_of(name).map(|r| r.version.clone()).max_by(|a, b| dinv_deb::compare_versions(a, b))
     }
 
     fn vendor_name(&self, p: &ResolvedPackage) -> Result<PathBuf> {
@@ -369,19 +296,6 @@ impl PackageSource for DebSourceSet {
     /// The index checksum of a .deb is already the file's SHA-256, verified on fetch.
     fn file_sha256(&self, _cache: &Cache, p: &ResolvedPackage) -> Result<String> {
         sha256_hex(p)
-    }
-}
-
-/// Like apt, prefer more important packages among the providers of a
-/// virtual name (`awk`: mawk is `required`, gawk `optional`).
-fn priority_rank(priority: &str) -> u32 {
-    match priority.trim() {
-        "required" => 5,
-        "important" => 4,
-        "standard" => 3,
-        "optional" => 2,
-        "extra" => 1,
-        _ => 0,
     }
 }
 
@@ -428,6 +342,8 @@ fn prepare(set: &DebSourceSet, p: &ResolvedPackage, cache: &Cache) -> Result<Pre
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dinv_deb::DebVersions;
+    use dinv_solver::{Request, Universe};
 
     /// The host's bookworm main Packages index (apt's lists, lz4), if any.
     fn host_bookworm_records() -> Option<Vec<PackageRecord>> {
@@ -440,22 +356,6 @@ mod tests {
         Some(dinv_deb::parse_packages_bytes(&text, "Packages").unwrap())
     }
 
-    fn set_of(records: Vec<PackageRecord>) -> DebSourceSet {
-        let mut set = DebSourceSet {
-            name: "debian".into(),
-            arch: "amd64".into(),
-            mirror: "http://mirror.invalid/debian".into(),
-            essential: true,
-            required: false,
-            key_digests: BTreeMap::new(),
-            records,
-            by_name: HashMap::new(),
-            providers: HashMap::new(),
-        };
-        set.index_records();
-        set
-    }
-
     /// On the real bookworm index, solving over the reachable candidates
     /// selects exactly what solving over all 63,000 does, for the Debian
     /// recipe's guest and runtime sets.
@@ -465,34 +365,24 @@ mod tests {
             eprintln!("NOTICE: no bookworm Packages in /var/lib/apt/lists (run apt-get update): skipped");
             return;
         };
-        let set = set_of(records);
         let mut all = Vec::new();
-        for rec in &set.records {
+        for rec in &records {
             if let Ok(mut c) = dinv_deb::to_candidate(rec, 0, "amd64") {
-                c.provider_priority = priority_rank(&rec.priority);
+                c.provider_priority = dinv_deb::priority_rank(&rec.priority);
                 all.push(c);
             }
         }
+        let index = DebIndex::new("amd64", vec![SuiteRecords { suite: "bookworm".into(), records }]);
         for packages in [
             vec!["docker.io", "qemu-guest-agent", "linux-image-amd64", "iptables", "e2fsprogs", "kmod", "iproute2", "ca-certificates"],
             vec!["qemu-system-x86", "docker.io", "ca-certificates"],
         ] {
-            let names: Vec<String> = packages.iter().map(|s| s.to_string()).collect();
-            let reached = set.resolve_names(&names, "recipe", "guest").unwrap();
-            let mut requests: Vec<Request> = names
-                .iter()
-                .map(|n| Request {
-                    dependency: Dependency { alternatives: vec![Constraint { name: n.clone(), op: Op::Any, version: String::new(), tag: None }] },
-                    reason: "recipe".into(),
-                })
-                .collect();
-            requests.extend(all.iter().filter(|c| c.essential).map(|c| Request {
-                dependency: Dependency { alternatives: vec![Constraint { name: c.name.clone(), op: Op::Any, version: String::new(), tag: None }] },
-                reason: "essential".into(),
-            }));
+            let mut requests: Vec<Request> = packages.iter().map(|n| dinv_deb::parse_request(n, "recipe").unwrap()).collect();
+            requests.extend(index.base_requests(true, false));
+            let reached = index.resolve(&requests).unwrap();
             let universe = Universe { candidates: (&all[..]).into(), scheme: &DebVersions, rules: dinv_solver::Rules::Generic };
             let whole = dinv_solver::solve(&universe, &requests).unwrap();
-            let a: Vec<(String, String)> = reached.iter().map(|p| (p.name.clone(), p.version.clone())).collect();
+            let a: Vec<(String, String)> = reached.iter().map(|c| (index.record(c.record).package.clone(), index.record(c.record).version.clone())).collect();
             let b: Vec<(String, String)> = whole.selected.iter().map(|s| (all[s.candidate].name.clone(), all[s.candidate].version.clone())).collect();
             assert!(a.len() > 50, "{a:?}");
             assert_eq!(a, b, "selection (in install order) for {packages:?}");

@@ -36,6 +36,10 @@ pub struct ResolvedPackage {
     pub build_time: Option<i64>,
     /// Why it is in the set.
     pub reasons: Vec<String>,
+    /// The Debian suite it comes from (`trixie-security`): the first of
+    /// the source's suites that lists this version. None for apk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
 }
 
 impl ResolvedPackage {
@@ -93,6 +97,13 @@ pub trait PackageSource: Send + Sync {
 
     /// SHA-256 (hex) of a fetched package file (the SBOM).
     fn file_sha256(&self, cache: &Cache, p: &ResolvedPackage) -> Result<String>;
+
+    /// The version the source's indexes would install for `name` now (the
+    /// highest of any suite); None for a source opened from a lock file,
+    /// or when the source does not say (apk).
+    fn newest_version(&self, _name: &str) -> Option<String> {
+        None
+    }
 
     /// Every package name the index knows (for "did you mean"); none for
     /// a source opened from a lock file.

@@ -2,4 +2,6 @@
 
 mod apk_hostile;
 mod apk_source;
+mod apt_judge;
 mod debian_source;
+mod debian_suites;
