@@ -22,6 +22,7 @@ mod progress;
 mod push;
 pub mod recipe;
 mod resolve;
+pub mod snapshot;
 pub mod sources;
 mod vendor;
 

@@ -67,7 +67,8 @@ pub fn fill_bytes(meminfo: &str, min_free_kbytes: u64) -> u64 {
     free.saturating_sub(margin) & !((2 << 20) - 1)
 }
 
-/// Faults in `bytes` of fresh anonymous memory and gives it back. The
+/// Faults in `bytes` of fresh anonymous memory (and writes each page, in
+/// case the kernel gave it the shared zero page) and gives it back. The
 /// kernel hands out free pages cleared, and they return to the free lists
 /// still zero: QEMU saves a zero page as a flag instead of 4 KiB.
 fn zero_free_memory(bytes: u64) -> Result<u64> {
@@ -76,7 +77,10 @@ fn zero_free_memory(bytes: u64) -> Result<u64> {
     }
     let len = bytes as usize;
     // SAFETY: an anonymous private mapping we own; touched only within it and unmapped below.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1, 0) };
+    // MAP_POPULATE: the kernel faults every page in at once, which under
+    // TCG is far quicker than a fault per page.
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_POPULATE;
+    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
     if p == libc::MAP_FAILED {
         return Err(GuestError::Command { command: format!("mmap of {bytes} bytes"), why: std::io::Error::last_os_error().to_string() });
     }
@@ -136,31 +140,28 @@ pub fn quiesce(steps: &[Step], docker_dir: &Path) -> Result<()> {
         say(format_args!("quiesce: removed dockerd's engine key {ENGINE_KEY} from the disk"));
     }
     for step in steps {
-        match step {
+        let t = std::time::Instant::now();
+        let done = match step {
             Step::Sync => {
                 // SAFETY: sync has no preconditions.
                 unsafe { libc::sync() };
-                say("quiesce: synced the disks");
+                "synced the disks".to_string()
             }
             Step::DropCaches => {
                 std::fs::write("/proc/sys/vm/drop_caches", "3\n").map_err(|e| GuestError::io("writing", "/proc/sys/vm/drop_caches", e))?;
-                say("quiesce: dropped the page cache");
+                "dropped the page cache".to_string()
             }
-            Step::Fstrim => {
-                // Only the docker disk: the root disk is an overlay of the
-                // image's root filesystem, where a discard saves nothing.
-                if mounts::is_mount_point(docker_dir).unwrap_or(false) {
-                    let n = fstrim(docker_dir)?;
-                    say(format_args!("quiesce: trimmed {} MiB on {}", n >> 20, docker_dir.display()));
-                }
-            }
+            // Only the docker disk: the root disk is an overlay of the
+            // image's root filesystem, where a discard saves nothing.
+            Step::Fstrim if !mounts::is_mount_point(docker_dir).unwrap_or(false) => continue,
+            Step::Fstrim => format!("trimmed {} MiB on {}", fstrim(docker_dir)? >> 20, docker_dir.display()),
             Step::ZeroFreeMemory => {
                 let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| GuestError::io("reading", "/proc/meminfo", e))?;
                 let min_free = std::fs::read_to_string("/proc/sys/vm/min_free_kbytes").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
-                let n = zero_free_memory(fill_bytes(&meminfo, min_free))?;
-                say(format_args!("quiesce: zeroed {} MiB of free memory", n >> 20));
+                format!("zeroed {} MiB of free memory", zero_free_memory(fill_bytes(&meminfo, min_free))? >> 20)
             }
-        }
+        };
+        say(format_args!("quiesce: {done} in {:.1} s", t.elapsed().as_secs_f64()));
     }
     Ok(())
 }

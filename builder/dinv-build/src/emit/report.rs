@@ -51,6 +51,9 @@ pub struct Report {
     pub image: Option<ImageSummary>,
     /// What `runtime.keep` left in the image's runtime layer.
     pub runtime_layer: Option<crate::configure::runtime::RuntimeSummary>,
+    /// The recipe's `[snapshot]`, for `dinv-build snapshot OUT`, which reads
+    /// this output and not the recipe.
+    pub snapshot: crate::recipe::SnapshotSection,
 }
 
 /// Every regular file directly in `dir`, sorted, with size and SHA-256
