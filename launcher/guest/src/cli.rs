@@ -17,7 +17,7 @@ pub const USAGE: &str = "\
 usage: dinv-guest setup [--fw-cfg-dir DIR] [--dry-run]
        dinv-guest post [--fw-cfg-dir DIR] [--socket PATH] [--timeout SECS]
        dinv-guest init            (PID 1; also when called as init)
-       dinv-guest quiesce [STEP...]   (before a snapshot is saved; steps: sync drop-caches fstrim zero-free-memory)
+       dinv-guest quiesce [STEP...]   (before a snapshot is saved; steps: sync page-out drop-caches fstrim zero-free-memory; default all but page-out)
        dinv-guest restore         (after a snapshot is restored; reads the launcher's request on stdin)
        poweroff | halt | reboot | shutdown [options]   (via symlinks; signal PID 1)";
 

@@ -642,7 +642,7 @@ pub struct SnapshotSection {
     #[serde(default = "default_snapshot_mounts")]
     pub mounts: u32,
     /// What the guest does before the save
-    /// (`dinv_contract::snapshot::QUIESCE_STEPS`); default all.
+    /// (`dinv_contract::snapshot::QUIESCE_STEPS`); default all but `page-out`.
     #[serde(default = "default_quiesce")]
     pub quiesce: Vec<String>,
 }
@@ -658,7 +658,7 @@ fn default_snapshot_mounts() -> u32 {
 }
 
 fn default_quiesce() -> Vec<String> {
-    dinv_contract::snapshot::QUIESCE_STEPS.iter().map(|s| s.0.to_string()).collect()
+    dinv_contract::snapshot::default_quiesce().into_iter().map(String::from).collect()
 }
 
 /// `[build]`.
