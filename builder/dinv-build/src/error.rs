@@ -72,11 +72,14 @@ pub enum Stage {
     Sbom,
     Publish,
     Verify,
+    /// `dinv-build snapshot`: boot a built image once and save it.
+    Snapshot,
 }
 
 impl Stage {
-    /// Every stage of a build, in the order it runs (`verify` runs builds).
-    pub const ALL: [Stage; 11] = [
+    /// Every stage of a build, in the order it runs (`verify` runs builds;
+    /// `snapshot` runs on a build's output).
+    pub const ALL: [Stage; 12] = [
         Stage::Resolve,
         Stage::Fetch,
         Stage::Unpack,
@@ -88,6 +91,7 @@ impl Stage {
         Stage::Sbom,
         Stage::Publish,
         Stage::Verify,
+        Stage::Snapshot,
     ];
 
     /// The name in messages, `report.json` and `DINV_TEST_PAUSE_AT`.
@@ -104,6 +108,7 @@ impl Stage {
             Stage::Sbom => "sbom",
             Stage::Publish => "publish",
             Stage::Verify => "verify",
+            Stage::Snapshot => "snapshot",
         }
     }
 
@@ -123,6 +128,7 @@ impl Stage {
             Stage::Rootfs | Stage::Image | Stage::Sbom => "Writing",
             Stage::Publish => "Publishing",
             Stage::Verify => "Verifying",
+            Stage::Snapshot => "Snapshotting",
         }
     }
 }

@@ -23,6 +23,7 @@ mod progress;
 mod push;
 pub mod recipe;
 mod resolve;
+pub mod snapshot;
 pub mod sources;
 pub mod suggest;
 mod vendor;

@@ -160,6 +160,17 @@ enum Command {
         #[arg(help = RECIPE_HELP)]
         recipe: PathBuf,
     },
+    /// Boot a built image once (TCG, its own QEMU) and write OUT/snapshot/: the image plus a saved, running guest it restores in about a second.
+    Snapshot {
+        /// The build output directory (out/<name>).
+        out: PathBuf,
+        /// Where to write [default: OUT/snapshot].
+        #[arg(long, value_name = "DIR")]
+        dest: Option<PathBuf>,
+        /// The snapshot image's tag [default: <tag>-snapshot].
+        #[arg(long)]
+        tag: Option<String>,
+    },
     /// Push a built image (out/<name>, or its oci/ layout) to a registry.
     ///
     /// Credentials come from the docker config file ($DOCKER_CONFIG/config.json,
@@ -213,7 +224,7 @@ enum CacheAction {
 }
 
 /// The subcommands' names, for "did you mean".
-const COMMANDS: &[&str] = &["build", "resolve", "fetch", "verify", "lock", "check", "show", "push", "cache", "new"];
+const COMMANDS: &[&str] = &["build", "resolve", "fetch", "verify", "lock", "check", "show", "snapshot", "push", "cache", "new"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -261,6 +272,7 @@ fn main() -> ExitCode {
         Some(Command::Lock { recipe, source }) => Ok(Cmd::Lock { recipe, offline: source.offline }),
         Some(Command::Check { recipe, .. }) => Ok(Cmd::Check { recipe }),
         Some(Command::Show { recipe }) => Ok(Cmd::Show { recipe }),
+        Some(Command::Snapshot { out, dest, tag }) => Ok(Cmd::Snapshot { out, options: dinv_build::snapshot::SnapshotOptions { dest, tag } }),
         Some(Command::Push { image, reference, plain_http }) => Ok(Cmd::Push { image, reference, plain_http }),
         Some(Command::New { name, dir, extends }) => Ok(Cmd::New { name, dir, extends }),
         Some(Command::Cache { action: CacheAction::Du, .. }) => Ok(Cmd::CacheDu),
@@ -307,7 +319,7 @@ fn render(ctx: &Context, outcome: &dyn Outcome) -> ExitCode {
 /// The first word that is not a flag, when it is no file, has no
 /// extension and is nearly a command: `biuld` for `build`.
 fn misspelt_command(args: &[String]) -> Option<Error> {
-    const WITH_VALUE: &[&str] = &["--cache-dir", "--debian-mirror", "--debian-security-mirror", "--out", "-o", "--vendor", "--dir", "--extends"];
+    const WITH_VALUE: &[&str] = &["--cache-dir", "--debian-mirror", "--debian-security-mirror", "--out", "-o", "--vendor", "--dir", "--extends", "--dest", "--tag"];
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];

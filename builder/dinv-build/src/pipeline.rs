@@ -191,6 +191,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         cached_layers: emit.cached_layers,
         removed: configured.removed.clone(),
         peak_rss_bytes: report::peak_rss(),
+        snapshot: l.recipe.snapshot.clone(),
     };
     report.write(staging.path())?;
     stages.pause_if_asked(Stage::Publish);

@@ -19,7 +19,11 @@ enum Source<'a> {
 
 /// Writes a docker-archive tar at `path` (temp file + rename).
 pub fn write_docker_archive(path: &Path, spec: &ImageSpec, layers: &[Layer]) -> Result<ImageDigests, ImageError> {
-    let parts = ImageParts::new(spec, layers)?;
+    write_docker_archive_parts(path, spec, &ImageParts::new(spec, layers)?, layers)
+}
+
+/// [`write_docker_archive`] of parts made already ([`ImageParts::with_config`]).
+pub fn write_docker_archive_parts(path: &Path, spec: &ImageSpec, parts: &ImageParts, layers: &[Layer]) -> Result<ImageDigests, ImageError> {
     let docker_manifest = parts.docker_manifest(spec, layers);
     let index = ImageParts::index_json(std::slice::from_ref(&parts.index_entry));
 
@@ -74,5 +78,5 @@ pub fn write_docker_archive(path: &Path, spec: &ImageSpec, layers: &[Layer]) -> 
     })();
     result.map_err(|(path, source)| ImageError::Io { path, source })?;
     tmp.persist(path).map_err(|e| ImageError::Io { path: path.to_path_buf(), source: e.error })?;
-    Ok(parts.digests)
+    Ok(parts.digests.clone())
 }

@@ -24,12 +24,12 @@ mod time;
 pub use blob::{sha256_digest, Blob};
 pub use compress::{default_threads, Codec, Finished, LayerCompression, PieceCache, PieceStats, PieceWriter, MAX_PIECE, MIN_PIECE};
 pub use config::{Healthcheck, ImageSpec};
-pub use docker_archive::write_docker_archive;
+pub use docker_archive::{write_docker_archive, write_docker_archive_parts};
 pub use error::ImageError;
 pub use json::to_canonical_json;
 pub use layer::{Layer, LayerBuilder, LayerOptions, LayerPieces};
 pub use manifest::{ImageDigests, ImageParts};
-pub use oci::write_oci_layout;
+pub use oci::{write_oci_layout, write_oci_layout_parts};
 pub use output_file::{output_temp_dir, output_temp_file};
 pub use time::rfc3339;
 

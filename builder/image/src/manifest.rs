@@ -33,8 +33,15 @@ pub struct ImageParts {
 impl ImageParts {
     /// Builds config, manifest and index entry for a spec and its layers.
     pub fn new(spec: &ImageSpec, layers: &[Layer]) -> Result<Self, ImageError> {
+        Self::with_config(spec, &spec.config_json(layers), layers)
+    }
+
+    /// The same for a config made elsewhere (an image extended by a layer,
+    /// whose config is the base's plus that layer); `spec` gives only the
+    /// name and tag.
+    pub fn with_config(spec: &ImageSpec, config: &Value, layers: &[Layer]) -> Result<Self, ImageError> {
         spec.validate()?;
-        let config = to_canonical_json(&spec.config_json(layers));
+        let config = to_canonical_json(config);
         let config_blob = Blob::of(&config);
         let manifest = to_canonical_json(&json!({
             "schemaVersion": 2,

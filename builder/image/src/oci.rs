@@ -13,7 +13,11 @@ use crate::{ImageDigests, ImageError, ImageParts, ImageSpec, Layer, ANNOTATION_R
 /// Writes (or adds to) an OCI image layout in `dir`; an existing entry with
 /// the same tag in index.json is replaced, other tags are kept.
 pub fn write_oci_layout(dir: &Path, spec: &ImageSpec, layers: &[Layer]) -> Result<ImageDigests, ImageError> {
-    let parts = ImageParts::new(spec, layers)?;
+    write_oci_layout_parts(dir, spec, &ImageParts::new(spec, layers)?, layers)
+}
+
+/// [`write_oci_layout`] of parts made already ([`ImageParts::with_config`]).
+pub fn write_oci_layout_parts(dir: &Path, spec: &ImageSpec, parts: &ImageParts, layers: &[Layer]) -> Result<ImageDigests, ImageError> {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).map_err(ImageError::io(&blobs))?;
     for layer in layers {
@@ -28,7 +32,7 @@ pub fn write_oci_layout(dir: &Path, spec: &ImageSpec, layers: &[Layer]) -> Resul
     entries.retain(|e| e["annotations"][ANNOTATION_REF_NAME].as_str() != Some(spec.tag.as_str()));
     entries.push(parts.index_entry.clone());
     write_atomic(&index_path, &ImageParts::index_json(&entries))?;
-    Ok(parts.digests)
+    Ok(parts.digests.clone())
 }
 
 fn existing_entries(index_path: &Path) -> Result<Vec<Value>, ImageError> {

@@ -58,6 +58,10 @@ pub struct LauncherConfig {
     /// Sockets, console log and QEMU's snapshot file; default `/run/dinv`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_dir: Option<PathBuf>,
+    /// Where the image's snapshot would be; default
+    /// [`crate::snapshot::SNAPSHOT_DIR`]. No snapshot there: the guest boots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<PathBuf>,
     /// Defaults for DINV_* variables (e.g. `{"DINV_MEMORY": "1G"}`), used
     /// when the environment does not set them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

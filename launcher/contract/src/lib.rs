@@ -15,6 +15,9 @@
 //! - [`openrc`]: the OpenRC services of Alpine guests that run `dinv-guest`;
 //! - [`disks`]: the virtio serials and label the disks are found by;
 //! - [`fw_cfg`]: the runtime settings the launcher passes to the guest;
+//! - [`qcow2`]: the snapshot's disk overlays, written and read without qemu-img;
+//! - [`snapshot`]: the snapshot a DinV image may carry, and what the
+//!   launcher asks of a restored guest;
 //! - [`settings`]: every runtime setting (`DINV_*`), its recipe key, type,
 //!   bounds and default, in one table.
 
@@ -24,5 +27,7 @@ pub mod fw_cfg;
 pub mod initramfs;
 pub mod launcher;
 pub mod openrc;
+pub mod qcow2;
 pub mod services;
 pub mod settings;
+pub mod snapshot;

@@ -155,6 +155,7 @@ pub const STOP_TIMEOUT: &str = "DINV_STOP_TIMEOUT";
 pub const READY_TIMEOUT: &str = "DINV_READY_TIMEOUT";
 pub const KVM_WATCHDOG: &str = "DINV_KVM_WATCHDOG";
 pub const ACCEL: &str = "DINV_ACCEL";
+pub const START: &str = "DINV_START";
 pub const PING_ADDR: &str = "DINV_PING_ADDR";
 pub const TLS_CERTDIR: &str = "DOCKER_TLS_CERTDIR";
 pub const TLS_SAN: &str = "DOCKER_TLS_SAN";
@@ -214,6 +215,15 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Under a KVM the launcher chose itself: seconds without a line from the guest kernel before QEMU is restarted under TCG (0: never).",
     },
     Setting { var: ACCEL, recipe_key: None, fw_cfg: None, kind: Kind::Choice(&["kvm", "tcg"]), default: "", original: false, doc: "Force an accelerator; unset: KVM when /dev/kvm works, else TCG." },
+    Setting {
+        var: START,
+        recipe_key: None,
+        fw_cfg: None,
+        kind: Kind::Choice(&["auto", "snapshot", "boot"]),
+        default: "auto",
+        original: false,
+        doc: "How an image with a snapshot (`dinv-build snapshot`) starts: `auto` restores it when nothing it fixed differs and boots otherwise, naming the setting; `snapshot` restores or fails (and picks TCG when `DINV_ACCEL` is unset); `boot` always boots.",
+    },
     Setting { var: PING_ADDR, recipe_key: None, fw_cfg: None, kind: Kind::Addr, default: "", original: false, doc: "Where the readiness probe polls /_ping; unset: 127.0.0.1 and dockerd's port." },
     Setting { var: TLS_CERTDIR, recipe_key: None, fw_cfg: None, kind: Kind::Dir, default: "", original: false, doc: "docker:dind style TLS: certificates kept here, dockerd on 2376 with --tlsverify; unset or empty: plain 2375." },
     Setting { var: TLS_SAN, recipe_key: None, fw_cfg: None, kind: Kind::Sans, default: "", original: false, doc: "Extra names for the TLS server certificate, `DNS:<name>` or `IP:<address>`." },

@@ -9,13 +9,16 @@ use crate::pid1::power::{self, PowerAction};
 use crate::setup::settings::{Settings, FW_CFG_DIR};
 use crate::setup::setup::{setup, SetupPaths};
 use crate::system::{DryRun, Live};
-use crate::{pid1::init, setup::post};
+use crate::restore::{self, RestorePaths};
+use crate::{pid1::init, quiesce, setup::post};
 
 /// Usage text.
 pub const USAGE: &str = "\
 usage: dinv-guest setup [--fw-cfg-dir DIR] [--dry-run]
        dinv-guest post [--fw-cfg-dir DIR] [--socket PATH] [--timeout SECS]
        dinv-guest init            (PID 1; also when called as init)
+       dinv-guest quiesce [STEP...]   (before a snapshot is saved; steps: sync page-out drop-caches fstrim zero-free-memory; default all but page-out)
+       dinv-guest restore         (after a snapshot is restored; reads the launcher's request on stdin)
        poweroff | halt | reboot | shutdown [options]   (via symlinks; signal PID 1)";
 
 /// What one invocation asks for.
@@ -24,6 +27,8 @@ pub enum Invocation {
     Init,
     Setup { fw_cfg_dir: PathBuf, dry_run: bool },
     Post { fw_cfg_dir: PathBuf, socket: PathBuf, timeout: Duration },
+    Quiesce(Vec<quiesce::Step>),
+    Restore,
     Power(PowerAction),
     Help,
 }
@@ -44,6 +49,11 @@ pub fn parse(argv: &[String], pid1: bool) -> Result<Invocation> {
     let Some((sub, opts)) = rest.split_first() else {
         return if pid1 { Ok(Invocation::Init) } else { Err(GuestError::Usage(USAGE.into())) };
     };
+    match sub.as_str() {
+        "quiesce" => return quiesce::parse_steps(opts).map(Invocation::Quiesce).map_err(|e| GuestError::Usage(format!("{e}\n{USAGE}"))),
+        "restore" if opts.is_empty() => return Ok(Invocation::Restore),
+        _ => {}
+    }
     let mut fw_cfg_dir = PathBuf::from(FW_CFG_DIR);
     let mut socket = PathBuf::from(post::DOCKER_SOCK);
     let mut timeout = post::DEFAULT_TIMEOUT;
@@ -90,6 +100,8 @@ pub fn run(argv: Vec<String>) -> i32 {
             .map(|()| 0)
         }
         Invocation::Post { fw_cfg_dir, socket, timeout } => post::post(&Settings::load(&fw_cfg_dir)?, &socket, timeout).map(|()| 0),
+        Invocation::Quiesce(steps) => quiesce::quiesce(&steps, &SetupPaths::default().docker_dir).map(|()| 0),
+        Invocation::Restore => restore::restore(&restore::read_request()?, &RestorePaths::default(), &mut Live).map(|()| 0),
         Invocation::Power(action) => power::request(action).map(|()| 0).map_err(|e| GuestError::Command {
             command: format!("signalling PID 1 to start {}", action.verb()),
             why: e.to_string(),
@@ -158,6 +170,9 @@ mod tests {
             }
         );
         assert_eq!(p(&["dinv-guest", "init"], false).unwrap(), Invocation::Init);
+        assert_eq!(p(&["dinv-guest", "quiesce"], false).unwrap(), Invocation::Quiesce(quiesce::parse_steps(&[]).unwrap()));
+        assert_eq!(p(&["dinv-guest", "quiesce", "sync"], false).unwrap(), Invocation::Quiesce(vec![quiesce::Step::Sync]));
+        assert_eq!(p(&["dinv-guest", "restore"], false).unwrap(), Invocation::Restore);
         assert_eq!(p(&["dinv-guest", "--help"], false).unwrap(), Invocation::Help);
     }
 
@@ -168,6 +183,8 @@ mod tests {
             &["dinv-guest", "setup", "--socket", "x"],
             &["dinv-guest", "post", "--timeout"],
             &["dinv-guest", "post", "--timeout", "soon"],
+            &["dinv-guest", "quiesce", "defrag"],
+            &["dinv-guest", "restore", "--now"],
         ] {
             assert!(matches!(p(args, false), Err(GuestError::Usage(_))), "{args:?}");
         }

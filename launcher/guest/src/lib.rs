@@ -2,7 +2,8 @@
 //!
 //! Subcommands: `setup` (before dockerd: disks, 9p shares, daemon.json), `post`
 //! (after dockerd: docker.sock owner), `init` (PID 1 for guests without OpenRC),
-//! and, when called through a symlink named `poweroff`, `halt`, `reboot` or
+//! `quiesce` and `restore` (before a snapshot is saved and after it is
+//! restored, run by the launcher through the guest agent), and, when called through a symlink named `poweroff`, `halt`, `reboot` or
 //! `shutdown`, a request to PID 1 to end the machine.
 //!
 //! # fw_cfg contract (launcher → guest)
@@ -60,6 +61,8 @@ pub mod setup;
 pub mod error;
 pub mod log;
 pub mod modules;
+pub mod quiesce;
+pub mod restore;
 pub mod system;
 #[cfg(test)]
 mod testutil;

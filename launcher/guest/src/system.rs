@@ -23,6 +23,13 @@ pub trait System {
     fn write_file(&mut self, path: &Path, contents: &str) -> Result<()>;
     /// Like `write_file`, readable by root only; a dry run does not show the contents.
     fn write_secret(&mut self, path: &Path, contents: &str) -> Result<()>;
+    /// Mixes `bytes` into the kernel's entropy pool, crediting them, then
+    /// makes the kernel reseed its generator from the pool at once.
+    fn add_entropy(&mut self, bytes: &[u8]) -> Result<()>;
+    /// Sends `sig` to the process whose pid `pidfile` holds.
+    fn signal_pidfile(&mut self, pidfile: &Path, sig: libc::c_int) -> Result<()>;
+    /// Sets the system clock (CLOCK_REALTIME).
+    fn set_clock(&mut self, ns_since_epoch: u64) -> Result<()>;
 }
 
 /// The real machine: system calls and `mkfs.ext4`.
@@ -84,6 +91,48 @@ impl System for Live {
             .map_err(|e| GuestError::io("writing", &tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| GuestError::io("replacing", path, e))
     }
+
+    fn add_entropy(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::os::fd::AsRawFd;
+        const RNDADDENTROPY: libc::c_ulong = 0x4008_5203; // _IOW('R', 0x03, int[2])
+        const RNDRESEEDCRNG: libc::c_ulong = 0x5207; // _IO('R', 0x07)
+        let dev = Path::new("/dev/urandom");
+        let f = std::fs::OpenOptions::new().write(true).open(dev).map_err(|e| GuestError::io("opening", dev, e))?;
+        // struct rand_pool_info { int entropy_count; int buf_size; __u32 buf[]; }
+        let mut info = Vec::with_capacity(8 + bytes.len());
+        info.extend_from_slice(&((bytes.len() * 8) as i32).to_ne_bytes());
+        info.extend_from_slice(&(bytes.len() as i32).to_ne_bytes());
+        info.extend_from_slice(bytes);
+        info.resize(info.len().next_multiple_of(4), 0);
+        // SAFETY: the buffer is a rand_pool_info of buf_size bytes; the kernel only reads it.
+        if unsafe { libc::ioctl(f.as_raw_fd(), RNDADDENTROPY, info.as_ptr()) } != 0 {
+            return Err(GuestError::io("adding entropy through", dev, std::io::Error::last_os_error()));
+        }
+        // SAFETY: RNDRESEEDCRNG takes no argument.
+        if unsafe { libc::ioctl(f.as_raw_fd(), RNDRESEEDCRNG, 0) } != 0 {
+            return Err(GuestError::io("reseeding the generator through", dev, std::io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    fn set_clock(&mut self, ns: u64) -> Result<()> {
+        let ts = libc::timespec { tv_sec: (ns / 1_000_000_000) as libc::time_t, tv_nsec: (ns % 1_000_000_000) as libc::c_long };
+        // SAFETY: clock_settime reads the timespec we pass.
+        if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &ts) } != 0 {
+            return Err(GuestError::Command { command: "clock_settime(CLOCK_REALTIME)".into(), why: std::io::Error::last_os_error().to_string() });
+        }
+        Ok(())
+    }
+
+    fn signal_pidfile(&mut self, pidfile: &Path, sig: libc::c_int) -> Result<()> {
+        let text = std::fs::read_to_string(pidfile).map_err(|e| GuestError::io("reading", pidfile, e))?;
+        let pid: i32 = text.trim().parse().map_err(|_| GuestError::Config { path: pidfile.into(), why: format!("{:?} is not a pid", text.trim()) })?;
+        // SAFETY: kill has no memory-safety preconditions.
+        if pid <= 1 || unsafe { libc::kill(pid, sig) } != 0 {
+            return Err(GuestError::Command { command: format!("kill -{sig} {pid} (from {})", pidfile.display()), why: std::io::Error::last_os_error().to_string() });
+        }
+        Ok(())
+    }
 }
 
 /// One change a dry run would have made.
@@ -95,6 +144,10 @@ pub enum Action {
     Chown { path: PathBuf, uid: u32, gid: u32 },
     WriteFile { path: PathBuf, contents: String },
     WriteSecret(PathBuf),
+    /// How many bytes of entropy, not which.
+    AddEntropy(usize),
+    SetClock(u64),
+    Signal { pidfile: PathBuf, sig: libc::c_int },
 }
 
 /// Records actions instead of doing them; `mounted` plays the kernel's mount table.
@@ -144,6 +197,21 @@ impl System for DryRun {
 
     fn write_secret(&mut self, path: &Path, _contents: &str) -> Result<()> {
         self.record(Action::WriteSecret(path.into()));
+        Ok(())
+    }
+
+    fn add_entropy(&mut self, bytes: &[u8]) -> Result<()> {
+        self.record(Action::AddEntropy(bytes.len()));
+        Ok(())
+    }
+
+    fn signal_pidfile(&mut self, pidfile: &Path, sig: libc::c_int) -> Result<()> {
+        self.record(Action::Signal { pidfile: pidfile.into(), sig });
+        Ok(())
+    }
+
+    fn set_clock(&mut self, ns: u64) -> Result<()> {
+        self.record(Action::SetClock(ns));
         Ok(())
     }
 }

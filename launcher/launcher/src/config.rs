@@ -2,7 +2,7 @@
 //! initramfs, root filesystem and QEMU are, the kernel command line, and
 //! image-specific defaults for DINV_* variables. Env overrides:
 //! DINV_LAUNCHER_CONFIG (the file itself), DINV_KERNEL, DINV_INITRD,
-//! DINV_ROOTFS, DINV_QEMU, DINV_RUN_DIR.
+//! DINV_ROOTFS, DINV_QEMU, DINV_RUN_DIR, DINV_SNAPSHOT_DIR.
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +21,8 @@ pub struct Paths {
     pub docker_disk: PathBuf,
     pub volume_disk: PathBuf,
     pub run_dir: PathBuf,
+    /// Where the image's snapshot is, if it has one.
+    pub snapshot_dir: PathBuf,
 }
 
 impl Paths {
@@ -74,6 +76,7 @@ pub fn resolve(cfg: &LauncherConfig, path: &Path, env: &dyn Fn(&str) -> Option<S
         docker_disk: cfg.docker_disk.clone().unwrap_or_else(|| "/docker/docker.img".into()),
         volume_disk: cfg.volume_disk.clone().unwrap_or_else(|| "/volume/volume.img".into()),
         run_dir: pick("DINV_RUN_DIR", &cfg.run_dir).unwrap_or_else(|| "/run/dinv".into()),
+        snapshot_dir: pick("DINV_SNAPSHOT_DIR", &cfg.snapshot).unwrap_or_else(|| dinv_contract::snapshot::SNAPSHOT_DIR.into()),
     })
 }
 

@@ -17,8 +17,12 @@ pub mod qemu;
 pub mod qga;
 pub mod qmp;
 pub mod ready;
+pub mod restore;
+pub mod save;
 pub mod settings;
 pub mod signals;
+pub mod snapshot_vm;
+pub mod start;
 pub mod supervise;
 pub mod timeline;
 

@@ -49,7 +49,8 @@ pub fn fw_cfg_entries(s: &Settings) -> Vec<(&'static str, FwCfg)> {
     out
 }
 
-fn fw_cfg_strings(s: &Settings) -> Vec<(&'static str, String)> {
+/// The `opt/dinv/*` strings (not the TLS files) a guest reads at boot.
+pub fn fw_cfg_strings(s: &Settings) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if !s.mounts.is_empty() {
         let list: Vec<String> = s.mounts.iter().enumerate().map(|(i, p)| format!("{}={p}", mount_tag(i))).collect();
@@ -181,6 +182,7 @@ mod tests {
             docker_disk: "/docker/docker.img".into(),
             volume_disk: "/volume/volume.img".into(),
             run_dir: PathBuf::from("/run/dinv"),
+            snapshot_dir: PathBuf::from("/usr/share/dinv/snapshot"),
         }
     }
 

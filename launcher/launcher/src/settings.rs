@@ -128,6 +128,7 @@ impl Settings {
         let ready_timeout = seconds(read(table::READY_TIMEOUT)?);
         let kvm_watchdog = seconds(read(table::KVM_WATCHDOG)?);
         read(table::ACCEL)?;
+        read(table::START)?;
         check_relations(get)?;
         let docker_port = if tls_certdir.is_some() { DOCKER_TLS_PORT } else { DOCKER_PORT };
         let ping_addr = match read(table::PING_ADDR)? {

@@ -20,19 +20,35 @@ use super::config::Paths;
 use super::console_watch::Follower;
 use super::certs::CertDir;
 use super::ready::{self, NotReady, Probe};
+use super::restore::{self, Snapshot};
 use super::settings::Settings;
-use super::{qga, qmp, signals, timeline, LauncherError};
+use super::start::DataDisk;
+use super::{disks, qga, qmp, signals, timeline, LauncherError};
+
+/// How the guest starts.
+#[derive(Clone, Debug)]
+pub enum Launch {
+    /// Boot with these QEMU arguments.
+    Boot(Vec<String>),
+    /// Restore the image's snapshot (see `restore.rs`).
+    Restore(Box<Snapshot>),
+}
 
 /// Everything needed to run the guest.
 pub struct Plan {
     pub qemu: PathBuf,
-    /// The accelerator `args` use (reported in timeline.json).
+    /// The accelerator `launch` uses (reported in timeline.json).
     pub accel: Accel,
-    pub args: Vec<String>,
-    /// TCG arguments to retry with when QEMU fails early under KVM: a last
+    pub launch: Launch,
+    /// How to start under TCG when QEMU fails early under KVM: a last
     /// resort, as the KVM probe already sends hosts where QEMU would abort
     /// at vCPU init (a refused MSR) straight to TCG.
-    pub tcg_fallback: Option<Vec<String>>,
+    pub tcg_fallback: Option<Launch>,
+    /// TCG boot arguments for when a restore fails before the command
+    /// ran; None with `DINV_START=snapshot`, which then fails.
+    pub boot_after_restore: Option<Vec<String>>,
+    /// Why an image with a snapshot boots (timeline.json).
+    pub boot_reason: Option<String>,
     /// Run once dockerd is ready; empty keeps the VM up until signalled.
     pub command: Vec<String>,
     pub settings: Settings,
@@ -62,6 +78,18 @@ enum Event {
     Graceful(Result<&'static str, String>),
     /// QEMU (this pid) printed that KVM stopped the guest.
     KvmFailed(libc::pid_t, String),
+    /// A restore ended: the guest is ready (when each step ended), or why not.
+    Restored(Result<restore::Steps, String>),
+}
+
+/// A restore under way.
+struct Restoring {
+    /// Boot arguments if it fails.
+    fallback: Option<Vec<String>>,
+    /// Bytes of the docker disk written out before QEMU started.
+    disk_bytes: u64,
+    /// Why it failed (QEMU is then killed and the reaper boots).
+    failed: Option<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -131,6 +159,9 @@ struct Supervisor {
     kvm_given_up: bool,
     /// Seconds a failed KVM attempt cost before the TCG start.
     kvm_attempt: Option<f64>,
+    restoring: Option<Restoring>,
+    /// When the restore steps ended, once restored.
+    restored: Option<restore::Steps>,
 }
 
 impl Supervisor {
@@ -187,25 +218,83 @@ impl Supervisor {
         }
     }
 
+    /// Once dockerd answers: the container's command.
+    fn run_command(&mut self) {
+        if self.plan.command.is_empty() || self.stop != Stop::Running {
+            return;
+        }
+        let mut c = Command::new(&self.plan.command[0]);
+        c.args(&self.plan.command[1..]).envs(command_env(&self.plan.settings));
+        signals::unblock_in_child(&mut c);
+        match c.spawn() {
+            Ok(child) => self.cmd = Some(child.id() as libc::pid_t),
+            Err(e) => {
+                log(format!("cannot run {:?}: {e}", self.plan.command[0]));
+                self.cmd_status = Some(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
+                self.begin_graceful();
+            }
+        }
+    }
+
+    fn on_restored(&mut self, r: Result<restore::Steps, String>) {
+        let Some(restoring) = self.restoring.as_mut() else { return };
+        match r {
+            Ok(steps) => {
+                self.ready = true;
+                self.restored = Some(steps);
+                self.report_timeline();
+                self.run_command();
+            }
+            // A signal may have stopped it on purpose; the reaper handles QEMU's exit.
+            Err(_) if self.stop != Stop::Running => {}
+            Err(why) => {
+                restoring.failed = Some(why);
+                kill(self.qemu, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// QEMU exited while restoring, before the command ran: boot instead
+    /// (the docker disk holds nothing of the user's yet), unless
+    /// `DINV_START=snapshot`; true if a boot started.
+    fn boot_after_failed_restore(&mut self, status: i32) -> bool {
+        let Some(r) = self.restoring.take() else { return false };
+        if self.ready || self.stop != Stop::Running {
+            return false;
+        }
+        let why = r.failed.unwrap_or_else(|| format!("QEMU exited with status {status} while restoring"));
+        let Some(args) = r.fallback else {
+            log(format!("restoring the snapshot failed: {why}"));
+            self.cmd_status.get_or_insert(1);
+            return false;
+        };
+        log(format!("restoring the snapshot failed: {why}; booting instead"));
+        let disk = &self.plan.paths.docker_disk;
+        let removed = match std::fs::remove_file(disk) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LauncherError::io(disk, "removing the restored docker disk")(e)),
+            _ => Ok(()),
+        };
+        if let Err(e) = removed.and_then(|()| disks::prepare(&self.plan.settings, &self.plan.paths)) {
+            log(e.to_string());
+            self.cmd_status.get_or_insert(1);
+            return false;
+        }
+        self.plan.boot_reason = Some(format!("the restore failed: {why}"));
+        match self.start_qemu(&args) {
+            Ok(()) => true,
+            Err(e) => {
+                log(e.to_string());
+                false
+            }
+        }
+    }
+
     fn on_ready(&mut self, r: Result<Duration, NotReady>) {
         match r {
             Ok(_) => {
                 self.ready = true;
                 self.report_timeline();
-                if self.plan.command.is_empty() || self.stop != Stop::Running {
-                    return;
-                }
-                let mut c = Command::new(&self.plan.command[0]);
-                c.args(&self.plan.command[1..]).envs(command_env(&self.plan.settings));
-                signals::unblock_in_child(&mut c);
-                match c.spawn() {
-                    Ok(child) => self.cmd = Some(child.id() as libc::pid_t),
-                    Err(e) => {
-                        log(format!("cannot run {:?}: {e}", self.plan.command[0]));
-                        self.cmd_status = Some(if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 });
-                        self.begin_graceful();
-                    }
-                }
+                self.run_command();
             }
             Err(NotReady::Timeout { after, last }) => {
                 drop(self.console.take());
@@ -251,22 +340,43 @@ impl Supervisor {
         }
     }
 
-    /// At readiness: prints the `ready in` line and writes timeline.json.
+    /// At readiness: prints the `ready in` (or `restored in`) line and
+    /// writes timeline.json.
     fn report_timeline(&mut self) {
-        // QEMU start and readiness are host times; the phases in between
-        // come from the console (see timeline.rs for how each is measured).
-        let ready = self.qemu_started.elapsed().as_secs_f64();
-        let total = self.plan.started.elapsed().as_secs_f64();
-        let t = self.console.take().map(Follower::finish).unwrap_or_default();
-        // What came before this QEMU: a failed KVM attempt, and the
-        // launcher's own set-up (disks, certificates).
-        let before = timeline::before_qemu(total - ready, self.kvm_attempt);
-        log(timeline::summary(total, &[before.clone(), t.phases(ready)].concat()));
+        let ms = |s: f64| (s * 1000.0).round() / 1000.0;
+        let since = |i: Instant| i.duration_since(self.plan.started).as_secs_f64();
+        let json = if let (Some(st), Some(r)) = (self.restored, self.restoring.as_ref()) {
+            let restored = timeline::Restored {
+                qemu_started: since(self.qemu_started),
+                loaded: since(st.loaded),
+                resumed: since(st.resumed),
+                agent: since(st.agent),
+                guest_done: since(st.guest_done),
+                ready: since(st.ready),
+                kvm_attempt: self.kvm_attempt,
+                docker_disk_bytes: r.disk_bytes,
+            };
+            log(restored.summary());
+            restored.to_json()
+        } else {
+            // QEMU start and readiness are host times; the phases in between
+            // come from the console (see timeline.rs for how each is measured).
+            let ready = self.qemu_started.elapsed().as_secs_f64();
+            let total = self.plan.started.elapsed().as_secs_f64();
+            let t = self.console.take().map(Follower::finish).unwrap_or_default();
+            // What came before this QEMU: a failed KVM attempt, and the
+            // launcher's own set-up (disks, certificates).
+            let before = timeline::before_qemu(total - ready, self.kvm_attempt);
+            log(timeline::summary(total, &[before.clone(), t.phases(ready)].concat()));
+            let mut json = t.to_json(ready, self.plan.accel);
+            json["start"] = serde_json::json!("boot");
+            json["boot_reason"] = serde_json::json!(self.plan.boot_reason);
+            json["since_start_s"] = serde_json::json!(ms(total));
+            json["kvm_attempt_s"] = serde_json::json!(self.kvm_attempt.map(ms));
+            json
+        };
         let path = self.plan.paths.timeline_json();
         let tmp = path.with_extension("json.tmp");
-        let mut json = t.to_json(ready, self.plan.accel);
-        json["since_start_s"] = serde_json::json!((total * 1000.0).round() / 1000.0);
-        json["kvm_attempt_s"] = serde_json::json!(self.kvm_attempt.map(|k| (k * 1000.0).round() / 1000.0));
         let json = format!("{json:#}\n");
         if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &path)) {
             log(format!("cannot write {}: {e}", path.display()));
@@ -282,7 +392,8 @@ impl Supervisor {
         let _ = std::fs::remove_file(&log_path);
         let _ = std::fs::remove_file(self.plan.paths.timeline_json());
         self.qemu_started = Instant::now();
-        self.qemu = spawn_qemu(&self.plan, args, &self.tx)?;
+        self.qemu = spawn_qemu(&self.plan, args, &self.tx, None)?;
+        self.restoring = None;
         self.console = Some(Follower::start(log_path, self.qemu_started));
         self.qemu_status = None;
         self.qemu_gone = Arc::new(AtomicBool::new(false));
@@ -291,6 +402,55 @@ impl Supervisor {
         std::thread::spawn(move || {
             let r = ready::wait_ready(&addr, &probe, total, &|| gone.load(Ordering::SeqCst));
             let _ = tx.send(Event::Ready(r));
+        });
+        Ok(())
+    }
+
+    /// Starts the guest as `launch` says.
+    fn start_launch(&mut self, launch: Launch) -> Result<(), LauncherError> {
+        match launch {
+            Launch::Boot(args) => self.start_qemu(&args),
+            Launch::Restore(s) => self.start_restore(&s),
+        }
+    }
+
+    /// Restores `snap`: the docker disk written out, QEMU started on the
+    /// saved state, and a thread that resumes the guest, fixes it up and
+    /// waits for dockerd (`Event::Restored`). If the disk cannot be
+    /// prepared, boots instead (or fails with `DINV_START=snapshot`).
+    fn start_restore(&mut self, snap: &Snapshot) -> Result<(), LauncherError> {
+        let prepared = restore::prepare(snap, &self.plan.paths)
+            .and_then(|bytes| Ok((bytes, restore::feed_state(snap)?, restore::request(&self.plan.settings, &restore::host_entropy().map_err(LauncherError::io("/dev/urandom", "reading"))?)?)));
+        let (disk_bytes, (state, feeder), request) = match (prepared, self.plan.boot_after_restore.clone()) {
+            (Ok(p), _) => p,
+            (Err(e), None) => return Err(e),
+            (Err(e), Some(args)) => {
+                log(format!("cannot restore the snapshot ({e}); booting instead"));
+                self.plan.boot_reason = Some(e.to_string());
+                let _ = disks::prepare(&self.plan.settings, &self.plan.paths);
+                return self.start_qemu(&args);
+            }
+        };
+        drop(self.console.take());
+        let _ = std::fs::remove_file(self.plan.paths.console_log());
+        let _ = std::fs::remove_file(self.plan.paths.timeline_json());
+        let args = restore::qemu_args(snap, &self.plan.settings, &self.plan.paths);
+        self.qemu_started = Instant::now();
+        self.qemu = spawn_qemu(&self.plan, &args, &self.tx, Some(std::os::fd::AsRawFd::as_raw_fd(&state)))?;
+        drop(state);
+        self.qemu_status = None;
+        self.qemu_gone = Arc::new(AtomicBool::new(false));
+        self.restoring = Some(Restoring { fallback: self.plan.boot_after_restore.clone(), disk_bytes, failed: None });
+        let (gone, tx, paths, settings, probe) = (self.qemu_gone.clone(), self.tx.clone(), self.plan.paths.clone(), self.plan.settings.clone(), self.plan.probe.clone());
+        std::thread::spawn(move || {
+            let r = restore::resume(&paths, &settings, &probe, &request, &|| gone.load(Ordering::SeqCst));
+            // The feeder ends when QEMU has read the whole state (or exited).
+            if let Ok(Err(e)) = feeder.join() {
+                if r.is_err() {
+                    log(e);
+                }
+            }
+            let _ = tx.send(Event::Restored(r));
         });
         Ok(())
     }
@@ -349,15 +509,24 @@ impl Supervisor {
         if self.ready || self.stop != Stop::Running || !(early_failure || self.kvm_given_up) {
             return false;
         }
-        let Some(args) = self.plan.tcg_fallback.take() else { return false };
+        let Some(mut launch) = self.plan.tcg_fallback.take() else { return false };
         if self.kvm_given_up {
             log("starting QEMU again under TCG emulation, which is much slower");
         } else {
             log(format!("QEMU failed under KVM (status {status}); retrying with TCG emulation, which is much slower"));
         }
+        // The KVM guest may have got as far as the docker disk: a restore
+        // never replaces what it wrote.
+        if matches!(launch, Launch::Restore(_)) && restore::data_disk(&self.plan.paths.docker_disk) == DataDisk::HoldsData {
+            if let Some(args) = self.plan.boot_after_restore.clone() {
+                log("booting instead of restoring the snapshot: the KVM attempt wrote to the docker disk");
+                self.plan.boot_reason = Some("the KVM attempt wrote to the docker disk".into());
+                launch = Launch::Boot(args);
+            }
+        }
         self.plan.accel = Accel::Tcg;
         self.kvm_attempt = Some(self.qemu_started.elapsed().as_secs_f64());
-        match self.start_qemu(&args) {
+        match self.start_launch(launch) {
             Ok(()) => true,
             Err(e) => {
                 log(e.to_string());
@@ -372,6 +541,7 @@ impl Supervisor {
                 Ok(Event::Signal(sig)) => self.on_signal(sig),
                 Ok(Event::Ready(r)) => self.on_ready(r),
                 Ok(Event::KvmFailed(pid, line)) => self.on_kvm_failed(pid, &line),
+                Ok(Event::Restored(r)) => self.on_restored(r),
                 Ok(Event::Graceful(Ok(how))) => log(format!("asked the guest to power off via the {how}")),
                 Ok(Event::Graceful(Err(e))) => {
                     if self.qemu_status.is_none() {
@@ -384,7 +554,7 @@ impl Supervisor {
             for (pid, code) in reap() {
                 if pid == self.qemu {
                     self.qemu_gone.store(true, Ordering::SeqCst);
-                    if !self.retry_with_tcg(code) {
+                    if !self.boot_after_failed_restore(code) && !self.retry_with_tcg(code) {
                         self.qemu_status = Some(code);
                     }
                 } else if Some(pid) == self.cmd {
@@ -450,9 +620,11 @@ pub fn run(plan: Plan) -> Result<i32, LauncherError> {
         stop: Stop::Running,
         kvm_given_up: false,
         kvm_attempt: None,
+        restoring: None,
+        restored: None,
     };
-    let args = s.plan.args.clone();
-    s.start_qemu(&args)?;
+    let launch = s.plan.launch.clone();
+    s.start_launch(launch)?;
     Ok(s.run(rx))
 }
 
@@ -479,9 +651,28 @@ fn watch_stderr(pid: libc::pid_t, from: std::process::ChildStderr, tx: Sender<Ev
     });
 }
 
-fn spawn_qemu(plan: &Plan, args: &[String], tx: &Sender<Event>) -> Result<libc::pid_t, LauncherError> {
+/// QEMU with `args`; with `state`, that fd becomes QEMU's fd 3, which a
+/// restore's `-incoming fd:3` reads the saved state from.
+fn spawn_qemu(plan: &Plan, args: &[String], tx: &Sender<Event>, state: Option<std::os::fd::RawFd>) -> Result<libc::pid_t, LauncherError> {
     let mut cmd = Command::new(&plan.qemu);
     cmd.args(args).env("TMPDIR", &plan.paths.run_dir);
+    if let Some(fd) = state {
+        let target = restore::STATE_FD;
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if fd == target {
+                    // dup2 onto itself keeps close-on-exec: clear it.
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, target) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     if !plan.command.is_empty() {
         // Keep the command's stdin and stdout to itself: the console goes
         // to stderr, and QEMU leaves the terminal's process group so a ^C

@@ -22,6 +22,12 @@ say() { echo "$1"; echo "$1" >> "$LOG"; }
 echo "$@" > "$FAKE_DIR/qemu.args"
 echo qemu-start >> "$FAKE_DIR/events"
 say console-line
+case " $* " in *" -incoming fd:3 "*)
+    cat <&3 > "$FAKE_DIR/state.in"
+    echo qemu-restore >> "$FAKE_DIR/events"
+    [ -n "$FAKE_RESTORE_FAIL" ] && { echo "load of migration failed" >&2; exit 1; }
+    : > "$FAKE_DIR/loaded";;
+esac
 case " $* " in *" -accel kvm "*) if [ -n "$FAKE_KVM_HANG" ]; then
     echo kvm-hang >> "$FAKE_DIR/events"
     echo $$ > "$FAKE_DIR/hung.pid"
@@ -87,7 +93,14 @@ impl Fixture {
         while !dir.join("qemu.pid").exists() && t.elapsed() < Duration::from_secs(5) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let pid: i32 = std::fs::read_to_string(dir.join("qemu.pid")).unwrap().trim().parse().unwrap();
+        // Written by `echo`: it may exist a moment before it holds the pid.
+        let pid: i32 = loop {
+            match std::fs::read_to_string(dir.join("qemu.pid")).ok().and_then(|p| p.trim().parse().ok()) {
+                Some(pid) => break pid,
+                None if t.elapsed() < Duration::from_secs(5) => std::thread::sleep(Duration::from_millis(10)),
+                None => panic!("no pid in {}", dir.join("qemu.pid").display()),
+            }
+        };
         unsafe { libc::kill(pid, libc::SIGUSR1) };
     }
 
@@ -104,10 +117,21 @@ impl Fixture {
                     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
                     let cmd = v["execute"].as_str().unwrap().to_string();
                     Self::log(&dir, &format!("qga {cmd}"));
-                    if cmd == "guest-sync" {
-                        (&conn).write_all(format!("{{\"return\": {}}}\n", v["arguments"]["id"]).as_bytes()).unwrap();
-                    } else if cmd == "guest-shutdown" {
-                        Self::stop_fake_qemu(&dir);
+                    let answer = |a: serde_json::Value| (&conn).write_all(format!("{a}\n").as_bytes()).unwrap();
+                    match cmd.as_str() {
+                        "guest-sync" => answer(serde_json::json!({"return": v["arguments"]["id"]})),
+                        "guest-shutdown" => Self::stop_fake_qemu(&dir),
+                        "guest-set-time" => answer(serde_json::json!({"return": {}})),
+                        "guest-exec" => {
+                            use base64::Engine;
+                            let input = base64::engine::general_purpose::STANDARD.decode(v["arguments"]["input-data"].as_str().unwrap()).unwrap();
+                            std::fs::write(dir.join("restore-request.json"), input).unwrap();
+                            std::fs::write(dir.join("restore-args.json"), v["arguments"].to_string()).unwrap();
+                            answer(serde_json::json!({"return": {"pid": 77}}))
+                        }
+                        // "restore: reseeded\n"
+                        "guest-exec-status" => answer(serde_json::json!({"return": {"exited": true, "exitcode": 0, "out-data": "cmVzdG9yZTogcmVzZWVkZWQK"}})),
+                        _ => {}
                     }
                     line.clear();
                 }
@@ -129,7 +153,13 @@ impl Fixture {
                     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
                     let cmd = v["execute"].as_str().unwrap().to_string();
                     Self::log(&dir, &format!("qmp {cmd}"));
-                    let _ = conn.write_all(b"{\"return\": {}}\r\n");
+                    if cmd == "query-status" {
+                        // A restoring QEMU is `inmigrate` until it has read the state.
+                        let status = if dir.join("loaded").exists() { "paused" } else { "inmigrate" };
+                        let _ = conn.write_all(format!("{{\"return\": {{\"status\": \"{status}\", \"running\": false}}}}\r\n").as_bytes());
+                    } else {
+                        let _ = conn.write_all(b"{\"return\": {}}\r\n");
+                    }
                     if cmd == "quit" {
                         Self::stop_fake_qemu(&dir);
                     }
@@ -467,3 +497,149 @@ fn a_kvm_guest_that_boots_keeps_kvm() {
     assert!(!stderr.contains("no sign of the guest's kernel"), "{stderr}");
     assert!(stderr.contains("did not answer /_ping within"), "{stderr}");
 }
+
+/// The saved state the fake snapshot holds.
+const STATE: &[u8] = b"QEVM saved state of a fake guest";
+
+impl Fixture {
+    /// Gives the fixture's image a snapshot that fits its launcher.json (a
+    /// manifest as `save-snapshot` writes it, a zstd state and the disks).
+    fn with_snapshot(&self) {
+        use dinv_contract::snapshot as snap;
+        let dir = self.dir.join("snapshot");
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings = dinv_launcher::settings::Settings::from_lookup(&|k| (k == "DINV_DOCKER_SIZE").then(|| "64M".to_string())).unwrap();
+        let tsc = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| dinv_launcher::qemu::tsc_khz(&t));
+        let profile = dinv_launcher::save::profile(&settings, &dinv_contract::launcher::base_append(), None, 2, tsc);
+        let manifest = snap::Manifest {
+            format: snap::FORMAT,
+            command_line: dinv_launcher::snapshot_vm::signature(&profile),
+            profile,
+            base: snap::BaseFiles { kernel: 6, initrd: None, rootfs: 6 },
+            base_image: None,
+            state_bytes: STATE.len() as u64,
+        };
+        std::fs::write(dir.join(snap::MANIFEST), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        std::fs::write(dir.join(snap::STATE), zstd::encode_all(STATE, 3).unwrap()).unwrap();
+        dinv_contract::qcow2::create(&dir.join(snap::DOCKER_DISK), 64 << 20, None).unwrap();
+        dinv_contract::qcow2::create(&dir.join(snap::ROOT_OVERLAY), 6, Some(("../rootfs.img", "raw"))).unwrap();
+        let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(self.dir.join("launcher.json")).unwrap()).unwrap();
+        config["snapshot"] = serde_json::json!(dir);
+        std::fs::write(self.dir.join("launcher.json"), config.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn a_snapshot_is_restored_and_fixed_up_before_the_command() {
+    let f = Fixture::new("restore");
+    f.with_snapshot();
+    f.serve_qga();
+    f.serve_qmp();
+    let ping = f.serve_ping();
+    let share = f.dir.join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    let env = [("DINV_MOUNTS", share.to_str().unwrap()), ("DINV_DOCKER_SOCK_GID", "999")];
+    let (code, _, stderr) = finish(f.launcher(&ping, &env, &["sh", "-c", "echo cmd-ran >> \"$FAKE_DIR/events\""]));
+    assert_eq!(code, 0, "{stderr}");
+    // The launcher may ask QMP before the fake QEMU logs its start, and
+    // asks until the fake has read the state; from `cont` on, the order is fixed.
+    let events = f.events();
+    let pos = |e: &str| events.iter().position(|x| x == e).unwrap_or_else(|| panic!("no {e} in {events:?}"));
+    assert!(pos("qemu-start") < pos("qemu-restore") && pos("qemu-restore") < pos("qmp cont"), "{events:?}");
+    assert_eq!(
+        events[pos("qmp cont")..],
+        ["qmp cont", "qga guest-sync", "qga guest-exec", "qga guest-exec-status", "cmd-ran", "qga guest-sync", "qga guest-shutdown", "qemu-exit"],
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(f.dir.join("state.in")).unwrap(), STATE, "the state reaches QEMU decompressed");
+    let args = std::fs::read_to_string(f.dir.join("qemu.args")).unwrap();
+    assert!(args.contains(&format!("file={},format=qcow2,if=none,id=root,snapshot=on", f.dir.join("snapshot/root.qcow2").display())), "{args}");
+    assert!(args.contains(&format!("path={} ", share.display())) && args.contains("run/empty-share -device virtio-9p-device,fsdev=fs1,mount_tag=dinv1"), "a share and an unused slot: {args}");
+    assert!(args.ends_with("-incoming fd:3\n"), "{args}");
+    // The docker disk was written out from the snapshot's (all holes here).
+    assert_eq!(std::fs::metadata(f.dir.join("docker/docker.img")).unwrap().len(), 64 << 20);
+    let req: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("restore-request.json")).unwrap()).unwrap();
+    assert_eq!(req["entropy"].as_str().unwrap().len(), 128, "{req}");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as f64;
+    assert!((now - req["clock_ns"].as_f64().unwrap()).abs() < 30e9, "the host's clock: {req}");
+    assert_eq!(req["shares"], serde_json::json!([{"tag": "dinv0", "path": share}]));
+    assert_eq!((req["sock_gid"].as_u64(), req["tls"].is_null()), (Some(999), true));
+    let exec: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("restore-args.json")).unwrap()).unwrap();
+    assert_eq!((exec["path"].as_str(), &exec["arg"]), (Some("/usr/sbin/dinv-guest"), &serde_json::json!(["restore"])));
+    assert!(stderr.contains("dinv-launcher: guest: restore: reseeded"), "{stderr}");
+    let line = stderr.lines().find(|l| l.starts_with("dinv-launcher: restored in ")).unwrap_or_else(|| panic!("no restored line:\n{stderr}"));
+    assert!(line.contains("(load ") && line.contains(", resume ") && line.contains(", fixups "), "{line}");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("run/timeline.json")).unwrap()).unwrap();
+    assert_eq!((json["start"].as_str(), json["phases"].as_array().map(Vec::len)), (Some("restore"), Some(3)), "{json:#}");
+
+    // Two restores never get the same entropy.
+    let first = req["entropy"].clone();
+    std::fs::remove_file(f.dir.join("docker/docker.img")).unwrap();
+    let (code, _, stderr) = finish(f.launcher(&ping, &[], &["true"]));
+    assert_eq!(code, 0, "{stderr}");
+    let again: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("restore-request.json")).unwrap()).unwrap();
+    assert_ne!(again["entropy"], first);
+}
+
+#[test]
+fn a_failed_restore_boots_instead_unless_a_snapshot_was_required() {
+    let f = Fixture::new("restorefail");
+    f.with_snapshot();
+    f.serve_qga();
+    f.serve_qmp();
+    let ping = f.serve_ping();
+    let (code, _, stderr) = finish(f.launcher(&ping, &[("FAKE_RESTORE_FAIL", "1")], &["true"]));
+    assert_eq!(code, 0, "{stderr}");
+    let events = f.events();
+    assert!(events.contains(&"qemu-restore".to_string()) && !events.contains(&"qmp cont".to_string()), "{events:?}");
+    assert!(events.iter().filter(|e| *e == "qemu-start").count() == 2, "{events:?}");
+    assert!(stderr.contains("restoring the snapshot failed: QEMU exited with status 1 while restoring; booting instead"), "{stderr}");
+    assert!(!std::fs::read_to_string(f.dir.join("qemu.args")).unwrap().contains("-incoming"));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("run/timeline.json")).unwrap()).unwrap();
+    assert_eq!(json["start"], "boot");
+    assert!(json["boot_reason"].as_str().unwrap().starts_with("the restore failed"), "{json:#}");
+
+    let f = Fixture::new("restorefail2");
+    f.with_snapshot();
+    f.serve_qmp();
+    let (code, _, stderr) = finish(f.launcher(&Fixture::dead_addr(), &[("FAKE_RESTORE_FAIL", "1"), ("DINV_START", "snapshot")], &["true"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("restoring the snapshot failed: QEMU exited with status 1 while restoring"), "{stderr}");
+    assert_eq!(f.events().iter().filter(|e| *e == "qemu-start").count(), 1, "{stderr}");
+}
+
+#[test]
+fn what_the_snapshot_fixed_forces_a_boot_and_is_named() {
+    let f = Fixture::new("restoreboot");
+    f.with_snapshot();
+    f.serve_qga();
+    let ping = f.serve_ping();
+    let (code, _, stderr) = finish(f.launcher(&ping, &[("DINV_MEMORY", "1G")], &["true"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("dinv-launcher: booting instead of restoring the snapshot: DINV_MEMORY is 1G, the snapshot has 512M"), "{stderr}");
+    assert!(!std::fs::read_to_string(f.dir.join("qemu.args")).unwrap().contains("-incoming"));
+    assert!(!f.events().contains(&"qemu-restore".to_string()));
+
+    // A docker disk from an earlier run is never replaced.
+    let disk = f.dir.join("docker/docker.img");
+    std::fs::write(&disk, b"data of an earlier run").unwrap();
+    let (code, _, stderr) = finish(f.launcher(&ping, &[], &["true"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("booting instead of restoring the snapshot: the docker data disk holds data from an earlier run"), "{stderr}");
+    assert_eq!(std::fs::read(&disk).unwrap(), b"data of an earlier run");
+
+    // DINV_START=snapshot fails with the reason, before QEMU starts; =boot boots quietly about it.
+    std::fs::remove_file(&disk).unwrap();
+    let before = f.events().len();
+    let (code, _, stderr) = finish(f.launcher(&ping, &[("DINV_START", "snapshot"), ("DINV_CPUS", "2")], &["true"]));
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("error: DINV_START=snapshot, but DINV_CPUS is 2, the snapshot has 1"), "{stderr}");
+    assert_eq!(f.events().len(), before, "QEMU must not start");
+    let (code, _, stderr) = finish(f.launcher(&ping, &[("DINV_START", "boot")], &["true"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("booting instead of restoring the snapshot: DINV_START=boot"), "{stderr}");
+    let (code, _, stderr) = finish(f.launcher(&ping, &[("DINV_START", "later")], &["true"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("DINV_START=\"later\""), "{stderr}");
+}
+

@@ -12,6 +12,7 @@ mod push;
 mod resolve;
 mod show;
 mod show_render;
+mod snapshot;
 mod starter;
 mod verify;
 
@@ -39,6 +40,8 @@ pub enum Command {
     Check { recipe: PathBuf },
     /// Print the merged recipe with the origin of every value.
     Show { recipe: PathBuf },
+    /// Boot a built output's image once and write its snapshot image.
+    Snapshot { out: PathBuf, options: crate::snapshot::SnapshotOptions },
     /// Push a built image to a registry.
     Push { image: PathBuf, reference: String, plain_http: bool },
     /// Write a starter team recipe.
@@ -60,6 +63,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Box<dyn Outcome>> {
         Command::Check { recipe } => check::run(ctx, &recipe, &load(&recipe)?),
         Command::Show { recipe } => show::run(&load(&recipe)?),
         Command::Push { image, reference, plain_http } => push::run(&image, &reference, plain_http),
+        Command::Snapshot { out, options } => snapshot::run(ctx, &out, &options),
         Command::New { name, dir, extends } => new::run(&name, dir, &extends),
         Command::CacheDu => cache::du(ctx),
         Command::CachePrune { days, dry_run, wait } => cache::prune(ctx, days, dry_run, wait),

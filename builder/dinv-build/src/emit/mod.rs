@@ -5,7 +5,7 @@
 mod context;
 pub mod image;
 mod kernel;
-mod layers;
+pub(crate) mod layers;
 pub mod outputs;
 pub mod report;
 mod rootfs;

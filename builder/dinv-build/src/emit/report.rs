@@ -56,6 +56,9 @@ pub struct Report {
     /// For Debian sources: packages per suite, updates and security fixes,
     /// and whether the guest is current (`current.ok`).
     pub current: Option<crate::currency::Currency>,
+    /// The recipe's `[snapshot]`, for `dinv-build snapshot OUT`, which reads
+    /// this output and not the recipe.
+    pub snapshot: crate::recipe::SnapshotSection,
 }
 
 /// Every regular file directly in `dir`, sorted, with size and SHA-256

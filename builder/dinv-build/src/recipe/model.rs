@@ -28,6 +28,8 @@ pub struct Recipe {
     pub rootfs: RootfsSection,
     #[serde(default)]
     pub build: BuildSection,
+    #[serde(default)]
+    pub snapshot: SnapshotSection,
     /// Extra users created in the guest.
     #[serde(default)]
     pub users: Vec<User>,
@@ -748,6 +750,43 @@ impl Default for RootfsSection {
     fn default() -> Self {
         RootfsSection { size: None, free: None, strip: true, label: None }
     }
+}
+
+/// `[snapshot]`: what `dinv-build snapshot` saves (a booted, quiesced
+/// guest the launcher restores instead of booting). Not part of `build`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSection {
+    /// Off: `dinv-build snapshot` writes nothing for this image, so a
+    /// release pipeline can call it for every image.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Guest memory of the saved VM (and the snapshot image's default
+    /// `DINV_MEMORY`); default `vm.memory`. Less memory, less to load.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// 9p devices the saved VM has: how many `DINV_MOUNTS` paths a restore
+    /// can mount (more boots instead).
+    #[serde(default = "default_snapshot_mounts")]
+    pub mounts: u32,
+    /// What the guest does before the save
+    /// (`dinv_contract::snapshot::QUIESCE_STEPS`); default all but `page-out`.
+    #[serde(default = "default_quiesce")]
+    pub quiesce: Vec<String>,
+}
+
+impl Default for SnapshotSection {
+    fn default() -> Self {
+        SnapshotSection { enabled: true, memory: None, mounts: default_snapshot_mounts(), quiesce: default_quiesce() }
+    }
+}
+
+fn default_snapshot_mounts() -> u32 {
+    4
+}
+
+fn default_quiesce() -> Vec<String> {
+    dinv_contract::snapshot::default_quiesce().into_iter().map(String::from).collect()
 }
 
 /// `[build]`.

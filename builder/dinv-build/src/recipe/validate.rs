@@ -163,6 +163,7 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
     }
     // vm.*, docker.shutdown_timeout: the launcher's own parsers and bounds.
     super::runtime::validate(l)?;
+    validate_snapshot(l)?;
     for (i, h) in r.docker.hosts.iter().enumerate() {
         check_docker_host(h).map_err(|why| l.error(&format!("docker.hosts[{i}]"), format!("{h:?}: {why}")))?;
     }
@@ -408,6 +409,27 @@ fn check_packages(l: &LoadedRecipe, key: &str, source: &Source, packages: &[Stri
         };
         if let Some(why) = problem {
             return Err(l.error(&format!("{key}[{i}]"), why));
+        }
+    }
+    Ok(())
+}
+
+
+/// `[snapshot]`: the memory through the launcher's own parser, the mount
+/// slots within what `save-snapshot` takes, known quiesce steps.
+fn validate_snapshot(l: &LoadedRecipe) -> Result<(), RecipeError> {
+    let s = &l.recipe.snapshot;
+    if let Some(m) = &s.memory {
+        let setting = dinv_contract::settings::setting(dinv_contract::settings::MEMORY);
+        setting.parse(m).map_err(|e| l.error("snapshot.memory", format!("{m:?}: {} (the launcher reads it as {})", e.why, e.var)))?;
+    }
+    if s.mounts > 16 {
+        return Err(l.error("snapshot.mounts", format!("{}: at most 16 9p devices", s.mounts)));
+    }
+    let known: Vec<&str> = dinv_contract::snapshot::QUIESCE_STEPS.iter().map(|q| q.0).collect();
+    for (i, q) in s.quiesce.iter().enumerate() {
+        if !known.contains(&q.as_str()) {
+            return Err(l.error(&format!("snapshot.quiesce[{i}]"), format!("{q:?} is not a quiesce step (known: {})", known.join(", "))));
         }
     }
     Ok(())

@@ -217,6 +217,22 @@ impl<R: Read> TarReader<R> {
         })
     }
 
+    /// Streams the current member's data into `out` (call once, right
+    /// after [`TarReader::next_entry`]), without holding it in memory.
+    pub fn copy_data(&mut self, entry: &TarEntry, out: &mut dyn io::Write) -> Result<u64, TarError> {
+        if self.pending == 0 && entry.size > 0 {
+            return Err(TarError::Header { offset: self.pos, why: "member data already consumed".into() });
+        }
+        self.pending = 0;
+        let got = io::copy(&mut (&mut self.inner).take(entry.size), out)?;
+        self.pos += got;
+        if got < entry.size {
+            return Err(TarError::Truncated { path: entry.path.clone() });
+        }
+        self.skip(padding(entry.size))?;
+        Ok(got)
+    }
+
     /// The next member, or `None` at the end of the archive (two zero blocks
     /// or the end of the stream; apk segments have no end marker).
     pub fn next_entry(&mut self) -> Result<Option<TarEntry>, TarError> {
@@ -500,5 +516,29 @@ mod tests {
         let mut r = TarReader::new(Cursor::new(&t));
         let e = r.next_entry().unwrap().unwrap();
         assert!(matches!(r.read_data(&e), Err(TarError::Truncated { .. })));
+    }
+
+    #[test]
+    fn data_streams_out_and_the_next_member_follows() {
+        let mut tar = crate::tar::TarBuilder::new(Vec::new());
+        for (name, body) in [("a", &b"first member"[..]), ("b", b"second")] {
+            let mut h = Header::new(name, b'0');
+            h.size = body.len() as u64;
+            tar.append(&h, &mut &body[..]).unwrap();
+        }
+        let bytes = tar.finish().unwrap();
+        let mut r = TarReader::new(Cursor::new(&bytes));
+        let a = r.next_entry().unwrap().unwrap();
+        let mut out = Vec::new();
+        assert_eq!(r.copy_data(&a, &mut out).unwrap(), 12);
+        assert_eq!(out, b"first member");
+        assert!(r.copy_data(&a, &mut Vec::new()).is_err(), "read once");
+        let b = r.next_entry().unwrap().unwrap();
+        assert_eq!((b.path.as_str(), r.read_data(&b).unwrap()), ("b", b"second".to_vec()));
+        let mut t = block_with_size("c", b'0', b"00000000010\0");
+        t.extend_from_slice(b"abc");
+        let mut r = TarReader::new(Cursor::new(&t));
+        let e = r.next_entry().unwrap().unwrap();
+        assert!(matches!(r.copy_data(&e, &mut Vec::new()), Err(TarError::Truncated { .. })));
     }
 }

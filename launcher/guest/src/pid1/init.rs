@@ -42,7 +42,10 @@ pub fn init() -> i32 {
     });
     let mut sup = Supervisor::new(file);
     let action = supervise(&mut sup);
-    shutdown::shutdown(&mut sup, settings.shutdown_timeout, action);
+    // A restored guest booted with the snapshot's settings; `dinv-guest
+    // restore` leaves this run's timeout.
+    let timeout = crate::restore::shutdown_timeout_override().unwrap_or(settings.shutdown_timeout);
+    shutdown::shutdown(&mut sup, timeout, action);
     // PID 1 must never exit (the kernel would panic); if reboot(2) failed, idle.
     loop {
         std::thread::sleep(Duration::from_secs(3600));

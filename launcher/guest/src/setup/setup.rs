@@ -70,7 +70,7 @@ pub fn setup(settings: &Settings, paths: &SetupPaths, sys: &mut dyn System) -> R
     match tls {
         // Without its files dockerd must not get a TLS config it cannot load.
         Some(Err(e)) => step(Err(e)),
-        tls => step(daemon_config(sys, &paths.daemon_json, settings.shutdown_timeout, tls.and_then(Result::ok).as_ref())),
+        tls => step(daemon_config(sys, &paths.daemon_json, settings.shutdown_timeout, tls.and_then(Result::ok).as_ref()).map(drop)),
     }
     match failed {
         0 => Ok(()),
@@ -96,7 +96,7 @@ fn disk(sys: &mut dyn System, device: &Path, label: &str, target: &Path, what: &
 }
 
 /// Creates the mount point and mounts, unless something is mounted there already.
-fn mount_once(sys: &mut dyn System, req: &MountRequest) -> Result<()> {
+pub(crate) fn mount_once(sys: &mut dyn System, req: &MountRequest) -> Result<()> {
     if sys.is_mounted(&req.target)? {
         say(format_args!("{} already mounted", req.target.display()));
         return Ok(());
@@ -107,7 +107,7 @@ fn mount_once(sys: &mut dyn System, req: &MountRequest) -> Result<()> {
 }
 
 /// Writes dockerd's TLS server files into `dir` (the key readable by root only).
-fn tls_files(sys: &mut dyn System, dir: &Path, files: &TlsFiles) -> Result<daemon_json::TlsPaths> {
+pub(crate) fn tls_files(sys: &mut dyn System, dir: &Path, files: &TlsFiles) -> Result<daemon_json::TlsPaths> {
     let path = |name: &str| dir.join(name);
     sys.write_file(&path("ca.pem"), &files.ca)?;
     sys.write_file(&path("cert.pem"), &files.cert)?;
@@ -116,8 +116,9 @@ fn tls_files(sys: &mut dyn System, dir: &Path, files: &TlsFiles) -> Result<daemo
     Ok(daemon_json::TlsPaths { ca: s("ca.pem"), cert: s("cert.pem"), key: s("key.pem") })
 }
 
-/// Writes dockerd's shutdown timeout, and the TLS settings when given, into daemon.json when it differs.
-fn daemon_config(sys: &mut dyn System, path: &Path, secs: u64, tls: Option<&daemon_json::TlsPaths>) -> Result<()> {
+/// Writes dockerd's shutdown timeout, and the TLS settings when given,
+/// into daemon.json when it differs; true if it wrote.
+pub(crate) fn daemon_config(sys: &mut dyn System, path: &Path, secs: u64, tls: Option<&daemon_json::TlsPaths>) -> Result<bool> {
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -129,13 +130,13 @@ fn daemon_config(sys: &mut dyn System, path: &Path, secs: u64, tls: Option<&daem
         merged = daemon_json::with_tls(Some(&merged), files).map_err(config)?;
     }
     if existing.as_deref() == Some(merged.as_str()) {
-        return Ok(());
+        return Ok(false);
     }
     say(format_args!("setting dockerd's shutdown-timeout to {secs} s in {}", path.display()));
     if tls.is_some() {
         say(format_args!("dockerd: TLS with client verification on port {}, no plain TCP", dinv_contract::fw_cfg::DOCKER_TLS_PORT));
     }
-    sys.write_file(path, &merged)
+    sys.write_file(path, &merged).map(|()| true)
 }
 
 #[cfg(test)]

@@ -106,6 +106,9 @@ fn check_refuses_what_build_or_the_launcher_would() {
         ("[vm]\ndocker_disk_size = \"1M\"\n", "vm.docker_disk_size", "DINV_DOCKER_SIZE"),
         ("[docker]\nshutdown_timeout = 4000\n\n[vm]\nstop_timeout = 5000\n", "docker.shutdown_timeout", "from 0 to 3600"),
         ("[docker]\nshutdown_timeout = 30\n", "docker.shutdown_timeout", "below DINV_STOP_TIMEOUT"),
+        ("[snapshot]\nmemory = \"64M\"\n", "snapshot.memory", "DINV_MEMORY"),
+        ("[snapshot]\nmounts = 17\n", "snapshot.mounts", "at most 16"),
+        ("[snapshot]\nquiesce = [\"sync\", \"defrag\"]\n", "snapshot.quiesce[1]", "\"defrag\" is not a quiesce step (known: sync, page-out, drop-caches, fstrim, zero-free-memory)"),
     ];
     for (body, key, why) in cases {
         let r = dir.path().join("recipe.toml");

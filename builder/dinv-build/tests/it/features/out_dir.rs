@@ -150,3 +150,60 @@ fn a_read_only_parent_is_refused_before_any_work() {
     f.refused(f.root(), "ro/out", "cannot write next to it");
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// A build output as `snapshot` reads it: the marker, report.json and an
+/// OCI layout of a one-file image (no launcher in it, so a save fails).
+fn fake_output(dir: &Path, snapshot_enabled: bool) -> PathBuf {
+    use dinv_fstree::{Meta, Tree, TreePath};
+    let out = dir.join("out/fake");
+    fs::create_dir_all(&out).unwrap();
+    fs::write(out.join(".dinv-build-output"), "ours\n").unwrap();
+    let report = serde_json::json!({"image": {"reference": "fake:1"}, "snapshot": {"enabled": snapshot_enabled, "memory": null, "mounts": 4, "quiesce": ["sync"]}});
+    fs::write(out.join("report.json"), report.to_string()).unwrap();
+    let mut t = Tree::new();
+    t.write_file(&TreePath::new("hello"), "hi", Meta::root(0o644)).unwrap();
+    let layer = dinv_image::LayerBuilder::from_tree(&t, &dinv_image::LayerOptions::new(dir.join("blobs"), "x")).unwrap();
+    dinv_image::write_oci_layout(&out.join("oci"), &dinv_image::ImageSpec::new("fake", "1", 0), &[layer]).unwrap();
+    out
+}
+
+/// `snapshot` writes OUT/snapshot through the same guard: never over a
+/// directory that is not ours, never into the current directory; a
+/// failed save leaves nothing; a recipe that turns snapshots off writes
+/// nothing and says so.
+#[test]
+fn snapshot_output_is_guarded_too() {
+    let f = Fixture::new();
+    let out = fake_output(f.root(), true);
+    let out_s = out.to_str().unwrap();
+    let dest = out.join("snapshot");
+    fs::create_dir_all(&dest).unwrap();
+    fs::write(dest.join("mine.txt"), "keep me").unwrap();
+    let before = snapshot(f.root());
+    let o = f.cli().run(&["snapshot", out_s]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains(&format!("refusing to write the output into {}: it is not empty", dest.display())), "{}", text(&o));
+    let o = f.cli().cwd(f.root()).run(&["snapshot", out_s, "--dest", "."]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("it is the current directory"), "{}", text(&o));
+    assert_eq!(snapshot(f.root()), before, "nothing changed");
+
+    // Not an output at all.
+    let o = f.cli().run(&["snapshot", f.root().join("recipes").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("is not a dinv-build output with an image"), "{}", text(&o));
+
+    // A save that fails (this image has no launcher) leaves no snapshot directory.
+    fs::remove_dir_all(&dest).unwrap();
+    let o = f.cli().run(&["snapshot", out_s]);
+    assert_eq!(o.status.code(), Some(5), "{}", text(&o));
+    assert!(text(&o).contains("snapshot: "), "{}", text(&o));
+    assert!(!dest.exists());
+    assert!(fs::read_dir(&out).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".snapshot.partial")), "staging left behind");
+
+    let off = fake_output(&f.root().join("off"), false);
+    let o = f.cli().run(&["snapshot", off.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("no snapshot: the recipe of fake:1 turns snapshots off ([snapshot] enabled = false); nothing written"), "{}", text(&o));
+    assert!(!off.join("snapshot").exists());
+}

@@ -1,0 +1,212 @@
+//! `dinv-guest restore`: what a restored guest needs before the container's
+//! command runs, read as a [`RestoreRequest`] (JSON) on stdin from the
+//! launcher, through the guest agent's `guest-exec`. A booted guest got all
+//! of it from fw_cfg at boot; a restored one booted long ago, elsewhere.
+//!
+//! In order: the clock from the host's (the saved guest's clock stopped
+//! at the save); fresh host entropy into the kernel's pool and an immediate
+//! reseed (every restored copy starts from the same saved generator state);
+//! the 9p shares; the docker socket's owner; dockerd's shutdown timeout
+//! (a reload) and, with TLS, its certificates and a restart onto 2376 with
+//! `--tlsverify`, as a booted guest has it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use dinv_contract::snapshot::RestoreRequest;
+
+use crate::error::{GuestError, Result};
+use crate::log::say;
+use crate::setup::mounts::MountRequest;
+use crate::setup::settings::TlsFiles;
+use crate::setup::setup::{self, SetupPaths};
+use crate::system::System;
+
+/// Where `restore` leaves dockerd's shutdown timeout for PID 1, which read
+/// the boot's value from fw_cfg long ago and times dockerd's stop with it.
+pub const SHUTDOWN_TIMEOUT_FILE: &str = "/run/dinv-guest/shutdown_timeout";
+
+/// dockerd's pid file (its default `pidfile`).
+pub const DOCKERD_PIDFILE: &str = "/var/run/docker.pid";
+
+/// The files `restore` touches (tests point them into a scratch directory).
+#[derive(Clone, Debug)]
+pub struct RestorePaths {
+    pub setup: SetupPaths,
+    pub docker_sock: PathBuf,
+    pub dockerd_pidfile: PathBuf,
+    pub shutdown_timeout_file: PathBuf,
+}
+
+impl Default for RestorePaths {
+    fn default() -> Self {
+        RestorePaths {
+            setup: SetupPaths::default(),
+            docker_sock: crate::setup::post::DOCKER_SOCK.into(),
+            dockerd_pidfile: DOCKERD_PIDFILE.into(),
+            shutdown_timeout_file: SHUTDOWN_TIMEOUT_FILE.into(),
+        }
+    }
+}
+
+/// The shutdown timeout `restore` left for PID 1, if any.
+pub fn shutdown_timeout_override() -> Option<u64> {
+    std::fs::read_to_string(SHUTDOWN_TIMEOUT_FILE).ok()?.trim().parse().ok()
+}
+
+/// Reads the request from stdin.
+pub fn read_request() -> Result<RestoreRequest> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(|e| GuestError::io("reading", "stdin", e))?;
+    serde_json::from_str(&text).map_err(|e| GuestError::Config { path: "stdin".into(), why: format!("not a restore request: {e}") })
+}
+
+fn hex_bytes(hex: &str) -> Result<Vec<u8>> {
+    let bad = || GuestError::Config { path: "stdin".into(), why: "entropy is not hex".into() };
+    if hex.len() % 2 != 0 {
+        return Err(bad());
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())).collect()
+}
+
+/// Applies `req`; every step runs, failures are counted and reported.
+pub fn restore(req: &RestoreRequest, paths: &RestorePaths, sys: &mut dyn System) -> Result<()> {
+    let mut failed = 0;
+    let mut step = |result: Result<()>| {
+        if let Err(e) = result {
+            say(format_args!("error: {e}"));
+            failed += 1;
+        }
+    };
+    step(sys.set_clock(req.clock_ns));
+    step(hex_bytes(&req.entropy).and_then(|bytes| {
+        if bytes.len() < 32 {
+            return Err(GuestError::Config { path: "stdin".into(), why: format!("{} bytes of entropy is too little (at least 32)", bytes.len()) });
+        }
+        sys.add_entropy(&bytes)?;
+        say(format_args!("restore: reseeded the random generator with {} bytes from the host", bytes.len()));
+        Ok(())
+    }));
+    for share in &req.shares {
+        step(setup::mount_once(sys, &MountRequest::ninep(&share.tag, Path::new(&share.path))));
+    }
+    if paths.docker_sock.exists() {
+        step(sys.chown(&paths.docker_sock, req.sock_uid, req.sock_gid));
+    }
+    step(sys.write_file(&paths.shutdown_timeout_file, &format!("{}\n", req.shutdown_timeout)));
+    let tls = req.tls.as_ref().map(|t| TlsFiles { ca: t.ca.clone(), cert: t.cert.clone(), key: t.key.clone() });
+    let tls_paths = match tls.as_ref().map(|files| setup::tls_files(sys, &paths.setup.tls_dir, files)) {
+        Some(Err(e)) => {
+            // Without its files dockerd must not get a TLS config it cannot load.
+            step(Err(e));
+            None
+        }
+        other => other.map(|r| r.expect("errors handled above")),
+    };
+    let changed = setup::daemon_config(sys, &paths.setup.daemon_json, req.shutdown_timeout, tls_paths.as_ref());
+    step(match (changed, &tls_paths) {
+        // dockerd reads its listeners and TLS files only at start: PID 1
+        // starts it again once it exits.
+        (Ok(_), Some(_)) => sys.signal_pidfile(&paths.dockerd_pidfile, libc::SIGTERM).map(|()| say("restore: restarting dockerd for TLS")),
+        // The shutdown timeout is one of the options dockerd reloads.
+        (Ok(true), None) => sys.signal_pidfile(&paths.dockerd_pidfile, libc::SIGHUP).map(|()| say("restore: dockerd reloads daemon.json")),
+        (Ok(false), None) => Ok(()),
+        (Err(e), _) => Err(e),
+    });
+    match failed {
+        0 => Ok(()),
+        failed => Err(GuestError::SetupFailed { failed }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::system::{Action, DryRun};
+    use crate::testutil::TempDir;
+    use dinv_contract::snapshot::{Share, TlsServer};
+
+    fn paths(dir: &TempDir) -> RestorePaths {
+        let p = dir.path();
+        std::fs::create_dir_all(p.join("etc/docker")).unwrap();
+        // As setup left it at boot.
+        let built = r#"{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "tls": false}"#;
+        std::fs::write(p.join("etc/docker/daemon.json"), crate::setup::daemon_json::with_shutdown_timeout(Some(built), 5).unwrap()).unwrap();
+        std::fs::write(p.join("docker.sock"), "").unwrap();
+        RestorePaths {
+            setup: SetupPaths {
+                docker_disk: p.join("vdb"),
+                volume_disk: p.join("vdc"),
+                docker_dir: p.join("var/lib/docker"),
+                daemon_json: p.join("etc/docker/daemon.json"),
+                tls_dir: p.join("etc/docker/tls"),
+            },
+            docker_sock: p.join("docker.sock"),
+            dockerd_pidfile: p.join("docker.pid"),
+            shutdown_timeout_file: p.join("run/shutdown_timeout"),
+        }
+    }
+
+    fn request() -> RestoreRequest {
+        RestoreRequest { clock_ns: 1_700_000_000_000_000_000, entropy: "ab".repeat(64), shares: vec![], sock_uid: 0, sock_gid: 0, shutdown_timeout: 5, tls: None }
+    }
+
+    #[test]
+    fn plain_restore_reseeds_mounts_and_leaves_dockerd_alone() {
+        let dir = TempDir::new("restore-plain");
+        let p = paths(&dir);
+        let mut sys = DryRun { mounted: vec![p.setup.docker_dir.clone()], actions: vec![] };
+        let req = RestoreRequest { shares: vec![Share { tag: "dinv0".into(), path: "/src".into() }], sock_uid: 1000, sock_gid: 999, ..request() };
+        restore(&req, &p, &mut sys).unwrap();
+        assert_eq!(
+            sys.actions,
+            [
+                Action::SetClock(1_700_000_000_000_000_000),
+                Action::AddEntropy(64),
+                Action::CreateDir("/src".into()),
+                Action::Mount(MountRequest::ninep("dinv0", Path::new("/src"))),
+                Action::Chown { path: p.docker_sock.clone(), uid: 1000, gid: 999 },
+                Action::WriteFile { path: p.shutdown_timeout_file.clone(), contents: "5\n".into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_new_shutdown_timeout_is_reloaded_and_tls_restarts_dockerd() {
+        let dir = TempDir::new("restore-tls");
+        let p = paths(&dir);
+        let mut sys = DryRun { mounted: vec![p.setup.docker_dir.clone()], actions: vec![] };
+        restore(&RestoreRequest { shutdown_timeout: 30, ..request() }, &p, &mut sys).unwrap();
+        assert!(matches!(&sys.actions[4], Action::WriteFile { path, contents } if *path == p.setup.daemon_json && contents.contains("\"shutdown-timeout\": 30")));
+        assert_eq!(sys.actions[5], Action::Signal { pidfile: p.dockerd_pidfile.clone(), sig: libc::SIGHUP });
+
+        let mut sys = DryRun { mounted: vec![p.setup.docker_dir.clone()], actions: vec![] };
+        let tls = TlsServer { ca: "CA\n".into(), cert: "CERT\n".into(), key: "KEY\n".into() };
+        restore(&RestoreRequest { tls: Some(tls), ..request() }, &p, &mut sys).unwrap();
+        let tls_dir = &p.setup.tls_dir;
+        assert_eq!(sys.actions[4..7], [
+            Action::WriteFile { path: tls_dir.join("ca.pem"), contents: "CA\n".into() },
+            Action::WriteFile { path: tls_dir.join("cert.pem"), contents: "CERT\n".into() },
+            Action::WriteSecret(tls_dir.join("key.pem")),
+        ]);
+        let Action::WriteFile { contents, .. } = &sys.actions[7] else { panic!("{:?}", sys.actions) };
+        let v: serde_json::Value = serde_json::from_str(contents).unwrap();
+        assert_eq!(v["hosts"], serde_json::json!(["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]));
+        assert_eq!((v["tls"].as_bool(), v["tlsverify"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(v["tlskey"], tls_dir.join("key.pem").to_string_lossy().as_ref());
+        assert_eq!(sys.actions[8], Action::Signal { pidfile: p.dockerd_pidfile.clone(), sig: libc::SIGTERM });
+    }
+
+    #[test]
+    fn too_little_or_bad_entropy_fails_but_the_rest_runs() {
+        let dir = TempDir::new("restore-bad");
+        let p = paths(&dir);
+        for entropy in ["abcd", "zz".repeat(40).as_str(), "abc"] {
+            let mut sys = DryRun { mounted: vec![p.setup.docker_dir.clone()], actions: vec![] };
+            let err = restore(&RestoreRequest { entropy: entropy.into(), ..request() }, &p, &mut sys).unwrap_err();
+            assert!(matches!(err, GuestError::SetupFailed { failed: 1 }), "{entropy}: {err}");
+            assert!(!sys.actions.iter().any(|a| matches!(a, Action::AddEntropy(_))));
+            assert!(sys.actions.iter().any(|a| matches!(a, Action::WriteFile { .. })));
+        }
+    }
+}

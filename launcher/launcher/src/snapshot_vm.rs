@@ -1,0 +1,219 @@
+//! The QEMU command line of a snapshot VM: the one `save-snapshot` boots
+//! and saves, and every restore of it. QEMU loads a saved state only into
+//! the same devices in the same order, so both come from [`args`]: a
+//! [`MachineProfile`] (what the snapshot fixes) and a [`HostSide`] (what may
+//! differ between the save and a restore: files, sockets, port forwards,
+//! the directories behind the 9p devices). [`signature`] hashes the command
+//! line with a placeholder host side, so a launcher that would build
+//! another one refuses the snapshot instead of failing in QEMU.
+//!
+//! Unlike a boot, the VM always has its 9p devices (`mount_slots` of them,
+//! unmounted until a restore mounts the shares; QEMU refuses to migrate a
+//! mounted 9p export), and on q35 a `vmgenid` device (a restore gives it a
+//! new generation ID, and the guest kernel reseeds its generator on the
+//! change; QEMU 7.2 gives microvm no ACPI entry for it).
+
+use std::path::PathBuf;
+
+use dinv_contract::settings::{Machine, PortForward};
+use dinv_contract::snapshot::MachineProfile;
+use sha2::{Digest, Sha256};
+
+/// One disk's backing file and drive options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskFile {
+    pub path: PathBuf,
+    /// `raw` or `qcow2`.
+    pub format: &'static str,
+    /// More `-drive` options (`,snapshot=on`), each with its leading comma.
+    pub options: String,
+}
+
+/// What may differ between the save and each restore.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSide {
+    pub kernel: PathBuf,
+    pub initrd: Option<PathBuf>,
+    pub root: DiskFile,
+    pub docker: DiskFile,
+    /// The directory behind each 9p device, `mount_slots` of them.
+    pub shares: Vec<PathBuf>,
+    /// dockerd's forward: host port → guest port.
+    pub docker_port: PortForward,
+    pub tcp_ports: Vec<PortForward>,
+    pub udp_ports: Vec<PortForward>,
+    pub console_log: PathBuf,
+    pub qga_socket: PathBuf,
+    pub qmp_socket: PathBuf,
+}
+
+impl HostSide {
+    /// Fixed stand-ins for [`signature`].
+    pub fn placeholder(profile: &MachineProfile) -> HostSide {
+        let disk = |name: &str| DiskFile { path: name.into(), format: "placeholder", options: String::new() };
+        HostSide {
+            kernel: "kernel".into(),
+            initrd: Some("initrd".into()),
+            root: disk("root"),
+            docker: disk("docker"),
+            shares: (0..profile.mount_slots).map(|i| PathBuf::from(format!("share{i}"))).collect(),
+            docker_port: PortForward { host: 1, guest: 1 },
+            tcp_ports: Vec::new(),
+            udp_ports: Vec::new(),
+            console_log: "console".into(),
+            qga_socket: "qga".into(),
+            qmp_socket: "qmp".into(),
+        }
+    }
+}
+
+/// QEMU option values double their commas.
+fn esc(s: &str) -> String {
+    s.replace(',', ",,")
+}
+
+fn path(p: &std::path::Path) -> String {
+    esc(&p.to_string_lossy())
+}
+
+/// The QEMU arguments (without the program name) of a snapshot VM.
+pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
+    let dev = |name: &str| match p.machine {
+        Machine::Microvm => format!("{name}-device"),
+        Machine::Q35 => format!("{name}-pci"),
+    };
+    let mut a: Vec<String> = Vec::new();
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|x| x.to_string()));
+    push(&["-M", p.machine.as_str(), "-accel", &p.accel, "-cpu", &p.cpu]);
+    push(&["-smp", &p.cpus.to_string(), "-m", &format!("{}M", p.memory_mib)]);
+    push(&["-nodefaults", "-no-user-config", "-no-reboot", "-nographic"]);
+    push(&["-kernel", &h.kernel.to_string_lossy()]);
+    if let Some(initrd) = &h.initrd {
+        push(&["-initrd", &initrd.to_string_lossy()]);
+    }
+    push(&["-append", &p.append]);
+    push(&["-chardev", &format!("stdio,id=console,signal=off,logfile={}", path(&h.console_log))]);
+    push(&["-serial", "chardev:console"]);
+    for (id, disk) in [("root", &h.root), ("docker", &h.docker)] {
+        push(&["-drive", &format!("file={},format={},if=none,id={id}{}", path(&disk.path), disk.format, disk.options)]);
+        push(&["-device", &format!("{},drive={id},serial={}", dev("virtio-blk"), dinv_contract::disks::serial_for(id))]);
+    }
+    let mut net = format!("user,id=net0,hostfwd=tcp::{}-:{}", h.docker_port.host, h.docker_port.guest);
+    for f in &h.tcp_ports {
+        net.push_str(&format!(",hostfwd=tcp::{}-:{}", f.host, f.guest));
+    }
+    for f in &h.udp_ports {
+        net.push_str(&format!(",hostfwd=udp::{}-:{}", f.host, f.guest));
+    }
+    push(&["-netdev", &net, "-device", &format!("{},netdev=net0", dev("virtio-net"))]);
+    for (i, share) in h.shares.iter().enumerate() {
+        push(&["-fsdev", &format!("local,security_model=none,id=fs{i},path={}", path(share))]);
+        push(&["-device", &format!("{},fsdev=fs{i},mount_tag={}", dev("virtio-9p"), crate::qemu::mount_tag(i))]);
+    }
+    push(&["-device", &format!("{},id=vser0", dev("virtio-serial"))]);
+    push(&["-chardev", &format!("socket,id=qga0,path={},server=on,wait=off", path(&h.qga_socket))]);
+    push(&["-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"]);
+    push(&["-device", &dev("virtio-balloon")]);
+    if p.vmgenid {
+        push(&["-device", "vmgenid,guid=auto"]);
+    }
+    push(&["-qmp", &format!("unix:{},server=on,wait=off", path(&h.qmp_socket))]);
+    for (key, value) in &p.fw_cfg {
+        push(&["-fw_cfg", &format!("name={}/{key},string={}", dinv_contract::fw_cfg::PREFIX, esc(value))]);
+    }
+    a
+}
+
+/// SHA-256 (hex) of the command line for `profile` with the placeholder
+/// host side: equal for the save and a restore exactly when both build
+/// the same machine.
+pub fn signature(profile: &MachineProfile) -> String {
+    let mut h = Sha256::new();
+    for a in args(profile, &HostSide::placeholder(profile)) {
+        h.update((a.len() as u64).to_le_bytes());
+        h.update(a.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn profile() -> MachineProfile {
+        MachineProfile {
+            accel: "tcg".into(),
+            cpu: "max".into(),
+            machine: Machine::Microvm,
+            cpus: 1,
+            memory_mib: 512,
+            docker_size: 64 << 30,
+            mount_slots: 2,
+            append: "console=ttyS0 root=SERIAL=dinv-root rw quiet tsc_early_khz=2999998".into(),
+            tsc_khz: Some(2_999_998),
+            vmgenid: true,
+            fw_cfg: [("shutdown_timeout", "5"), ("sock_gid", "0"), ("sock_uid", "0")].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn host() -> HostSide {
+        HostSide {
+            kernel: "/usr/share/dinv/vmlinux".into(),
+            initrd: Some("/usr/share/dinv/initramfs".into()),
+            root: DiskFile { path: "/usr/share/dinv/snapshot/root.qcow2".into(), format: "qcow2", options: ",snapshot=on".into() },
+            docker: DiskFile { path: "/docker/docker.img".into(), format: "raw", options: ",discard=unmap".into() },
+            shares: vec!["/src".into(), "/run/dinv/empty".into()],
+            docker_port: PortForward { host: 2375, guest: 2375 },
+            tcp_ports: vec![PortForward { host: 8080, guest: 80 }],
+            udp_ports: vec![],
+            console_log: "/run/dinv/console.log".into(),
+            qga_socket: "/run/dinv/qga.sock".into(),
+            qmp_socket: "/run/dinv/qmp.sock".into(),
+        }
+    }
+
+    #[test]
+    fn a_restore_command_line() {
+        let got = args(&profile(), &host()).join(" ");
+        let want = "-M microvm -accel tcg -cpu max -smp 1 -m 512M -nodefaults -no-user-config -no-reboot -nographic \
+            -kernel /usr/share/dinv/vmlinux -initrd /usr/share/dinv/initramfs \
+            -append console=ttyS0 root=SERIAL=dinv-root rw quiet tsc_early_khz=2999998 \
+            -chardev stdio,id=console,signal=off,logfile=/run/dinv/console.log -serial chardev:console \
+            -drive file=/usr/share/dinv/snapshot/root.qcow2,format=qcow2,if=none,id=root,snapshot=on -device virtio-blk-device,drive=root,serial=dinv-root \
+            -drive file=/docker/docker.img,format=raw,if=none,id=docker,discard=unmap -device virtio-blk-device,drive=docker,serial=dinv-docker \
+            -netdev user,id=net0,hostfwd=tcp::2375-:2375,hostfwd=tcp::8080-:80 -device virtio-net-device,netdev=net0 \
+            -fsdev local,security_model=none,id=fs0,path=/src -device virtio-9p-device,fsdev=fs0,mount_tag=dinv0 \
+            -fsdev local,security_model=none,id=fs1,path=/run/dinv/empty -device virtio-9p-device,fsdev=fs1,mount_tag=dinv1 \
+            -device virtio-serial-device,id=vser0 -chardev socket,id=qga0,path=/run/dinv/qga.sock,server=on,wait=off \
+            -device virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0 -device virtio-balloon-device \
+            -device vmgenid,guid=auto -qmp unix:/run/dinv/qmp.sock,server=on,wait=off \
+            -fw_cfg name=opt/dinv/shutdown_timeout,string=5 -fw_cfg name=opt/dinv/sock_gid,string=0 -fw_cfg name=opt/dinv/sock_uid,string=0";
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn the_signature_ignores_the_host_side_only() {
+        let p = profile();
+        let s = signature(&p);
+        assert_eq!(s.len(), 64);
+        let mut other = host();
+        other.tcp_ports.clear();
+        other.shares[0] = "/elsewhere".into();
+        assert_ne!(args(&p, &host()), args(&p, &other));
+        assert_eq!(signature(&p), s, "host paths and ports do not count");
+        for change in [
+            |p: &mut MachineProfile| p.memory_mib = 1024,
+            |p: &mut MachineProfile| p.mount_slots = 3,
+            |p: &mut MachineProfile| p.machine = Machine::Q35,
+            |p: &mut MachineProfile| p.vmgenid = false,
+            |p: &mut MachineProfile| p.append.push_str(" x"),
+            |p: &mut MachineProfile| {
+                p.fw_cfg.insert("sock_uid".into(), "1".into());
+            },
+        ] {
+            let mut q = p.clone();
+            change(&mut q);
+            assert_ne!(signature(&q), s, "{q:?}");
+        }
+    }
+}
