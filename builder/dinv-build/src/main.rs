@@ -184,9 +184,9 @@ enum Command {
         /// Directory for the new recipe [default: recipes/ if it exists, else .].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// The recipe to extend.
-        #[arg(long, value_name = "RECIPE", default_value = "recipes/default.toml")]
-        extends: PathBuf,
+        /// The recipe to extend [default: recipes/default.toml when it exists, else dinv:default, the one built into dinv-build].
+        #[arg(long, value_name = "RECIPE")]
+        extends: Option<PathBuf>,
     },
 }
 

@@ -114,7 +114,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     // The output directory is checked, and its staging directory made,
     // before any work: a refused or unwritable --out costs nothing.
     let out = out_dir(l, opts);
-    let target = Target::check(&out, &Protected { recipes: l.files.clone(), cache: Some(ctx.cache_root()) })?;
+    let target = Target::check(&out, &Protected { recipes: l.files.iter().filter(|f| !crate::recipe::vfs::is_embedded(f)).cloned().collect(), cache: Some(ctx.cache_root()) })?;
     let staging = target.stage()?;
     let mut env = ctx.env(opts.offline)?;
     let mut stages = Stages::new(env.progress.clone(), env.host.test_pause_at);

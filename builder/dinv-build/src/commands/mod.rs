@@ -41,8 +41,9 @@ pub enum Command {
     Show { recipe: PathBuf },
     /// Push a built image to a registry.
     Push { image: PathBuf, reference: String, plain_http: bool },
-    /// Write a starter team recipe.
-    New { name: String, dir: Option<PathBuf>, extends: PathBuf },
+    /// Write a starter team recipe (extending `extends`, else the
+    /// repository's default recipe when there is one, else `dinv:default`).
+    New { name: String, dir: Option<PathBuf>, extends: Option<PathBuf> },
     /// What the cache holds, per kind of entry.
     CacheDu,
     /// Remove cache entries no build of the last `days` used.
@@ -60,7 +61,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Box<dyn Outcome>> {
         Command::Check { recipe } => check::run(ctx, &recipe, &load(&recipe)?),
         Command::Show { recipe } => show::run(&load(&recipe)?),
         Command::Push { image, reference, plain_http } => push::run(&image, &reference, plain_http),
-        Command::New { name, dir, extends } => new::run(&name, dir, &extends),
+        Command::New { name, dir, extends } => new::run(&name, dir, extends),
         Command::CacheDu => cache::du(ctx),
         Command::CachePrune { days, dry_run, wait } => cache::prune(ctx, days, dry_run, wait),
     }

@@ -7,3 +7,4 @@ mod out_dir;
 mod push;
 mod reproducible;
 mod runtime_contract;
+mod standalone;
