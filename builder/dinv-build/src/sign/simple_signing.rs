@@ -49,3 +49,21 @@ pub fn parse_payload(bytes: &[u8]) -> Result<(String, String), String> {
 pub fn attachment_tag(digest: &str, suffix: &str) -> String {
     format!("{}.{suffix}", digest.replacen(':', "-", 1))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_name_the_reference_and_digest_in_the_shape_containers_image_reads() {
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let p = payload("127.0.0.1:5000/team/app:1.0", &d);
+        let v: Value = serde_json::from_slice(&p).unwrap();
+        // containers/image accepts exactly these keys (unknown ones are refused).
+        assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["critical", "optional"]);
+        assert_eq!(v["critical"].as_object().unwrap().keys().collect::<Vec<_>>(), ["identity", "image", "type"]);
+        assert_eq!(parse_payload(&p).unwrap(), ("127.0.0.1:5000/team/app:1.0".to_string(), d.clone()));
+        assert!(parse_payload(br#"{"critical":{"type":"other"}}"#).is_err());
+        assert_eq!(attachment_tag(&d, "sig"), format!("sha256-{}.sig", "ab".repeat(32)));
+    }
+}
