@@ -123,6 +123,19 @@ fn a_recipe_extending_dinv_default_builds_and_locks_with_no_repository_around() 
     }
     let o = a.cli.run(&["build", "--locked", "--quiet", "--out", "out/team-locked", "team.toml"]);
     assert!(o.status.success(), "{}", text(&o));
+
+    // An error about an inherited value points into the built-in recipe:
+    // without the community repository, a package dinv:default asks for
+    // cannot be found, and the error names its line there.
+    let text_of = mirror.child_recipe(Path::new("dinv:default"), "[image]\nname = \"team\"\n").replacen("[sources.alpine]\n", "[sources.alpine]\nrepositories = { replace = [\"main\"] }\n", 1);
+    fs::write(a.work().join("no-community.toml"), text_of).unwrap();
+    let o = a.cli.run(&["resolve", "no-community.toml"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let default = repo_root().join("recipes/default.toml");
+    let message = text(&o);
+    let missing = message.split("\"alpine\": ").nth(1).and_then(|r| r.split(':').next()).unwrap_or_else(|| panic!("no package named in: {message}"));
+    let at = format!("dinv:default:{}: guest.packages[", line_of(&default, &format!("\"{missing}\",")));
+    assert!(message.contains(&at), "no {at:?} in: {message}");
 }
 
 /// A recipe extending `dinv:debian` resolves against the test Debian mirror.
