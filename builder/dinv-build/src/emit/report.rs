@@ -13,9 +13,10 @@ use crate::{Error, Result};
 pub const REPORT: &str = "report.json";
 
 /// `report.json` fields that describe the run (where, how long, what was
-/// downloaded or reused, memory), not the artifacts: two builds of the same
-/// inputs may differ in these only.
-pub const RUN_FIELDS: &[&str] = &["recipe", "out_dir", "seconds", "stages", "downloaded_bytes", "cached_layers", "peak_rss_bytes", "lock_sha256"];
+/// downloaded or reused, memory, the lock installed from, what `push`
+/// recorded later), not the artifacts: two builds of the same inputs may
+/// differ in these only.
+pub const RUN_FIELDS: &[&str] = &["recipe", "out_dir", "seconds", "stages", "downloaded_bytes", "cached_layers", "peak_rss_bytes", "lock_sha256", "pushed"];
 
 /// One emitted file.
 #[derive(Clone, Debug, Serialize)]
