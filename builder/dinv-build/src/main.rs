@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use dinv_build::commands::{self, BuildOptions, Command as Cmd, Outcome};
+use dinv_build::commands::{self, BuildOptions, Command as Cmd, Outcome, PushOptions};
 use dinv_build::{Context, Error};
 
 /// Build Docker-in-VM appliances from declarative recipes.
@@ -183,6 +183,26 @@ enum Command {
         /// Use plain HTTP (loopback registries always do).
         #[arg(long)]
         plain_http: bool,
+        /// Sign the pushed manifest with this private key (cosign's encrypted PEM from `keygen` or `cosign generate-key-pair`, or PKCS#8), stored as the tag sha256-<hex>.sig. The passphrase comes from DINV_SIGN_PASSPHRASE or --sign-passphrase-file.
+        #[arg(long, value_name = "KEY")]
+        sign_key: Option<PathBuf>,
+        /// Read the signing key's passphrase from the first line of FILE.
+        #[arg(long, value_name = "FILE")]
+        sign_passphrase_file: Option<PathBuf>,
+        /// Also attach the SBOM and SLSA provenance as signed in-toto attestations (tag sha256-<hex>.att); needs --sign-key and a build output directory.
+        #[arg(long)]
+        attest: bool,
+    },
+    /// Write a signing key pair: PREFIX.private (encrypted, cosign's format) and PREFIX.pub.
+    ///
+    /// The passphrase comes from DINV_SIGN_PASSPHRASE or --sign-passphrase-file, never from an argument.
+    Keygen {
+        /// Where to write: PREFIX.private and PREFIX.pub.
+        #[arg(long, value_name = "PREFIX")]
+        output_prefix: PathBuf,
+        /// Read the passphrase from the first line of FILE.
+        #[arg(long, value_name = "FILE")]
+        sign_passphrase_file: Option<PathBuf>,
     },
     /// What the cache holds, or remove what no recent build uses.
     Cache {
@@ -198,9 +218,9 @@ enum Command {
         /// Directory for the new recipe [default: recipes/ if it exists, else .].
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
-        /// The recipe to extend.
-        #[arg(long, value_name = "RECIPE", default_value = "recipes/default.toml")]
-        extends: PathBuf,
+        /// The recipe to extend [default: recipes/default.toml when it exists, else dinv:default, the one built into dinv-build].
+        #[arg(long, value_name = "RECIPE")]
+        extends: Option<PathBuf>,
     },
 }
 
@@ -224,7 +244,7 @@ enum CacheAction {
 }
 
 /// The subcommands' names, for "did you mean".
-const COMMANDS: &[&str] = &["build", "resolve", "fetch", "verify", "lock", "check", "show", "snapshot", "push", "cache", "new"];
+const COMMANDS: &[&str] = &["build", "resolve", "fetch", "verify", "lock", "check", "show", "snapshot", "push", "keygen", "cache", "new"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -273,7 +293,10 @@ fn main() -> ExitCode {
         Some(Command::Check { recipe, .. }) => Ok(Cmd::Check { recipe }),
         Some(Command::Show { recipe }) => Ok(Cmd::Show { recipe }),
         Some(Command::Snapshot { out, dest, tag }) => Ok(Cmd::Snapshot { out, options: dinv_build::snapshot::SnapshotOptions { dest, tag } }),
-        Some(Command::Push { image, reference, plain_http }) => Ok(Cmd::Push { image, reference, plain_http }),
+        Some(Command::Push { image, reference, plain_http, sign_key, sign_passphrase_file, attest }) => {
+            Ok(Cmd::Push { image, reference, options: PushOptions { plain_http, sign_key, passphrase_file: sign_passphrase_file, attest } })
+        }
+        Some(Command::Keygen { output_prefix, sign_passphrase_file }) => Ok(Cmd::Keygen { prefix: output_prefix, passphrase_file: sign_passphrase_file }),
         Some(Command::New { name, dir, extends }) => Ok(Cmd::New { name, dir, extends }),
         Some(Command::Cache { action: CacheAction::Du, .. }) => Ok(Cmd::CacheDu),
         Some(Command::Cache { action: CacheAction::Prune { older_than, dry_run, no_wait }, .. }) => {
@@ -319,7 +342,7 @@ fn render(ctx: &Context, outcome: &dyn Outcome) -> ExitCode {
 /// The first word that is not a flag, when it is no file, has no
 /// extension and is nearly a command: `biuld` for `build`.
 fn misspelt_command(args: &[String]) -> Option<Error> {
-    const WITH_VALUE: &[&str] = &["--cache-dir", "--debian-mirror", "--debian-security-mirror", "--out", "-o", "--vendor", "--dir", "--extends", "--dest", "--tag"];
+    const WITH_VALUE: &[&str] = &["--cache-dir", "--debian-mirror", "--debian-security-mirror", "--out", "-o", "--vendor", "--dir", "--extends", "--dest", "--tag", "--sign-key", "--sign-passphrase-file", "--output-prefix"];
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];

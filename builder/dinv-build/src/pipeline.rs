@@ -78,6 +78,14 @@ pub fn out_dir(l: &LoadedRecipe, opts: &BuildOptions) -> PathBuf {
     opts.out.clone().unwrap_or_else(|| PathBuf::from("out").join(l.recipe.image.name.replace('/', "_")))
 }
 
+/// The digests `report.json` records of the build's inputs.
+fn build_inputs(l: &LoadedRecipe, epoch: i64) -> Result<report::BuildInputs> {
+    use sha2::Digest;
+    let recipe = crate::recipe::vfs::read(&l.path).map_err(crate::Error::io(&l.path))?;
+    let recipe_sha256 = hex::encode(sha2::Sha256::digest(&recipe));
+    Ok(report::BuildInputs { recipe_sha256, inputs_sha256: crate::recipe::inputs_digest(&l.inputs), source_date_epoch: epoch })
+}
+
 /// SOURCE_DATE_EPOCH: the recipe's value, else the environment's, else the
 /// newest package build time, else 0.
 pub fn source_date_epoch(l: &LoadedRecipe, env: &BuildEnv, r: &Resolved) -> i64 {
@@ -114,7 +122,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     // The output directory is checked, and its staging directory made,
     // before any work: a refused or unwritable --out costs nothing.
     let out = out_dir(l, opts);
-    let target = Target::check(&out, &Protected { recipes: l.files.clone(), cache: Some(ctx.cache_root()) })?;
+    let target = Target::check(&out, &Protected { recipes: l.files.iter().filter(|f| !crate::recipe::vfs::is_embedded(f)).cloned().collect(), cache: Some(ctx.cache_root()) })?;
     let staging = target.stage()?;
     let mut env = ctx.env(opts.offline)?;
     let mut stages = Stages::new(env.progress.clone(), env.host.test_pause_at);
@@ -192,6 +200,8 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         removed: configured.removed.clone(),
         peak_rss_bytes: report::peak_rss(),
         snapshot: l.recipe.snapshot.clone(),
+        build_inputs: build_inputs(l, epoch)?,
+        lock_sha256: if opts.locked { Some(crate::sources::sha256_file(&crate::lock::lock_path(&l.path))?) } else { None },
     };
     report.write(staging.path())?;
     stages.pause_if_asked(Stage::Publish);

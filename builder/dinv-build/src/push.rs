@@ -157,6 +157,106 @@ impl Session {
     }
 }
 
+/// A blob to upload: a file of the layout, or bytes made here.
+enum Body<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+impl Session {
+    fn url(&self, what: &str) -> String {
+        format!("{}/v2/{}/{what}", self.base, self.reference.repository)
+    }
+
+    /// Uploads a blob unless the registry has it; true when uploaded.
+    fn upload_blob(&mut self, digest: &str, body: Body) -> Result<bool> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let head = self.send(&|c: &Client| c.head(&url), &url)?;
+        if head.status().is_success() {
+            return Ok(false);
+        }
+        let start = self.url("blobs/uploads/");
+        let resp = self.send(&|c: &Client| c.post(&start).header("Content-Length", "0"), &start)?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(http_err(&start, format!("starting the upload of {digest}: HTTP {}", resp.status())));
+        }
+        let loc = resp.headers().get("location").and_then(|v| v.to_str().ok()).ok_or_else(|| http_err(&start, "no Location"))?;
+        let loc = if loc.starts_with("http") { loc.to_string() } else { format!("{}{loc}", self.base) };
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        let put_url = format!("{loc}{sep}digest={digest}");
+        let resp = self.send(
+            &|c: &Client| {
+                let r = c.put(&put_url).header("Content-Type", "application/octet-stream");
+                match &body {
+                    Body::File(path) => {
+                        let f = fs::File::open(path).expect("blob exists");
+                        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                        r.header("Content-Length", len).body(reqwest::blocking::Body::sized(f, len))
+                    }
+                    Body::Bytes(b) => r.header("Content-Length", b.len()).body(b.to_vec()),
+                }
+            },
+            &put_url,
+        )?;
+        if !resp.status().is_success() {
+            return Err(http_err(&put_url, format!("uploading {digest}: HTTP {}", resp.status())));
+        }
+        Ok(true)
+    }
+
+    /// PUTs a manifest under a tag or digest.
+    fn put_manifest(&mut self, reference: &str, media_type: &str, body: &[u8]) -> Result<()> {
+        let murl = self.url(&format!("manifests/{reference}"));
+        let resp = self.send(&|c: &Client| c.put(&murl).header("Content-Type", media_type).body(body.to_vec()), &murl)?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let text = resp.text().unwrap_or_default();
+            return Err(http_err(&murl, format!("manifest PUT: HTTP {status}: {text}")));
+        }
+        Ok(())
+    }
+
+    /// GETs a manifest by tag or digest (None when the registry has none).
+    fn get_manifest(&mut self, reference: &str) -> Result<Option<Vec<u8>>> {
+        let murl = self.url(&format!("manifests/{reference}"));
+        let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+        let resp = self.send(&|c: &Client| c.get(&murl).header("Accept", accept), &murl)?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(http_err(&murl, format!("manifest GET: HTTP {}", resp.status())));
+        }
+        Ok(Some(resp.bytes().map_err(|e| http_err(&murl, e))?.to_vec()))
+    }
+
+    /// GETs a blob.
+    fn get_blob(&mut self, digest: &str) -> Result<Vec<u8>> {
+        let url = self.url(&format!("blobs/{digest}"));
+        let resp = self.send(&|c: &Client| c.get(&url), &url)?;
+        if !resp.status().is_success() {
+            return Err(http_err(&url, format!("blob GET: HTTP {}", resp.status())));
+        }
+        let bytes = resp.bytes().map_err(|e| http_err(&url, e))?.to_vec();
+        if sha256_digest(&bytes) != digest {
+            return Err(Error::integrity(url, format!("its sha256 is not {digest}")));
+        }
+        Ok(bytes)
+    }
+}
+
+fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Opens a session with the registry of `reference` (credentials from the docker config).
+fn session(reference: &Reference, plain_http: bool) -> Result<Session> {
+    let base = reference.base_url(plain_http);
+    let client = Client::builder().user_agent(concat!("dinv-build/", env!("CARGO_PKG_VERSION"))).build().map_err(|e| http_err(&base, e))?;
+    Ok(Session { client, base, reference: reference.clone(), creds: credentials(&reference.registry), auth: None })
+}
+
 /// What `push` did.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct PushReport {
@@ -164,15 +264,99 @@ pub struct PushReport {
     pub manifest_digest: String,
     pub blobs_uploaded: usize,
     pub blobs_present: usize,
+    /// The signature manifest (`sha256-<hex>.sig`), when signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Attached>,
+    /// The attestation manifest (`sha256-<hex>.att`), with `--attest`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<Attached>,
 }
+
+/// A manifest pushed beside the image under cosign's attachment tag.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Attached {
+    /// `REGISTRY/REPO:sha256-<hex>.sig` (or `.att`).
+    pub reference: String,
+    /// The digest of the attachment manifest.
+    pub digest: String,
+    /// The digest of each layer this push added (payload or DSSE envelope).
+    pub layers: Vec<String>,
+    /// How many layers the manifest holds (earlier signatures are kept).
+    pub total_layers: usize,
+}
+
+/// A layer of an attachment: bytes, media type, annotations.
+pub struct AttachmentLayer {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub annotations: serde_json::Map<String, Value>,
+}
+
+/// What to push beside the image: signed with `key`, the attestations'
+/// DSSE envelopes too (made by the caller, who knows the manifest digest).
+pub struct Signing<'a> {
+    pub key: &'a crate::sign::PrivateKey,
+    pub attestations: Vec<AttachmentLayer>,
+}
+
+/// Adds `layers` to the attachment manifest `sha256-<hex>.<suffix>` of
+/// `subject`, keeping the layers it has (a layer already there is not
+/// added twice: ECDSA signatures here are deterministic, RFC 6979).
+fn attach(s: &mut Session, subject: &str, suffix: &str, new: Vec<AttachmentLayer>) -> Result<Attached> {
+    let tag = crate::sign::attachment_tag(subject, suffix);
+    let mut layers: Vec<Value> = match s.get_manifest(&tag)? {
+        Some(b) => serde_json::from_slice::<Value>(&b).ok().and_then(|m| m["layers"].as_array().cloned()).unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let mut added = Vec::new();
+    for l in new {
+        let digest = sha256_digest(&l.bytes);
+        s.upload_blob(&digest, Body::Bytes(&l.bytes))?;
+        let desc = serde_json::json!({"mediaType": l.media_type, "size": l.bytes.len(), "digest": digest, "annotations": l.annotations});
+        if !layers.contains(&desc) {
+            layers.push(desc);
+        }
+        added.push(digest);
+    }
+    let diff_ids: Vec<&Value> = layers.iter().map(|l| &l["digest"]).collect();
+    let config = serde_json::json!({
+        "architecture": "", "config": {}, "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}], "os": "",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = serde_json::to_vec(&config).expect("config serialises");
+    let config_digest = sha256_digest(&config);
+    s.upload_blob(&config_digest, Body::Bytes(&config))?;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len(), "digest": config_digest},
+        "layers": layers,
+    });
+    let manifest = serde_json::to_vec(&manifest).expect("manifest serialises");
+    s.put_manifest(&tag, OCI_MANIFEST, &manifest)?;
+    let r = &s.reference;
+    Ok(Attached { reference: format!("{}/{}:{tag}", r.registry, r.repository), digest: sha256_digest(&manifest), layers: added, total_layers: layers.len() })
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn blob_path(layout: &Path, digest: &str) -> PathBuf {
     layout.join("blobs").join(digest.replace(':', "/"))
 }
 
+/// The manifest digest of the image in `layout` (as [`push`] reads it).
+pub fn layout_digest(layout: &Path) -> Result<String> {
+    let layout = if layout.join("oci/index.json").is_file() { layout.join("oci") } else { layout.to_path_buf() };
+    let index_path = layout.join("index.json");
+    let index: Value = serde_json::from_slice(&fs::read(&index_path).map_err(Error::io(&index_path))?)
+        .map_err(|e| Error::Usage(format!("{}: not an OCI index: {e}", index_path.display())))?;
+    index["manifests"][0]["digest"].as_str().map(str::to_string).ok_or_else(|| Error::Usage(format!("{}: no manifest", index_path.display())))
+}
+
 /// Pushes the image in the OCI layout `layout` (an `oci/` directory, or a
 /// build output directory containing one) to `reference`.
-pub fn push(layout: &Path, reference: &Reference, plain_http: bool) -> Result<PushReport> {
+pub fn push(layout: &Path, reference: &Reference, plain_http: bool, signing: Option<Signing>) -> Result<PushReport> {
     let layout = if layout.join("oci/index.json").is_file() { layout.join("oci") } else { layout.to_path_buf() };
     let index_path = layout.join("index.json");
     let index: Value = serde_json::from_slice(&fs::read(&index_path).map_err(Error::io(&index_path))?)
@@ -188,55 +372,78 @@ pub fn push(layout: &Path, reference: &Reference, plain_http: bool) -> Result<Pu
     let mut blobs: Vec<String> = vec![manifest["config"]["digest"].as_str().unwrap_or("").to_string()];
     blobs.extend(manifest["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().map(str::to_string)));
 
-    let base = reference.base_url(plain_http);
-    let client = Client::builder().user_agent(concat!("dinv-build/", env!("CARGO_PKG_VERSION"))).build().map_err(|e| http_err(&base, e))?;
-    let mut s = Session { client, base: base.clone(), reference: reference.clone(), creds: credentials(&reference.registry), auth: None };
-    let repo = reference.repository.clone();
+    let mut s = session(reference, plain_http)?;
     let (mut uploaded, mut present) = (0, 0);
     for digest in &blobs {
-        let url = format!("{}/v2/{repo}/blobs/{digest}", s.base);
-        let head = s.send(&|c: &Client| c.head(&url), &url)?;
-        if head.status().is_success() {
+        if s.upload_blob(digest, Body::File(&blob_path(&layout, digest)))? {
+            uploaded += 1;
+        } else {
             present += 1;
+        }
+    }
+    s.put_manifest(&reference.tag, &media_type, &manifest_bytes)?;
+    let pushed = format!("{}/{}:{}", reference.registry, reference.repository, reference.tag);
+    let (mut signature, mut attestations) = (None, None);
+    if let Some(signing) = signing {
+        // The payload names the reference as pushed, tag included: a
+        // `matchRepoDigestOrExact` policy accepts it for that tag and for
+        // the digest.
+        let payload = crate::sign::payload(&pushed, &manifest_digest);
+        let sig = base64::engine::general_purpose::STANDARD.encode(signing.key.sign(&payload));
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(crate::sign::SIGNATURE_ANNOTATION.into(), Value::String(sig));
+        let layer = AttachmentLayer { bytes: payload, media_type: crate::sign::SIMPLE_SIGNING_MEDIA_TYPE.into(), annotations };
+        let a = attach(&mut s, &manifest_digest, "sig", vec![layer])?;
+        tracing::info!(signature = %a.reference, digest = %a.digest, "signed");
+        signature = Some(a);
+        if !signing.attestations.is_empty() {
+            let a = attach(&mut s, &manifest_digest, "att", signing.attestations)?;
+            tracing::info!(attestations = %a.reference, digest = %a.digest, "attested");
+            attestations = Some(a);
+        }
+    }
+    Ok(PushReport { reference: pushed, manifest_digest, blobs_uploaded: uploaded, blobs_present: present, signature, attestations })
+}
+
+/// The manifest digest `reference` names now, and the verified payloads
+/// of its signatures under `key` (each: the docker-reference it names).
+/// A signature by another key, or over another digest, is not counted.
+pub fn verify_signatures(reference: &Reference, plain_http: bool, key: &crate::sign::PublicKey) -> Result<(String, Vec<String>)> {
+    let mut s = session(reference, plain_http)?;
+    let manifest = s.get_manifest(&reference.tag)?.ok_or_else(|| Error::Usage(format!("{}: no such tag", reference.tag)))?;
+    let digest = sha256_digest(&manifest);
+    let mut good = Vec::new();
+    let Some(sigs) = s.get_manifest(&crate::sign::attachment_tag(&digest, "sig"))? else { return Ok((digest, good)) };
+    let sigs: Value = serde_json::from_slice(&sigs).map_err(|e| Error::Usage(format!("signature manifest: {e}")))?;
+    for l in sigs["layers"].as_array().into_iter().flatten() {
+        let (Some(d), Some(sig)) = (l["digest"].as_str(), l["annotations"][crate::sign::SIGNATURE_ANNOTATION].as_str()) else { continue };
+        let payload = s.get_blob(d)?;
+        let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sig) else { continue };
+        if !key.verify(&payload, &sig) {
             continue;
         }
-        let start = format!("{}/v2/{repo}/blobs/uploads/", s.base);
-        let resp = s.send(&|c: &Client| c.post(&start).header("Content-Length", "0"), &start)?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(http_err(&start, format!("starting the upload of {digest}: HTTP {}", resp.status())));
+        if let Ok((named, signed)) = crate::sign::parse_payload(&payload) {
+            if signed == digest {
+                good.push(named);
+            }
         }
-        let loc = resp.headers().get("location").and_then(|v| v.to_str().ok()).ok_or_else(|| http_err(&start, "no Location"))?;
-        let loc = if loc.starts_with("http") { loc.to_string() } else { format!("{}{loc}", s.base) };
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        let put_url = format!("{loc}{sep}digest={digest}");
-        let path = blob_path(&layout, digest);
-        let resp = s.send(
-            &|c: &Client| {
-                let f = fs::File::open(&path).expect("blob exists");
-                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-                c.put(&put_url).header("Content-Type", "application/octet-stream").header("Content-Length", len).body(reqwest::blocking::Body::sized(f, len))
-            },
-            &put_url,
-        )?;
-        if !resp.status().is_success() {
-            return Err(http_err(&put_url, format!("uploading {digest}: HTTP {}", resp.status())));
+    }
+    Ok((digest, good))
+}
+
+/// The attestation envelopes (DSSE JSON) stored for `digest` in the
+/// repository of `reference`, each as fetched (unverified).
+pub fn fetch_attestations(reference: &Reference, plain_http: bool, digest: &str) -> Result<Vec<Vec<u8>>> {
+    let mut s = session(reference, plain_http)?;
+    let Some(m) = s.get_manifest(&crate::sign::attachment_tag(digest, "att"))? else { return Ok(Vec::new()) };
+    let m: Value = serde_json::from_slice(&m).map_err(|e| Error::Usage(format!("attestation manifest: {e}")))?;
+    let mut out = Vec::new();
+    for l in m["layers"].as_array().into_iter().flatten() {
+        if let Some(d) = l["digest"].as_str() {
+            out.push(s.get_blob(d)?);
         }
-        uploaded += 1;
     }
-    let murl = format!("{}/v2/{repo}/manifests/{}", s.base, reference.tag);
-    let body = manifest_bytes.clone();
-    let resp = s.send(&|c: &Client| c.put(&murl).header("Content-Type", media_type.as_str()).body(body.clone()), &murl)?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.text().unwrap_or_default();
-        return Err(http_err(&murl, format!("manifest PUT: HTTP {status}: {text}")));
-    }
-    Ok(PushReport {
-        reference: format!("{}/{}:{}", reference.registry, reference.repository, reference.tag),
-        manifest_digest,
-        blobs_uploaded: uploaded,
-        blobs_present: present,
-    })
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod build;
 mod cache;
 mod check;
 mod fetch;
+mod keygen;
 mod lock;
 mod new;
 mod outcome;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 
 pub use crate::pipeline::BuildOptions;
 pub use outcome::Outcome;
+pub use push::PushOptions;
 use crate::recipe::{self, LoadedRecipe};
 use crate::{Context, Result};
 
@@ -42,10 +44,13 @@ pub enum Command {
     Show { recipe: PathBuf },
     /// Boot a built output's image once and write its snapshot image.
     Snapshot { out: PathBuf, options: crate::snapshot::SnapshotOptions },
-    /// Push a built image to a registry.
-    Push { image: PathBuf, reference: String, plain_http: bool },
-    /// Write a starter team recipe.
-    New { name: String, dir: Option<PathBuf>, extends: PathBuf },
+    /// Push a built image to a registry (signed, attested).
+    Push { image: PathBuf, reference: String, options: PushOptions },
+    /// Write a signing key pair PREFIX.private / PREFIX.pub.
+    Keygen { prefix: PathBuf, passphrase_file: Option<PathBuf> },
+    /// Write a starter team recipe (extending `extends`, else the
+    /// repository's default recipe when there is one, else `dinv:default`).
+    New { name: String, dir: Option<PathBuf>, extends: Option<PathBuf> },
     /// What the cache holds, per kind of entry.
     CacheDu,
     /// Remove cache entries no build of the last `days` used.
@@ -62,9 +67,10 @@ pub fn run(ctx: &Context, command: Command) -> Result<Box<dyn Outcome>> {
         Command::Lock { recipe, offline } => lock::run(ctx, &load(&recipe)?, offline),
         Command::Check { recipe } => check::run(ctx, &recipe, &load(&recipe)?),
         Command::Show { recipe } => show::run(&load(&recipe)?),
-        Command::Push { image, reference, plain_http } => push::run(&image, &reference, plain_http),
         Command::Snapshot { out, options } => snapshot::run(ctx, &out, &options),
-        Command::New { name, dir, extends } => new::run(&name, dir, &extends),
+        Command::Push { image, reference, options } => push::run(&image, &reference, &options),
+        Command::Keygen { prefix, passphrase_file } => keygen::run(&prefix, passphrase_file.as_deref()),
+        Command::New { name, dir, extends } => new::run(&name, dir, extends),
         Command::CacheDu => cache::du(ctx),
         Command::CachePrune { days, dry_run, wait } => cache::prune(ctx, days, dry_run, wait),
     }

@@ -2,6 +2,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::recipe::vfs;
 use crate::{Error, Result};
 
 /// The starter text for a team recipe named `name` extending `parent`
@@ -68,8 +69,8 @@ pub fn write_starter(name: &str, dir: &Path, parent: &Path) -> Result<PathBuf> {
     if !ok {
         return Err(Error::Usage(format!("{name:?}: a recipe name uses lower-case letters, digits, - and _")));
     }
-    if !parent.is_file() {
-        return Err(Error::Usage(format!("parent recipe {} does not exist (use --extends)", parent.display())));
+    if !vfs::is_file(parent) {
+        return Err(Error::Usage(format!("parent recipe {} does not exist (use --extends; built in: {})", parent.display(), vfs::recipe_names())));
     }
     let path = dir.join(format!("{name}.toml"));
     if path.exists() {
@@ -77,7 +78,7 @@ pub fn write_starter(name: &str, dir: &Path, parent: &Path) -> Result<PathBuf> {
     }
     // An absolute parent stays absolute; a relative one is made relative to
     // the new file (both canonical, so it is right wherever the two are).
-    let named = if parent.is_absolute() {
+    let named = if parent.is_absolute() || vfs::is_embedded(parent) {
         parent.to_path_buf()
     } else {
         let abs_dir = dir.canonicalize().map_err(Error::io(dir))?;
@@ -85,6 +86,7 @@ pub fn write_starter(name: &str, dir: &Path, parent: &Path) -> Result<PathBuf> {
         relative(&abs_dir, &abs_parent)
     };
     let base = match parent.file_name().and_then(|n| n.to_str()) {
+        _ if vfs::is_embedded(parent) => format!("the recipe {} built into dinv-build", parent.display()),
         Some("default.toml") => "the default recipe".to_string(),
         Some(n) => format!("the recipe {n}"),
         None => format!("the recipe {}", parent.display()),

@@ -127,7 +127,7 @@ pub fn apply(tree: &mut Tree, certs: &[CaCertificate]) -> Result<()> {
         tracing::info!(certificates = n, "built /{BUNDLE}");
     }
     for c in certs {
-        let pem = std::fs::read_to_string(&c.file).map_err(|e| err(format!("docker.ca_certificates: cannot read {}: {e}", c.file)))?;
+        let pem = crate::recipe::vfs::read_to_string(std::path::Path::new(&c.file)).map_err(|e| err(format!("docker.ca_certificates: cannot read {}: {e}", c.file)))?;
         add_certificate(tree, &c.file, &pem, c.registry.as_deref())?;
     }
     Ok(())

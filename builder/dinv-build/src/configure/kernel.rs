@@ -173,7 +173,7 @@ fn read_fragments(l: &LoadedRecipe) -> Result<Vec<Fragment>> {
         .iter()
         .map(|f| {
             let p = Path::new(f);
-            let text = fs::read_to_string(p).map_err(Error::io(p))?;
+            let text = crate::recipe::vfs::read_to_string(p).map_err(Error::io(p))?;
             let name = display_name(p, base, base_abs.as_deref());
             Fragment::parse(&name, &text).map_err(fail)
         })
@@ -181,6 +181,9 @@ fn read_fragments(l: &LoadedRecipe) -> Result<Vec<Fragment>> {
 }
 
 fn display_name(p: &Path, base: &Path, base_abs: Option<&Path>) -> String {
+    if crate::recipe::vfs::is_embedded(p) {
+        return p.display().to_string();
+    }
     let rel = p.strip_prefix(base).ok().or_else(|| base_abs.and_then(|b| p.strip_prefix(b).ok()));
     rel.filter(|r| !r.as_os_str().is_empty()).unwrap_or(p).display().to_string()
 }

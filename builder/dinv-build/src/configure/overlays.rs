@@ -21,7 +21,7 @@ use minijinja::Value;
 
 use super::template;
 use super::tree::{err, landing};
-use crate::recipe::{ExtraFile, Overlay, Recipe};
+use crate::recipe::{vfs, ExtraFile, Overlay, Recipe};
 use crate::{Error, Result};
 
 /// Copies every overlay, then every `[[files]]` entry.
@@ -120,54 +120,45 @@ impl Copy<'_> {
 
     fn walk(&mut self, tree: &mut Tree, host_dir: &Path, guest_dir: &TreePath) -> Result<()> {
         let key = self.key();
-        let mut entries: Vec<_> = std::fs::read_dir(host_dir)
-            .and_then(|rd| rd.collect::<std::io::Result<Vec<_>>>())
-            .map_err(Error::io(host_dir))?;
-        // Sorted, so the tree (and any conflict message) is the same on every host.
-        entries.sort_by_key(|e| e.file_name());
+        // Sorted, so the tree (and any conflict message) is the same on every
+        // host. The overlay may be embedded in dinv-build (`dinv:...`).
+        let entries = vfs::entries(host_dir).map_err(Error::io(host_dir))?;
         for entry in entries {
-            let host = entry.path();
-            let name = entry.file_name().into_string().map_err(|n| err(format!("{key}: {}: file name {n:?} is not UTF-8", host_dir.display())))?;
-            let md = std::fs::symlink_metadata(&host).map_err(Error::io(&host))?;
-            let ft = md.file_type();
-            if ft.is_dir() {
-                let guest = guest_dir.join(&name).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
-                self.dir(tree, &host, &guest)?;
-                self.walk(tree, &host, &guest)?;
-            } else if ft.is_file() {
-                let bytes = std::fs::read(&host).map_err(Error::io(&host))?;
-                let (name, bytes) = match name.strip_suffix(template::SUFFIX) {
-                    Some(stem) if !stem.is_empty() => {
-                        let text = String::from_utf8(bytes).map_err(|_| err(format!("{key}: template {} is not UTF-8", host.display())))?;
-                        (stem.to_string(), template::render(&host.display().to_string(), &text, self.ctx)?.into_bytes())
-                    }
-                    _ => (name, bytes),
-                };
-                let guest = guest_dir.join(&name).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
-                use std::os::unix::fs::PermissionsExt;
-                let base = self.overlay.file_mode.unwrap_or(0o644) & 0o7777;
-                let mode = if md.permissions().mode() & 0o111 != 0 { base | ((base & 0o444) >> 2) } else { base };
-                let meta = self.meta(&guest, mode);
-                self.insert(tree, &host, &guest, NodeKind::File(Content::from_bytes(bytes)), meta)?;
-            } else if ft.is_symlink() {
-                let guest = guest_dir.join(&name).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
-                let target = std::fs::read_link(&host).map_err(Error::io(&host))?;
-                let target = target.to_str().ok_or_else(|| err(format!("{key}: symlink {} has a non-UTF-8 target", host.display())))?.to_string();
-                if target.is_empty() || target.contains('\0') || target_escapes(&guest, &target) {
-                    return Err(err(format!("{key}: symlink {} -> {target} points outside the guest root", host.display())));
+            let host = entry.path;
+            let name = entry.name.into_string().map_err(|n| err(format!("{key}: {}: file name {n:?} is not UTF-8", host_dir.display())))?;
+            match entry.kind {
+                vfs::Kind::Dir => {
+                    let guest = guest_dir.join(&name).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
+                    self.dir(tree, &host, &guest)?;
+                    self.walk(tree, &host, &guest)?;
                 }
-                let meta = self.meta(&guest, 0o777);
-                self.insert(tree, &host, &guest, NodeKind::Symlink(target), meta)?;
-            } else {
-                use std::os::unix::fs::FileTypeExt;
-                let what = if ft.is_fifo() {
-                    "a FIFO"
-                } else if ft.is_socket() {
-                    "a socket"
-                } else {
-                    "a device node"
-                };
-                return Err(err(format!("{key}: {} is {what}; overlays hold only files, directories and symlinks", host.display())));
+                vfs::Kind::File { executable } => {
+                    let bytes = vfs::read(&host).map_err(Error::io(&host))?;
+                    let (name, bytes) = match name.strip_suffix(template::SUFFIX) {
+                        Some(stem) if !stem.is_empty() => {
+                            let text = String::from_utf8(bytes).map_err(|_| err(format!("{key}: template {} is not UTF-8", host.display())))?;
+                            (stem.to_string(), template::render(&host.display().to_string(), &text, self.ctx)?.into_bytes())
+                        }
+                        _ => (name, bytes),
+                    };
+                    let guest = guest_dir.join(&name).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
+                    let base = self.overlay.file_mode.unwrap_or(0o644) & 0o7777;
+                    let mode = if executable { base | ((base & 0o444) >> 2) } else { base };
+                    let meta = self.meta(&guest, mode);
+                    self.insert(tree, &host, &guest, NodeKind::File(Content::from_bytes(bytes)), meta)?;
+                }
+                vfs::Kind::Symlink(target) => {
+                    let guest = guest_dir.join(&name).map_err(|e| err(format!("{key}: {}: {e}", host.display())))?;
+                    let target = target.to_str().ok_or_else(|| err(format!("{key}: symlink {} has a non-UTF-8 target", host.display())))?.to_string();
+                    if target.is_empty() || target.contains('\0') || target_escapes(&guest, &target) {
+                        return Err(err(format!("{key}: symlink {} -> {target} points outside the guest root", host.display())));
+                    }
+                    let meta = self.meta(&guest, 0o777);
+                    self.insert(tree, &host, &guest, NodeKind::Symlink(target), meta)?;
+                }
+                vfs::Kind::Special(what) => {
+                    return Err(err(format!("{key}: {} is {what}; overlays hold only files, directories and symlinks", host.display())));
+                }
             }
         }
         Ok(())
@@ -199,7 +190,7 @@ impl Copy<'_> {
 pub fn copy_overlay(tree: &mut Tree, index: usize, o: &Overlay, ctx: &Value) -> Result<usize> {
     let key = format!("overlays[{index}]");
     let root = Path::new(&o.path);
-    if !root.is_dir() {
+    if !vfs::is_dir(root) {
         return Err(err(format!("{key}.path: overlay directory {} does not exist", o.path)));
     }
     let dest = TreePath::parse(o.dest.as_deref().unwrap_or("/"), true).map_err(|e| err(format!("{key}.dest: {e}")))?;
@@ -224,7 +215,7 @@ pub fn add_file(tree: &mut Tree, index: usize, f: &ExtraFile, ctx: &Value) -> Re
     let bytes = match (&f.content, &f.source) {
         (Some(c), None) => c.clone().into_bytes(),
         (None, Some(src)) => {
-            let bytes = std::fs::read(src).map_err(Error::io(src))?;
+            let bytes = vfs::read(Path::new(src)).map_err(Error::io(src))?;
             if src.ends_with(template::SUFFIX) {
                 let text = String::from_utf8(bytes).map_err(|_| err(format!("{key}.source: template {src} is not UTF-8")))?;
                 template::render(src, &text, ctx)?.into_bytes()

@@ -13,11 +13,12 @@ use crate::{Error, Result};
 pub const REPORT: &str = "report.json";
 
 /// `report.json` fields that describe the run (where, how long, what was
-/// downloaded or reused, memory), not the artifacts: two builds of the same
-/// inputs may differ in these only.
+/// downloaded or reused, memory, the lock installed from, what `push`
+/// recorded later), not the artifacts: two builds of the same inputs may
+/// differ in these only.
 /// `current` is one too: it compares the packages with the suites as they
 /// were when the build ran (a locked build does not compare).
-pub const RUN_FIELDS: &[&str] = &["recipe", "out_dir", "seconds", "stages", "downloaded_bytes", "cached_layers", "peak_rss_bytes", "current"];
+pub const RUN_FIELDS: &[&str] = &["recipe", "out_dir", "seconds", "stages", "downloaded_bytes", "cached_layers", "peak_rss_bytes", "current", "lock_sha256", "pushed"];
 
 /// One emitted file.
 #[derive(Clone, Debug, Serialize)]
@@ -59,6 +60,23 @@ pub struct Report {
     /// The recipe's `[snapshot]`, for `dinv-build snapshot OUT`, which reads
     /// this output and not the recipe.
     pub snapshot: crate::recipe::SnapshotSection,
+    /// What the build was made from, for provenance (`push --attest`).
+    pub build_inputs: BuildInputs,
+    /// SHA-256 of RECIPE.lock when the build installed from it (`--locked`):
+    /// a run field, as a locked build's outputs equal the unlocked one's.
+    pub lock_sha256: Option<String>,
+}
+
+/// The digests of what a build was made from.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildInputs {
+    /// SHA-256 of the recipe file given.
+    pub recipe_sha256: String,
+    /// One SHA-256 over every input file of the recipe (its `extends`
+    /// chain, fragments, overlays, files), as the lock records it.
+    pub inputs_sha256: String,
+    /// The build's SOURCE_DATE_EPOCH.
+    pub source_date_epoch: i64,
 }
 
 /// Every regular file directly in `dir`, sorted, with size and SHA-256

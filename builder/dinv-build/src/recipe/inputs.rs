@@ -2,24 +2,24 @@
 //! file records them and the root filesystem's ids are derived from them.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use super::error::RecipeError;
 use super::loaded::LoadedRecipe;
+use super::vfs;
 
 fn hash_path(p: &Path, base: &Path, out: &mut BTreeMap<String, String>) -> Result<(), RecipeError> {
     let unreadable = |e: std::io::Error| RecipeError::file(None, format!("cannot read {}: {e}", p.display()));
-    if p.is_dir() {
-        let mut entries: Vec<_> = fs::read_dir(p).map_err(unreadable)?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+    if vfs::is_dir(p) {
+        let mut entries: Vec<PathBuf> = vfs::entries(p).map_err(unreadable)?.into_iter().map(|e| e.path).collect();
         entries.sort();
         for e in entries {
             hash_path(&e, base, out)?;
         }
-    } else if p.is_file() {
-        let bytes = fs::read(p).map_err(unreadable)?;
+    } else if vfs::is_file(p) {
+        let bytes = vfs::read(p).map_err(unreadable)?;
         let key = relative_key(p, base);
         out.insert(key, hex::encode(Sha256::digest(&bytes)));
     }
@@ -46,7 +46,11 @@ fn normal(p: &Path) -> PathBuf {
 /// The key of an input: its path relative to the recipe's directory, with
 /// `..` where it lies outside it, so the keys (and the ids derived from
 /// them) do not depend on where dinv-build runs or how the recipe was named.
+/// An embedded file is its own key (`dinv:default`), wherever the recipe is.
 fn relative_key(p: &Path, base: &Path) -> String {
+    if vfs::is_embedded(p) {
+        return p.display().to_string();
+    }
     let (p, base) = (normal(p), normal(base));
     let common = p.components().zip(base.components()).take_while(|(a, b)| a == b).count();
     let mut rel = PathBuf::new();

@@ -9,6 +9,8 @@ use toml::Value;
 use super::error::{Location, RecipeError};
 use super::loaded::{locate_in, LoadedRecipe};
 use super::model::Recipe;
+use super::vfs;
+pub use super::vfs::normalize;
 
 /// Keys whose string values (or string array elements) are file paths,
 /// resolved relative to the file that declares them. `*` matches any table
@@ -100,7 +102,7 @@ struct Parsed {
 }
 
 fn parse_file(path: &Path) -> Result<Parsed, RecipeError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RecipeError::file(None, format!("cannot read recipe {}: {e}", path.display())))?;
+    let text = vfs::read_to_string(path).map_err(|e| RecipeError::file(None, format!("cannot read recipe {}: {e}", path.display())))?;
     let invalid = |span: Option<std::ops::Range<usize>>, message: &str| {
         let line = span.map(|s| line_of(&text, s.start)).unwrap_or(1);
         RecipeError::file(Some(Location { file: path.to_path_buf(), line }), format!("invalid TOML: {}", message.trim()))
@@ -109,8 +111,7 @@ fn parse_file(path: &Path) -> Result<Parsed, RecipeError> {
     let mut lines = BTreeMap::new();
     collect_lines(&text, doc.as_item(), "", path, &mut lines);
     let mut table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.span(), e.message()))?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    absolutize(&mut table, &mut Vec::new(), dir);
+    absolutize(&mut table, &mut Vec::new(), &vfs::parent(path));
     Ok(Parsed { table, lines })
 }
 
@@ -122,8 +123,8 @@ fn absolutize_value(v: &mut Value, segs: &mut Vec<String>, dir: &Path) {
     match v {
         Value::String(s) if is_path_key(segs) && !is_url(s) && !s.is_empty() => {
             let p = Path::new(s.as_str());
-            if p.is_relative() {
-                *s = normalize(&dir.join(p)).to_string_lossy().into_owned();
+            if p.is_relative() || vfs::is_embedded(dir) {
+                *s = vfs::join(dir, s).to_string_lossy().into_owned();
             }
         }
         Value::Table(t) => absolutize(t, segs, dir),
@@ -144,29 +145,6 @@ fn absolutize(t: &mut toml::Table, segs: &mut Vec<String>, dir: &Path) {
         absolutize_value(v, segs, dir);
         segs.pop();
     }
-}
-
-/// Lexically normalises `a/./b/../c` (no filesystem access).
-pub fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::CurDir => {}
-            std::path::Component::ParentDir => {
-                let last = out.components().next_back();
-                match last {
-                    Some(std::path::Component::Normal(_)) => {
-                        out.pop();
-                    }
-                    // `/..` is `/`; a leading `..` must stay.
-                    Some(std::path::Component::RootDir) => {}
-                    _ => out.push(".."),
-                }
-            }
-            c => out.push(c.as_os_str()),
-        }
-    }
-    out
 }
 
 /// The recipe's top-level sections that are tables, never lists (a child's
@@ -381,17 +359,18 @@ fn load_merged(
             })
         }
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = vfs::parent(path);
     let mut base = toml::Table::new();
     let mut origins = BTreeMap::new();
     for (p, loc) in &parents {
-        let ppath = normalize(&dir.join(p));
-        if !ppath.is_file() {
-            return Err(RecipeError {
-                location: loc.clone(),
-                key: "extends".into(),
-                message: format!("parent recipe {} does not exist", ppath.display()),
-            });
+        let ppath = vfs::join(&dir, p);
+        if !vfs::is_file(&ppath) {
+            let message = if vfs::is_embedded(&ppath) {
+                format!("{} is not a recipe embedded in dinv-build (those are {})", ppath.display(), vfs::recipe_names())
+            } else {
+                format!("parent recipe {} does not exist", ppath.display())
+            };
+            return Err(RecipeError { location: loc.clone(), key: "extends".into(), message });
         }
         // Caught here rather than on entry, so the error points at the
         // `extends` line that closes the cycle.

@@ -9,6 +9,7 @@ mod model;
 pub mod runtime;
 mod validate;
 mod values;
+pub mod vfs;
 
 pub use error::{Location, RecipeError};
 pub use inputs::inputs_digest;

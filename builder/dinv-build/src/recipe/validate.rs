@@ -221,7 +221,7 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
         }
     }
     for (i, o) in r.overlays.iter().enumerate() {
-        if !std::path::Path::new(&o.path).is_dir() {
+        if !super::vfs::is_dir(std::path::Path::new(&o.path)) {
             return Err(l.error(&format!("overlays[{i}].path"), format!("overlay directory {} does not exist", o.path)));
         }
         if let Some(d) = &o.dest {
@@ -229,13 +229,13 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
         }
     }
     for (i, f) in r.kernel.fragments.iter().enumerate() {
-        if !std::path::Path::new(f).is_file() {
+        if !super::vfs::is_file(std::path::Path::new(f)) {
             return Err(l.error(&format!("kernel.fragments[{i}]"), format!("kernel config fragment {f} does not exist")));
         }
     }
     for (i, c) in r.docker.ca_certificates.iter().enumerate() {
         let key = format!("docker.ca_certificates[{i}].file");
-        let text = std::fs::read_to_string(&c.file).map_err(|e| match e.kind() {
+        let text = super::vfs::read_to_string(std::path::Path::new(&c.file)).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => l.error(&key, format!("CA certificate {} does not exist", c.file)),
             _ => l.error(&key, format!("cannot read CA certificate {}: {e}", c.file)),
         })?;

@@ -13,7 +13,7 @@ use super::package::{PackageSource, ResolvedPackage, SourceKind, UnpackStats};
 use crate::cache::Cache;
 use crate::context::BuildEnv;
 use crate::fetch::join_url;
-use crate::recipe::{ApkRepository, ApkSource, LoadedRecipe};
+use crate::recipe::{vfs, ApkRepository, ApkSource, LoadedRecipe};
 use crate::error::Check;
 use crate::{Error, Result};
 
@@ -66,10 +66,9 @@ fn load_keys(l: &LoadedRecipe, src_name: &str, paths: &[String]) -> Result<(Keyr
     for (i, p) in paths.iter().enumerate() {
         let key = format!("sources.{src_name}.keys[{i}]");
         let path = Path::new(p);
-        let files: Vec<PathBuf> = if path.is_dir() {
-            let mut entries: Vec<_> = fs::read_dir(path).map_err(|e| l.error(&key, format!("cannot read {p}: {e}")))?.filter_map(|e| e.ok()).map(|e| e.path()).collect();
-            entries.sort();
-            let is_key = |p: &Path| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("pub") | Some("pem"));
+        let files: Vec<PathBuf> = if vfs::is_dir(path) {
+            let entries: Vec<PathBuf> = vfs::entries(path).map_err(|e| l.error(&key, format!("cannot read {p}: {e}")))?.into_iter().map(|e| e.path).collect();
+            let is_key = |p: &Path| vfs::is_file(p) && matches!(p.extension().and_then(|e| e.to_str()), Some("pub") | Some("pem"));
             entries.into_iter().filter(|p| is_key(p)).collect()
         } else {
             vec![path.to_path_buf()]

@@ -33,7 +33,7 @@ pub(crate) struct KeyFile {
 
 impl KeyFile {
     pub(crate) fn read(l: &LoadedRecipe, key: &str, path: &Path) -> Result<KeyFile> {
-        let bytes = fs::read(path).map_err(|e| match e.kind() {
+        let bytes = crate::recipe::vfs::read(path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => l.error(key, format!("{} does not exist", path.display())),
             _ => l.error(key, format!("cannot read {}: {e}", path.display())),
         })?;

@@ -1,5 +1,6 @@
 //! What users do with recipes and outputs.
 
+mod attestations;
 mod cli_output;
 mod customise;
 mod locked;
@@ -7,3 +8,5 @@ mod out_dir;
 mod push;
 mod reproducible;
 mod runtime_contract;
+mod signing;
+mod standalone;
