@@ -42,6 +42,7 @@ pub const QUIESCE_STEPS: &[(&str, bool, &str)] = &[
     // under TCG), which costs more than the smaller state saves.
     ("page-out", false, "drop the running programs' file pages (their code) as well: a smaller state, but they are read back from the root disk when run"),
     ("drop-caches", true, "drop the page cache, dentries and inodes (a smaller saved RAM)"),
+    ("warm-api", true, "ask dockerd for its version once (GET /version runs runc and docker-init), so the files the first `docker version` after a restore needs are in the saved page cache"),
     ("fstrim", true, "discard the docker filesystem's free blocks (a smaller docker disk)"),
     ("zero-free-memory", true, "fill free RAM with zero pages, which QEMU saves as a flag each"),
 ];
@@ -207,8 +208,8 @@ mod tests {
         assert_eq!(Manifest::parse(&bytes).unwrap(), m);
         let newer = String::from_utf8(bytes).unwrap().replace("\"format\":1", "\"format\":2");
         assert!(Manifest::parse(newer.as_bytes()).unwrap_err().contains("snapshot format 2"));
-        assert_eq!(QUIESCE_STEPS.iter().map(|s| s.0).collect::<Vec<_>>(), ["sync", "page-out", "drop-caches", "fstrim", "zero-free-memory"]);
-        assert_eq!(default_quiesce(), ["sync", "drop-caches", "fstrim", "zero-free-memory"]);
+        assert_eq!(QUIESCE_STEPS.iter().map(|s| s.0).collect::<Vec<_>>(), ["sync", "page-out", "drop-caches", "warm-api", "fstrim", "zero-free-memory"]);
+        assert_eq!(default_quiesce(), ["sync", "drop-caches", "warm-api", "fstrim", "zero-free-memory"]);
         let r = RestoreRequest { clock_ns: 1, entropy: "00".into(), shares: vec![], sock_uid: 0, sock_gid: 0, shutdown_timeout: 5, tls: Some(TlsServer { ca: "c".into(), cert: "c".into(), key: "SECRET".into() }) };
         assert!(!format!("{r:?}").contains("SECRET"));
     }

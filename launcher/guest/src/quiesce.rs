@@ -10,6 +10,7 @@ use dinv_contract::snapshot::QUIESCE_STEPS;
 use crate::error::{GuestError, Result};
 use crate::log::say;
 use crate::setup::mounts;
+use dinv_contract::services::DOCKER_SOCK;
 
 /// One quiesce step (names in [`QUIESCE_STEPS`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -17,12 +18,13 @@ pub enum Step {
     Sync,
     PageOut,
     DropCaches,
+    WarmApi,
     Fstrim,
     ZeroFreeMemory,
 }
 
 impl Step {
-    const ALL: [Step; 5] = [Step::Sync, Step::PageOut, Step::DropCaches, Step::Fstrim, Step::ZeroFreeMemory];
+    const ALL: [Step; 6] = [Step::Sync, Step::PageOut, Step::DropCaches, Step::WarmApi, Step::Fstrim, Step::ZeroFreeMemory];
 
     pub fn name(self) -> &'static str {
         QUIESCE_STEPS[self as usize].0
@@ -189,6 +191,22 @@ fn scrub(path: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// `GET /version` on dockerd's socket, read to the end: dockerd runs
+/// `runc --version` and `docker-init --version` for it, which reads their
+/// files back into the page cache the save keeps.
+fn warm_api(sock: &Path) -> std::io::Result<usize> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock)?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    s.write_all(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply)?;
+    if !reply.starts_with(b"HTTP/1.0 200") && !reply.starts_with(b"HTTP/1.1 200") {
+        return Err(std::io::Error::other(String::from_utf8_lossy(reply.split(|b| *b == b'\r').next().unwrap_or_default()).into_owned()));
+    }
+    Ok(reply.len())
+}
+
 /// Runs `steps`; `docker_dir` is the docker data disk's mount point.
 /// First, always, the snapshot's disks lose dockerd's engine key: every
 /// restored copy would share it (dockerd keeps using the one it loaded;
@@ -210,6 +228,10 @@ pub fn quiesce(steps: &[Step], docker_dir: &Path) -> Result<()> {
                 std::fs::write("/proc/sys/vm/drop_caches", "3\n").map_err(|e| GuestError::io("writing", "/proc/sys/vm/drop_caches", e))?;
                 "dropped the page cache".to_string()
             }
+            Step::WarmApi => match warm_api(Path::new(DOCKER_SOCK)) {
+                Ok(n) => format!("asked dockerd for its version ({n} bytes)"),
+                Err(e) => format!("could not ask dockerd for its version ({e}); went on"),
+            },
             // Only the docker disk: the root disk is an overlay of the
             // image's root filesystem, where a discard saves nothing.
             Step::Fstrim if !mounts::is_mount_point(docker_dir).unwrap_or(false) => continue,
@@ -232,9 +254,9 @@ mod tests {
     #[test]
     fn steps_in_their_order() {
         let s = |v: &[&str]| parse_steps(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
-        assert_eq!(s(&[]).unwrap(), [Step::Sync, Step::DropCaches, Step::Fstrim, Step::ZeroFreeMemory]);
+        assert_eq!(s(&[]).unwrap(), [Step::Sync, Step::DropCaches, Step::WarmApi, Step::Fstrim, Step::ZeroFreeMemory]);
         assert_eq!(s(&["zero-free-memory", "sync", "sync"]).unwrap(), [Step::Sync, Step::ZeroFreeMemory]);
-        assert_eq!(Step::ALL.map(Step::name), ["sync", "page-out", "drop-caches", "fstrim", "zero-free-memory"]);
+        assert_eq!(Step::ALL.map(Step::name), ["sync", "page-out", "drop-caches", "warm-api", "fstrim", "zero-free-memory"]);
         assert!(matches!(s(&["defrag"]), Err(GuestError::Usage(m)) if m.contains("\"defrag\"") && m.contains("drop-caches")));
     }
 
