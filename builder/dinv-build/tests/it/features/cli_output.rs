@@ -108,7 +108,7 @@ fn check_refuses_what_build_or_the_launcher_would() {
         ("[docker]\nshutdown_timeout = 30\n", "docker.shutdown_timeout", "below DINV_STOP_TIMEOUT"),
         ("[snapshot]\nmemory = \"64M\"\n", "snapshot.memory", "DINV_MEMORY"),
         ("[snapshot]\nmounts = 17\n", "snapshot.mounts", "at most 16"),
-        ("[snapshot]\nquiesce = [\"sync\", \"defrag\"]\n", "snapshot.quiesce[1]", "\"defrag\" is not a quiesce step (known: sync, page-out, drop-caches, fstrim, zero-free-memory)"),
+        ("[snapshot]\nquiesce = [\"sync\", \"defrag\"]\n", "snapshot.quiesce[1]", "\"defrag\" is not a quiesce step (known: sync, page-out, drop-caches, warm-api, fstrim, zero-free-memory)"),
     ];
     for (body, key, why) in cases {
         let r = dir.path().join("recipe.toml");
