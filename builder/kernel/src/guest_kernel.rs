@@ -171,17 +171,6 @@ impl GuestKernelPlan {
         Ok(TrimmedModules { kept: self.modules.len(), removed: removed.iter().map(|m| (m.path.clone(), m.content().len())).collect() })
     }
 
-    /// Stores the kept modules decompressed and writes depmod's files
-    /// again for their `.ko` names; returns the moves for the tree (see
-    /// [`ModuleSet::decompress_all`]).
-    pub fn decompress_modules(&mut self) -> Result<Vec<(TreePath, TreePath, Content)>, KernelError> {
-        let moved = self.modules.decompress_all()?;
-        if !moved.is_empty() {
-            self.guest_files = depmod_files(&self.modules)?;
-        }
-        Ok(moved)
-    }
-
     /// The initramfs as a gzip'd cpio: `init_binary` as `/init`, the planned
     /// modules and `config`, every entry at `mtime`.
     pub fn initramfs(&self, init_binary: Content, config: InitramfsConfig, mtime: i64) -> Result<Vec<u8>, KernelError> {

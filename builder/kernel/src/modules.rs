@@ -313,30 +313,6 @@ impl ModuleSet {
         dropped.into_values().collect()
     }
 
-    /// Stores every compressed module decompressed (`x.ko.xz` → `x.ko`):
-    /// a guest pays for decompressing each module it loads, which under TCG
-    /// emulation costs seconds (trixie's `.ko.xz`: 28 boot modules, 3.5
-    /// instead of 1.5 s). Returns (old path, new path, bytes) of each, for
-    /// the caller to move in the tree; depmod's files made afterwards name
-    /// the `.ko` files.
-    pub fn decompress_all(&mut self) -> Result<Vec<(TreePath, TreePath, Content)>, KernelError> {
-        let mut moved = Vec::new();
-        for m in self.modules.values_mut() {
-            if m.compression == Compression::None {
-                continue;
-            }
-            let content = Content::from_bytes(m.bytes()?);
-            let rel = m.uncompressed_rel();
-            let path = TreePath::new(&format!("{}/{rel}", self.dir.as_str()));
-            moved.push((std::mem::replace(&mut m.path, path.clone()), path, content.clone()));
-            m.rel = rel;
-            m.compression = Compression::None;
-            m.content = content;
-        }
-        self.alias_index = OnceLock::new();
-        Ok(moved)
-    }
-
     /// Direct dependencies of a module (from `modules.dep` if shipped, else
     /// its `depends=`), as canonical names.
     pub fn depends(&self, m: &ModuleFile) -> Result<Vec<String>, KernelError> {
@@ -673,31 +649,6 @@ pub(crate) mod tests {
         // Aliases of dropped modules no longer resolve; built-ins still do.
         assert!(!s.resolves("fs-ext4").unwrap() && s.resolves("unix").unwrap());
         assert!(s.closure(&["ext4"]).is_err());
-    }
-
-    #[test]
-    fn compressed_modules_are_stored_decompressed_under_their_ko_names() {
-        use std::io::Read;
-        let t = sample();
-        let mut s = ModuleSet::load(&t, "6.1-test").unwrap();
-        let before: BTreeMap<String, Vec<u8>> = s.iter().map(|m| (m.name.clone(), m.bytes().unwrap())).collect();
-        let moved = s.decompress_all().unwrap();
-        let mut names: Vec<(String, String)> = moved.iter().map(|(a, b, _)| (a.file_name().to_string(), b.file_name().to_string())).collect();
-        names.sort();
-        let want = [("virtio.ko.xz", "virtio.ko"), ("virtio_blk.ko.gz", "virtio_blk.ko"), ("virtio_mmio.ko.zst", "virtio_mmio.ko")];
-        assert_eq!(names, want.map(|(a, b)| (a.to_string(), b.to_string())));
-        for (old, new, _) in &moved {
-            assert_eq!(old.as_str().rsplit_once('/').unwrap().0, new.as_str().rsplit_once('/').unwrap().0, "same directory");
-            assert!(new.as_str().starts_with(s.dir.as_str()));
-        }
-        for m in s.iter() {
-            assert_eq!(m.compression, Compression::None, "{}", m.rel);
-            assert!(m.rel.ends_with(".ko"), "{}", m.rel);
-            // The same ELF bytes, now stored as they are.
-            assert_eq!(m.content().reader().bytes().map(|b| b.unwrap()).collect::<Vec<u8>>(), before[&m.name], "{}", m.name);
-        }
-        assert!(s.resolves("virtio-blk").unwrap());
-        assert!(s.decompress_all().unwrap().is_empty(), "a second pass has nothing to do");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::Path;
 
-use dinv_fstree::{Node, NodeKind, Replace, Tree};
+use dinv_fstree::Tree;
 use dinv_kernel::{add_to_tree, check_guest_kernel, find_kernels, plan_guest_kernel, CheckedKernel, Fragment, GuestKernelPlan, KernelError, KernelPackage, OptionModules, PlanSpec};
 
 use crate::error::{Stage, StageFailure};
@@ -159,18 +159,6 @@ fn trim(l: &LoadedRecipe, plan: &mut GuestKernelPlan, tree: &mut Tree, keep: &[S
         tree.remove(path);
     }
     tracing::info!(kept = trimmed.kept, removed = trimmed.removed.len(), bytes = trimmed.removed_bytes(), "kernel modules trimmed");
-    // The kept modules go in decompressed (trixie ships `.ko.xz`): the
-    // guest would otherwise decompress each one it loads, slowly under TCG.
-    let moved = plan.decompress_modules().map_err(|e| fail(StageFailure::from(e).of(package.to_string())))?;
-    for (old, new, content) in &moved {
-        let Some(node) = tree.get(old) else { continue };
-        let node = Node { kind: NodeKind::File(content.clone()), meta: node.meta.clone(), origin: node.origin.clone() };
-        tree.remove(old);
-        tree.insert(new.clone(), node, Replace::Allow).map_err(fail)?;
-    }
-    if !moved.is_empty() {
-        tracing::info!(modules = moved.len(), "kernel modules stored decompressed");
-    }
     Ok(Removal { why: "kernel.modules: modules the guest cannot need".to_string(), files: trimmed.removed.len() as u64, bytes: trimmed.removed_bytes() })
 }
 

@@ -219,41 +219,40 @@ fn the_default_recipe_builds_on_a_v3_22_shaped_mirror() {
             .collect::<Vec<_>>()
     };
     // Dependencies first, from the index (the host's kmod cannot even read
-    // .ko.gz, which linux-virt ships; the build stores kept modules
-    // decompressed), and libcrc32c's `softdep pre: crc32c` from modules.softdep.
+    // .ko.gz), and libcrc32c's `softdep pre: crc32c` from modules.softdep.
     let masq = show("nft_masq");
     let mut sorted = masq.clone();
     sorted.sort();
     assert_eq!(
         sorted,
         [
-            "crc32c_generic.ko",
-            "libcrc32c.ko",
-            "nf_conntrack.ko",
-            "nf_defrag_ipv4.ko",
-            "nf_defrag_ipv6.ko",
-            "nf_nat.ko",
-            "nf_tables.ko",
-            "nfnetlink.ko",
-            "nft_masq.ko"
+            "crc32c_generic.ko.gz",
+            "libcrc32c.ko.gz",
+            "nf_conntrack.ko.gz",
+            "nf_defrag_ipv4.ko.gz",
+            "nf_defrag_ipv6.ko.gz",
+            "nf_nat.ko.gz",
+            "nf_tables.ko.gz",
+            "nfnetlink.ko.gz",
+            "nft_masq.ko.gz"
         ]
     );
     let at = |m: &str| masq.iter().position(|x| x == m).unwrap();
     for (before, after) in [
-        ("crc32c_generic.ko", "libcrc32c.ko"),
-        ("nfnetlink.ko", "nf_tables.ko"),
-        ("libcrc32c.ko", "nf_conntrack.ko"),
-        ("nf_defrag_ipv4.ko", "nf_conntrack.ko"),
-        ("nf_conntrack.ko", "nf_nat.ko"),
-        ("nf_nat.ko", "nft_masq.ko"),
-        ("nf_tables.ko", "nft_masq.ko"),
+        ("crc32c_generic.ko.gz", "libcrc32c.ko.gz"),
+        ("nfnetlink.ko.gz", "nf_tables.ko.gz"),
+        ("libcrc32c.ko.gz", "nf_conntrack.ko.gz"),
+        ("nf_defrag_ipv4.ko.gz", "nf_conntrack.ko.gz"),
+        ("nf_conntrack.ko.gz", "nf_nat.ko.gz"),
+        ("nf_nat.ko.gz", "nft_masq.ko.gz"),
+        ("nf_tables.ko.gz", "nft_masq.ko.gz"),
     ] {
         assert!(at(before) < at(after), "{before} must load before {after}: {masq:?}");
     }
     // Aliases, `-`/`_`, and a module only loaded on demand.
-    assert_eq!(show("nft-chain-2-nat").last().unwrap(), "nft_nat.ko");
-    assert_eq!(show("virtio-rng"), ["virtio-rng.ko"]);
-    assert_eq!(show("nfct-helper-ftp"), ["nf_conntrack_ftp.ko"]);
+    assert_eq!(show("nft-chain-2-nat").last().unwrap(), "nft_nat.ko.gz");
+    assert_eq!(show("virtio-rng"), ["virtio-rng.ko.gz"]);
+    assert_eq!(show("nfct-helper-ftp"), ["nf_conntrack_ftp.ko.gz"]);
     // OpenRC: docker, the guest agent and the power button's acpid run.
     for (level, service) in [
         ("default", "docker"),
@@ -579,12 +578,12 @@ fn kernel_modules_are_trimmed_to_what_the_guest_can_need() {
     let dir = format!("/lib/modules/{KERNEL_RELEASE}");
     let b = f.build(&f.child("trim", &default_recipe(), ""), "trim");
     for gone in ["kernel/sound/core/snd.ko.gz", "kernel/sound/core/snd-timer.ko.gz", "kernel/drivers/net/ethernet/intel/e1000/e1000.ko.gz"] {
-        assert!(!b.has(&format!("{dir}/{gone}")) && !b.has(&format!("{dir}/{}", gone.trim_end_matches(".gz"))), "{gone} was kept");
+        assert!(!b.has(&format!("{dir}/{gone}")), "{gone} was kept");
     }
     // On-demand modules of dockerd's networking stay (the whole netfilter tree).
-    assert!(b.has(&format!("{dir}/kernel/net/netfilter/nf_conntrack_ftp.ko")));
+    assert!(b.has(&format!("{dir}/kernel/net/netfilter/nf_conntrack_ftp.ko.gz")));
     let dep = b.guest_text(&format!("{dir}/modules.dep"));
-    assert!(!dep.contains("snd") && !dep.contains("e1000") && dep.contains("kernel/net/netfilter/nf_conntrack_ftp.ko:"), "{dep}");
+    assert!(!dep.contains("snd") && !dep.contains("e1000") && dep.contains("kernel/net/netfilter/nf_conntrack_ftp.ko.gz:"), "{dep}");
     assert!(!b.guest_text(&format!("{dir}/modules.alias")).contains("char_major_116") && !b.guest_text(&format!("{dir}/modules.alias")).contains("pci:v00008086d00001000"));
     let removed = b.report["removed"].as_array().unwrap();
     let modules = removed.iter().find(|r| r["why"].as_str().unwrap().starts_with("kernel.modules")).expect("a kernel.modules entry in report.removed");
@@ -597,8 +596,7 @@ fn kernel_modules_are_trimmed_to_what_the_guest_can_need() {
 
     // A name keeps its dependencies; a directory keeps what is below it.
     let keep = f.build(&f.child("keep", &default_recipe(), "[kernel]\nmodules = { keep = [\"snd_timer\", \"kernel/drivers/net/ethernet/\"] }\n"), "keep");
-    // Kept modules are stored decompressed, under their .ko names.
-    for kept in ["kernel/sound/core/snd.ko", "kernel/sound/core/snd-timer.ko", "kernel/drivers/net/ethernet/intel/e1000/e1000.ko"] {
+    for kept in ["kernel/sound/core/snd.ko.gz", "kernel/sound/core/snd-timer.ko.gz", "kernel/drivers/net/ethernet/intel/e1000/e1000.ko.gz"] {
         assert!(keep.has(&format!("{dir}/{kept}")), "{kept} was trimmed");
     }
 
