@@ -10,6 +10,7 @@ pub mod appliance;
 pub mod cli;
 pub mod apt;
 pub mod debian_mirror;
+pub mod docker;
 pub mod ext4;
 pub mod fake_kernel;
 pub mod http;

@@ -29,20 +29,19 @@ use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use support::appliance::{launcher_config, ping, spawn_launcher, tiny_rootfs_tar};
+use support::docker::{docker, docker_ok, host_docker_available, wait_until, workspace};
 use support::debian_mirror::{release_suites, Mirror};
 
+/// How often a wait polls.
+const POLL: Duration = Duration::from_millis(250);
 const DOCKER_PORT: u16 = 2375;
 /// The guest's dockerd: trixie's docker.io.
 const SERVER: &str = "26.";
 const WEB_PORT: u16 = 18081;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap().to_path_buf()
-}
 
 fn tmp_root() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-debian")
@@ -55,32 +54,6 @@ fn step(msg: &str) {
 
 fn dinv_build(args: &[&str], mirror: &Mirror) -> Output {
     Cli::new(env!("CARGO_BIN_EXE_dinv-build"), &workspace()).cache(tmp_root().join("cache")).env("DINV_DEBIAN_MIRROR", mirror.url()).run(args)
-}
-
-/// `docker` against a given daemon.
-fn docker(host: Option<&str>, args: &[&str]) -> Output {
-    let mut c = Command::new("docker");
-    if let Some(h) = host {
-        c.args(["-H", h]);
-    }
-    c.env("DOCKER_BUILDKIT", "0")
-        .args(args)
-        .output()
-        .expect("docker CLI not found: run scripts/setup")
-}
-
-fn docker_ok(host: Option<&str>, args: &[&str]) -> String {
-    let o = docker(host, args);
-    assert!(o.status.success(), "docker {}: {}", args.join(" "), text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// The launcher on the host, booting the built artifacts.
@@ -108,7 +81,7 @@ impl Launcher {
 
     fn wait_ready(&mut self) -> Duration {
         let start = Instant::now();
-        wait_until("dockerd in the guest", Duration::from_secs(420), || {
+        wait_until("dockerd in the guest", Duration::from_secs(420), POLL, || {
             if let Ok(Some(st)) = self.child.try_wait() {
                 panic!("launcher exited early ({st}):\n{}", self.console());
             }
@@ -145,19 +118,6 @@ fn fsck_clean(image: &Path) {
     assert!(out.status.success(), "e2fsck -fn {}: {}", image.display(), text(&out));
 }
 
-fn host_docker_available() -> bool {
-    let ok = Command::new("docker")
-        .arg("info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok && std::env::var("DINV_REQUIRE_DOCKER").as_deref() == Ok("1") {
-        panic!("DINV_REQUIRE_DOCKER=1 but `docker info` fails: start dockerd (scripts/setup --start-dockerd)");
-    }
-    ok
-}
 
 #[test]
 fn debian_appliance_end_to_end() {
@@ -237,7 +197,6 @@ fn debian_appliance_end_to_end() {
     docker_ok(h, &["import", tar.to_str().unwrap(), "tiny:1"]);
     let hello = docker_ok(h, &["run", "--rm", "tiny:1", "/bin/busybox", "echo", "hello from the inner container"]);
     assert_eq!(hello.trim(), "hello from the inner container");
-
     let ctx = work.path().join("build-ctx");
     fs::create_dir_all(&ctx).unwrap();
     fs::write(ctx.join("msg.txt"), "copied by docker build\n").unwrap();
@@ -267,7 +226,7 @@ fn debian_appliance_end_to_end() {
         ],
     );
     let mut body = String::new();
-    wait_until("the published port", Duration::from_secs(60), || {
+    wait_until("the published port", Duration::from_secs(60), POLL, || {
         let Ok(mut s) = TcpStream::connect(("127.0.0.1", WEB_PORT)) else {
             return false;
         };
@@ -398,7 +357,7 @@ fn debian_appliance_end_to_end() {
         ],
     );
     let h2 = Some("tcp://127.0.0.1:12375");
-    wait_until("dockerd inside the container", Duration::from_secs(420), || ping("127.0.0.1:12375"));
+    wait_until("dockerd inside the container", Duration::from_secs(420), POLL, || ping("127.0.0.1:12375"));
     let version = docker_ok(h2, &["version", "--format", "{{.Server.Version}}"]);
     assert!(version.trim().starts_with(SERVER), "{version}");
     docker_ok(h2, &["import", tar.to_str().unwrap(), "tiny:1"]);
@@ -440,7 +399,7 @@ fn debian_appliance_end_to_end() {
         assert_eq!(code.trim(), "0", "exit code after docker stop:\n{logs}");
         assert!(logs.contains("dinv-guest: dockerd stopped"), "{logs}");
         docker_ok(None, &["start", "dinv-e2e"]);
-        wait_until("dockerd after docker start", Duration::from_secs(420), || ping("127.0.0.1:12375"));
+        wait_until("dockerd after docker start", Duration::from_secs(420), POLL, || ping("127.0.0.1:12375"));
         let kept = docker_ok(h2, &["run", "--rm", "-v", "keep:/data", "tiny:1", "/bin/busybox", "cat", "/data/f"]);
         assert_eq!(kept, "kept-in-container\n");
     }
@@ -500,7 +459,7 @@ fn tls_ok(tar: &Path, args: &[&str]) -> String {
 /// Waits for the TLS appliance: `dinv-launcher health` (the HEALTHCHECK)
 /// answers OK over TLS inside the container.
 fn wait_tls_ready(what: &str) {
-    wait_until(what, Duration::from_secs(420), || {
+    wait_until(what, Duration::from_secs(420), POLL, || {
         let running = docker_ok(None, &["inspect", "--format", "{{.State.Running}}", "dinv-e2e-tls"]);
         assert_eq!(running.trim(), "true", "the TLS appliance stopped:\n{}", text(&docker(None, &["logs", "dinv-e2e-tls"])));
         let o = docker(None, &["exec", "dinv-e2e-tls", "/usr/bin/dinv-launcher", "health"]);
@@ -531,7 +490,7 @@ fn tls_socket(tar: &Path) {
     step(&format!("TLS appliance ready after {:.1} s", t.elapsed().as_secs_f64()));
     let logs = text(&docker(None, &["logs", "dinv-e2e-tls"]));
     assert!(logs.contains("dinv-launcher: TLS: wrote ca/key.pem, ca/cert.pem,"), "{logs}");
-    wait_until("the command's docker version", Duration::from_secs(60), || {
+    wait_until("the command's docker version", Duration::from_secs(60), POLL, || {
         text(&docker(None, &["logs", "dinv-e2e-tls"])).contains(&format!("command server: {SERVER}"))
     });
     let logs = text(&docker(None, &["logs", "dinv-e2e-tls"]));

@@ -24,13 +24,16 @@ use dinv_test_support as support;
 use support::cli::{text, Cli};
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant, SystemTime};
 
 use support::appliance::{ping, tiny_rootfs_tar};
+use support::docker::{host_docker_available, wait_until, workspace};
 use support::debian_mirror::{release_suites, Mirror};
 
+/// How often a wait polls.
+const POLL: Duration = Duration::from_millis(100);
 const IMAGE: &str = "dinv-debian:latest-snapshot";
 const A: &str = "dinv-e2e-snap-a";
 const B: &str = "dinv-e2e-snap-b";
@@ -41,10 +44,6 @@ const CERTS: &str = "dinv-e2e-snap-certs";
 const NET: &str = "dinv-e2e-snap-net";
 const PORT_A: u16 = 12395;
 const PORT_B: u16 = 12396;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().parent().unwrap().to_path_buf()
-}
 
 /// Shared with e2e_debian: its mirror and package cache.
 fn tmp_root() -> PathBuf {
@@ -60,13 +59,11 @@ fn dinv_build(args: &[&str], mirror: &Mirror) -> Output {
 }
 
 fn docker(args: &[&str]) -> Output {
-    Command::new("docker").env("DOCKER_BUILDKIT", "0").env_remove("DOCKER_HOST").args(args).output().expect("docker CLI not found: run scripts/setup")
+    support::docker::docker(None, args)
 }
 
 fn docker_ok(args: &[&str]) -> String {
-    let o = docker(args);
-    assert!(o.status.success(), "docker {}: {}", args.join(" "), text(&o));
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    support::docker::docker_ok(None, args)
 }
 
 /// `docker -H tcp://127.0.0.1:PORT ...`: the guest's dockerd.
@@ -78,26 +75,18 @@ fn logs(name: &str) -> String {
     text(&docker(&["logs", name]))
 }
 
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Waits for the guest's dockerd behind `port` and for the launcher's
 /// line about it (the last one: a started container's log keeps the
 /// earlier runs'); returns that line.
 fn wait_ready(name: &str, port: u16) -> String {
     let before = logs(name).lines().filter(|l| is_ready_line(l)).count();
-    wait_until(&format!("dockerd in {name}"), Duration::from_secs(420), || {
+    wait_until(&format!("dockerd in {name}"), Duration::from_secs(420), POLL, || {
         let running = docker_ok(&["inspect", "--format", "{{.State.Running}}", name]);
         assert_eq!(running.trim(), "true", "{name} stopped:\n{}", logs(name));
         ping(&format!("127.0.0.1:{port}"))
     });
     let mut line = None;
-    wait_until("the launcher's ready line", Duration::from_secs(30), || {
+    wait_until("the launcher's ready line", Duration::from_secs(30), POLL, || {
         line = logs(name).lines().filter(|l| is_ready_line(l)).nth(before).map(String::from);
         line.is_some()
     });
@@ -108,13 +97,6 @@ fn is_ready_line(l: &str) -> bool {
     l.starts_with("dinv-launcher: restored in") || l.starts_with("dinv-launcher: ready in")
 }
 
-fn host_docker_available() -> bool {
-    let ok = Command::new("docker").arg("info").stdout(Stdio::null()).stderr(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
-    if !ok && std::env::var("DINV_REQUIRE_DOCKER").as_deref() == Ok("1") {
-        panic!("DINV_REQUIRE_DOCKER=1 but `docker info` fails: start dockerd (scripts/setup --start-dockerd)");
-    }
-    ok
-}
 
 fn cleanup() {
     let _ = docker(&["rm", "-f", "-v", A, B, TLS, MEM]);
@@ -228,7 +210,7 @@ fn debian_snapshot_image_end_to_end() {
     docker_ok(&["network", "create", "--subnet", "172.31.242.0/24", NET]);
     docker_ok(&["run", "-d", "--name", TLS, "--network", NET, "--network-alias", "docker", "-e", "DOCKER_TLS_CERTDIR=/certs", "-v", &format!("{CERTS}:/certs"), IMAGE, "sleep", "infinity"]);
     let t = Instant::now();
-    wait_until("dockerd over TLS", Duration::from_secs(420), || {
+    wait_until("dockerd over TLS", Duration::from_secs(420), POLL, || {
         let running = docker_ok(&["inspect", "--format", "{{.State.Running}}", TLS]);
         assert_eq!(running.trim(), "true", "{}", logs(TLS));
         let o = docker(&["exec", TLS, "/usr/bin/dinv-launcher", "health"]);
@@ -236,7 +218,7 @@ fn debian_snapshot_image_end_to_end() {
     });
     let health = t.elapsed().as_secs_f64();
     // The health check may get in before the launcher's own poll.
-    wait_until("the launcher's restored line", Duration::from_secs(30), || logs(TLS).contains("dinv-launcher: restored in"));
+    wait_until("the launcher's restored line", Duration::from_secs(30), POLL, || logs(TLS).contains("dinv-launcher: restored in"));
     let log = logs(TLS);
     let line = log.lines().find(|l| l.starts_with("dinv-launcher: restored in")).unwrap();
     step(&format!("{line} (health OK after {health:.1} s)"));
