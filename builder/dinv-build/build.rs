@@ -4,15 +4,81 @@
 //!
 //! The binaries are built with a nested `cargo build` into a separate target
 //! directory (no lock conflict with the outer build), statically linked
-//! (`+crt-static` on the gnu target runs on Alpine and Debian guests alike).
-//! Set `DINV_STATIC_BIN_DIR` to a directory holding prebuilt binaries to
-//! skip the nested build.
+//! (`+crt-static` on the gnu target runs on Alpine and Debian guests alike),
+//! for x86_64 and, with Debian's cross compiler, for aarch64. Set
+//! `DINV_STATIC_BIN_DIR` (x86_64) and `DINV_STATIC_BIN_DIR_AARCH64` to
+//! directories holding prebuilt binaries to skip the nested builds.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const BINS: &[&str] = &["dinv-launcher", "dinv-init", "dinv-guest"];
+
+/// One architecture the image binaries are built for.
+struct Arch {
+    /// The module of static_bins.rs that holds its binaries.
+    module: &'static str,
+    /// The Rust target: glibc, linked statically (`+crt-static`).
+    target: &'static str,
+    /// Where prebuilt binaries may come from instead.
+    prebuilt_env: &'static str,
+    /// Cross tools (`cc` for ring and zstd, the linker), by environment
+    /// variable; none for the host's own architecture.
+    cross: &'static [(&'static str, &'static str)],
+    /// What to install when the cross build cannot start.
+    needs: &'static str,
+}
+
+const ARCHES: &[Arch] = &[
+    Arch { module: "x86_64", target: "x86_64-unknown-linux-gnu", prebuilt_env: "DINV_STATIC_BIN_DIR", cross: &[], needs: "" },
+    Arch {
+        module: "aarch64",
+        target: "aarch64-unknown-linux-gnu",
+        prebuilt_env: "DINV_STATIC_BIN_DIR_AARCH64",
+        cross: &[
+            ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", "aarch64-linux-gnu-gcc"),
+            ("CC_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-gcc"),
+            ("AR_aarch64_unknown_linux_gnu", "aarch64-linux-gnu-ar"),
+        ],
+        needs: "`rustup target add aarch64-unknown-linux-gnu` and Debian's gcc-aarch64-linux-gnu and libc6-dev-arm64-cross (scripts/setup installs them)",
+    },
+];
+
+/// The directory holding `arch`'s three static binaries: prebuilt, or
+/// built here with a nested cargo into `target/static`.
+fn static_bins(workspace: &Path, out: &Path, arch: &Arch) -> PathBuf {
+    println!("cargo:rerun-if-env-changed={}", arch.prebuilt_env);
+    if let Some(d) = env::var_os(arch.prebuilt_env) {
+        return PathBuf::from(d);
+    }
+    // target/<profile>/build/dinv-build-*/out → target/static
+    let target_root = out.ancestors().nth(4).map(Path::to_path_buf).unwrap_or_else(|| workspace.join("target"));
+    let static_dir = target_root.join("static");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args(["build", "--release", "--locked", "-p", "dinv-launcher", "-p", "dinv-init", "-p", "dinv-guest", "--bins", "--target", arch.target])
+        .arg("--target-dir")
+        .arg(&static_dir)
+        .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    for (k, _) in env::vars() {
+        if k == "CARGO_ENCODED_RUSTFLAGS" || k == "CARGO_TARGET_DIR" || k.starts_with("CARGO_BUILD_") || k == "RUSTC_WRAPPER" || k == "RUSTC_WORKSPACE_WRAPPER" {
+            cmd.env_remove(&k);
+        }
+    }
+    for (k, v) in arch.cross {
+        if env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+    let status = cmd.status().expect("running cargo for the static binaries");
+    if !status.success() {
+        let hint = if arch.needs.is_empty() { String::new() } else { format!("; it needs {}", arch.needs) };
+        panic!("building the static {} binaries ({}) failed{hint}; or set {} to prebuilt ones", arch.module, arch.target, arch.prebuilt_env);
+    }
+    static_dir.join(arch.target).join("release")
+}
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
@@ -22,39 +88,19 @@ fn main() {
         println!("cargo:rerun-if-changed={}", dir.join("src").display());
         println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
     }
-    println!("cargo:rerun-if-env-changed=DINV_STATIC_BIN_DIR");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-
-    let dir = match env::var_os("DINV_STATIC_BIN_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            // target/<profile>/build/dinv-build-*/out → target/static
-            let target_root = out.ancestors().nth(4).map(Path::to_path_buf).unwrap_or_else(|| workspace.join("target"));
-            let static_dir = target_root.join("static");
-            let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut cmd = Command::new(cargo);
-            cmd.current_dir(&workspace)
-                .args(["build", "--release", "--locked", "-p", "dinv-launcher", "-p", "dinv-init", "-p", "dinv-guest", "--bins", "--target", "x86_64-unknown-linux-gnu"])
-                .arg("--target-dir")
-                .arg(&static_dir)
-                .env("RUSTFLAGS", "-C target-feature=+crt-static");
-            for (k, _) in env::vars() {
-                if k == "CARGO_ENCODED_RUSTFLAGS" || k == "CARGO_TARGET_DIR" || k.starts_with("CARGO_BUILD_") || k == "RUSTC_WRAPPER" || k == "RUSTC_WORKSPACE_WRAPPER" {
-                    cmd.env_remove(&k);
-                }
-            }
-            let status = cmd.status().expect("running cargo for the static binaries");
-            assert!(status.success(), "building the static launcher binaries failed");
-            static_dir.join("x86_64-unknown-linux-gnu/release")
-        }
-    };
     let mut src = String::from("// Generated by build.rs.\n");
-    for b in BINS {
-        let p = dir.join(b);
-        assert!(p.is_file(), "{} is missing", p.display());
-        println!("cargo:rerun-if-changed={}", p.display());
-        let konst = b.to_uppercase().replace('-', "_");
-        src.push_str(&format!("pub const {konst}: &[u8] = include_bytes!({:?});\n", p.display().to_string()));
+    for arch in ARCHES {
+        let dir = static_bins(&workspace, &out, arch);
+        src.push_str(&format!("pub mod {} {{\n", arch.module));
+        for b in BINS {
+            let p = dir.join(b);
+            assert!(p.is_file(), "{} is missing", p.display());
+            println!("cargo:rerun-if-changed={}", p.display());
+            let konst = b.to_uppercase().replace('-', "_");
+            src.push_str(&format!("    pub const {konst}: &[u8] = include_bytes!({:?});\n", p.display().to_string()));
+        }
+        src.push_str("}\n");
     }
     std::fs::write(out.join("static_bins.rs"), src).unwrap();
     embed_recipe_files(&workspace, &out);

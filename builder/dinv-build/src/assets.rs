@@ -1,5 +1,5 @@
 //! Binaries embedded at build time (see build.rs): they go into the guest
-//! and the image. All are static x86_64 executables.
+//! and the image. All are static executables, for x86_64 and aarch64.
 
 mod bins {
     include!(concat!(env!("OUT_DIR"), "/static_bins.rs"));
@@ -7,25 +7,43 @@ mod bins {
 
 /// The container entrypoint that boots the microVM.
 pub fn launcher() -> &'static [u8] {
-    bins::DINV_LAUNCHER
+    bins::x86_64::DINV_LAUNCHER
 }
 
 /// The initramfs `/init`.
 pub fn initramfs_init() -> &'static [u8] {
-    bins::DINV_INIT
+    bins::x86_64::DINV_INIT
 }
 
 /// The guest helper (`setup`, `post`, `init`), installed as `/usr/sbin/dinv-guest`.
 pub fn guest() -> &'static [u8] {
-    bins::DINV_GUEST
+    bins::x86_64::DINV_GUEST
+}
+
+/// The same three binaries for arm64 guests and images: launcher, init, guest.
+pub fn aarch64() -> [&'static [u8]; 3] {
+    [bins::aarch64::DINV_LAUNCHER, bins::aarch64::DINV_INIT, bins::aarch64::DINV_GUEST]
 }
 
 #[cfg(test)]
 mod tests {
+    /// ELF e_machine of x86-64 and AArch64.
+    const EM_X86_64: u16 = 62;
+    const EM_AARCH64: u16 = 183;
+
     #[test]
     fn embedded_binaries_are_static_elf_executables() {
-        for (name, b) in [("launcher", super::launcher()), ("init", super::initramfs_init()), ("guest", super::guest())] {
+        let [l, i, g] = super::aarch64();
+        for (name, b, machine) in [
+            ("launcher", super::launcher(), EM_X86_64),
+            ("init", super::initramfs_init(), EM_X86_64),
+            ("guest", super::guest(), EM_X86_64),
+            ("aarch64 launcher", l, EM_AARCH64),
+            ("aarch64 init", i, EM_AARCH64),
+            ("aarch64 guest", g, EM_AARCH64),
+        ] {
             assert_eq!(&b[..4], b"\x7fELF", "{name}");
+            assert_eq!(u16::from_le_bytes([b[18], b[19]]), machine, "{name}: e_machine");
             // No PT_INTERP program header: statically linked.
             let phoff = u64::from_le_bytes(b[32..40].try_into().unwrap()) as usize;
             let phentsize = u16::from_le_bytes(b[54..56].try_into().unwrap()) as usize;

@@ -27,7 +27,15 @@ pub const ROOTFS_PATH: &str = "/usr/share/dinv/rootfs.ext4";
 /// Kernel arguments every DinV guest needs (and the launcher's default
 /// command line): the serial console, and the root disk found by serial.
 pub fn base_append() -> String {
-    format!("console=ttyS0 {} rw quiet", root_by_serial_arg())
+    append_for("x86_64")
+}
+
+/// [`base_append`] for a guest of `arch` (Rust's `target_arch`): the
+/// serial console is the 8250 UART (`ttyS0`) on x86_64 and the PL011
+/// (`ttyAMA0`) on arm64's `virt` machine.
+pub fn append_for(arch: &str) -> String {
+    let console = if arch == "aarch64" { "ttyAMA0" } else { "ttyS0" };
+    format!("console={console} {} rw quiet", root_by_serial_arg())
 }
 
 /// The launcher.json schema (unknown keys are refused to catch typos).
@@ -87,6 +95,7 @@ mod tests {
     #[test]
     fn append_names_the_root_serial() {
         assert_eq!(base_append(), "console=ttyS0 root=SERIAL=dinv-root rw quiet");
+        assert_eq!(append_for("aarch64"), "console=ttyAMA0 root=SERIAL=dinv-root rw quiet");
         assert!(LauncherConfig::parse(br#"{"kernal":"/k"}"#).unwrap_err().contains("kernal"));
     }
 }

@@ -32,6 +32,8 @@ pub enum Machine {
     Microvm,
     /// `-M q35` with virtio PCI devices.
     Q35,
+    /// `-M virt` (arm64) with its virtio-mmio transports.
+    Virt,
 }
 
 impl Machine {
@@ -40,7 +42,24 @@ impl Machine {
         match self {
             Machine::Microvm => "microvm",
             Machine::Q35 => "q35",
+            Machine::Virt => "virt",
         }
+    }
+
+    /// The machine an image for `arch` (Rust's `target_arch`) boots when
+    /// DINV_MACHINE is unset.
+    pub fn default_for(arch: &str) -> Machine {
+        if arch == "aarch64" {
+            Machine::Virt
+        } else {
+            Machine::Microvm
+        }
+    }
+
+    /// Whether `arch` (Rust's `target_arch`) has this machine: QEMU's
+    /// x86_64 system emulator has microvm and q35, the aarch64 one virt.
+    pub fn runs_on(self, arch: &str) -> bool {
+        (self == Machine::Virt) == (arch == "aarch64")
     }
 }
 
@@ -194,7 +213,7 @@ pub const SETTINGS: &[Setting] = &[
         original: true,
         doc: "dockerd's shutdown timeout in the guest (seconds); must be below the stop timeout.",
     },
-    Setting { var: MACHINE, recipe_key: Some("vm.machine"), fw_cfg: None, kind: Kind::Choice(&["microvm", "q35"]), default: "microvm", original: true, doc: "QEMU machine: `microvm` (virtio-mmio) or `q35` (PCI)." },
+    Setting { var: MACHINE, recipe_key: Some("vm.machine"), fw_cfg: None, kind: Kind::Choice(&["microvm", "q35", "virt"]), default: "microvm", original: true, doc: "QEMU machine: `microvm` (virtio-mmio) or `q35` (PCI) on x86_64; `virt` (virtio-mmio), the only one and the default, on arm64." },
     Setting {
         var: STOP_TIMEOUT,
         recipe_key: Some("vm.stop_timeout"),

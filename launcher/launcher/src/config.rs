@@ -71,8 +71,9 @@ pub fn resolve(cfg: &LauncherConfig, path: &Path, env: &dyn Fn(&str) -> Option<S
         kernel: required("DINV_KERNEL", "kernel", &cfg.kernel)?,
         initrd: pick("DINV_INITRD", &cfg.initrd),
         rootfs: required("DINV_ROOTFS", "rootfs", &cfg.rootfs)?,
-        qemu: pick("DINV_QEMU", &cfg.qemu).unwrap_or_else(|| "qemu-system-x86_64".into()),
-        append: cfg.append.clone().unwrap_or_else(dinv_contract::launcher::base_append),
+        // This binary's own architecture: qemu-system-x86_64 or qemu-system-aarch64.
+        qemu: pick("DINV_QEMU", &cfg.qemu).unwrap_or_else(|| format!("qemu-system-{}", std::env::consts::ARCH).into()),
+        append: cfg.append.clone().unwrap_or_else(|| dinv_contract::launcher::append_for(std::env::consts::ARCH)),
         docker_disk: cfg.docker_disk.clone().unwrap_or_else(|| "/docker/docker.img".into()),
         volume_disk: cfg.volume_disk.clone().unwrap_or_else(|| "/volume/volume.img".into()),
         run_dir: pick("DINV_RUN_DIR", &cfg.run_dir).unwrap_or_else(|| "/run/dinv".into()),

@@ -266,9 +266,8 @@ impl HostInfo {
     }
 }
 
-/// Steps 1-4: the system and VM file descriptors and what KVM reports.
-/// Failures here are failures QEMU's KVM set-up shares.
-fn open_vm(dev: &str) -> Result<(Fd, Fd, HostInfo), String> {
+/// Steps 1-2 on every architecture: the device, its API version, a VM.
+fn open_kvm(dev: &str) -> Result<(Fd, Fd), String> {
     let path = CString::new(dev).map_err(|_| format!("{dev}: bad path"))?;
     // SAFETY: open on a NUL-terminated path.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
@@ -281,6 +280,13 @@ fn open_vm(dev: &str) -> Result<(Fd, Fd, HostInfo), String> {
         return Err(format!("{dev}: KVM API version {version}, need {KVM_API_VERSION}"));
     }
     let vm = Fd(ioctl(&kvm, KVM_CREATE_VM, 0).map_err(|e| format!("{dev}: cannot create a VM: {e}"))?);
+    Ok((kvm, vm))
+}
+
+/// Steps 1-4: the system and VM file descriptors and what KVM reports.
+/// Failures here are failures QEMU's KVM set-up shares.
+fn open_vm(dev: &str) -> Result<(Fd, Fd, HostInfo), String> {
+    let (kvm, vm) = open_kvm(dev)?;
     let msrs = msr_list(&kvm, KVM_GET_MSR_INDEX_LIST).map_err(|e| format!("{dev}: KVM_GET_MSR_INDEX_LIST: {e}"))?;
     let mut feature_msrs = Vec::new();
     if ioctl(&kvm, KVM_CHECK_EXTENSION, KVM_CAP_GET_MSR_FEATURES).unwrap_or(0) > 0 {
@@ -300,8 +306,29 @@ fn open_vm(dev: &str) -> Result<(Fd, Fd, HostInfo), String> {
     Ok((kvm, vm, HostInfo { msrs, feature_msrs, cpuid }))
 }
 
-/// Runs the probe against `dev` (normally /dev/kvm).
+/// Runs the probe against `dev` (normally /dev/kvm): the MSR replay on
+/// x86_64, where QEMU can fail like that; elsewhere (arm64) what every
+/// QEMU KVM start shares: the device, a VM and a vCPU.
 pub fn probe(dev: &str) -> Probe {
+    if cfg!(target_arch = "x86_64") {
+        probe_x86(dev)
+    } else {
+        probe_vcpu(dev)
+    }
+}
+
+fn probe_vcpu(dev: &str) -> Probe {
+    let (_kvm, vm) = match open_kvm(dev) {
+        Ok(x) => x,
+        Err(why) => return Probe::Unavailable(why),
+    };
+    match ioctl(&vm, KVM_CREATE_VCPU, 0) {
+        Ok(_) => Probe::Works,
+        Err(e) => Probe::Unavailable(format!("{dev}: cannot create a vCPU: {e}")),
+    }
+}
+
+fn probe_x86(dev: &str) -> Probe {
     let (_kvm, vm, host) = match open_vm(dev) {
         Ok(x) => x,
         Err(why) => return Probe::Unavailable(why),

@@ -80,16 +80,17 @@ pub fn tsc_khz(cpuinfo: &str) -> Option<u64> {
 /// The full QEMU argument list (without the program name).
 pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
     let dev = |name: &str| match s.machine {
-        Machine::Microvm => format!("{name}-device"),
+        Machine::Microvm | Machine::Virt => format!("{name}-device"),
         Machine::Q35 => format!("{name}-pci"),
     };
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|x| x.to_string()));
-    let machine = match s.machine {
-        Machine::Microvm => "microvm",
-        Machine::Q35 => "q35",
-    };
-    push(&["-M", machine]);
+    match s.machine {
+        // GICv3 hosts (Graviton, Ampere) have no GICv2 for KVM to give the
+        // guest, and virt's default is v2: take the best the accelerator has.
+        Machine::Virt => push(&["-M", "virt,gic-version=max"]),
+        m => push(&["-M", m.as_str()]),
+    }
     match accel {
         Accel::Kvm => push(&["-accel", "kvm", "-cpu", "host"]),
         Accel::Tcg => push(&["-accel", "tcg", "-cpu", "max"]),
@@ -269,6 +270,16 @@ mod tests {
         assert_eq!(append.contains("tsc_early_khz="), expect_tsc, "{append}");
         let kvm = qemu_args(&settings(Machine::Microvm), &paths(), Accel::Kvm);
         assert!(!kvm[kvm.iter().position(|a| a == "-append").unwrap() + 1].contains("tsc_early_khz"));
+    }
+
+    #[test]
+    fn virt_takes_the_hosts_gic_and_mmio_devices() {
+        for (accel, cpu) in [(Accel::Kvm, "host"), (Accel::Tcg, "max")] {
+            let got = qemu_args(&settings(Machine::Virt), &paths(), accel);
+            assert_eq!(got[..6], ["-M", "virt,gic-version=max", "-accel", accel.name(), "-cpu", cpu]);
+            assert!(got.iter().all(|a| !a.contains("tsc_early_khz") && !a.contains("-pci")), "{got:?}");
+            assert!(got.iter().any(|a| a == "virtio-blk-device,drive=root,serial=dinv-root"), "{got:?}");
+        }
     }
 
     #[test]

@@ -120,10 +120,17 @@ impl Settings {
         };
         let (sock_uid, sock_gid) = (id(table::SOCK_UID)?, id(table::SOCK_GID)?);
         let shutdown_timeout = seconds(read(table::SHUTDOWN_TIMEOUT)?).as_secs() as u32;
-        let machine = match read(table::MACHINE)? {
-            Value::Choice("q35") => Machine::Q35,
+        let arch = std::env::consts::ARCH;
+        let machine = match (read(table::MACHINE)?, get(table::MACHINE).filter(|v| !v.is_empty())) {
+            (_, None) => Machine::default_for(arch),
+            (Value::Choice("q35"), _) => Machine::Q35,
+            (Value::Choice("virt"), _) => Machine::Virt,
             _ => Machine::Microvm,
         };
+        if !machine.runs_on(arch) {
+            let have = if arch == "aarch64" { "virt" } else { "microvm or q35" };
+            return Err(LauncherError::Setting { var: table::MACHINE, value: machine.as_str().into(), why: format!("this image is {arch}, whose QEMU has {have}") });
+        }
         let stop_timeout = seconds(read(table::STOP_TIMEOUT)?);
         let ready_timeout = seconds(read(table::READY_TIMEOUT)?);
         let kvm_watchdog = seconds(read(table::KVM_WATCHDOG)?);

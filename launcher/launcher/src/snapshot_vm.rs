@@ -79,7 +79,7 @@ fn path(p: &std::path::Path) -> String {
 /// The QEMU arguments (without the program name) of a snapshot VM.
 pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
     let dev = |name: &str| match p.machine {
-        Machine::Microvm => format!("{name}-device"),
+        Machine::Microvm | Machine::Virt => format!("{name}-device"),
         Machine::Q35 => format!("{name}-pci"),
     };
     let mut a: Vec<String> = Vec::new();

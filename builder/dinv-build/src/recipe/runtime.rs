@@ -54,7 +54,13 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
         let s = SETTINGS.iter().find(|s| s.var == *var).expect("from the table");
         s.parse(value).map_err(|e| at_key(l, e))?;
     }
-    check_relations(&|k| defaults.iter().find(|(v, _)| *v == k).map(|(_, x)| x.clone())).map_err(|e| at_key(l, e))
+    check_relations(&|k| defaults.iter().find(|(v, _)| *v == k).map(|(_, x)| x.clone())).map_err(|e| at_key(l, e))?;
+    // The images are x86_64: their launcher refuses arm64's machine.
+    let machine = l.recipe.vm.machine;
+    if !machine.runs_on("x86_64") {
+        return Err(l.error("vm.machine", format!("{:?} is the arm64 machine; an x86_64 image boots microvm or q35", machine.as_str())));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

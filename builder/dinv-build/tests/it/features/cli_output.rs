@@ -103,6 +103,7 @@ fn check_refuses_what_build_or_the_launcher_would() {
         ("[vm]\nmemory = \"100M\"\n", "vm.memory", "from 128M"),
         ("[vm]\ncpus = 300\n", "vm.cpus", "from 1 to 255"),
         ("[vm]\ncpus = 0\n", "vm.cpus", "from 1 to 255"),
+        ("[vm]\nmachine = \"virt\"\n", "vm.machine", "\"virt\" is the arm64 machine; an x86_64 image boots microvm or q35"),
         ("[vm]\ndocker_disk_size = \"1M\"\n", "vm.docker_disk_size", "DINV_DOCKER_SIZE"),
         ("[docker]\nshutdown_timeout = 4000\n\n[vm]\nstop_timeout = 5000\n", "docker.shutdown_timeout", "from 0 to 3600"),
         ("[docker]\nshutdown_timeout = 30\n", "docker.shutdown_timeout", "below DINV_STOP_TIMEOUT"),

@@ -1,5 +1,6 @@
 //! What users do with recipes and outputs.
 
+mod arm64_launcher;
 mod attestations;
 mod cli_output;
 mod customise;
