@@ -63,6 +63,12 @@ fn run(what: &str, cmd: &mut Command) {
 /// `dir/tiny.tar`: a rootfs with Debian's static busybox and a few applet
 /// links, made once (fetched with `apt-get download busybox-static`).
 pub fn tiny_rootfs_tar(dir: &Path) -> PathBuf {
+    tiny_rootfs_tar_with(dir, Command::new("apt-get"))
+}
+
+/// [`tiny_rootfs_tar`] with busybox-static from `apt_get` (e.g. a private
+/// apt of another architecture: its `Apt::command`).
+pub fn tiny_rootfs_tar_with(dir: &Path, mut apt_get: Command) -> PathBuf {
     let tar = dir.join("tiny.tar");
     if tar.is_file() {
         return tar;
@@ -70,7 +76,7 @@ pub fn tiny_rootfs_tar(dir: &Path) -> PathBuf {
     let dl = dir.join("busybox-dl");
     let _ = fs::remove_dir_all(&dl);
     fs::create_dir_all(&dl).unwrap();
-    run("apt-get download busybox-static", Command::new("apt-get").args(["download", "-q", "-o", "Debug::NoLocking=1", "busybox-static"]).current_dir(&dl));
+    run("apt-get download busybox-static", apt_get.args(["download", "-q", "-o", "Debug::NoLocking=1", "busybox-static"]).current_dir(&dl));
     let deb = fs::read_dir(&dl).unwrap().next().unwrap().unwrap().path();
     let x = dir.join("busybox-x");
     run("dpkg-deb -x", Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&x));

@@ -89,6 +89,8 @@ pub fn host_archives() -> (String, String) {
 pub struct Apt {
     pub dir: PathBuf,
     pub suites: Vec<(String, Archive)>,
+    /// Debian's name of the architecture (`amd64`, `arm64`).
+    pub arch: String,
 }
 
 impl Apt {
@@ -97,7 +99,13 @@ impl Apt {
     /// refresh of unchanged lists costs little). Runs serialised by a lock
     /// file: test binaries may share the directory.
     pub fn at(dir: &Path, suites: &[(String, Archive)]) -> Apt {
-        let apt = Apt { dir: dir.to_path_buf(), suites: suites.to_vec() };
+        Apt::for_arch(dir, suites, "amd64")
+    }
+
+    /// [`Apt::at`] for another architecture's packages (`arm64`): a state
+    /// of its own, since apt's lists are per architecture.
+    pub fn for_arch(dir: &Path, suites: &[(String, Archive)], arch: &str) -> Apt {
+        let apt = Apt { dir: dir.to_path_buf(), suites: suites.to_vec(), arch: arch.to_string() };
         for d in ["state/lists/partial", "cache/archives/partial", "etc/sources.list.d", "etc/preferences.d", "etc/apt.conf.d"] {
             fs::create_dir_all(dir.join(d)).unwrap();
         }
@@ -142,10 +150,10 @@ impl Apt {
         fs::read(self.find_list(&format!("_dists_{suite}_InRelease")).unwrap()).unwrap()
     }
 
-    /// A suite's `main/binary-amd64/Packages`, decompressed (its SHA256 is
+    /// A suite's `main/binary-<arch>/Packages`, decompressed (its SHA256 is
     /// the one the InRelease lists).
     pub fn packages(&self, suite: &str) -> Vec<u8> {
-        let base = format!("_dists_{suite}_main_binary-amd64_Packages");
+        let base = format!("_dists_{suite}_main_binary-{}_Packages", self.arch);
         if let Some(p) = self.find_list(&format!("{base}.lz4")) {
             return crate::debian_mirror::lz4_frames(&p);
         }
@@ -165,8 +173,8 @@ impl Apt {
             format!("Dir::Etc::SourceParts={d}/etc/sources.list.d"),
             format!("Dir::Etc::Preferences={d}/etc/preferences"),
             format!("Dir::Etc::PreferencesParts={d}/etc/preferences.d"),
-            "APT::Architecture=amd64".into(),
-            "APT::Architectures=amd64".into(),
+            format!("APT::Architecture={}", self.arch),
+            format!("APT::Architectures={}", self.arch),
             "APT::Install-Recommends=false".into(),
             "APT::Install-Suggests=false".into(),
             "Acquire::Languages=none".into(),

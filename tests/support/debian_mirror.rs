@@ -67,26 +67,32 @@ impl Mirror {
     pub fn at(root: &Path) -> Mirror {
         let in_release = fs::read(apt_list("_dists_bookworm_InRelease")).unwrap();
         let packages = lz4_frames(&apt_list("_dists_bookworm_main_binary-amd64_Packages.lz4"));
-        Mirror::from_suites(root, vec![("bookworm".into(), Archive::Main, in_release, packages)], None)
+        Mirror::from_suites(root, vec![("bookworm".into(), Archive::Main, in_release, packages)], None, "amd64")
     }
 
     /// A mirror of several suites of the real archive (e.g.
     /// [`release_suites`]`("trixie")`), read through a private apt whose
     /// state is kept in `apt_dir`; packages come from that apt too.
     pub fn of_suites(root: &Path, apt_dir: &Path, suites: &[(String, Archive)]) -> Mirror {
-        let apt = Apt::at(apt_dir, suites);
-        let data = suites.iter().map(|(s, a)| (s.clone(), *a, apt.in_release(s), apt.packages(s))).collect();
-        Mirror::from_suites(root, data, Some(apt))
+        Mirror::of_suites_for(root, apt_dir, suites, "amd64")
     }
 
-    fn from_suites(root: &Path, suites: Vec<(String, Archive, Vec<u8>, Vec<u8>)>, apt: Option<Apt>) -> Mirror {
+    /// [`Mirror::of_suites`] of another architecture (`arm64`).
+    pub fn of_suites_for(root: &Path, apt_dir: &Path, suites: &[(String, Archive)], arch: &str) -> Mirror {
+        let apt = Apt::for_arch(apt_dir, suites, arch);
+        let data = suites.iter().map(|(s, a)| (s.clone(), *a, apt.in_release(s), apt.packages(s))).collect();
+        Mirror::from_suites(root, data, Some(apt), arch)
+    }
+
+    fn from_suites(root: &Path, suites: Vec<(String, Archive, Vec<u8>, Vec<u8>)>, apt: Option<Apt>, arch: &str) -> Mirror {
         let mut filenames: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         let mut archives: BTreeMap<(String, String), Vec<(Archive, String)>> = BTreeMap::new();
         for (suite, archive, in_release, packages) in suites {
             let dists = root.join(archive.dir()).join("dists").join(&suite);
-            fs::create_dir_all(dists.join("main/binary-amd64")).unwrap();
+            let binary = format!("main/binary-{arch}");
+            fs::create_dir_all(dists.join(&binary)).unwrap();
             write_if_changed(&dists.join("InRelease"), &in_release);
-            write_if_changed(&dists.join("main/binary-amd64/Packages"), &packages);
+            write_if_changed(&dists.join(&binary).join("Packages"), &packages);
             for para in String::from_utf8_lossy(&packages).split("\n\n") {
                 let get = |f: &str| para.lines().find_map(|l| l.strip_prefix(&format!("{f}: ")[..]).map(str::to_string));
                 if let (Some(n), Some(v), Some(f)) = (get("Package"), get("Version"), get("Filename")) {
@@ -100,6 +106,11 @@ impl Mirror {
         }
         let port = serve(root.to_path_buf());
         Mirror { root: root.to_path_buf(), port, filenames, archives, apt, _dir: None }
+    }
+
+    /// The private apt the mirror is filled through, if any.
+    pub fn apt(&self) -> Option<&Apt> {
+        self.apt.as_ref()
     }
 
     /// The main archive's URL (`--debian-mirror`); the security archive is
@@ -188,7 +199,16 @@ fn write_if_changed(path: &Path, bytes: &[u8]) {
 /// (target/tmp): trixie's is the end-to-end test's, bookworm's the suites
 /// test's, so a benchmark reuses what the tests downloaded.
 pub fn release_mirror(tmp: &Path, codename: &str) -> Mirror {
+    release_mirror_for(tmp, codename, "amd64")
+}
+
+/// [`release_mirror`] of another architecture (`arm64`): its own mirror
+/// and apt state, `…-arm64` beside the amd64 ones.
+pub fn release_mirror_for(tmp: &Path, codename: &str, arch: &str) -> Mirror {
     let suites = release_suites(codename);
+    if arch != "amd64" {
+        return Mirror::of_suites_for(&tmp.join(format!("debian-{arch}/{codename}-mirror")), &tmp.join(format!("apt-{codename}-{arch}")), &suites, arch);
+    }
     match codename {
         "trixie" => Mirror::of_suites(&tmp.join("e2e-debian/mirror"), &tmp.join("e2e-debian/apt"), &suites),
         _ => Mirror::of_suites(&tmp.join(format!("debian-suites/{codename}-mirror")), &tmp.join(format!("apt-{codename}")), &suites),

@@ -25,6 +25,14 @@ pub fn aarch64() -> [&'static [u8]; 3] {
     [bins::aarch64::DINV_LAUNCHER, bins::aarch64::DINV_INIT, bins::aarch64::DINV_GUEST]
 }
 
+/// The three binaries (launcher, init, guest) of an image for `arch`.
+pub fn for_arch(arch: crate::recipe::Arch) -> [&'static [u8]; 3] {
+    match arch {
+        crate::recipe::Arch::X86_64 => [launcher(), initramfs_init(), guest()],
+        crate::recipe::Arch::Aarch64 => aarch64(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// ELF e_machine of x86-64 and AArch64.

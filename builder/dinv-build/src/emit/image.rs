@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dinv_contract::launcher::{base_append, LauncherConfig, DEFAULT_CONFIG_PATH as LAUNCHER_CONFIG_PATH, INITRAMFS_PATH, KERNEL_PATH, LAUNCHER_PATH, PVH_KERNEL_PATH, ROOTFS_PATH};
+use dinv_contract::launcher::{append_for, LauncherConfig, DEFAULT_CONFIG_PATH as LAUNCHER_CONFIG_PATH, INITRAMFS_PATH, KERNEL_PATH, LAUNCHER_PATH, PVH_KERNEL_PATH, ROOTFS_PATH};
 use dinv_fstree::{BackingFile, Content, Meta, Node, NodeKind, Replace, Tree, TreePath};
 use dinv_image::{rfc3339, write_docker_archive, write_oci_layout, Healthcheck, ImageDigests, ImageSpec, LayerCompression, LayerOptions};
 use super::context::Emit;
@@ -161,6 +161,7 @@ pub fn build_image(inputs: &ImageInputs, out_dir: &Path) -> Result<ImageOutputs>
 pub fn image_spec(inputs: &ImageInputs) -> ImageSpec {
     let r = &inputs.recipe.recipe;
     let mut spec = ImageSpec::new(&r.image.name, &r.image.tag, inputs.epoch);
+    spec.architecture = r.arch().oci().into();
     spec.entrypoint = vec![LAUNCHER_PATH.into()];
     spec.cmd = r.image.cmd.clone();
     spec.env = vec![format!("PATH={IMAGE_PATH_ENV}"), "DOCKER_HOST=tcp://127.0.0.1:2375".into()];
@@ -210,7 +211,7 @@ fn labels(inputs: &ImageInputs) -> BTreeMap<String, String> {
 /// change there breaks this build rather than the image at run time.
 pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
     let r = &inputs.recipe.recipe;
-    let mut append = base_append();
+    let mut append = append_for(r.arch().rust());
     if let Some(extra) = r.kernel.cmdline.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         append.push(' ');
         append.push_str(extra);
@@ -221,7 +222,7 @@ pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
         initrd: inputs.initramfs.map(|_| INITRAMFS_PATH.into()),
         rootfs: Some(ROOTFS_PATH.into()),
         // None: the launcher looks QEMU up in PATH.
-        qemu: find_qemu(inputs.runtime).map(PathBuf::from),
+        qemu: find_qemu(inputs.runtime, r.arch()).map(PathBuf::from),
         append: Some(append),
         defaults: defaults.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         ..LauncherConfig::default()
@@ -237,11 +238,12 @@ fn kernel_path(inputs: &ImageInputs) -> &'static str {
     }
 }
 
-/// Where the runtime tree has `qemu-system-x86_64`, as an absolute path.
-pub fn find_qemu(runtime: &Tree) -> Option<String> {
-    ["usr/bin/qemu-system-x86_64", "bin/qemu-system-x86_64"]
+/// Where the runtime tree has `qemu-system-<arch>` (x86_64, aarch64), as
+/// an absolute path.
+pub fn find_qemu(runtime: &Tree, arch: crate::recipe::Arch) -> Option<String> {
+    ["usr/bin", "bin"]
         .into_iter()
-        .map(TreePath::new)
+        .map(|dir| TreePath::new(&format!("{dir}/qemu-system-{}", arch.rust())))
         .find(|p| runtime.get(p).map(|n| !n.is_dir()).unwrap_or(false))
         .map(|p| p.absolute())
 }
@@ -265,7 +267,7 @@ pub fn dinv_layer_tree(inputs: &ImageInputs) -> Result<Tree> {
     for dir in ["usr/share/dinv", "etc/dinv", "run/dinv", "docker", "volume"] {
         t.mkdir_p(&TreePath::new(dir), Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
     }
-    t.write_file(&tree_path(LAUNCHER_PATH), crate::assets::launcher(), Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
+    t.write_file(&tree_path(LAUNCHER_PATH), crate::assets::for_arch(inputs.recipe.recipe.arch())[0], Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
     let mut files = vec![(kernel_path(inputs), inputs.vmlinuz), (ROOTFS_PATH, inputs.rootfs)];
     if let Some(i) = inputs.initramfs {
         files.push((INITRAMFS_PATH, i));

@@ -12,7 +12,7 @@ use super::context::Emit;
 use super::outputs::{KernelOutputs, KernelSummary};
 use crate::error::Stage;
 use crate::configure::KernelPlan;
-use crate::recipe::{InitramfsCompression, KernelBoot};
+use crate::recipe::{Arch, InitramfsCompression, KernelBoot};
 use crate::{assets, Error, Result};
 
 /// File names of the kernel outputs in the output directory.
@@ -24,11 +24,24 @@ pub const INITRAMFS: &str = "initramfs";
 pub fn emit(e: &mut Emit) -> Result<()> {
     let Some(k) = e.kernel_plan else { return Ok(()) };
     let vmlinuz = e.out.join(VMLINUZ);
-    let mut f = fs::File::create(&vmlinuz).map_err(Error::io(&vmlinuz))?;
-    std::io::copy(&mut k.plan.vmlinuz.reader(), &mut f).map_err(Error::io(&vmlinuz))?;
-    let vmlinux = pvh(e, k)?;
+    let arm64 = e.recipe.recipe.arch() == Arch::Aarch64;
+    if arm64 {
+        let image = arm64_image(k)?;
+        fs::write(&vmlinuz, image).map_err(Error::io(&vmlinuz))?;
+    } else {
+        let mut f = fs::File::create(&vmlinuz).map_err(Error::io(&vmlinuz))?;
+        std::io::copy(&mut k.plan.vmlinuz.reader(), &mut f).map_err(Error::io(&vmlinuz))?;
+    }
+    let vmlinux = if arm64 {
+        if e.recipe.recipe.kernel.boot == KernelBoot::Pvh {
+            return Err(Error::from(e.recipe.error("kernel.boot", "\"pvh\" is how x86_64 guests boot; an arm64 guest boots its kernel Image")));
+        }
+        None
+    } else {
+        pvh(e, k)?
+    };
     let config = InitramfsConfig { root: format!("SERIAL={ROOT_SERIAL}"), ..InitramfsConfig::default() };
-    let gz = k.plan.initramfs(Content::from_bytes(assets::initramfs_init()), config, e.epoch).map_err(|err| Error::stage(Stage::Kernel, err))?;
+    let gz = k.plan.initramfs(Content::from_bytes(assets::for_arch(e.recipe.recipe.arch())[1]), config, e.epoch).map_err(|err| Error::stage(Stage::Kernel, err))?;
     let initramfs = e.out.join(INITRAMFS);
     // dinv-kernel always gzips; `none` stores the plain cpio.
     let bytes = match e.recipe.recipe.kernel.initramfs_compression {
@@ -45,10 +58,34 @@ pub fn emit(e: &mut Emit) -> Result<()> {
         release: k.plan.release.clone(),
         initramfs_modules: k.plan.initramfs_modules.clone(),
         guest_modules: k.plan.guest_modules.clone(),
-        boot: if vmlinux.is_some() { "pvh" } else { "bzimage" }.to_string(),
+        boot: if arm64 {
+            "image"
+        } else if vmlinux.is_some() {
+            "pvh"
+        } else {
+            "bzimage"
+        }
+        .to_string(),
     };
     e.kernel = Some(KernelOutputs { vmlinuz, vmlinux, initramfs, summary });
     Ok(())
+}
+
+/// The arm64 kernel as QEMU's `virt` loads it: the `Image` (Debian ships
+/// it plain; gzip-compressed ones are unpacked), checked by its header's
+/// magic (`ARM\x64` at offset 0x38, Documentation/arch/arm64/booting.rst).
+fn arm64_image(k: &KernelPlan) -> Result<Vec<u8>> {
+    let bad = |why: String| Error::stage(Stage::Kernel, format!("{}: {why}", k.package));
+    let mut image = k.plan.vmlinuz.to_vec().map_err(|err| bad(format!("cannot read the kernel image: {err}")))?;
+    if image.starts_with(&[0x1f, 0x8b]) {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(&image[..]).read_to_end(&mut plain).map_err(|err| bad(format!("cannot gunzip the kernel image: {err}")))?;
+        image = plain;
+    }
+    if image.get(0x38..0x3c) != Some(b"ARM\x64") {
+        return Err(bad("the kernel image is not an arm64 Image (no ARM\\x64 magic at 0x38)".into()));
+    }
+    Ok(image)
 }
 
 /// The uncompressed, PVH-bootable `vmlinux` (see [`KernelBoot`]), when the

@@ -26,6 +26,14 @@ const PATH_KEYS: &[&str] = &[
 ];
 
 fn is_path_key(segments: &[String]) -> bool {
+    // A list edit (`fragments = { add = [...] }`) names paths as the list does.
+    let n = segments.len();
+    if n >= 2 && ["add", "remove", "replace"].contains(&segments[n - 2].as_str()) {
+        let plain: Vec<String> = segments[..n - 2].iter().chain(&segments[n - 1..]).cloned().collect();
+        if is_path_key(&plain) {
+            return true;
+        }
+    }
     PATH_KEYS.iter().any(|pat| {
         let p: Vec<&str> = pat.split('.').collect();
         p.len() == segments.len() && p.iter().zip(segments).all(|(a, b)| *a == "*" || a == b)
@@ -505,6 +513,17 @@ mod tests {
         let v = "unknown variant `openrcc`, expected `openrc` or `dinv`";
         assert_eq!(explain_type_error("guest.init", v), ("guest.init".to_string(), "unknown variant `openrcc`, did you mean `openrc`?".to_string()));
         assert_eq!(crate::suggest::edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn list_edits_of_path_lists_are_paths_too() {
+        let segs = |s: &str| s.split('.').map(String::from).collect::<Vec<_>>();
+        assert!(is_path_key(&segs("kernel.fragments.0")));
+        for op in ["add", "remove", "replace"] {
+            assert!(is_path_key(&segs(&format!("kernel.fragments.{op}.1"))), "{op}");
+        }
+        assert!(is_path_key(&segs("sources.debian.keyrings.add.0")));
+        assert!(!is_path_key(&segs("guest.packages.add.0")) && !is_path_key(&segs("kernel.add.0")));
     }
 
     #[test]

@@ -105,6 +105,58 @@ fn default_cmd() -> Vec<String> {
     vec!["docker".into(), "info".into()]
 }
 
+/// The CPU architecture an image is built for: its guest's packages,
+/// kernel and binaries, its QEMU, its image config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    /// The name Rust, apk and the ELF world use (`target_arch`).
+    pub fn rust(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+
+    /// The name OCI (`architecture`, platforms) and Debian use.
+    pub fn oci(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+
+    /// A source's `arch` in apk's or Debian's spelling.
+    pub fn of_source_arch(s: &str) -> Option<Arch> {
+        match s {
+            "x86_64" | "amd64" => Some(Arch::X86_64),
+            "aarch64" | "arm64" => Some(Arch::Aarch64),
+            _ => None,
+        }
+    }
+}
+
+impl Source {
+    /// The source's `arch`, as its recipe spells it.
+    pub fn arch(&self) -> &str {
+        match self {
+            Source::Apk(a) => &a.arch,
+            Source::Deb(d) => &d.arch,
+        }
+    }
+}
+
+impl Recipe {
+    /// The image's architecture: its guest source's (checked at load).
+    pub fn arch(&self) -> Arch {
+        self.sources.get(&self.guest.source).and_then(|s| Arch::of_source_arch(s.arch())).unwrap_or(Arch::X86_64)
+    }
+}
+
 /// `[sources.NAME]`: a package source.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]

@@ -8,7 +8,7 @@ use dinv_contract::settings::{check_relations, SettingError, SETTINGS};
 
 use super::error::RecipeError;
 use super::loaded::LoadedRecipe;
-use super::model::Recipe;
+use super::model::{Arch, Recipe};
 
 /// The recipe's value for a table recipe key, as the launcher reads it
 /// from `launcher.json`. None for a key the table does not have.
@@ -55,10 +55,19 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
         s.parse(value).map_err(|e| at_key(l, e))?;
     }
     check_relations(&|k| defaults.iter().find(|(v, _)| *v == k).map(|(_, x)| x.clone())).map_err(|e| at_key(l, e))?;
-    // The images are x86_64: their launcher refuses arm64's machine.
-    let machine = l.recipe.vm.machine;
-    if !machine.runs_on("x86_64") {
-        return Err(l.error("vm.machine", format!("{:?} is the arm64 machine; an x86_64 image boots microvm or q35", machine.as_str())));
+    // Each architecture's QEMU has its own machines; the image's launcher
+    // refuses the others.
+    let (machine, arch) = (l.recipe.vm.machine, l.recipe.arch());
+    if !machine.runs_on(arch.rust()) {
+        let why = match arch {
+            Arch::X86_64 => format!("{:?} is the arm64 machine; an x86_64 image boots microvm or q35", machine.as_str()),
+            Arch::Aarch64 => format!(
+                "{:?} is an x86_64 machine, and sources.{}.arch makes this an arm64 image: set vm.machine = \"virt\"",
+                machine.as_str(),
+                l.recipe.guest.source
+            ),
+        };
+        return Err(l.error("vm.machine", why));
     }
     Ok(())
 }

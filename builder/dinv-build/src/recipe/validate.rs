@@ -7,7 +7,7 @@ use dinv_fstree::TreePath;
 
 use super::error::RecipeError;
 use super::loaded::LoadedRecipe;
-use super::model::{check_alternative, parse_service, ApkRepository, ApkSource, DebArchive, DebSource, DockerSection, Init, Source};
+use super::model::{check_alternative, parse_service, ApkRepository, ApkSource, Arch, DebArchive, DebSource, DockerSection, Init, Source};
 
 /// Parses `a.b.c.d/len`.
 pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -71,6 +71,22 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
     let r = &l.recipe;
     check_image_name(&r.image.name).map_err(|why| l.error("image.name", format!("{:?} is not a valid image name: {why}", r.image.name)))?;
     check_image_tag(&r.image.tag).map_err(|why| l.error("image.tag", format!("{:?} is not a valid image tag: {why}", r.image.tag)))?;
+    for (name, src) in &r.sources {
+        if Arch::of_source_arch(src.arch()).is_none() {
+            return Err(l.error(&format!("sources.{name}.arch"), format!("{:?}: images are built for x86_64 (apk `x86_64`, Debian `amd64`) and arm64 (`aarch64`, `arm64`)", src.arch())));
+        }
+    }
+    // The runtime layer runs the guest's QEMU on the same machine: one architecture.
+    if let Some(rt) = &r.runtime {
+        if let (Some(g), Some(s)) = (r.sources.get(&r.guest.source), r.sources.get(&rt.source)) {
+            if Arch::of_source_arch(g.arch()) != Arch::of_source_arch(s.arch()) {
+                return Err(l.error(
+                    &format!("sources.{}.arch", rt.source),
+                    format!("{:?}: the runtime source must have the guest source's architecture ({:?}, sources.{}.arch)", s.arch(), g.arch(), r.guest.source),
+                ));
+            }
+        }
+    }
     for (name, src) in &r.sources {
         match src {
             Source::Apk(a) => {

@@ -76,6 +76,15 @@ fn round(s: f64) -> f64 {
 pub fn snapshot(out: &Path, opts: &SnapshotOptions, progress: &Progress, cache_root: Option<PathBuf>) -> Result<SnapshotReport> {
     let started = Instant::now();
     let base = base::read(out)?;
+    // The snapshot boots the image's own QEMU on this machine.
+    let host = crate::recipe::Arch::of_source_arch(std::env::consts::ARCH);
+    let image_arch = base.config["architecture"].as_str().unwrap_or("amd64");
+    if crate::recipe::Arch::of_source_arch(image_arch) != host {
+        return Err(Error::Usage(format!(
+            "{}: the image is for {image_arch}, and a snapshot boots the image's own QEMU: take it on a {image_arch} machine",
+            base.reference
+        )));
+    }
     let dest = opts.dest.clone().unwrap_or_else(|| out.join("snapshot"));
     let mut report = SnapshotReport { out_dir: dest.clone(), skipped: None, base_image: None, image: None, settings: None, sizes: None, seconds: 0.0, steps: Vec::new() };
     if !base.settings.enabled {

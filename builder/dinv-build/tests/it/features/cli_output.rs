@@ -104,6 +104,12 @@ fn check_refuses_what_build_or_the_launcher_would() {
         ("[vm]\ncpus = 300\n", "vm.cpus", "from 1 to 255"),
         ("[vm]\ncpus = 0\n", "vm.cpus", "from 1 to 255"),
         ("[vm]\nmachine = \"virt\"\n", "vm.machine", "\"virt\" is the arm64 machine; an x86_64 image boots microvm or q35"),
+        ("[sources.alpine]\narch = \"riscv64\"\n", "sources.alpine.arch", "\"riscv64\": images are built for x86_64 (apk `x86_64`, Debian `amd64`) and arm64 (`aarch64`, `arm64`)"),
+        (
+            "[sources.arm]\ntype = \"deb\"\nsuites = [\"trixie\"]\narch = \"arm64\"\n\n[runtime]\nsource = \"arm\"\n",
+            "sources.arm.arch",
+            "\"arm64\": the runtime source must have the guest source's architecture (\"x86_64\", sources.alpine.arch)",
+        ),
         ("[vm]\ndocker_disk_size = \"1M\"\n", "vm.docker_disk_size", "DINV_DOCKER_SIZE"),
         ("[docker]\nshutdown_timeout = 4000\n\n[vm]\nstop_timeout = 5000\n", "docker.shutdown_timeout", "from 0 to 3600"),
         ("[docker]\nshutdown_timeout = 30\n", "docker.shutdown_timeout", "below DINV_STOP_TIMEOUT"),
@@ -111,6 +117,11 @@ fn check_refuses_what_build_or_the_launcher_would() {
         ("[snapshot]\nmounts = 17\n", "snapshot.mounts", "at most 16"),
         ("[snapshot]\nquiesce = [\"sync\", \"defrag\"]\n", "snapshot.quiesce[1]", "\"defrag\" is not a quiesce step (known: sync, page-out, drop-caches, warm-api, fstrim, zero-free-memory)"),
     ];
+    // An arm64 guest source with the inherited machine: the error is where
+    // the machine is set, and says what to change.
+    fs::write(dir.path().join("arm.toml"), format!("extends = {:?}\n\n[sources.alpine]\narch = \"aarch64\"\n", parent.display().to_string())).unwrap();
+    let t = text(&cli(dir.path()).run(&["check", "arm.toml"]));
+    assert!(t.contains("default.toml:") && t.contains(": vm.machine: \"microvm\" is an x86_64 machine, and sources.alpine.arch makes this an arm64 image: set vm.machine = \"virt\""), "{t}");
     for (body, key, why) in cases {
         let r = dir.path().join("recipe.toml");
         fs::write(&r, format!("extends = {:?}\n\n{body}", parent.display().to_string())).unwrap();
