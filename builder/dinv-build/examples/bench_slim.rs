@@ -244,7 +244,7 @@ fn docker_run_boots(image_tar: &Path) {
     let mut readies = Vec::new();
     for i in 1..=BOOTS {
         eprintln!("bench: docker run {i}/{BOOTS}");
-        let _ = docker(&["rm", "-f", NAME]);
+        let _ = docker(&["rm", "-f", "-v", NAME]);
         let t = Instant::now();
         let run = docker(&["run", "-d", "--name", NAME, "-p", &format!("127.0.0.1:{port}:2375"), &image, "sleep", "infinity"]);
         assert!(run.status.success(), "docker run: {}", String::from_utf8_lossy(&run.stderr));
@@ -275,7 +275,7 @@ fn docker_run_boots(image_tar: &Path) {
         let stop = docker(&["stop", "-t", "60", NAME]);
         assert!(stop.status.success(), "docker stop: {}", String::from_utf8_lossy(&stop.stderr));
     }
-    let _ = docker(&["rm", "-f", NAME]);
+    let _ = docker(&["rm", "-f", "-v", NAME]);
     let each: Vec<String> = readies.iter().map(|r| format!("{r:.1}")).collect();
     readies.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!("  docker run → docker version: median {:.1} s (each: {})", readies[readies.len() / 2], each.join(", "));

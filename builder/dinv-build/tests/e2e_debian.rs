@@ -325,7 +325,7 @@ fn debian_appliance_end_to_end() {
     step("docker load + docker run");
     let load = docker_ok(None, &["load", "-i", outdir.join("image.tar").to_str().unwrap()]);
     assert!(load.contains("dinv-debian:latest"), "{load}");
-    let _ = docker(None, &["rm", "-f", "dinv-e2e-info", "dinv-e2e"]);
+    let _ = docker(None, &["rm", "-f", "-v", "dinv-e2e-info", "dinv-e2e"]);
     // The default command (`docker info`) runs once dockerd answers; its output is the container's.
     docker_ok(None, &["run", "--name", "dinv-e2e-info", "dinv-debian:latest"]);
     let logs = text(&docker(None, &["logs", "dinv-e2e-info"]));
@@ -335,7 +335,7 @@ fn debian_appliance_end_to_end() {
     );
     let code = docker_ok(None, &["inspect", "--format", "{{.State.ExitCode}}", "dinv-e2e-info"]);
     assert_eq!(code.trim(), "0");
-    let _ = docker(None, &["rm", "-f", "dinv-e2e-info"]);
+    let _ = docker(None, &["rm", "-f", "-v", "dinv-e2e-info"]);
 
     let share_arg = format!("{}:{}", share.display(), share.display());
     docker_ok(
@@ -420,7 +420,7 @@ fn cert_listing() -> String {
     let id = docker_ok(None, &["create", "-v", "dinv-e2e-certs:/certs:ro", "dinv-debian:latest"]).trim().to_string();
     let dir = tempfile::tempdir().unwrap();
     let copied = docker(None, &["cp", &format!("{id}:/certs"), &dir.path().display().to_string()]);
-    let _ = docker(None, &["rm", "-f", &id]);
+    let _ = docker(None, &["rm", "-f", "-v", &id]);
     assert!(copied.status.success(), "docker cp the certificates: {}", text(&copied));
     let mut lines = Vec::new();
     for sub in ["ca", "server", "client"] {
