@@ -31,16 +31,36 @@ pub fn launcher_config(out: &Path, vmdir: &Path) -> PathBuf {
 /// Starts `launcher` (no command: the VM runs until signalled) with
 /// `config`, a 60 s graceful stop and `env`; its output goes to `console`.
 pub fn spawn_launcher(launcher: &Path, config: &Path, console: &Path, env: &[(&str, &str)]) -> Child {
+    spawn(Command::new(launcher), config, console, env)
+}
+
+/// The arm64 appliance in `out`, booted on this x86_64 host: the image's
+/// aarch64 `launcher` under qemu-user, driving the host's
+/// qemu-system-aarch64 (qemu-user runs the x86_64 QEMU it starts
+/// natively) with the kernel Image, under TCG with 1 GiB; its output in
+/// `vmdir/console.txt`.
+pub fn spawn_arm64_launcher(launcher: &Path, out: &Path, vmdir: &Path) -> Child {
+    assert!(launcher.is_file(), "{} missing (built by dinv-build's build.rs)", launcher.display());
+    let config = launcher_config(out, vmdir);
+    let mut c: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
+    c["kernel"] = out.join("vmlinuz").to_string_lossy().into();
+    c["qemu"] = "/usr/bin/qemu-system-aarch64".into();
+    fs::write(&config, c.to_string()).unwrap();
+    let mut qemu_user = Command::new("qemu-aarch64-static");
+    qemu_user.arg(launcher);
+    spawn(qemu_user, &config, &vmdir.join("console.txt"), &[("DINV_ACCEL", "tcg"), ("DINV_MEMORY", "1G")])
+}
+
+fn spawn(mut cmd: Command, config: &Path, console: &Path, env: &[(&str, &str)]) -> Child {
     let log = fs::File::create(console).unwrap();
-    Command::new(launcher)
-        .env("DINV_LAUNCHER_CONFIG", config)
+    cmd.env("DINV_LAUNCHER_CONFIG", config)
         .env("DINV_STOP_TIMEOUT", "60")
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
-        .expect("start the launcher")
+        .unwrap_or_else(|e| panic!("start the launcher ({cmd:?}): {e} (scripts/setup installs qemu-user-static)"))
 }
 
 /// GET /_ping on `addr` answers OK.

@@ -17,7 +17,7 @@ use dinv_test_support::{appliance, debian_mirror};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 const BOOTS: usize = 3;
@@ -70,28 +70,12 @@ struct Platform {
 fn start(p: &Platform, target: &Path, vmdir: &Path) -> Child {
     let _ = fs::remove_dir_all(vmdir);
     fs::create_dir_all(vmdir).unwrap();
+    if p.arch == "arm64" {
+        return appliance::spawn_arm64_launcher(&target.join("static/aarch64-unknown-linux-gnu/release/dinv-launcher"), &p.out, vmdir);
+    }
     let config = appliance::launcher_config(&p.out, vmdir);
-    let mut c: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
-    let mut cmd = if p.arch == "arm64" {
-        c["kernel"] = p.out.join("vmlinuz").to_string_lossy().into();
-        c["qemu"] = "/usr/bin/qemu-system-aarch64".into();
-        let mut cmd = Command::new("qemu-aarch64-static");
-        cmd.arg(target.join("static/aarch64-unknown-linux-gnu/release/dinv-launcher"));
-        cmd
-    } else {
-        Command::new(target.join("static/x86_64-unknown-linux-gnu/release/dinv-launcher"))
-    };
-    fs::write(&config, c.to_string()).unwrap();
-    let log = fs::File::create(vmdir.join("console.txt")).unwrap();
-    cmd.env("DINV_LAUNCHER_CONFIG", &config)
-        .env("DINV_STOP_TIMEOUT", "60")
-        .env("DINV_ACCEL", "tcg")
-        .env("DINV_MEMORY", "1G")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start the launcher")
+    let launcher = target.join("static/x86_64-unknown-linux-gnu/release/dinv-launcher");
+    appliance::spawn_launcher(&launcher, &config, &vmdir.join("console.txt"), &[("DINV_ACCEL", "tcg"), ("DINV_MEMORY", "1G")])
 }
 
 extern "C" {

@@ -20,10 +20,10 @@ use support::cli::{text, Cli};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::appliance::{launcher_config, ping, tiny_rootfs_tar_with};
+use support::appliance::{ping, spawn_arm64_launcher, tiny_rootfs_tar_with};
 use support::debian_mirror::{release_mirror_for, Mirror};
 use support::docker::{docker_ok, wait_until, workspace};
 
@@ -66,29 +66,9 @@ fn image_file(image_tar: &Path, work: &Path, path: &str) -> Option<Vec<u8>> {
     })
 }
 
-/// The image's aarch64 launcher under qemu-user, driving the host's
-/// qemu-system-aarch64 (qemu-user runs the x86_64 QEMU it starts natively).
-fn start_launcher(out: &Path, vmdir: &Path) -> Child {
-    let launcher = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("static/aarch64-unknown-linux-gnu/release/dinv-launcher");
-    assert!(launcher.is_file(), "{} missing (built by dinv-build's build.rs)", launcher.display());
-    let config = launcher_config(out, vmdir);
-    // The arm64 guest boots the Image (vmlinuz) with the host's aarch64 QEMU.
-    let mut c: serde_json::Value = serde_json::from_slice(&fs::read(&config).unwrap()).unwrap();
-    c["kernel"] = out.join("vmlinuz").to_string_lossy().into();
-    c["qemu"] = "/usr/bin/qemu-system-aarch64".into();
-    fs::write(&config, c.to_string()).unwrap();
-    let log = fs::File::create(vmdir.join("console.txt")).unwrap();
-    Command::new("qemu-aarch64-static")
-        .arg(&launcher)
-        .env("DINV_LAUNCHER_CONFIG", &config)
-        .env("DINV_STOP_TIMEOUT", "60")
-        .env("DINV_ACCEL", "tcg")
-        .env("DINV_MEMORY", "1G")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("qemu-aarch64-static (qemu-user-static: scripts/setup)")
+/// The image's aarch64 launcher, as dinv-build's build.rs built it.
+fn arm64_launcher() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("static/aarch64-unknown-linux-gnu/release/dinv-launcher")
 }
 
 #[test]
@@ -149,7 +129,7 @@ fn arm64_appliance_end_to_end() {
     let vmdir = work.path().join("vm");
     fs::create_dir_all(&vmdir).unwrap();
     step("boot under TCG (qemu-system-aarch64 -M virt)");
-    let mut child = start_launcher(&outdir, &vmdir);
+    let mut child = spawn_arm64_launcher(&arm64_launcher(), &outdir, &vmdir);
     let console = || fs::read_to_string(vmdir.join("console.txt")).unwrap_or_default();
     let t = Instant::now();
     wait_until("dockerd in the arm64 guest", Duration::from_secs(600), Duration::from_millis(250), || {
