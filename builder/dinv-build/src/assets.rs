@@ -20,16 +20,21 @@ pub fn guest() -> &'static [u8] {
     bins::x86_64::DINV_GUEST
 }
 
-/// The same three binaries for arm64 guests and images: launcher, init, guest.
-pub fn aarch64() -> [&'static [u8]; 3] {
-    [bins::aarch64::DINV_LAUNCHER, bins::aarch64::DINV_INIT, bins::aarch64::DINV_GUEST]
+/// The three binaries of an image for one architecture.
+pub struct Binaries {
+    /// The container entrypoint.
+    pub launcher: &'static [u8],
+    /// The initramfs `/init`.
+    pub init: &'static [u8],
+    /// `/usr/sbin/dinv-guest`.
+    pub guest: &'static [u8],
 }
 
-/// The three binaries (launcher, init, guest) of an image for `arch`.
-pub fn for_arch(arch: crate::recipe::Arch) -> [&'static [u8]; 3] {
+/// The binaries of an image for `arch`.
+pub fn for_arch(arch: crate::recipe::Arch) -> Binaries {
     match arch {
-        crate::recipe::Arch::X86_64 => [launcher(), initramfs_init(), guest()],
-        crate::recipe::Arch::Aarch64 => aarch64(),
+        crate::recipe::Arch::X86_64 => Binaries { launcher: launcher(), init: initramfs_init(), guest: guest() },
+        crate::recipe::Arch::Aarch64 => Binaries { launcher: bins::aarch64::DINV_LAUNCHER, init: bins::aarch64::DINV_INIT, guest: bins::aarch64::DINV_GUEST },
     }
 }
 
@@ -41,14 +46,14 @@ mod tests {
 
     #[test]
     fn embedded_binaries_are_static_elf_executables() {
-        let [l, i, g] = super::aarch64();
+        let arm = super::for_arch(crate::recipe::Arch::Aarch64);
         for (name, b, machine) in [
             ("launcher", super::launcher(), EM_X86_64),
             ("init", super::initramfs_init(), EM_X86_64),
             ("guest", super::guest(), EM_X86_64),
-            ("aarch64 launcher", l, EM_AARCH64),
-            ("aarch64 init", i, EM_AARCH64),
-            ("aarch64 guest", g, EM_AARCH64),
+            ("aarch64 launcher", arm.launcher, EM_AARCH64),
+            ("aarch64 init", arm.init, EM_AARCH64),
+            ("aarch64 guest", arm.guest, EM_AARCH64),
         ] {
             assert_eq!(&b[..4], b"\x7fELF", "{name}");
             assert_eq!(u16::from_le_bytes([b[18], b[19]]), machine, "{name}: e_machine");

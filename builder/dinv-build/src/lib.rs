@@ -29,7 +29,7 @@ pub mod sources;
 pub mod suggest;
 mod vendor;
 
-pub use assets::aarch64 as aarch64_binaries;
+pub use assets::{for_arch as binaries_for, Binaries};
 pub use assets::launcher as launcher_binary;
 pub use context::{BuildEnv, Context};
 pub use emit::image::{build_image, ImageInputs, ImageOutputs};

@@ -66,7 +66,7 @@ pub fn apply(l: &LoadedRecipe, tree: &mut Tree, inputs: &GuestInputs) -> Result<
     system::apply(tree, &recipe.guest, recipe.rootfs.label.as_deref().unwrap_or(dinv_contract::disks::ROOT_LABEL))?;
     docker::apply(tree, recipe)?;
     services::apply(tree, recipe)?;
-    tree::install_guest_binary(tree, crate::assets::for_arch(recipe.arch())[2])?;
+    tree::install_guest_binary(tree, crate::assets::for_arch(recipe.arch()).guest)?;
     ca::apply(tree, &recipe.docker.ca_certificates)?;
     alternatives::apply(tree, &recipe.guest.alternatives).map_err(|e| match e {
         alternatives::AltError::NotInstalled { group, message } => l.error(&format!("guest.alternatives.{group}"), message).into(),

@@ -267,7 +267,7 @@ pub fn dinv_layer_tree(inputs: &ImageInputs) -> Result<Tree> {
     for dir in ["usr/share/dinv", "etc/dinv", "run/dinv", "docker", "volume"] {
         t.mkdir_p(&TreePath::new(dir), Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
     }
-    t.write_file(&tree_path(LAUNCHER_PATH), crate::assets::for_arch(inputs.recipe.recipe.arch())[0], Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
+    t.write_file(&tree_path(LAUNCHER_PATH), crate::assets::for_arch(inputs.recipe.recipe.arch()).launcher, Meta::root(0o755)).map_err(tree_err("dinv layer"))?;
     let mut files = vec![(kernel_path(inputs), inputs.vmlinuz), (ROOTFS_PATH, inputs.rootfs)];
     if let Some(i) = inputs.initramfs {
         files.push((INITRAMFS_PATH, i));

@@ -25,23 +25,19 @@ pub fn emit(e: &mut Emit) -> Result<()> {
     let Some(k) = e.kernel_plan else { return Ok(()) };
     let vmlinuz = e.out.join(VMLINUZ);
     let arm64 = e.recipe.recipe.arch() == Arch::Aarch64;
-    if arm64 {
-        let image = arm64_image(k)?;
-        fs::write(&vmlinuz, image).map_err(Error::io(&vmlinuz))?;
-    } else {
-        let mut f = fs::File::create(&vmlinuz).map_err(Error::io(&vmlinuz))?;
-        std::io::copy(&mut k.plan.vmlinuz.reader(), &mut f).map_err(Error::io(&vmlinuz))?;
-    }
     let vmlinux = if arm64 {
         if e.recipe.recipe.kernel.boot == KernelBoot::Pvh {
             return Err(Error::from(e.recipe.error("kernel.boot", "\"pvh\" is how x86_64 guests boot; an arm64 guest boots its kernel Image")));
         }
+        fs::write(&vmlinuz, arm64_image(k)?).map_err(Error::io(&vmlinuz))?;
         None
     } else {
+        let mut f = fs::File::create(&vmlinuz).map_err(Error::io(&vmlinuz))?;
+        std::io::copy(&mut k.plan.vmlinuz.reader(), &mut f).map_err(Error::io(&vmlinuz))?;
         pvh(e, k)?
     };
     let config = InitramfsConfig { root: format!("SERIAL={ROOT_SERIAL}"), ..InitramfsConfig::default() };
-    let gz = k.plan.initramfs(Content::from_bytes(assets::for_arch(e.recipe.recipe.arch())[1]), config, e.epoch).map_err(|err| Error::stage(Stage::Kernel, err))?;
+    let gz = k.plan.initramfs(Content::from_bytes(assets::for_arch(e.recipe.recipe.arch()).init), config, e.epoch).map_err(|err| Error::stage(Stage::Kernel, err))?;
     let initramfs = e.out.join(INITRAMFS);
     // dinv-kernel always gzips; `none` stores the plain cpio.
     let bytes = match e.recipe.recipe.kernel.initramfs_compression {

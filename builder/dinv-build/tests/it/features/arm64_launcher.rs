@@ -33,7 +33,7 @@ impl Launchers {
     fn new(config: &str) -> Launchers {
         let dir = tempfile::tempdir().unwrap();
         let x86_64 = write_exe(dir.path(), "dinv-launcher-x86_64", dinv_build::launcher_binary());
-        let aarch64 = write_exe(dir.path(), "dinv-launcher-aarch64", dinv_build::aarch64_binaries()[0]);
+        let aarch64 = write_exe(dir.path(), "dinv-launcher-aarch64", dinv_build::binaries_for(dinv_build::recipe::Arch::Aarch64).launcher);
         let path = dir.path().join("launcher.json");
         fs::write(&path, config).unwrap();
         Launchers { _dir: dir, x86_64, aarch64, config: path }
