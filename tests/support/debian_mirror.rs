@@ -241,3 +241,76 @@ impl Mirror {
         self.ensure_packages(&wanted);
     }
 }
+
+/// One mirror of a release's three suites serving several architectures
+/// (`amd64`, `arm64`) from one root, for a multi-platform recipe: each
+/// architecture's lists come from its own private apt (the ones
+/// [`release_mirror_for`] keeps), and its packages through that apt. The
+/// suites' InRelease files must be the same for all (they list every
+/// architecture's Packages): when the apts fetched them at different times
+/// they are refreshed once. Pool files the per-architecture mirrors hold
+/// already are linked, not downloaded again.
+pub fn release_mirror_multi(tmp: &Path, codename: &str, arches: &[&str]) -> Vec<(String, Mirror)> {
+    let suites = release_suites(codename);
+    let root = tmp.join(format!("debian-multi/{codename}-mirror"));
+    let apt_dir = |arch: &str| if arch == "amd64" && codename == "trixie" { tmp.join("e2e-debian/apt") } else if arch == "amd64" { tmp.join(format!("apt-{codename}")) } else { tmp.join(format!("apt-{codename}-{arch}")) };
+    let single_root = |arch: &str| if arch == "amd64" && codename == "trixie" { tmp.join("e2e-debian/mirror") } else if arch == "amd64" { tmp.join(format!("debian-suites/{codename}-mirror")) } else { tmp.join(format!("debian-{arch}/{codename}-mirror")) };
+    for arch in arches {
+        link_pool(&single_root(arch), &root);
+    }
+    for attempt in 0..2 {
+        let apts: Vec<Apt> = arches.iter().map(|a| Apt::for_arch(&apt_dir(a), &suites, a)).collect();
+        let same = suites.iter().all(|(s, _)| apts.iter().all(|a| a.in_release(s) == apts[0].in_release(s)));
+        if same {
+            return arches.iter().map(|a| (a.to_string(), Mirror::of_suites_for(&root, &apt_dir(a), &suites, a))).collect();
+        }
+        assert_eq!(attempt, 0, "the apts of {arches:?} still disagree on {codename}'s InRelease after a refresh");
+        for a in arches {
+            let _ = fs::remove_file(apt_dir(a).join("updated"));
+        }
+    }
+    unreachable!()
+}
+
+/// Hard-links every pool file below `from` into `to` where `to` lacks it.
+fn link_pool(from: &Path, to: &Path) {
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(from).unwrap();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                if rel != Path::new("debian/dists") && rel != Path::new("debian-security/dists") && rel != Path::new(".download") {
+                    stack.push(p);
+                }
+            } else if rel.components().any(|c| c.as_os_str() == "pool") {
+                let dest = to.join(rel);
+                if !dest.exists() {
+                    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                    if fs::hard_link(&p, &dest).is_err() {
+                        fs::copy(&p, &dest).unwrap();
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Downloads every package `dinv-build resolve --json RECIPE` selects for
+/// each platform of a multi-platform recipe into the mirror of its
+/// architecture (from [`release_mirror_multi`]).
+pub fn fill_platforms(mirrors: &[(String, Mirror)], dinv: &Path, recipe: &Path, cache: &Path) {
+    let url = mirrors[0].1.url();
+    let out = Command::new(dinv).args(["resolve", "--json"]).arg(recipe).env("DINV_DEBIAN_MIRROR", &url).env("DINV_CACHE_DIR", cache).env_remove("RUST_LOG").output().expect("dinv-build resolve");
+    assert!(out.status.success(), "dinv-build resolve {}: {}", recipe.display(), String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (arch, mirror) in mirrors {
+        let sets = v["platforms"][format!("linux/{arch}")]["sets"].as_array().unwrap_or_else(|| panic!("no linux/{arch} in the resolution: {v}"));
+        let mut wanted: Vec<(String, String)> =
+            sets.iter().flat_map(|s| s["packages"].as_array().unwrap().iter()).map(|p| (p["name"].as_str().unwrap().to_string(), p["version"].as_str().unwrap().to_string())).collect();
+        wanted.sort();
+        wanted.dedup();
+        mirror.ensure_packages(&wanted);
+    }
+}

@@ -50,6 +50,10 @@ pub struct LockedPackage {
     /// The Debian suite the package comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite: Option<String>,
+    /// The platform (`linux/arm64`) the package is for, in the lock of a
+    /// recipe with `image.platforms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -77,6 +81,7 @@ impl LockedPackage {
             description: p.description.clone(),
             reasons: p.reasons.clone(),
             suite: p.suite.clone(),
+            platform: None,
         }
     }
 

@@ -154,6 +154,13 @@ impl Target {
     }
 }
 
+/// Marks `dir` as an output of dinv-build (each platform's directory of a
+/// multi-platform output is one too: `snapshot` takes it).
+pub fn mark(dir: &Path) -> Result<()> {
+    let marker = dir.join(MARKER);
+    fs::write(&marker, MARKER_TEXT).map_err(Error::io(&marker))
+}
+
 /// A staging directory for one output directory.
 pub struct Staging {
     dir: tempfile::TempDir,
@@ -213,8 +220,7 @@ impl Staging {
         clean_stale(parent, out);
         let prefix = format!("{}{}-", prefixes(out).0, std::process::id());
         let dir = dinv_image::output_temp_dir(parent, &prefix).map_err(Error::io(parent))?;
-        let marker = dir.path().join(MARKER);
-        fs::write(&marker, MARKER_TEXT).map_err(Error::io(&marker))?;
+        mark(dir.path())?;
         Ok(Staging { dir, out: out.to_path_buf() })
     }
 

@@ -3,7 +3,7 @@
 //! previous stages' data and hands its own on; none reaches back.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use dinv_fstree::Tree;
@@ -115,16 +115,67 @@ fn resolve_and_fetch(env: &mut BuildEnv, l: &LoadedRecipe, opts: &BuildOptions, 
     Ok((resolved, downloaded))
 }
 
+/// What a build made: one platform's report, or (with `image.platforms`)
+/// the multi-platform report holding each platform's.
+#[derive(Clone, Debug)]
+pub enum Built {
+    One(Report),
+    Platforms(crate::emit::platforms::PlatformsReport),
+}
+
 /// Runs a whole build into `out/<name>` (atomically: a failed build leaves
-/// the previous output untouched).
-pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Report> {
+/// the previous output untouched). A recipe with `image.platforms` builds
+/// each platform into `out/<name>/linux-<arch>/` and joins their images
+/// into one OCI index (see [`crate::emit::platforms`]).
+pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Built> {
     let started = Instant::now();
     // The output directory is checked, and its staging directory made,
     // before any work: a refused or unwritable --out costs nothing.
     let out = out_dir(l, opts);
     let target = Target::check(&out, &Protected { recipes: l.files.iter().filter(|f| !crate::recipe::vfs::is_embedded(f)).cloned().collect(), cache: Some(ctx.cache_root()) })?;
     let staging = target.stage()?;
+    let (built, env) = if l.is_multi_platform() {
+        let mut reports = Vec::new();
+        let mut env = None;
+        for v in &l.variants {
+            let dir = crate::emit::platforms::platform_dir(v);
+            let path = staging.path().join(&dir);
+            std::fs::create_dir(&path).map_err(crate::Error::io(&path))?;
+            crate::output::mark(&path)?;
+            let (report, e) = build_into(ctx, v, opts, &path, &out.join(&dir), started)?;
+            reports.push((v, report));
+            env = Some(e);
+        }
+        let env = env.expect("a multi-platform recipe has platforms");
+        env.progress.status("Joining", format!("{} platforms into one OCI index", reports.len()));
+        let joined = crate::emit::platforms::join(l, &reports, staging.path(), &out, started)?;
+        (Built::Platforms(joined), env)
+    } else {
+        let (report, env) = build_into(ctx, l, opts, staging.path(), &out, started)?;
+        (Built::One(report), env)
+    };
+    Stages::new(Progress::hidden(), env.host.test_pause_at).pause_if_asked(Stage::Publish);
+    staging.publish()?;
+    // What `cache prune` keeps for this output (the build is done: a
+    // failure here only costs a re-fetch after a prune).
+    if !opts.no_cache_root {
+        let about = serde_json::json!({ "out": out, "recipe": l.path });
+        let id = format!("build:{}", out.canonicalize().unwrap_or_else(|_| out.clone()).display());
+        if let Err(e) = env.cache.write_root(&id, about) {
+            tracing::warn!("cache: cannot record this build's entries: {e}");
+        }
+    }
+    // The one summary is the command's own (`built … in … s (stages)`).
+    Ok(built)
+}
+
+/// Builds one platform's artifacts and `report.json` into `dir`, which
+/// is published as `out`.
+fn build_into(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions, dir: &Path, out: &Path, started: Instant) -> Result<(Report, BuildEnv)> {
     let mut env = ctx.env(opts.offline)?;
+    if let Some(arch) = l.platform {
+        env.progress.status("Platform", arch.platform());
+    }
     let mut stages = Stages::new(env.progress.clone(), env.host.test_pause_at);
     let (resolved, downloaded) = resolve_and_fetch(&mut env, l, opts, &mut stages)?;
     let env = env;
@@ -158,7 +209,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         kernel_plan: configured.kernel.as_ref(),
         runtime: runtime.as_ref().map(|(t, _)| t),
         epoch,
-        out: staging.path(),
+        out: dir,
         kernel: None,
         rootfs: None,
         image: None,
@@ -186,9 +237,9 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
     let report = Report {
         current,
         recipe: l.path.clone(),
-        out_dir: out.clone(),
+        out_dir: out.to_path_buf(),
         seconds: started.elapsed().as_secs_f64(),
-        outputs: report::outputs(staging.path(), hashed)?,
+        outputs: report::outputs(dir, hashed)?,
         packages: resolved.sets().map(|s| (s.set.as_str().to_string(), s.packages.len())).collect(),
         stages: std::mem::take(&mut stages.times).into_iter().map(|(s, t)| (s.name().to_string(), t)).collect(),
         downloaded_bytes: downloaded,
@@ -203,20 +254,8 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Rep
         build_inputs: build_inputs(l, epoch)?,
         lock_sha256: if opts.locked { Some(crate::sources::sha256_file(&crate::lock::lock_path(&l.path))?) } else { None },
     };
-    report.write(staging.path())?;
-    stages.pause_if_asked(Stage::Publish);
-    staging.publish()?;
-    // What `cache prune` keeps for this output (the build is done: a
-    // failure here only costs a re-fetch after a prune).
-    if !opts.no_cache_root {
-        let about = serde_json::json!({ "out": out, "recipe": l.path });
-        let id = format!("build:{}", out.canonicalize().unwrap_or_else(|_| out.clone()).display());
-        if let Err(e) = env.cache.write_root(&id, about) {
-            tracing::warn!("cache: cannot record this build's entries: {e}");
-        }
-    }
-    // The one summary is the command's own (`built … in … s (stages)`).
-    Ok(report)
+    report.write(dir)?;
+    Ok((report, env))
 }
 
 /// The configured guest tree of a recipe (resolve, fetch, unpack,

@@ -270,6 +270,19 @@ pub struct PushReport {
     /// The attestation manifest (`sha256-<hex>.att`), with `--attest`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attestations: Option<Attached>,
+    /// For an image index: each platform's manifest, pushed by digest
+    /// before the index, with its attestations under `--attest`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<PlatformPush>,
+}
+
+/// One platform's manifest of a pushed image index.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct PlatformPush {
+    pub platform: String,
+    pub manifest_digest: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<Attached>,
 }
 
 /// A manifest pushed beside the image under cosign's attachment tag.
@@ -296,7 +309,11 @@ pub struct AttachmentLayer {
 /// DSSE envelopes too (made by the caller, who knows the manifest digest).
 pub struct Signing<'a> {
     pub key: &'a crate::sign::PrivateKey,
+    /// Attached to the pushed manifest (a single-platform image).
     pub attestations: Vec<AttachmentLayer>,
+    /// For an image index: attached to each platform's manifest
+    /// (platform, its manifest digest, the layers).
+    pub platform_attestations: Vec<(String, String, Vec<AttachmentLayer>)>,
 }
 
 /// Adds `layers` to the attachment manifest `sha256-<hex>.<suffix>` of
@@ -354,8 +371,46 @@ pub fn layout_digest(layout: &Path) -> Result<String> {
     index["manifests"][0]["digest"].as_str().map(str::to_string).ok_or_else(|| Error::Usage(format!("{}: no manifest", index_path.display())))
 }
 
+/// The blobs a manifest names: its config, then its layers.
+fn manifest_blobs(manifest: &Value) -> Vec<String> {
+    let mut blobs: Vec<String> = vec![manifest["config"]["digest"].as_str().unwrap_or("").to_string()];
+    blobs.extend(manifest["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().map(str::to_string)));
+    blobs
+}
+
+fn read_layout_json(layout: &Path, digest: &str) -> Result<(Vec<u8>, Value)> {
+    let p = blob_path(layout, digest);
+    let bytes = fs::read(&p).map_err(Error::io(&p))?;
+    let v = serde_json::from_slice(&bytes).map_err(|e| Error::Usage(format!("{}: not JSON: {e}", p.display())))?;
+    Ok((bytes, v))
+}
+
+/// Uploads the blobs of a manifest, counting (uploaded, already there).
+fn upload_manifest_blobs(s: &mut Session, layout: &Path, manifest: &Value, counts: &mut (usize, usize)) -> Result<()> {
+    for digest in manifest_blobs(manifest) {
+        if s.upload_blob(&digest, Body::File(&blob_path(layout, &digest)))? {
+            counts.0 += 1;
+        } else {
+            counts.1 += 1;
+        }
+    }
+    Ok(())
+}
+
+/// The platforms of an image index: (`linux/arm64`, manifest digest).
+pub fn index_platforms(index: &Value) -> Vec<(String, String)> {
+    index["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| (format!("{}/{}", m["platform"]["os"].as_str().unwrap_or(""), m["platform"]["architecture"].as_str().unwrap_or("")), m["digest"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
 /// Pushes the image in the OCI layout `layout` (an `oci/` directory, or a
-/// build output directory containing one) to `reference`.
+/// build output directory containing one) to `reference`. An image index
+/// (a multi-platform build) is pushed whole: each platform's blobs and
+/// manifest (by digest), then the index under the tag.
 pub fn push(layout: &Path, reference: &Reference, plain_http: bool, signing: Option<Signing>) -> Result<PushReport> {
     let layout = if layout.join("oci/index.json").is_file() { layout.join("oci") } else { layout.to_path_buf() };
     let index_path = layout.join("index.json");
@@ -366,20 +421,21 @@ pub fn push(layout: &Path, reference: &Reference, plain_http: bool, signing: Opt
         .and_then(|m| m.first())
         .ok_or_else(|| Error::Usage(format!("{}: no manifest", index_path.display())))?;
     let manifest_digest = desc["digest"].as_str().unwrap_or("").to_string();
-    let media_type = desc["mediaType"].as_str().unwrap_or("application/vnd.oci.image.manifest.v1+json").to_string();
-    let manifest_bytes = fs::read(blob_path(&layout, &manifest_digest)).map_err(Error::io(blob_path(&layout, &manifest_digest)))?;
-    let manifest: Value = serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Usage(format!("manifest {manifest_digest}: {e}")))?;
-    let mut blobs: Vec<String> = vec![manifest["config"]["digest"].as_str().unwrap_or("").to_string()];
-    blobs.extend(manifest["layers"].as_array().into_iter().flatten().filter_map(|l| l["digest"].as_str().map(str::to_string)));
+    let media_type = desc["mediaType"].as_str().unwrap_or(OCI_MANIFEST).to_string();
+    let (manifest_bytes, manifest) = read_layout_json(&layout, &manifest_digest)?;
 
     let mut s = session(reference, plain_http)?;
-    let (mut uploaded, mut present) = (0, 0);
-    for digest in &blobs {
-        if s.upload_blob(digest, Body::File(&blob_path(&layout, digest)))? {
-            uploaded += 1;
-        } else {
-            present += 1;
+    let mut counts = (0, 0);
+    let mut platforms = Vec::new();
+    if media_type == dinv_image::MEDIA_TYPE_INDEX {
+        for (platform, digest) in index_platforms(&manifest) {
+            let (bytes, m) = read_layout_json(&layout, &digest)?;
+            upload_manifest_blobs(&mut s, &layout, &m, &mut counts)?;
+            s.put_manifest(&digest, OCI_MANIFEST, &bytes)?;
+            platforms.push(PlatformPush { platform, manifest_digest: digest, attestations: None });
         }
+    } else {
+        upload_manifest_blobs(&mut s, &layout, &manifest, &mut counts)?;
     }
     s.put_manifest(&reference.tag, &media_type, &manifest_bytes)?;
     let pushed = format!("{}/{}:{}", reference.registry, reference.repository, reference.tag);
@@ -387,7 +443,7 @@ pub fn push(layout: &Path, reference: &Reference, plain_http: bool, signing: Opt
     if let Some(signing) = signing {
         // The payload names the reference as pushed, tag included: a
         // `matchRepoDigestOrExact` policy accepts it for that tag and for
-        // the digest.
+        // the digest. An index is signed as itself.
         let payload = crate::sign::payload(&pushed, &manifest_digest);
         let sig = base64::engine::general_purpose::STANDARD.encode(signing.key.sign(&payload));
         let mut annotations = serde_json::Map::new();
@@ -401,8 +457,15 @@ pub fn push(layout: &Path, reference: &Reference, plain_http: bool, signing: Opt
             tracing::info!(attestations = %a.reference, digest = %a.digest, "attested");
             attestations = Some(a);
         }
+        for (platform, digest, layers) in signing.platform_attestations {
+            let a = attach(&mut s, &digest, "att", layers)?;
+            tracing::info!(platform = %platform, attestations = %a.reference, digest = %a.digest, "attested");
+            if let Some(p) = platforms.iter_mut().find(|p| p.manifest_digest == digest) {
+                p.attestations = Some(a);
+            }
+        }
     }
-    Ok(PushReport { reference: pushed, manifest_digest, blobs_uploaded: uploaded, blobs_present: present, signature, attestations })
+    Ok(PushReport { reference: pushed, manifest_digest, blobs_uploaded: counts.0, blobs_present: counts.1, signature, attestations, platforms })
 }
 
 /// The manifest digest `reference` names now, and the verified payloads

@@ -138,7 +138,8 @@ pub fn resolve_locked(env: &BuildEnv, l: &LoadedRecipe, lock: &LockFile, lock_pa
     let sources = open_sources(env, l, true)?;
     let mut sets = Vec::new();
     for (set, source, _, _) in wanted(l) {
-        let pkgs: Vec<ResolvedPackage> = lock.packages.iter().filter(|p| p.set == set.as_str()).map(|p| p.to_resolved()).collect();
+        let platform = l.platform.map(|a| a.platform());
+        let pkgs: Vec<ResolvedPackage> = lock.packages.iter().filter(|p| p.set == set.as_str() && p.platform == platform).map(|p| p.to_resolved()).collect();
         if let Some(p) = pkgs.iter().find(|p| p.source != source) {
             return Err(Error::Lock(format!(
                 "{}: out of date: {} package {} comes from source {:?}, the recipe says {source:?}; run `dinv-build lock` to update it",
@@ -149,7 +150,11 @@ pub fn resolve_locked(env: &BuildEnv, l: &LoadedRecipe, lock: &LockFile, lock_pa
             )));
         }
         if pkgs.is_empty() {
-            return Err(Error::Lock(format!("{}: locks no {} packages; run `dinv-build lock` to update it", lock_path.display(), set.as_str())));
+            let what = match &platform {
+                Some(p) => format!("{} packages for {p}", set.as_str()),
+                None => format!("{} packages", set.as_str()),
+            };
+            return Err(Error::Lock(format!("{}: locks no {what}; run `dinv-build lock` to update it", lock_path.display())));
         }
         tracing::info!(set = set.as_str(), packages = pkgs.len(), "locked");
         sets.push(PackageSet { set, source: source.to_string(), packages: pkgs });
@@ -173,14 +178,26 @@ pub fn resolve_with(env: &BuildEnv, l: &LoadedRecipe, locked: bool) -> Result<Re
     resolve_locked(env, l, &lock, &lock_path)
 }
 
-/// The lock file for a resolved recipe.
-pub fn lock_file(l: &LoadedRecipe, r: &Resolved) -> LockFile {
-    let keys = r
-        .sources
-        .iter()
-        .flat_map(|(s, src)| src.key_digests().iter().map(move |(name, sha256)| lock::LockedKey { source: s.clone(), name: name.clone(), sha256: sha256.clone() }))
-        .collect();
-    let packages = r.sets().flat_map(|s| s.packages.iter().map(move |p| lock::LockedPackage::from_resolved(s.set.as_str(), &s.source, p))).collect();
+/// The lock file of a recipe: each build's resolved packages (with their
+/// platform, for a recipe with `image.platforms`) and the sources' keys.
+pub fn lock_file(l: &LoadedRecipe, builds: &[(&LoadedRecipe, Resolved)]) -> LockFile {
+    let mut keys: Vec<lock::LockedKey> = Vec::new();
+    let mut packages = Vec::new();
+    for (v, r) in builds {
+        for (s, src) in &r.sources {
+            for (name, sha256) in src.key_digests() {
+                let k = lock::LockedKey { source: s.clone(), name: name.clone(), sha256: sha256.clone() };
+                if !keys.contains(&k) {
+                    keys.push(k);
+                }
+            }
+        }
+        let platform = v.platform.map(|a| a.platform());
+        packages.extend(r.sets().flat_map(|s| {
+            let platform = platform.clone();
+            s.packages.iter().map(move |p| lock::LockedPackage { platform: platform.clone(), ..lock::LockedPackage::from_resolved(s.set.as_str(), &s.source, p) })
+        }));
+    }
     LockFile::new(l.inputs.clone(), keys, packages)
 }
 

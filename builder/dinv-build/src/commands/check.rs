@@ -26,42 +26,65 @@ enum KernelCheck {
 struct Checked {
     recipe: PathBuf,
     files: Vec<PathBuf>,
-    kernel: Option<KernelCheck>,
+    /// Per platform (`None`: the recipe has one).
+    kernels: Vec<(Option<String>, Option<KernelCheck>)>,
+}
+
+/// ` (linux/arm64)` after a line about one platform of several.
+fn of(platform: &Option<String>) -> String {
+    platform.as_ref().map(|p| format!(" ({p})")).unwrap_or_default()
 }
 
 impl Outcome for Checked {
     fn text(&self) -> String {
         let n = self.files.len();
         let mut out = format!("{}: ok ({n} file{})\n", self.recipe.display(), if n == 1 { "" } else { "s" });
-        if let Some(KernelCheck::Held { package, release, modules }) = &self.kernel {
-            out.push_str(&format!("kernel: {package} (kernel {release}) meets the fragments ({modules} module{} to load)\n", if *modules == 1 { "" } else { "s" }));
+        for (platform, kernel) in &self.kernels {
+            if let Some(KernelCheck::Held { package, release, modules }) = kernel {
+                out.push_str(&format!("kernel{}: {package} (kernel {release}) meets the fragments ({modules} module{} to load)\n", of(platform), if *modules == 1 { "" } else { "s" }));
+            }
         }
         out
     }
 
     fn json(&self) -> serde_json::Map<String, serde_json::Value> {
-        let kernel = match &self.kernel {
+        let kernel = |k: &Option<KernelCheck>| match k {
             None => serde_json::Value::Null,
             Some(KernelCheck::Held { package, release, modules }) => json!({"checked": true, "package": package, "release": release, "modules": modules}),
             Some(KernelCheck::Skipped(why)) => json!({"checked": false, "note": why}),
         };
-        object(json!({"recipe": self.recipe, "files": self.files, "kernel": kernel}))
+        match &self.kernels[..] {
+            [(None, k)] => object(json!({"recipe": self.recipe, "files": self.files, "kernel": kernel(k)})),
+            many => {
+                let platforms: serde_json::Map<String, serde_json::Value> = many.iter().map(|(p, k)| (p.clone().unwrap_or_default(), json!({"kernel": kernel(k)}))).collect();
+                object(json!({"recipe": self.recipe, "files": self.files, "platforms": platforms}))
+            }
+        }
     }
 
     fn note(&self) -> Option<String> {
-        match &self.kernel {
-            Some(KernelCheck::Skipped(why)) => Some(format!("note: kernel not checked: {why}")),
-            _ => None,
-        }
+        let notes: Vec<String> = self
+            .kernels
+            .iter()
+            .filter_map(|(p, k)| match k {
+                Some(KernelCheck::Skipped(why)) => Some(format!("note: kernel{} not checked: {why}", of(p))),
+                _ => None,
+            })
+            .collect();
+        (!notes.is_empty()).then(|| notes.join("\n"))
     }
 }
 
 /// Loading validated the recipe; templates are rendered as the build
 /// would; the kernel is checked if the cache allows it.
 pub fn run(ctx: &Context, path: &Path, l: &LoadedRecipe) -> Result<Box<dyn Outcome>> {
-    crate::configure::overlays::check(&l.recipe).map_err(|(key, message)| l.error(&key, message))?;
-    let kernel = check_cached_kernel(ctx, l)?;
-    Ok(Box::new(Checked { recipe: path.to_path_buf(), files: l.files.clone(), kernel }))
+    // Every platform's recipe, for one with `image.platforms`.
+    let mut kernels = Vec::new();
+    for v in l.builds() {
+        crate::configure::overlays::check(&v.recipe).map_err(|(key, message)| v.error(&key, message))?;
+        kernels.push((v.platform.map(|a| a.platform()), check_cached_kernel(ctx, v)?));
+    }
+    Ok(Box::new(Checked { recipe: path.to_path_buf(), files: l.files.clone(), kernels }))
 }
 
 /// The build's kernel check, offline: the guest set from the lock file (when

@@ -34,17 +34,28 @@ impl Outcome for Fetched {
 
 pub fn run(ctx: &Context, l: &LoadedRecipe, locked: bool, offline: bool, vendor: Option<&Path>) -> Result<Box<dyn Outcome>> {
     let env = ctx.env(offline)?;
-    let resolved = resolve_with(&env, l, locked)?;
+    // Every platform's packages, for a recipe with `image.platforms`.
+    let builds = l.builds().into_iter().map(|v| resolve_with(&env, v, locked)).collect::<Result<Vec<_>>>()?;
     if let Some(dir) = vendor {
-        return Ok(Box::new(Fetched::Vendor(vendor::write(&env, &resolved, dir)?)));
+        let mut all: Option<VendorSummary> = None;
+        for resolved in &builds {
+            let s = vendor::write(&env, resolved, dir)?;
+            all = Some(match all {
+                None => s,
+                Some(a) => VendorSummary { packages: a.packages + s.packages, written: a.written + s.written, bytes: a.bytes + s.bytes, ..a },
+            });
+        }
+        return Ok(Box::new(Fetched::Vendor(all.expect("a recipe builds at least once"))));
     }
     let mut downloaded = 0;
-    for set in resolved.sets() {
-        downloaded += resolved.source_of(set).fetch(&set.packages, &env)?;
+    for resolved in &builds {
+        for set in resolved.sets() {
+            downloaded += resolved.source_of(set).fetch(&set.packages, &env)?;
+        }
     }
     let recipe = l.path.canonicalize().unwrap_or_else(|_| l.path.clone());
     if let Err(e) = env.cache.write_root(&format!("fetch:{}", recipe.display()), serde_json::json!({ "fetch": recipe })) {
         tracing::warn!("cache: cannot record the fetched entries: {e}");
     }
-    Ok(Box::new(Fetched::Cache { packages: resolved.packages().count(), downloaded }))
+    Ok(Box::new(Fetched::Cache { packages: builds.iter().map(|r| r.packages().count()).sum(), downloaded }))
 }

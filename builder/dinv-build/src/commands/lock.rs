@@ -27,9 +27,9 @@ impl Outcome for Locked {
 
 pub fn run(ctx: &Context, l: &LoadedRecipe, offline: bool) -> Result<Box<dyn Outcome>> {
     let env = ctx.env(offline)?;
-    let resolved = resolve(&env, l)?;
-    let lock = lock_file(l, &resolved);
+    let builds = l.builds().into_iter().map(|v| Ok((v, resolve(&env, v)?))).collect::<Result<Vec<_>>>()?;
+    let lock = lock_file(l, &builds);
     let path = lock_path(&l.path);
     lock.write(&path)?;
-    Ok(Box::new(Locked { path, packages: resolved.packages().count() }))
+    Ok(Box::new(Locked { path, packages: lock.packages.len() }))
 }

@@ -36,6 +36,12 @@ impl Outcome for Pushed {
         if let Some(a) = &r.attestations {
             t.push_str(&format!("attested ({} statements): {}@{}\n", a.layers.len(), a.reference, a.digest));
         }
+        for p in &r.platforms {
+            t.push_str(&format!("  {}: {}\n", p.platform, p.manifest_digest));
+            if let Some(a) = &p.attestations {
+                t.push_str(&format!("  {} attested ({} statements): {}@{}\n", p.platform, a.layers.len(), a.reference, a.digest));
+            }
+        }
         t
     }
 
@@ -88,6 +94,20 @@ fn record(out: &Path, r: &PushReport) -> Result<()> {
     std::fs::write(&path, serde_json::to_vec_pretty(&report).expect("json")).map_err(Error::io(&path))
 }
 
+/// The platforms of a multi-platform build output (its report's
+/// `image.manifests`): platform, manifest digest, directory. `None` for a
+/// single-platform output.
+fn platform_dirs(out: &Path) -> Result<Option<Vec<(String, String, PathBuf)>>> {
+    let report = read_json(&out.join("report.json"))?;
+    let Some(manifests) = report["image"]["manifests"].as_array() else { return Ok(None) };
+    Ok(Some(
+        manifests
+            .iter()
+            .map(|m| (m["platform"].as_str().unwrap_or("").to_string(), m["manifest_digest"].as_str().unwrap_or("").to_string(), out.join(m["dir"].as_str().unwrap_or(""))))
+            .collect(),
+    ))
+}
+
 pub fn run(image: &Path, reference: &str, opts: &PushOptions) -> Result<Box<dyn Outcome>> {
     let r = Reference::parse(reference)?;
     if opts.sign_key.is_none() && (opts.attest || opts.passphrase_file.is_some()) {
@@ -105,11 +125,21 @@ pub fn run(image: &Path, reference: &str, opts: &PushOptions) -> Result<Box<dyn 
     };
     let signing = match &key {
         Some(key) => {
-            let attestations = match (opts.attest, out) {
-                (true, Some(out)) => attestations(out, &r, &crate::push::layout_digest(image)?, key)?,
-                _ => Vec::new(),
-            };
-            Some(Signing { key, attestations })
+            let mut signing = Signing { key, attestations: Vec::new(), platform_attestations: Vec::new() };
+            if let (true, Some(out)) = (opts.attest, out) {
+                match platform_dirs(out)? {
+                    // A multi-platform output: each platform's manifest is
+                    // attested with its own SBOM and provenance.
+                    Some(platforms) => {
+                        for (platform, digest, dir) in platforms {
+                            let layers = attestations(&dir, &r, &digest, key)?;
+                            signing.platform_attestations.push((platform, digest, layers));
+                        }
+                    }
+                    None => signing.attestations = attestations(out, &r, &crate::push::layout_digest(image)?, key)?,
+                }
+            }
+            Some(signing)
         }
         None => None,
     };

@@ -78,6 +78,40 @@ impl Outcome for ResolvedSets {
 /// `offline`) with what the Debian sources' suites offer now: a lock
 /// written before a security fix shows as not current.
 pub fn run(ctx: &Context, l: &LoadedRecipe, locked: bool, offline: bool) -> Result<Box<dyn Outcome>> {
+    if !l.is_multi_platform() {
+        return Ok(Box::new(one(ctx, l, locked, offline)?));
+    }
+    let started = Instant::now();
+    let platforms = l.variants.iter().map(|v| Ok((v.platform.expect("a platform's recipe").platform(), one(ctx, v, locked, offline)?))).collect::<Result<Vec<_>>>()?;
+    Ok(Box::new(Platforms { platforms, seconds: started.elapsed().as_secs_f64() }))
+}
+
+/// Each platform's sets, for a recipe with `image.platforms`.
+struct Platforms {
+    platforms: Vec<(String, ResolvedSets)>,
+    seconds: f64,
+}
+
+impl Outcome for Platforms {
+    fn text(&self) -> String {
+        self.platforms.iter().map(|(p, r)| format!("platform {p}:\n{}", r.text())).collect()
+    }
+
+    fn json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let platforms: serde_json::Map<String, serde_json::Value> = self.platforms.iter().map(|(p, r)| (p.clone(), serde_json::Value::Object(r.json()))).collect();
+        object(json!({"seconds": self.seconds, "platforms": platforms}))
+    }
+
+    fn is_summary(&self) -> bool {
+        false
+    }
+
+    fn note(&self) -> Option<String> {
+        Some(format!("resolved {} platforms in {:.2} s", self.platforms.len(), self.seconds))
+    }
+}
+
+fn one(ctx: &Context, l: &LoadedRecipe, locked: bool, offline: bool) -> Result<ResolvedSets> {
     let started = Instant::now();
     let env = ctx.env(offline)?;
     let r = resolve_with(&env, l, locked)?;
@@ -96,5 +130,5 @@ pub fn run(ctx: &Context, l: &LoadedRecipe, locked: bool, offline: bool) -> Resu
     };
     let compare = !(locked && offline);
     let current = currency(l, &sets, compare.then_some(&newest as &dyn Fn(&str, &str) -> Option<String>));
-    Ok(Box::new(ResolvedSets { sets, current, seconds: started.elapsed().as_secs_f64() }))
+    Ok(ResolvedSets { sets, current, seconds: started.elapsed().as_secs_f64() })
 }

@@ -7,6 +7,7 @@ pub mod image;
 mod kernel;
 pub(crate) mod layers;
 pub mod outputs;
+pub mod platforms;
 pub mod report;
 mod rootfs;
 mod sbom;

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 /// File name of the root filesystem image in the output directory.
 pub const ROOTFS: &str = "rootfs.ext4";
+/// File name of the docker-archive in the output directory.
+pub const IMAGE_TAR: &str = "image.tar";
 
 /// What the kernel stage did, for `report.json`.
 #[derive(Clone, Debug, Serialize)]

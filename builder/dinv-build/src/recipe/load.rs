@@ -8,7 +8,7 @@ use toml::Value;
 
 use super::error::{Location, RecipeError};
 use super::loaded::{locate_in, LoadedRecipe};
-use super::model::Recipe;
+use super::model::{Arch, Recipe};
 use super::vfs;
 pub use super::vfs::normalize;
 
@@ -26,6 +26,10 @@ const PATH_KEYS: &[&str] = &[
 ];
 
 fn is_path_key(segments: &[String]) -> bool {
+    // `[platform."linux/arm64"]` names paths as the recipe does.
+    if segments.len() > 2 && segments[0] == "platform" {
+        return is_path_key(&segments[2..]);
+    }
     // A list edit (`fragments = { add = [...] }`) names paths as the list does.
     let n = segments.len();
     if n >= 2 && ["add", "remove", "replace"].contains(&segments[n - 2].as_str()) {
@@ -157,7 +161,7 @@ fn absolutize(t: &mut toml::Table, segs: &mut Vec<String>, dir: &Path) {
 
 /// The recipe's top-level sections that are tables, never lists (a child's
 /// `[guest]` with only `remove = [...]` is the section, not a list edit).
-const SECTIONS: &[&str] = &["image", "sources", "guest", "runtime", "kernel", "docker", "vm", "rootfs", "build"];
+const SECTIONS: &[&str] = &["image", "sources", "guest", "runtime", "kernel", "docker", "vm", "rootfs", "build", "platform"];
 
 /// Is this a list-edit table (`{ add = [...], remove = [...], replace = [...] }`)?
 fn list_edit(v: &Value) -> Option<&toml::Table> {
@@ -396,7 +400,10 @@ fn load_merged(
     Ok((base, origins))
 }
 
-/// Loads a recipe and everything it extends.
+/// Loads a recipe and everything it extends. A recipe with
+/// `image.platforms` is also loaded once per platform
+/// ([`LoadedRecipe::variants`]), each with its `[platform."…"]` table
+/// merged over it and every source's `arch` set to the platform's.
 pub fn load(path: &Path) -> Result<LoadedRecipe, RecipeError> {
     let mut files = Vec::new();
     let (merged, origins) = load_merged(path, &mut Vec::new(), &mut files)?;
@@ -406,20 +413,101 @@ pub fn load(path: &Path) -> Result<LoadedRecipe, RecipeError> {
         let keys = if missing.len() == 1 { "a required key" } else { "required keys" };
         return Err(RecipeError::file(location, format!("missing {keys}: {} (none of the files in its extends chain sets it)", missing.join(", "))));
     }
-    let value = Value::Table(merged.clone());
-    let recipe: Recipe = serde_path_to_error::deserialize(value).map_err(|e| {
+    let recipe = typed(&merged, &origins, path)?;
+    let mut loaded = LoadedRecipe { recipe, path: path.to_path_buf(), files, origins, merged, inputs: BTreeMap::new(), platform: None, variants: Vec::new() };
+    if loaded.recipe.image.platforms.is_empty() {
+        if let Some(p) = loaded.recipe.platform.keys().next() {
+            return Err(loaded.error(&format!("platform.{p}"), format!("[platform.{p:?}] applies to a platform of `image.platforms`, and the recipe lists none")));
+        }
+        super::validate::validate(&loaded)?;
+        loaded.inputs = super::inputs::input_hashes(&loaded)?;
+    } else {
+        let mut variants = platform_variants(&loaded)?;
+        // One platform: that platform's recipe, built as any other.
+        if variants.len() == 1 {
+            return Ok(variants.pop().expect("one"));
+        }
+        loaded.variants = variants;
+        // The recipe's inputs are every platform's, and each platform's
+        // build records them all (one lock, one inputs digest).
+        loaded.inputs = loaded.variants.iter().flat_map(|v| v.inputs.clone()).collect();
+        for v in &mut loaded.variants {
+            v.inputs = loaded.inputs.clone();
+        }
+    }
+    Ok(loaded)
+}
+
+/// The typed recipe of a merged document; a type error points at its key.
+fn typed(merged: &toml::Table, origins: &BTreeMap<String, Location>, path: &Path) -> Result<Recipe, RecipeError> {
+    serde_path_to_error::deserialize(Value::Table(merged.clone())).map_err(|e| {
         let mut key = e.path().to_string();
         if key == "." {
             key.clear();
         }
         let (key, message) = explain_type_error(&key, &e.into_inner().to_string());
-        let location = locate_in(&origins, &key).or_else(|| Some(Location { file: path.to_path_buf(), line: 1 }));
+        let location = locate_in(origins, &key).or_else(|| Some(Location { file: path.to_path_buf(), line: 1 }));
         RecipeError { location, key, message }
-    })?;
-    let mut loaded = LoadedRecipe { recipe, path: path.to_path_buf(), files, origins, merged, inputs: BTreeMap::new() };
-    super::validate::validate(&loaded)?;
-    loaded.inputs = super::inputs::input_hashes(&loaded)?;
-    Ok(loaded)
+    })
+}
+
+/// One loaded recipe per entry of `image.platforms`, each validated.
+fn platform_variants(l: &LoadedRecipe) -> Result<Vec<LoadedRecipe>, RecipeError> {
+    let platforms = &l.recipe.image.platforms;
+    let mut archs = Vec::new();
+    for (i, p) in platforms.iter().enumerate() {
+        let key = format!("image.platforms[{i}]");
+        let arch = Arch::of_platform(p).ok_or_else(|| l.error(&key, format!("{p:?}: the platforms are \"linux/amd64\" and \"linux/arm64\"")))?;
+        if archs.contains(&arch) {
+            return Err(l.error(&key, format!("{p:?} is listed twice")));
+        }
+        archs.push(arch);
+    }
+    let mut base = l.merged.clone();
+    let overlays = base.remove("platform").and_then(|v| v.as_table().cloned()).unwrap_or_default();
+    if let Some(p) = overlays.keys().find(|p| !archs.iter().any(|a| Arch::of_platform(p) == Some(*a))) {
+        return Err(l.error(&format!("platform.{p}"), format!("{p:?} is not one of `image.platforms` ({})", platforms.join(", "))));
+    }
+    let mut base_origins = l.origins.clone();
+    base_origins.retain(|k, _| !(k == "platform" || k.starts_with("platform.")));
+    let mut out = Vec::new();
+    for arch in archs {
+        let platform = arch.platform();
+        let (mut merged, mut origins) = (base.clone(), base_origins.clone());
+        if let Some((name, Value::Table(overlay))) = overlays.iter().find(|(p, _)| Arch::of_platform(p) == Some(arch)) {
+            let prefix = format!("platform.{name}.");
+            let lines: BTreeMap<String, Location> = l.origins.iter().filter_map(|(k, v)| k.strip_prefix(&prefix).map(|r| (r.to_string(), v.clone()))).collect();
+            merge(&mut merged, overlay.clone(), "", &lines, &mut origins)?;
+        }
+        // Every source's arch is the platform's; one written out must agree.
+        if let Some(Value::Table(sources)) = merged.get_mut("sources") {
+            for (name, src) in sources.iter_mut() {
+                let Some(src) = src.as_table_mut() else { continue };
+                let want = if src.get("type").and_then(Value::as_str) == Some("apk") { arch.rust() } else { arch.oci() };
+                match src.get("arch").and_then(Value::as_str) {
+                    Some(a) if Arch::of_source_arch(a) != Some(arch) => {
+                        let key = format!("sources.{name}.arch");
+                        let message = format!("{a:?} contradicts {platform} of `image.platforms`: leave `arch` out, each platform sets it ({want:?} for {platform}), or set it in [platform.{platform:?}]");
+                        return Err(RecipeError { location: locate_in(&origins, &key), key, message });
+                    }
+                    Some(_) => {}
+                    None => {
+                        src.insert("arch".into(), Value::String(want.into()));
+                    }
+                }
+            }
+        }
+        // The machine, unless set, is the platform's own (microvm, virt).
+        if let Some(vm) = merged.entry("vm").or_insert_with(|| Value::Table(toml::Table::new())).as_table_mut() {
+            vm.entry("machine").or_insert_with(|| Value::String(dinv_contract::settings::Machine::default_for(arch.rust()).as_str().into()));
+        }
+        let recipe = typed(&merged, &origins, &l.path)?;
+        let mut v = LoadedRecipe { recipe, path: l.path.clone(), files: l.files.clone(), origins, merged, inputs: BTreeMap::new(), platform: Some(arch), variants: Vec::new() };
+        super::validate::validate(&v).map_err(|e| RecipeError { message: format!("{} (for platform {platform}; what differs per platform goes in [platform.{platform:?}])", e.message), ..e })?;
+        v.inputs = super::inputs::input_hashes(&v)?;
+        out.push(v);
+    }
+    Ok(out)
 }
 
 /// Keys every recipe needs (with where they go), checked all at once
@@ -572,5 +660,85 @@ packages = [\"a\"]\n").unwrap();
         assert_eq!(merged["guest"]["remove"][0].as_str(), Some("/x"));
         let (merged, _) = load_merged(&dir.path().join("child2.toml"), &mut Vec::new(), &mut Vec::new()).unwrap();
         assert_eq!(merged["runtime"]["remove"][0].as_str(), Some("/y"));
+    }
+
+    /// A two-platform apk recipe in `dir` with `extra` appended.
+    fn platforms_recipe(dir: &Path, extra: &str) -> PathBuf {
+        std::fs::create_dir_all(dir.join("keys")).unwrap();
+        std::fs::write(dir.join("keys/k.rsa.pub"), "").unwrap();
+        std::fs::create_dir_all(dir.join("frag")).unwrap();
+        std::fs::write(dir.join("frag/arm.config"), "CONFIG_X=y\n").unwrap();
+        let p = dir.join("multi.toml");
+        let text = format!(
+            "[image]\nname = \"m\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n\n[sources.a]\ntype = \"apk\"\nmirror = \"file:///nowhere\"\nbranch = \"v3.22\"\nrepositories = [\"main\"]\nkeys = [\"keys\"]\n\n[guest]\nsource = \"a\"\npackages = [\"busybox\"]\n{extra}"
+        );
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn each_platform_gets_its_recipe_with_its_arch_machine_and_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = platforms_recipe(dir.path(), "\n[platform.\"linux/arm64\".guest]\npackages = { add = [\n    \"arm-only\",\n] }\n\n[platform.\"linux/arm64\".kernel]\nfragments = [\"frag/arm.config\"]\n");
+        let l = load(&p).unwrap();
+        assert!(l.is_multi_platform());
+        let [amd, arm] = &l.variants[..] else { panic!("two platforms: {:?}", l.variants.len()) };
+        assert_eq!((amd.platform, arm.platform), (Some(Arch::X86_64), Some(Arch::Aarch64)));
+        assert_eq!((amd.recipe.sources["a"].arch(), arm.recipe.sources["a"].arch()), ("x86_64", "aarch64"));
+        assert_eq!((amd.recipe.vm.machine.as_str(), arm.recipe.vm.machine.as_str()), ("microvm", "virt"));
+        assert_eq!(amd.recipe.guest.packages, ["busybox"]);
+        assert_eq!(arm.recipe.guest.packages, ["busybox", "arm-only"]);
+        // Paths in a platform's table are relative to its file, and its
+        // values keep their lines.
+        assert_eq!(arm.recipe.kernel.fragments, [dir.path().join("frag/arm.config")]);
+        assert!(amd.recipe.kernel.fragments.is_empty());
+        assert_eq!(arm.locate("guest.packages[1]").map(|l| l.line), Some(18));
+        // One lock and one inputs digest for the recipe: every platform's inputs.
+        assert!(l.inputs.keys().any(|k| k.ends_with("arm.config")), "{:?}", l.inputs);
+        assert_eq!(amd.inputs, l.inputs);
+    }
+
+    #[test]
+    fn platform_mistakes_point_at_their_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = |extra: &str| {
+            let e = load(&platforms_recipe(dir.path(), extra)).unwrap_err();
+            (e.location.map(|l| l.line), e.key, e.message)
+        };
+        let p = platforms_recipe(dir.path(), "");
+        let text = std::fs::read_to_string(&p).unwrap().replace("keys = [\"keys\"]\n", "keys = [\"keys\"]\narch = \"x86_64\"\n");
+        std::fs::write(&p, text).unwrap();
+        let e = load(&p).unwrap_err();
+        assert_eq!((e.location.map(|l| l.line), e.key.as_str()), (Some(11), "sources.a.arch"), "{}", e.message);
+        assert!(e.message.contains("contradicts linux/arm64"), "{}", e.message);
+        let (line, key, msg) = err("[platform.\"linux/riscv64\".vm]\nmachine = \"virt\"\n");
+        assert_eq!((line, key.as_str()), (Some(15), "platform.linux/riscv64"), "{msg}");
+        assert!(msg.contains("not one of `image.platforms`"), "{msg}");
+        let (line, key, msg) = err("[platform.\"linux/amd64\".vm]\nmachine = \"virt\"\n");
+        assert_eq!((line, key.as_str()), (Some(16), "vm.machine"), "{msg}");
+        assert!(msg.contains("for platform linux/amd64"), "{msg}");
+        let p = platforms_recipe(dir.path(), "");
+        let text = std::fs::read_to_string(&p).unwrap().replace("\"linux/arm64\"]", "\"linux/s390x\"]");
+        std::fs::write(&p, text).unwrap();
+        let e = load(&p).unwrap_err();
+        assert_eq!((e.key.as_str(), e.location.map(|l| l.line)), ("image.platforms[1]", Some(3)), "{}", e.message);
+        let p = dir.path().join("single.toml");
+        std::fs::write(&p, "extends = \"multi.toml\"\n[image]\nplatforms = { replace = [] }\n[platform.\"linux/arm64\".vm]\nmachine = \"virt\"\n").unwrap();
+        platforms_recipe(dir.path(), "");
+        let e = load(&p).unwrap_err();
+        assert!(e.message.contains("the recipe lists none"), "{}", e.message);
+    }
+
+    #[test]
+    fn one_platform_is_a_plain_recipe_of_that_platform() {
+        let dir = tempfile::tempdir().unwrap();
+        platforms_recipe(dir.path(), "[platform.\"linux/arm64\".guest]\npackages = { add = [\"arm-only\"] }\n");
+        let p = dir.path().join("arm.toml");
+        std::fs::write(&p, "extends = \"multi.toml\"\n[image]\nplatforms = { replace = [\"linux/arm64\"] }\n").unwrap();
+        let l = load(&p).unwrap();
+        assert!(!l.is_multi_platform());
+        assert_eq!(l.platform, Some(Arch::Aarch64));
+        assert_eq!(l.recipe.arch(), Arch::Aarch64);
+        assert_eq!(l.recipe.guest.packages, ["busybox", "arm-only"]);
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::error::{Location, RecipeError};
-use super::model::Recipe;
+use super::model::{Arch, Recipe};
 
 /// A loaded, merged and typed recipe.
 #[derive(Clone, Debug)]
@@ -23,9 +23,28 @@ pub struct LoadedRecipe {
     /// directory they name), by path relative to the recipe's directory;
     /// computed once, at load.
     pub inputs: BTreeMap<String, String>,
+    /// The platform this is the recipe of, for one of `image.platforms`.
+    pub platform: Option<Arch>,
+    /// With `image.platforms`: the recipe of each platform, in order (what
+    /// is built); empty for a single-platform recipe.
+    pub variants: Vec<LoadedRecipe>,
 }
 
 impl LoadedRecipe {
+    /// What is built: each platform's recipe, or this one.
+    pub fn builds(&self) -> Vec<&LoadedRecipe> {
+        if self.variants.is_empty() {
+            vec![self]
+        } else {
+            self.variants.iter().collect()
+        }
+    }
+
+    /// Is this a recipe of several platforms (`image.platforms`)?
+    pub fn is_multi_platform(&self) -> bool {
+        !self.variants.is_empty()
+    }
+
     /// The origin of a key, or of its nearest ancestor that has one.
     pub fn locate(&self, key: &str) -> Option<Location> {
         locate_in(&self.origins, key)

@@ -42,6 +42,11 @@ pub struct Recipe {
     /// Single files added to the guest tree.
     #[serde(default)]
     pub files: Vec<ExtraFile>,
+    /// `[platform."linux/arm64"]`: per platform of `image.platforms`, a
+    /// partial recipe merged over this one for that platform, as a child
+    /// recipe is (consumed by the loader; kept for `show`).
+    #[serde(default)]
+    pub platform: BTreeMap<String, toml::Table>,
 }
 
 /// `[image]`: what the emitted Docker image is called and carries.
@@ -66,6 +71,12 @@ pub struct ImageSection {
     /// Compression level (gzip 1–9, zstd 1–19); `None` is the algorithm's default.
     #[serde(default)]
     pub compression_level: Option<i32>,
+    /// Platforms built in one run into one multi-platform image
+    /// (`linux/amd64`, `linux/arm64`); empty: the guest source's
+    /// architecture alone. Each source's `arch` follows the platform, and
+    /// `[platform."linux/arm64"]` holds what differs for one of them.
+    #[serde(default)]
+    pub platforms: Vec<String>,
 }
 
 /// `image.compression`.
@@ -128,6 +139,30 @@ impl Arch {
             Arch::X86_64 => "amd64",
             Arch::Aarch64 => "arm64",
         }
+    }
+
+    /// The architecture of an OCI platform `linux/amd64`, `linux/arm64`.
+    pub fn of_platform(s: &str) -> Option<Arch> {
+        match s {
+            "linux/amd64" => Some(Arch::X86_64),
+            "linux/arm64" | "linux/arm64/v8" => Some(Arch::Aarch64),
+            _ => None,
+        }
+    }
+
+    /// The OCI platform: `linux/amd64`, `linux/arm64`.
+    pub fn platform(self) -> String {
+        format!("linux/{}", self.oci())
+    }
+
+    /// The platform's directory in a multi-platform output: `linux-arm64`.
+    pub fn platform_dir(self) -> String {
+        format!("linux-{}", self.oci())
+    }
+
+    /// The machine this program runs on, when it is one images are built for.
+    pub fn host() -> Option<Arch> {
+        Arch::of_source_arch(std::env::consts::ARCH)
     }
 
     /// A source's `arch` in apk's or Debian's spelling.

@@ -6,6 +6,7 @@ mod cli_output;
 mod customise;
 mod locked;
 mod out_dir;
+mod platforms;
 mod push;
 mod reproducible;
 mod runtime_contract;
