@@ -83,6 +83,7 @@ impl IndexEntry {
             repo,
             repo_tag: repo_tag.map(str::to_string),
             essential: false,
+            mention: 0,
         })
     }
 }

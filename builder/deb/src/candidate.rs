@@ -28,6 +28,7 @@ pub fn to_candidate(rec: &PackageRecord, repo: usize, arch: &str) -> Result<Cand
         repo,
         repo_tag: None,
         essential: rec.essential,
+        mention: 0,
     })
 }
 

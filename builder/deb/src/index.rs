@@ -39,6 +39,9 @@ pub struct DebIndex {
     all: HashMap<String, Vec<usize>>,
     /// Provided (virtual) name → the candidate records that provide it.
     providers: HashMap<String, Vec<usize>>,
+    /// When apt first meets each name reading the suites' indexes in
+    /// order (see [`mention_order`]).
+    mention: HashMap<String, u32>,
 }
 
 /// One package chosen by [`DebIndex::resolve`], in install order.
@@ -73,6 +76,7 @@ impl DebIndex {
                 })
                 .or_insert(i);
         }
+        ix.mention = mention_order(&ix.records);
         let mut winners: Vec<usize> = best.into_values().collect();
         winners.sort_unstable();
         for i in winners {
@@ -171,6 +175,7 @@ impl DebIndex {
                 match crate::to_candidate(rec, self.suite_of[ri], &self.arch) {
                     Ok(mut c) => {
                         c.provider_priority = priority_rank(&rec.priority);
+                        c.mention = self.mention.get(&rec.package).copied().unwrap_or(0);
                         for alt in c.depends.iter().flat_map(|d| &d.alternatives) {
                             if seen.insert(alt.name.clone()) {
                                 work.push(alt.name.clone());
@@ -197,6 +202,31 @@ impl DebIndex {
         let res = dinv_solver::solve(&universe, requests)?;
         Ok(res.selected.into_iter().map(|s| Chosen { record: index[s.candidate], reasons: s.reasons }).collect())
     }
+}
+
+/// apt's package IDs, as ranks from 1: apt makes a package the first time
+/// it meets the name reading the index files in order, and in each record
+/// the package itself, then the names of Pre-Depends, Depends, Conflicts,
+/// Breaks, Recommends, Suggests, Replaces, then Provides. apt breaks ties
+/// between providers by that ID, the later first (`CompareProviders`).
+pub fn mention_order(records: &[PackageRecord]) -> HashMap<String, u32> {
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut meet = |name: &str| {
+        if !name.is_empty() && !ids.contains_key(name) {
+            let id = ids.len() as u32 + 1;
+            ids.insert(name.to_string(), id);
+        }
+    };
+    for r in records {
+        meet(&r.package);
+        for field in [&r.pre_depends, &r.depends, &r.conflicts, &r.breaks, &r.recommends, &r.suggests, &r.replaces, &r.provides] {
+            for alt in field.split([',', '|']) {
+                let name = alt.trim().split(|c: char| c.is_whitespace() || c == '(' || c == ':' || c == '[' || c == '<').next().unwrap_or("");
+                meet(name);
+            }
+        }
+    }
+    ids
 }
 
 /// Like apt, prefer more important packages among the providers of a
@@ -303,5 +333,26 @@ mod tests {
         assert!(ix.base_requests(false, false).is_empty());
         assert!(parse_request("a b", "r").is_none());
         assert!(parse_request("=1", "r").is_none());
+    }
+
+    /// apt ranks providers that tie on priority by when it first met
+    /// their names, the later first: a provider nobody names before its
+    /// own record beats one an earlier record depends on.
+    #[test]
+    fn providers_that_tie_go_to_the_name_apt_met_last() {
+        let records = vec![
+            rec("php", "1", "Depends: mod-php | cli-php (>= 1) [amd64], other:any\n"),
+            rec("mod-php", "1", "Provides: phpapi-1\nPriority: optional\n"),
+            rec("cli-php", "1", "Provides: phpapi-1\nPriority: optional\n"),
+            rec("zz-phpdbg", "1", "Provides: phpapi-1\nPriority: optional\n"),
+            rec("ext", "1", "Depends: phpapi-1\n"),
+        ];
+        let m = mention_order(&records);
+        assert_eq!([m["php"], m["mod-php"], m["cli-php"], m["other"], m["phpapi-1"], m["zz-phpdbg"]], [1, 2, 3, 4, 5, 6]);
+        let ix = DebIndex::new("amd64", vec![SuiteRecords { suite: "trixie".into(), records }]);
+        let req = parse_request("ext", "test").unwrap();
+        let mut names: Vec<&str> = ix.resolve(&[req]).unwrap().iter().map(|c| ix.record(c.record).package.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["ext", "zz-phpdbg"], "apt's choice among equal providers");
     }
 }

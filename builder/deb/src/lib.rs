@@ -26,7 +26,7 @@ pub use archive::{open_deb, verify_blob, verify_file, verify_reader, DebControl,
 pub use candidate::to_candidate;
 pub use compression::{decompress, Compression, Decoder};
 pub use error::DebError;
-pub use index::{parse_request, priority_rank, Chosen, DebIndex, SuiteRecords};
+pub use index::{mention_order, parse_request, priority_rank, Chosen, DebIndex, SuiteRecords};
 pub use openpgp::{verify_clearsigned, verify_detached, Keyring, Signer, Verified};
 pub use packages::{parse_packages, parse_packages_bytes, MultiArch, PackageRecord};
 pub use relations::{parse_conflicts, parse_dependencies, parse_provides, parse_relations, Relation};

@@ -74,6 +74,7 @@ fn universe(rng: &mut Lcg) -> Vec<Candidate> {
             repo: rng.below(3),
             repo_tag: None,
             essential: false,
+            mention: 0,
         };
         // Every virtual name gets a few providers, with random priorities.
         if i % 10 == 0 {

@@ -61,8 +61,12 @@ impl<'u> Index<'u> {
         for list in providers.values_mut().filter(|l| l.len() > 1) {
             list.sort_by(|&(a, pa), &(b, pb)| {
                 let (ca, cb) = (&cands[a as usize], &cands[b as usize]);
-                cb.provider_priority
-                    .cmp(&ca.provider_priority)
+                // apt (CompareProviders): essential, then priority, then
+                // the package met last in the indexes.
+                cb.essential
+                    .cmp(&ca.essential)
+                    .then(cb.provider_priority.cmp(&ca.provider_priority))
+                    .then(cb.mention.cmp(&ca.mention))
                     .then_with(|| ca.name.cmp(&cb.name))
                     .then_with(|| by_version(ca, cb))
                     .then(a.cmp(&b))

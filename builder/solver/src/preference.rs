@@ -188,6 +188,7 @@ mod tests {
             repo: 0,
             repo_tag: None,
             essential: false,
+            mention: 0,
         }
     }
 

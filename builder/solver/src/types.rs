@@ -163,6 +163,10 @@ pub struct Candidate {
     /// Debian `Essential: yes` / `Priority: required` marking (informational;
     /// the source decides whether to request them).
     pub essential: bool,
+    /// Debian: when apt first meets this package's name reading the
+    /// indexes (its package ID in apt's cache). Among providers of a name
+    /// that tie on everything else, apt takes the one met last. 0: unknown.
+    pub mention: u32,
 }
 
 /// Orders version strings of one ecosystem.

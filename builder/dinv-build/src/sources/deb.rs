@@ -366,9 +366,11 @@ mod tests {
             return;
         };
         let mut all = Vec::new();
+        let mention = dinv_deb::mention_order(&records);
         for rec in &records {
             if let Ok(mut c) = dinv_deb::to_candidate(rec, 0, "amd64") {
                 c.provider_priority = dinv_deb::priority_rank(&rec.priority);
+                c.mention = mention[&rec.package];
                 all.push(c);
             }
         }

@@ -92,6 +92,7 @@ pub fn pkg(name: &str, version: &str) -> Candidate {
         repo: 0,
         repo_tag: None,
         essential: false,
+        mention: 0,
     }
 }
 
