@@ -198,7 +198,7 @@ impl DebIndex {
     /// order.
     pub fn resolve(&self, requests: &[Request]) -> Result<Vec<Chosen>, SolveError> {
         let (index, candidates) = self.reachable(requests);
-        let universe = Universe { candidates: candidates.into(), scheme: &DebVersions, rules: dinv_solver::Rules::Generic };
+        let universe = Universe { candidates: candidates.into(), scheme: &DebVersions, rules: dinv_solver::Rules::Apt };
         let res = dinv_solver::solve(&universe, requests)?;
         Ok(res.selected.into_iter().map(|s| Chosen { record: index[s.candidate], reasons: s.reasons }).collect())
     }

@@ -8,7 +8,11 @@
 //! reuse are already selected (apt's "prefer what is already installed").
 //!
 //! Under [`crate::Rules::Apk`] there is one queue instead, taken in the
-//! order apk-tools decides names (`discovery.rs`, `queue.rs`).
+//! order apk-tools decides names (`discovery.rs`, `queue.rs`). Under
+//! [`crate::Rules::Apt`] the requests come first, then a stack: a selected
+//! package's dependencies are met, in order, before the next dependency of
+//! its parent (apt's `MarkInstall`); with the generic choices this gives
+//! what `apt-get install` gives (tests/it/sources/apt_judge.rs).
 //!
 //! Every selection is made at a decision level (the number of open choice
 //! points). A failure names the levels that caused it (the parent of the
@@ -74,12 +78,27 @@ struct ApkOrder<'a> {
     queue: Ordered,
 }
 
+/// apt's order ([`Rules::Apt`]): obligations by their index in `direct`.
+#[derive(Clone, Debug, Default)]
+struct AptOrder {
+    /// The requests, met first, in order.
+    requests: Vec<u32>,
+    requests_head: usize,
+    /// The dependencies of each selected request, until every request is
+    /// met; then they go on the stack, the first request's on top.
+    held: Vec<Vec<u32>>,
+    /// What is met next is on top.
+    stack: Vec<u32>,
+    taken: usize,
+}
+
 /// Lengths to roll the state back to.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Saved {
     direct_len: usize,
     direct_head: usize,
     ordered: Option<Mark>,
+    apt: Option<AptOrder>,
     deferred_len: usize,
     deferred_head: usize,
     trail_len: usize,
@@ -109,6 +128,8 @@ pub(crate) struct Engine<'a> {
     /// apk only: obligations are taken in apk's order of deciding names
     /// (`direct` holds them all, by arrival).
     ordered: Option<ApkOrder<'a>>,
+    /// apt only: the order obligations are met in (`direct` holds them all).
+    apt: Option<AptOrder>,
     /// Selected candidates in selection order.
     pub trail: Vec<u32>,
     by_name: FastMap<&'a str, u32>,
@@ -137,6 +158,7 @@ impl<'a> Engine<'a> {
             deferred: Vec::new(),
             deferred_head: 0,
             ordered: None,
+            apt: (ix.rules == Rules::Apt).then(AptOrder::default),
             trail: Vec::new(),
             by_name: FastMap::default(),
             provided: FastMap::default(),
@@ -170,6 +192,11 @@ impl<'a> Engine<'a> {
     }
 
     fn push(&mut self, ob: Obligation<'a>) {
+        if let Some(a) = &mut self.apt {
+            a.requests.push(self.direct.len() as u32);
+            self.direct.push(ob);
+            return;
+        }
         if let Some(o) = &mut self.ordered {
             let name = ob.dep.alternatives.first().map_or("", |k| k.name.as_str());
             let tier = if o.world.contains(&name) {
@@ -196,6 +223,19 @@ impl<'a> Engine<'a> {
     }
 
     fn next(&mut self) -> Option<Obligation<'a>> {
+        if let Some(a) = &mut self.apt {
+            if a.requests_head < a.requests.len() {
+                a.requests_head += 1;
+                a.taken += 1;
+                return Some(self.direct[a.requests[a.requests_head - 1] as usize]);
+            }
+            for batch in std::mem::take(&mut a.held).into_iter().rev() {
+                a.stack.extend(batch.into_iter().rev());
+            }
+            let i = a.stack.pop()?;
+            a.taken += 1;
+            return Some(self.direct[i as usize]);
+        }
         if let Some(o) = &mut self.ordered {
             return o.queue.pop().map(|seq| self.direct[seq as usize]);
         }
@@ -312,7 +352,7 @@ impl<'a> Engine<'a> {
 
     /// Obligations processed so far.
     fn progress(&self) -> usize {
-        self.direct_head + self.deferred_head + self.ordered.as_ref().map_or(0, |o| o.queue.taken())
+        self.direct_head + self.deferred_head + self.ordered.as_ref().map_or(0, |o| o.queue.taken()) + self.apt.as_ref().map_or(0, |a| a.taken)
     }
 
     /// Returns to the latest blamed choice point with an untried choice.
@@ -335,7 +375,7 @@ impl<'a> Engine<'a> {
             frame.culprits.extend(culprits.iter().copied());
             frame.next += 1;
             if frame.next < frame.choices.len() {
-                let (c, ob, saved) = (frame.choices[frame.next], frame.ob, frame.saved);
+                let (c, ob, saved) = (frame.choices[frame.next], frame.ob, frame.saved.clone());
                 self.restore(saved);
                 self.select(c, ob.parent, ob.why);
                 return true;
@@ -457,6 +497,23 @@ impl<'a> Engine<'a> {
         }
         self.reasons.push((c, why));
         let ctx = cand.repo_tag.as_deref();
+        if self.apt.is_some() {
+            // apt meets a package's dependencies before its parent's next one.
+            let start = self.direct.len() as u32;
+            for dep in &cand.depends {
+                self.direct.push(Obligation { dep, parent: Some(c), ctx, why: Reason::Depends { parent: c, dep } });
+            }
+            let batch: Vec<u32> = (start..self.direct.len() as u32).collect();
+            let a = self.apt.as_mut().expect("apt order");
+            // A request's wait until every request is met (apt marks them
+            // all before it follows any one's dependencies).
+            if parent.is_none() && a.taken <= a.requests.len() {
+                a.held.push(batch);
+            } else {
+                a.stack.extend(batch.into_iter().rev());
+            }
+            return;
+        }
         for dep in &cand.depends {
             self.push(Obligation {
                 dep,
@@ -472,6 +529,7 @@ impl<'a> Engine<'a> {
             direct_len: self.direct.len(),
             direct_head: self.direct_head,
             ordered: self.ordered.as_ref().map(|o| o.queue.mark()),
+            apt: self.apt.clone(),
             deferred_len: self.deferred.len(),
             deferred_head: self.deferred_head,
             trail_len: self.trail.len(),
@@ -495,6 +553,9 @@ impl<'a> Engine<'a> {
             self.chain[c as usize] = None;
         }
         self.reasons.truncate(saved.reasons_len);
+        if saved.apt.is_some() {
+            self.apt = saved.apt;
+        }
         if let (Some(o), Some(m)) = (&mut self.ordered, saved.ordered) {
             o.queue.rollback(m);
         }

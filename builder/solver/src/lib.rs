@@ -30,7 +30,13 @@
 //!   alternatives wait until then, so they reuse what is already selected.
 //! * After that, install_if packages are added until nothing changes.
 //!
-//! Those are the generic ([`Rules::Generic`], Debian) rules. Under
+//! Those are the generic ([`Rules::Generic`]) rules. [`Rules::Apt`], what
+//! Debian sources use, makes the same choices in apt-get's order: every
+//! request first, then depth first (a package's dependencies before its
+//! parent's next one), each alternative group and virtual name met by what
+//! is selected at that moment, else by its first installable choice; ties
+//! between providers go to the essential one, the higher priority, then
+//! the one apt met last reading the indexes (`Candidate::mention`). Under
 //! [`Rules::Apk`] the candidates for a name are ordered as apk-tools 2.14
 //! orders them (repository tag, provided version, version, provider
 //! priority, repository, index order), a name is held by one package unless

@@ -195,6 +195,11 @@ pub enum Rules {
     /// version; a provide without version or priority is never picked on
     /// its own; negated install_if conditions hold only when decided.
     Apk,
+    /// Debian as `apt-get install` marks packages: the generic choices,
+    /// met in apt's order: every request first, then depth first (a
+    /// package's dependencies, in order, before the next dependency of
+    /// its parent), each checked against what is selected at that moment.
+    Apt,
 }
 
 /// All candidates of all repositories of one source.

@@ -382,7 +382,7 @@ mod tests {
             let mut requests: Vec<Request> = packages.iter().map(|n| dinv_deb::parse_request(n, "recipe").unwrap()).collect();
             requests.extend(index.base_requests(true, false));
             let reached = index.resolve(&requests).unwrap();
-            let universe = Universe { candidates: (&all[..]).into(), scheme: &DebVersions, rules: dinv_solver::Rules::Generic };
+            let universe = Universe { candidates: (&all[..]).into(), scheme: &DebVersions, rules: dinv_solver::Rules::Apt };
             let whole = dinv_solver::solve(&universe, &requests).unwrap();
             let a: Vec<(String, String)> = reached.iter().map(|c| (index.record(c.record).package.clone(), index.record(c.record).version.clone())).collect();
             let b: Vec<(String, String)> = whole.selected.iter().map(|s| (all[s.candidate].name.clone(), all[s.candidate].version.clone())).collect();

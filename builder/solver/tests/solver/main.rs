@@ -2,6 +2,7 @@
 
 mod common;
 
+mod apt_order;
 mod choice;
 mod determinism;
 mod failures;

@@ -9,7 +9,7 @@
 //!   `dinv-build resolve --json` (the request is the recipe's packages
 //!   plus every `Essential: yes` package, as ours);
 //! - for random single-package requests drawn from the real trixie index
-//!   (`DINV_APT_JUDGE_REQUESTS`, default 100; seed `DINV_APT_JUDGE_SEED`,
+//!   (`DINV_APT_JUDGE_REQUESTS`, default 300; seed `DINV_APT_JUDGE_SEED`,
 //!   printed on failure), resolved by the same `dinv_deb::DebIndex` the
 //!   Debian source uses.
 //!
@@ -142,7 +142,7 @@ fn apt_agrees_on_random_requests_from_the_trixie_index() {
     let apt = Apt::at(&tmp().join("apt-trixie"), &suites);
     let index = index_of(&apt, &suites);
     let seed: u64 = std::env::var("DINV_APT_JUDGE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(21);
-    let count: usize = std::env::var("DINV_APT_JUDGE_REQUESTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
+    let count: usize = std::env::var("DINV_APT_JUDGE_REQUESTS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     // The names with the smallest keyed hashes: a sample that stays the
     // same as the index gains and loses packages (a new name joins it only
     // when its own hash is that small), unlike positions in a list.
