@@ -205,13 +205,17 @@ pub fn release_mirror(tmp: &Path, codename: &str) -> Mirror {
 /// [`release_mirror`] of another architecture (`arm64`): its own mirror
 /// and apt state, `…-arm64` beside the amd64 ones.
 pub fn release_mirror_for(tmp: &Path, codename: &str, arch: &str) -> Mirror {
-    let suites = release_suites(codename);
-    if arch != "amd64" {
-        return Mirror::of_suites_for(&tmp.join(format!("debian-{arch}/{codename}-mirror")), &tmp.join(format!("apt-{codename}-{arch}")), &suites, arch);
-    }
-    match codename {
-        "trixie" => Mirror::of_suites(&tmp.join("e2e-debian/mirror"), &tmp.join("e2e-debian/apt"), &suites),
-        _ => Mirror::of_suites(&tmp.join(format!("debian-suites/{codename}-mirror")), &tmp.join(format!("apt-{codename}")), &suites),
+    let (root, apt) = release_dirs(tmp, codename, arch);
+    Mirror::of_suites_for(&root, &apt, &release_suites(codename), arch)
+}
+
+/// Where [`release_mirror_for`] keeps a release's mirror of one
+/// architecture, and its private apt's state.
+fn release_dirs(tmp: &Path, codename: &str, arch: &str) -> (PathBuf, PathBuf) {
+    match (codename, arch) {
+        ("trixie", "amd64") => (tmp.join("e2e-debian/mirror"), tmp.join("e2e-debian/apt")),
+        (_, "amd64") => (tmp.join(format!("debian-suites/{codename}-mirror")), tmp.join(format!("apt-{codename}"))),
+        _ => (tmp.join(format!("debian-{arch}/{codename}-mirror")), tmp.join(format!("apt-{codename}-{arch}"))),
     }
 }
 
@@ -253,10 +257,9 @@ impl Mirror {
 pub fn release_mirror_multi(tmp: &Path, codename: &str, arches: &[&str]) -> Vec<(String, Mirror)> {
     let suites = release_suites(codename);
     let root = tmp.join(format!("debian-multi/{codename}-mirror"));
-    let apt_dir = |arch: &str| if arch == "amd64" && codename == "trixie" { tmp.join("e2e-debian/apt") } else if arch == "amd64" { tmp.join(format!("apt-{codename}")) } else { tmp.join(format!("apt-{codename}-{arch}")) };
-    let single_root = |arch: &str| if arch == "amd64" && codename == "trixie" { tmp.join("e2e-debian/mirror") } else if arch == "amd64" { tmp.join(format!("debian-suites/{codename}-mirror")) } else { tmp.join(format!("debian-{arch}/{codename}-mirror")) };
+    let apt_dir = |arch: &str| release_dirs(tmp, codename, arch).1;
     for arch in arches {
-        link_pool(&single_root(arch), &root);
+        link_pool(&release_dirs(tmp, codename, arch).0, &root);
     }
     for attempt in 0..2 {
         let apts: Vec<Apt> = arches.iter().map(|a| Apt::for_arch(&apt_dir(a), &suites, a)).collect();

@@ -34,6 +34,17 @@ pub struct BuildOptions {
     pub no_cache_root: bool,
 }
 
+/// The test hook `DINV_TEST_PAUSE_AT=<stage>` (fault tests): at the start
+/// of that stage, say so on stderr and wait to be killed.
+fn pause_if_asked(pause_at: Option<Stage>, stage: Stage) {
+    if pause_at == Some(stage) {
+        eprintln!("dinv-build: paused at stage {stage} (DINV_TEST_PAUSE_AT)");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
 /// Times the stages of a build and announces each on the terminal.
 struct Stages {
     times: BTreeMap<Stage, f64>,
@@ -48,15 +59,8 @@ impl Stages {
         Stages { times: BTreeMap::new(), progress, pause_at }
     }
 
-    /// The test hook `DINV_TEST_PAUSE_AT=<stage>` (fault tests): at the
-    /// start of that stage, say so on stderr and wait to be killed.
     fn pause_if_asked(&self, stage: Stage) {
-        if self.pause_at == Some(stage) {
-            eprintln!("dinv-build: paused at stage {stage} (DINV_TEST_PAUSE_AT)");
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(3600));
-            }
-        }
+        pause_if_asked(self.pause_at, stage);
     }
 
     /// Runs `stage`, first printing its status line `what`.
@@ -154,7 +158,7 @@ pub fn build(ctx: &Context, l: &LoadedRecipe, opts: &BuildOptions) -> Result<Bui
         let (report, env) = build_into(ctx, l, opts, staging.path(), &out, started)?;
         (Built::One(report), env)
     };
-    Stages::new(Progress::hidden(), env.host.test_pause_at).pause_if_asked(Stage::Publish);
+    pause_if_asked(env.host.test_pause_at, Stage::Publish);
     staging.publish()?;
     // What `cache prune` keeps for this output (the build is done: a
     // failure here only costs a re-fetch after a prune).

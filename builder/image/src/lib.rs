@@ -29,7 +29,7 @@ pub use error::ImageError;
 pub use json::to_canonical_json;
 pub use layer::{Layer, LayerBuilder, LayerOptions, LayerPieces};
 pub use manifest::{ImageDigests, ImageParts};
-pub use oci::{write_oci_layout, write_oci_layout_parts};
+pub use oci::{write_oci_index_layout, write_oci_layout, write_oci_layout_parts, PlatformImage};
 pub use output_file::{output_temp_dir, output_temp_file};
 pub use time::rfc3339;
 

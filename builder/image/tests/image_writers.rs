@@ -264,3 +264,39 @@ fn docker_loads_the_archive() {
     let id = String::from_utf8_lossy(&created.stdout).trim().to_string();
     let _ = Command::new("docker").args(["rm", "-f", &id]).output();
 }
+
+/// Two platforms' layouts joined into one: index.json names one tagged
+/// image index, which lists each manifest with its platform, in order, and
+/// every blob of both is there.
+#[test]
+fn an_index_layout_lists_each_platform_and_holds_their_blobs() {
+    let d = tempfile::tempdir().unwrap();
+    let l = layer(&d.path().join("layers"));
+    let mut arm = spec("dinv", "latest");
+    arm.architecture = "arm64".into();
+    let a = write_oci_layout(&d.path().join("amd64"), &spec("dinv", "latest"), std::slice::from_ref(&l)).unwrap();
+    let b = write_oci_layout(&d.path().join("arm64"), &arm, std::slice::from_ref(&l)).unwrap();
+    assert_ne!(a.manifest, b.manifest);
+    let (pa, pb) = (d.path().join("amd64"), d.path().join("arm64"));
+    let platforms = [
+        PlatformImage { architecture: "amd64", os: "linux", layout: &pa, manifest_digest: &a.manifest },
+        PlatformImage { architecture: "arm64", os: "linux", layout: &pb, manifest_digest: &b.manifest },
+    ];
+    let dir = d.path().join("multi");
+    let blob = write_oci_index_layout(&dir, &spec("dinv", "1"), &platforms).unwrap();
+    let top = json(&std::fs::read(dir.join("index.json")).unwrap());
+    let entries = top["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!((entries[0]["mediaType"].as_str(), entries[0]["digest"].as_str()), (Some(MEDIA_TYPE_INDEX), Some(blob.digest.as_str())));
+    assert_eq!(entries[0]["annotations"][ANNOTATION_REF_NAME], "1");
+    let blobs = read_dir_blobs(&dir);
+    let index = json(&blobs[&blob.digest[7..]]);
+    assert_eq!(index["mediaType"], MEDIA_TYPE_INDEX);
+    let listed: Vec<(&str, &str, u64)> = index["manifests"].as_array().unwrap().iter().map(|m| (m["platform"]["architecture"].as_str().unwrap(), m["digest"].as_str().unwrap(), m["size"].as_u64().unwrap())).collect();
+    assert_eq!(listed, [("amd64", a.manifest.as_str(), a.manifest_size), ("arm64", b.manifest.as_str(), b.manifest_size)]);
+    assert_eq!(index["manifests"][1]["platform"]["os"], "linux");
+    for (name, bytes) in read_dir_blobs(&pa).into_iter().chain(read_dir_blobs(&pb)) {
+        assert_eq!(blobs.get(&name), Some(&bytes), "{name}");
+    }
+    assert_eq!(std::fs::read(dir.join("oci-layout")).unwrap(), br#"{"imageLayoutVersion":"1.0.0"}"#);
+}

@@ -89,6 +89,8 @@ struct AptOrder {
     held: Vec<Vec<u32>>,
     /// What is met next is on top.
     stack: Vec<u32>,
+    /// The dependencies of the package being selected (empty otherwise).
+    batch: Vec<u32>,
     taken: usize,
 }
 
@@ -193,8 +195,13 @@ impl<'a> Engine<'a> {
 
     fn push(&mut self, ob: Obligation<'a>) {
         if let Some(a) = &mut self.apt {
-            a.requests.push(self.direct.len() as u32);
+            let i = self.direct.len() as u32;
             self.direct.push(ob);
+            if ob.parent.is_none() {
+                a.requests.push(i);
+            } else {
+                a.batch.push(i);
+            }
             return;
         }
         if let Some(o) = &mut self.ordered {
@@ -497,23 +504,6 @@ impl<'a> Engine<'a> {
         }
         self.reasons.push((c, why));
         let ctx = cand.repo_tag.as_deref();
-        if self.apt.is_some() {
-            // apt meets a package's dependencies before its parent's next one.
-            let start = self.direct.len() as u32;
-            for dep in &cand.depends {
-                self.direct.push(Obligation { dep, parent: Some(c), ctx, why: Reason::Depends { parent: c, dep } });
-            }
-            let batch: Vec<u32> = (start..self.direct.len() as u32).collect();
-            let a = self.apt.as_mut().expect("apt order");
-            // A request's wait until every request is met (apt marks them
-            // all before it follows any one's dependencies).
-            if parent.is_none() && a.taken <= a.requests.len() {
-                a.held.push(batch);
-            } else {
-                a.stack.extend(batch.into_iter().rev());
-            }
-            return;
-        }
         for dep in &cand.depends {
             self.push(Obligation {
                 dep,
@@ -521,6 +511,17 @@ impl<'a> Engine<'a> {
                 ctx,
                 why: Reason::Depends { parent: c, dep },
             });
+        }
+        if let Some(a) = &mut self.apt {
+            // apt meets a package's dependencies, in order, before its
+            // parent's next one; a request's wait until every request is
+            // met (apt marks them all before following any one's).
+            let batch = std::mem::take(&mut a.batch);
+            if parent.is_none() && a.taken <= a.requests.len() {
+                a.held.push(batch);
+            } else {
+                a.stack.extend(batch.into_iter().rev());
+            }
         }
     }
 

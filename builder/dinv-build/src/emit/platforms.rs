@@ -15,9 +15,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use dinv_image::{to_canonical_json, Blob, ImageParts, ImageSpec, MEDIA_TYPE_INDEX, MEDIA_TYPE_MANIFEST};
+use dinv_image::{ImageSpec, PlatformImage};
 use serde::Serialize;
-use serde_json::json;
 
 use super::report::{self, BuildInputs, Output, Report, REPORT};
 use crate::recipe::{Arch, LoadedRecipe};
@@ -77,76 +76,29 @@ fn link_or_copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_blob(blobs: &Path, bytes: &[u8]) -> Result<Blob> {
-    let blob = Blob::of(bytes);
-    let p = blobs.join(blob.digest.trim_start_matches("sha256:"));
-    fs::write(&p, bytes).map_err(Error::io(&p))?;
-    Ok(blob)
-}
-
-/// The image index listing each platform's manifest (in the recipe's order).
-pub fn index_document(manifests: &[(Arch, String, u64)]) -> Vec<u8> {
-    to_canonical_json(&json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_INDEX,
-        "manifests": manifests.iter().map(|(arch, digest, size)| json!({
-            "mediaType": MEDIA_TYPE_MANIFEST,
-            "digest": digest,
-            "size": size,
-            "platform": {"architecture": arch.oci(), "os": "linux"},
-        })).collect::<Vec<_>>(),
-    }))
-}
-
 /// Writes the top level of a multi-platform output into `dir` (to be
 /// published as `out`) from the platforms' outputs already in it.
 pub fn join(l: &LoadedRecipe, built: &[(&LoadedRecipe, Report)], dir: &Path, out: &Path, started: Instant) -> Result<PlatformsReport> {
-    let oci = dir.join("oci");
-    let blobs = oci.join("blobs/sha256");
-    fs::create_dir_all(&blobs).map_err(Error::io(&blobs))?;
-    let mut manifests = Vec::new();
-    let mut entries = Vec::new();
     let mut hashed = BTreeMap::new();
+    let mut entries = Vec::new();
+    let mut layouts = Vec::new();
     for (v, r) in built {
         let arch = v.platform.expect("a platform's recipe");
         let pdir = dir.join(arch.platform_dir());
         let Some(image) = &r.image else {
             return Err(Error::Usage(format!("platform {} built no image (its guest has no kernel or the recipe no runtime): a multi-platform build joins images", arch.platform())));
         };
-        // Every blob of the platform's layout, shared by name (digest).
-        let from = pdir.join("oci/blobs/sha256");
-        for e in fs::read_dir(&from).map_err(Error::io(&from))? {
-            let e = e.map_err(Error::io(&from))?;
-            let to = blobs.join(e.file_name());
-            if !to.exists() {
-                link_or_copy(&e.path(), &to)?;
-            }
-        }
-        let manifest = from.join(image.manifest_digest.trim_start_matches("sha256:"));
-        let size = fs::metadata(&manifest).map_err(Error::io(&manifest))?.len();
-        manifests.push((arch, image.manifest_digest.clone(), size));
         let archive = archive_name(arch);
         link_or_copy(&pdir.join(super::outputs::IMAGE_TAR), &dir.join(&archive))?;
         if let Some(o) = r.outputs.iter().find(|o| o.name == super::outputs::IMAGE_TAR) {
             hashed.insert(archive.clone(), o.sha256.clone());
         }
+        layouts.push((arch, pdir.join("oci"), image.manifest_digest.clone()));
         entries.push(PlatformManifest { platform: arch.platform(), manifest_digest: image.manifest_digest.clone(), archive, dir: arch.platform_dir() });
     }
-    let index = write_blob(&blobs, &index_document(&manifests))?;
+    let platforms: Vec<PlatformImage> = layouts.iter().map(|(arch, layout, digest)| PlatformImage { architecture: arch.oci(), os: "linux", layout, manifest_digest: digest }).collect();
     let spec = ImageSpec::new(l.recipe.image.name.clone(), l.recipe.image.tag.clone(), 0);
-    let entry = json!({
-        "mediaType": MEDIA_TYPE_INDEX,
-        "digest": index.digest,
-        "size": index.size,
-        "annotations": {
-            dinv_image::ANNOTATION_REF_NAME: spec.tag,
-            dinv_image::ANNOTATION_CONTAINERD_NAME: spec.full_reference(),
-        },
-    });
-    let p = oci.join("index.json");
-    fs::write(&p, ImageParts::index_json(&[entry])).map_err(Error::io(&p))?;
-    let p = oci.join("oci-layout");
-    fs::write(&p, ImageParts::oci_layout()).map_err(Error::io(&p))?;
+    let index = dinv_image::write_oci_index_layout(&dir.join("oci"), &spec, &platforms).map_err(|e| Error::stage(crate::error::Stage::Image, e))?;
     // image.tar: the platform of this machine, else the first.
     let host = built.iter().find(|(v, _)| v.platform == Arch::host()).unwrap_or(&built[0]);
     let host_arch = host.0.platform.expect("a platform's recipe");
@@ -167,21 +119,4 @@ pub fn join(l: &LoadedRecipe, built: &[(&LoadedRecipe, Report)], dir: &Path, out
     let p = dir.join(REPORT);
     fs::write(&p, serde_json::to_vec_pretty(&report).expect("json")).map_err(Error::io(&p))?;
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_index_lists_each_platform_in_order() {
-        let doc = index_document(&[(Arch::X86_64, "sha256:aa".into(), 10), (Arch::Aarch64, "sha256:bb".into(), 11)]);
-        let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
-        assert_eq!(v["mediaType"], MEDIA_TYPE_INDEX);
-        assert_eq!(v["manifests"][0]["platform"], json!({"architecture": "amd64", "os": "linux"}));
-        assert_eq!(v["manifests"][1]["platform"], json!({"architecture": "arm64", "os": "linux"}));
-        assert_eq!(v["manifests"][1]["digest"], "sha256:bb");
-        assert_eq!(v["manifests"][1]["size"], 11);
-        assert_eq!(archive_name(Arch::Aarch64), "image-linux-arm64.tar");
-    }
 }

@@ -61,7 +61,7 @@ pub fn read(out: &Path) -> Result<Base> {
     let report_path = out.join(crate::emit::report::REPORT);
     let report = read_json(&report_path)?;
     if let Some(platforms) = report.get("platforms").and_then(|p| p.as_object()) {
-        let dirs: Vec<String> = platforms.keys().map(|p| out.join(p.replace('/', "-")).display().to_string()).collect();
+        let dirs: Vec<String> = platforms.keys().filter_map(|p| crate::recipe::Arch::of_platform(p)).map(|a| out.join(a.platform_dir()).display().to_string()).collect();
         return Err(Error::Usage(format!("{} is a multi-platform output; a snapshot is of one platform's image: give {}", out.display(), dirs.join(" or "))));
     }
     let reference = report["image"]["reference"].as_str().ok_or_else(|| bad(&report_path, "no image.reference"))?.to_string();
