@@ -4,16 +4,24 @@
 //!
 //! Files, in [`SNAPSHOT_DIR`] of the snapshot image:
 //! - [`MANIFEST`]: [`Manifest`], what the saved VM was;
-//! - [`STATE`]: QEMU's migration stream (RAM and device state), zstd;
+//! - [`MEMORY`]: the guest's RAM at the save, a raw image of
+//!   `profile.memory_mib` MiB. A restoring QEMU maps it private and
+//!   read-only (copy on write, `memory-backend-file` with `rom=off`), so a
+//!   restore reads no RAM up front: the guest faults in the pages it
+//!   touches, from a page cache every container of the image shares;
+//! - [`STATE`]: QEMU's migration stream without the RAM (device state,
+//!   `x-ignore-shared`), a few dozen KiB;
 //! - [`ROOT_OVERLAY`]: qcow2 overlay of `../rootfs.ext4` holding what the
 //!   guest wrote to its root disk until the save;
 //! - [`DOCKER_DISK`]: the docker data disk at the save, standalone qcow2
 //!   (the launcher writes it out as the raw `docker.img` of the volume).
 //!
 //! The launcher↔guest side: `dinv-guest quiesce` before the save
-//! ([`QUIESCE_STEPS`]), `dinv-guest restore` after a restore, which reads a
-//! [`RestoreRequest`] on stdin (through the guest agent's `guest-exec`, so
-//! secrets never show on a command line).
+//! ([`QUIESCE_STEPS`]), which also leaves `dinv-guest restore --listen`
+//! waiting on the virtio-serial port [`RESTORE_PORT`]; after a restore the
+//! launcher writes a [`RestoreRequest`] there (one JSON line, so secrets
+//! never show on a command line) and reads the guest's messages back until
+//! [`RESTORE_DONE`].
 
 use std::collections::BTreeMap;
 
@@ -24,13 +32,21 @@ use crate::settings::Machine;
 /// Where the snapshot image keeps the snapshot (next to the root filesystem).
 pub const SNAPSHOT_DIR: &str = "/usr/share/dinv/snapshot";
 pub const MANIFEST: &str = "snapshot.json";
-pub const STATE: &str = "state.zst";
+pub const STATE: &str = "state";
+pub const MEMORY: &str = "memory";
 pub const ROOT_OVERLAY: &str = "root.qcow2";
 pub const DOCKER_DISK: &str = "docker.qcow2";
 /// The root overlay's backing file, relative to [`SNAPSHOT_DIR`].
 pub const ROOT_BACKING: &str = "../rootfs.ext4";
 /// Bumped when a manifest no longer means what older launchers read in it.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+
+/// The virtio-serial port (its name) that `dinv-guest restore --listen`
+/// reads the [`RestoreRequest`] from and writes its messages to.
+pub const RESTORE_PORT: &str = "org.dinv.restore.0";
+/// The last line the guest writes on [`RESTORE_PORT`]: this prefix and the
+/// number of steps that failed.
+pub const RESTORE_DONE: &str = "dinv-restore-done ";
 
 /// What the guest can do before the save, in this order, each named in the
 /// recipe's `snapshot.quiesce`: (name, in the default set, what it does).
@@ -44,7 +60,7 @@ pub const QUIESCE_STEPS: &[(&str, bool, &str)] = &[
     ("drop-caches", true, "drop the page cache, dentries and inodes (a smaller saved RAM)"),
     ("warm-api", true, "ask dockerd for its version once (GET /version runs runc and docker-init), so the files the first `docker version` after a restore needs are in the saved page cache"),
     ("fstrim", true, "discard the docker filesystem's free blocks (a smaller docker disk)"),
-    ("zero-free-memory", true, "fill free RAM with zero pages, which QEMU saves as a flag each"),
+    ("zero-free-memory", true, "fill free RAM with zero pages, which compress to nothing in the layer"),
 ];
 
 /// The steps a recipe that does not say runs.
@@ -118,8 +134,10 @@ pub struct Manifest {
     /// Written by dinv-build once the layer is made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_image: Option<BaseImage>,
-    /// The saved state's size before compression, for the record.
+    /// The device state's size, for the record.
     pub state_bytes: u64,
+    /// How much of [`MEMORY`] is not zero pages, for the record.
+    pub memory_data_bytes: u64,
 }
 
 impl Manifest {
@@ -203,11 +221,15 @@ mod tests {
             base: BaseFiles { kernel: 1, initrd: Some(2), rootfs: 3 },
             base_image: None,
             state_bytes: 4,
+            memory_data_bytes: 5,
         };
         let bytes = serde_json::to_vec(&m).unwrap();
         assert_eq!(Manifest::parse(&bytes).unwrap(), m);
-        let newer = String::from_utf8(bytes).unwrap().replace("\"format\":1", "\"format\":2");
-        assert!(Manifest::parse(newer.as_bytes()).unwrap_err().contains("snapshot format 2"));
+        // Format 1 (a zstd stream with the RAM) is not read any more.
+        for other in [1, 3] {
+            let text = String::from_utf8(bytes.clone()).unwrap().replace(&format!("\"format\":{FORMAT}"), &format!("\"format\":{other}"));
+            assert!(Manifest::parse(text.as_bytes()).unwrap_err().contains(&format!("snapshot format {other}")));
+        }
         assert_eq!(QUIESCE_STEPS.iter().map(|s| s.0).collect::<Vec<_>>(), ["sync", "page-out", "drop-caches", "warm-api", "fstrim", "zero-free-memory"]);
         assert_eq!(default_quiesce(), ["sync", "drop-caches", "warm-api", "fstrim", "zero-free-memory"]);
         let r = RestoreRequest { clock_ns: 1, entropy: "00".into(), shares: vec![], sock_uid: 0, sock_gid: 0, shutdown_timeout: 5, tls: Some(TlsServer { ca: "c".into(), cert: "c".into(), key: "SECRET".into() }) };

@@ -19,6 +19,7 @@ usage: dinv-guest setup [--fw-cfg-dir DIR] [--dry-run]
        dinv-guest init            (PID 1; also when called as init)
        dinv-guest quiesce [STEP...]   (before a snapshot is saved; steps: sync page-out drop-caches fstrim zero-free-memory; default all but page-out)
        dinv-guest restore         (after a snapshot is restored; reads the launcher's request on stdin)
+       dinv-guest restore --listen   (waits for the request on the restore port; quiesce starts it)
        poweroff | halt | reboot | shutdown [options]   (via symlinks; signal PID 1)";
 
 /// What one invocation asks for.
@@ -29,6 +30,7 @@ pub enum Invocation {
     Post { fw_cfg_dir: PathBuf, socket: PathBuf, timeout: Duration },
     Quiesce(Vec<quiesce::Step>),
     Restore,
+    RestoreListen,
     Power(PowerAction),
     Help,
 }
@@ -52,6 +54,7 @@ pub fn parse(argv: &[String], pid1: bool) -> Result<Invocation> {
     match sub.as_str() {
         "quiesce" => return quiesce::parse_steps(opts).map(Invocation::Quiesce).map_err(|e| GuestError::Usage(format!("{e}\n{USAGE}"))),
         "restore" if opts.is_empty() => return Ok(Invocation::Restore),
+        "restore" if opts == ["--listen"] => return Ok(Invocation::RestoreListen),
         _ => {}
     }
     let mut fw_cfg_dir = PathBuf::from(FW_CFG_DIR);
@@ -102,6 +105,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         Invocation::Post { fw_cfg_dir, socket, timeout } => post::post(&Settings::load(&fw_cfg_dir)?, &socket, timeout).map(|()| 0),
         Invocation::Quiesce(steps) => quiesce::quiesce(&steps, &SetupPaths::default().docker_dir).map(|()| 0),
         Invocation::Restore => restore::restore(&restore::read_request()?, &RestorePaths::default(), &mut Live).map(|()| 0),
+        Invocation::RestoreListen => restore::listen(Path::new(restore::VIRTIO_PORTS), &RestorePaths::default(), &mut Live).map(|()| 0),
         Invocation::Power(action) => power::request(action).map(|()| 0).map_err(|e| GuestError::Command {
             command: format!("signalling PID 1 to start {}", action.verb()),
             why: e.to_string(),
@@ -173,6 +177,7 @@ mod tests {
         assert_eq!(p(&["dinv-guest", "quiesce"], false).unwrap(), Invocation::Quiesce(quiesce::parse_steps(&[]).unwrap()));
         assert_eq!(p(&["dinv-guest", "quiesce", "sync"], false).unwrap(), Invocation::Quiesce(vec![quiesce::Step::Sync]));
         assert_eq!(p(&["dinv-guest", "restore"], false).unwrap(), Invocation::Restore);
+        assert_eq!(p(&["dinv-guest", "restore", "--listen"], false).unwrap(), Invocation::RestoreListen);
         assert_eq!(p(&["dinv-guest", "--help"], false).unwrap(), Invocation::Help);
     }
 

@@ -9,11 +9,19 @@
 //! the 9p shares; the docker socket's owner; dockerd's shutdown timeout
 //! (a reload) and, with TLS, its certificates and a restart onto 2376 with
 //! `--tlsverify`, as a booted guest has it.
+//!
+//! `dinv-guest restore --listen` is how a restore gets there fast: started
+//! by `quiesce` right before the save, it is saved waiting on the restore
+//! port ([`RESTORE_PORT`]), so after a restore the request needs no guest
+//! agent, fork or exec: it reads the request line, applies it with its
+//! messages going back on the port, and ends with [`RESTORE_DONE`].
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use dinv_contract::snapshot::RestoreRequest;
+use dinv_contract::snapshot::{RestoreRequest, RESTORE_DONE, RESTORE_PORT};
 
 use crate::error::{GuestError, Result};
 use crate::log::say;
@@ -52,6 +60,99 @@ impl Default for RestorePaths {
 /// The shutdown timeout `restore` left for PID 1, if any.
 pub fn shutdown_timeout_override() -> Option<u64> {
     std::fs::read_to_string(SHUTDOWN_TIMEOUT_FILE).ok()?.trim().parse().ok()
+}
+
+/// Where the kernel lists the virtio-serial ports.
+pub const VIRTIO_PORTS: &str = "/sys/class/virtio-ports";
+
+/// The restore port's device node, from the ports listed in `sys_class`.
+pub fn restore_port(sys_class: &Path) -> Option<PathBuf> {
+    crate::setup::virtio_ports::named_ports(sys_class).into_iter().find(|(name, _)| name == RESTORE_PORT).map(|(_, node)| Path::new("/dev").join(node))
+}
+
+/// One line from `port`, without its newline. A virtio-serial port reads
+/// end-of-file while no host is connected (between the save and a
+/// restore's connect): that is waited out, `idle` apart, as is EINTR.
+pub fn read_line(port: &mut impl Read, idle: Duration) -> std::io::Result<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match port.read(&mut buf) {
+            Ok(0) => std::thread::sleep(idle),
+            Ok(n) => {
+                if let Some(end) = buf[..n].iter().position(|b| *b == b'\n') {
+                    line.extend_from_slice(&buf[..end]);
+                    return Ok(line);
+                }
+                line.extend_from_slice(&buf[..n]);
+                if line.len() > 1 << 20 {
+                    return Err(std::io::Error::other("a restore request over 1 MiB"));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The line that ends a restore's messages: [`RESTORE_DONE`] and how many
+/// steps failed.
+pub fn done_line(failed: usize) -> String {
+    format!("{RESTORE_DONE}{failed}\n")
+}
+
+/// `dinv-guest restore --listen`: waits on the restore port for one
+/// request, applies it with this process's messages (stdout) going to the
+/// port, ends with [`done_line`].
+pub fn listen(sys_class: &Path, paths: &RestorePaths, sys: &mut dyn System) -> Result<()> {
+    let node = restore_port(sys_class).ok_or_else(|| GuestError::Config { path: sys_class.into(), why: format!("no virtio-serial port named {RESTORE_PORT}") })?;
+    let mut port = std::fs::OpenOptions::new().read(true).write(true).open(&node).map_err(|e| GuestError::io("opening", &node, e))?;
+    let line = read_line(&mut port, Duration::from_millis(5)).map_err(|e| GuestError::io("reading", &node, e))?;
+    // From here every message goes to the launcher.
+    // SAFETY: dup2 of an fd we own onto stdout.
+    unsafe { libc::dup2(port.as_raw_fd(), 1) };
+    let t = std::time::Instant::now();
+    let failed = apply_line(&line, paths, sys);
+    say(format_args!("restore: applied in {:.3} s", t.elapsed().as_secs_f64()));
+    port.write_all(done_line(failed).as_bytes()).map_err(|e| GuestError::io("writing", &node, e))
+}
+
+/// Applies one request line; returns how many steps failed (a line that
+/// is no request counts as one).
+pub fn apply_line(line: &[u8], paths: &RestorePaths, sys: &mut dyn System) -> usize {
+    match serde_json::from_slice::<RestoreRequest>(line) {
+        Ok(req) => match restore(&req, paths, sys) {
+            Ok(()) => 0,
+            Err(GuestError::SetupFailed { failed }) => failed,
+            Err(e) => {
+                say(format_args!("error: {e}"));
+                1
+            }
+        },
+        Err(e) => {
+            say(format_args!("error: not a restore request: {e}"));
+            1
+        }
+    }
+}
+
+/// Starts `dinv-guest restore --listen` in its own session, detached from
+/// the caller's output (quiesce runs under the guest agent, which waits
+/// for its pipes to close); returns the port it will wait on.
+pub fn start_listener(sys_class: &Path) -> Result<PathBuf> {
+    let node = restore_port(sys_class).ok_or_else(|| GuestError::Config { path: sys_class.into(), why: format!("no virtio-serial port named {RESTORE_PORT}") })?;
+    let exe = std::env::current_exe().map_err(|e| GuestError::io("finding", "/proc/self/exe", e))?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(["restore", "--listen"]).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn().map_err(|e| GuestError::Command { command: format!("{} restore --listen", exe.display()), why: e.to_string() })?;
+    Ok(node)
 }
 
 /// Reads the request from stdin.
@@ -195,6 +296,58 @@ mod tests {
         assert_eq!((v["tls"].as_bool(), v["tlsverify"].as_bool()), (Some(true), Some(true)));
         assert_eq!(v["tlskey"], tls_dir.join("key.pem").to_string_lossy().as_ref());
         assert_eq!(sys.actions[8], Action::Signal { pidfile: p.dockerd_pidfile.clone(), sig: libc::SIGTERM });
+    }
+
+    /// A port that reads these chunks in turn (None: end-of-file, as
+    /// while no host is connected; Some(empty): EINTR).
+    struct Port(Vec<Option<&'static [u8]>>);
+
+    impl Read for Port {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.remove(0) {
+                None => Ok(0),
+                Some([]) => Err(std::io::ErrorKind::Interrupted.into()),
+                Some(b) => {
+                    buf[..b.len()].copy_from_slice(b);
+                    Ok(b.len())
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_request_line_waits_out_a_host_not_yet_connected() {
+        let mut port = Port(vec![None, None, Some(b"{\"a\":"), Some(b""), None, Some(b"1}\nleft over")]);
+        assert_eq!(read_line(&mut port, Duration::ZERO).unwrap(), b"{\"a\":1}");
+        assert!(port.0.is_empty());
+    }
+
+    #[test]
+    fn the_restore_port_is_found_by_name() {
+        let dir = TempDir::new("restore-port");
+        let sys = dir.path();
+        assert_eq!(restore_port(sys), None);
+        for (node, name) in [("vport0p1", "org.qemu.guest_agent.0\n"), ("vport0p2", "org.dinv.restore.0\n")] {
+            std::fs::create_dir_all(sys.join(node)).unwrap();
+            std::fs::write(sys.join(node).join("name"), name).unwrap();
+        }
+        assert_eq!(restore_port(sys), Some(PathBuf::from("/dev/vport0p2")));
+    }
+
+    #[test]
+    fn a_request_line_is_applied_and_counted() {
+        let dir = TempDir::new("restore-line");
+        let p = paths(&dir);
+        let mut sys = DryRun { mounted: vec![p.setup.docker_dir.clone()], actions: vec![] };
+        let line = serde_json::to_vec(&request()).unwrap();
+        assert_eq!(apply_line(&line, &p, &mut sys), 0);
+        assert_eq!(sys.actions[..2], [Action::SetClock(1_700_000_000_000_000_000), Action::AddEntropy(64)]);
+        let bad = serde_json::to_vec(&RestoreRequest { entropy: "abcd".into(), ..request() }).unwrap();
+        assert_eq!(apply_line(&bad, &p, &mut sys), 1);
+        let mut untouched = DryRun::default();
+        assert_eq!(apply_line(b"{\"clock\": 1}", &p, &mut untouched), 1);
+        assert!(untouched.actions.is_empty());
+        assert_eq!(done_line(2), "dinv-restore-done 2\n");
     }
 
     #[test]

@@ -34,6 +34,10 @@ impl Paths {
     pub fn qmp_socket(&self) -> PathBuf {
         self.run_dir.join("qmp.sock")
     }
+    /// A snapshot VM's restore channel (see `snapshot_vm`).
+    pub fn restore_socket(&self) -> PathBuf {
+        self.run_dir.join("restore.sock")
+    }
     /// Serial console log.
     pub fn console_log(&self) -> PathBuf {
         self.run_dir.join("console.log")

@@ -1,15 +1,17 @@
 //! Restoring the image's snapshot instead of booting (see `start.rs` for
 //! when): the docker data disk written out from the snapshot's, QEMU
-//! started with the snapshot VM's command line and the saved state fed in
-//! through a pipe (decompressed on the way), then, once QEMU has loaded
-//! it, `cont`, and before the container's command runs, what a restored
-//! guest needs, through the guest agent's `guest-exec` of `dinv-guest
-//! restore`: its clock set from the host's, fresh entropy and a reseed,
-//! the 9p shares, the socket owner, dockerd's shutdown timeout and TLS.
+//! started with the snapshot VM's command line on the saved memory (mapped,
+//! not read: see `snapshot_vm`) and device state, then, once QEMU has
+//! loaded it, `cont`, and before the container's command runs, what a
+//! restored guest needs, sent on the restore port to the `dinv-guest
+//! restore --listen` saved waiting there: its clock set from the host's,
+//! fresh entropy and a reseed, the 9p shares, the socket owner, dockerd's
+//! shutdown timeout and TLS.
 
 use std::fs;
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{BufRead, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -19,20 +21,17 @@ use dinv_contract::snapshot::{self as snap, Manifest, RestoreRequest, Share, Tls
 
 use super::certs::{CertDir, Role};
 use super::config::Paths;
-use super::qga::Qga;
 use super::qmp::Qmp;
 use super::ready::{self, Probe};
 use super::settings::Settings;
-use super::snapshot_vm::{self, DiskFile, HostSide};
+use super::snapshot_vm::{self, DiskFile, HostSide, Memory};
 use super::start::DataDisk;
 use super::LauncherError;
 
-/// The fd QEMU reads the saved state from (`-incoming fd:3`).
-pub const STATE_FD: RawFd = 3;
 /// How long QEMU may take to load the state.
 const LOAD_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long the guest agent may take to answer after the guest resumed.
-const AGENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the guest may take to apply the restore request.
+const GUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The image's snapshot: where it is and what it says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +78,6 @@ pub fn qemu_args(s: &Snapshot, settings: &Settings, paths: &Paths) -> Vec<String
     let p = &s.manifest.profile;
     let mut shares: Vec<PathBuf> = settings.mounts.iter().map(PathBuf::from).collect();
     shares.resize(p.mount_slots as usize, empty_share(paths));
-    let port = settings.docker_port();
     let host = HostSide {
         kernel: paths.kernel.clone(),
         initrd: paths.initrd.clone(),
@@ -87,15 +85,17 @@ pub fn qemu_args(s: &Snapshot, settings: &Settings, paths: &Paths) -> Vec<String
         root: DiskFile { path: s.dir.join(snap::ROOT_OVERLAY), format: "qcow2", options: ",snapshot=on".into() },
         docker: DiskFile { path: paths.docker_disk.clone(), format: "raw", options: ",discard=unmap".into() },
         shares,
-        docker_port: PortForward { host: port, guest: port },
-        tcp_ports: settings.tcp_ports.clone(),
-        udp_ports: settings.udp_ports.clone(),
+        // Added once the guest runs (see `HostSide::forwards`).
+        forwards: Vec::new(),
         console_log: paths.console_log(),
         qga_socket: paths.qga_socket(),
         qmp_socket: paths.qmp_socket(),
+        memory: Memory { path: s.dir.join(snap::MEMORY), saving: false },
+        restore_socket: paths.restore_socket(),
     };
     let mut args = snapshot_vm::args(p, &host);
-    args.extend(["-incoming".to_string(), format!("fd:{STATE_FD}")]);
+    // The capability that leaves the RAM to the memory file is set first.
+    args.extend(["-incoming".to_string(), "defer".to_string()]);
     args
 }
 
@@ -115,40 +115,24 @@ pub fn prepare(s: &Snapshot, paths: &Paths) -> Result<u64, LauncherError> {
     if let Some(parent) = disk.parent() {
         fs::create_dir_all(parent).map_err(LauncherError::io(parent, "creating the disk's directory"))?;
     }
+    for (name, what) in [(snap::MEMORY, "memory"), (snap::STATE, "device state")] {
+        let p = s.dir.join(name);
+        if !p.is_file() {
+            return Err(LauncherError::Runtime(format!("{}: the snapshot's {what} is missing", p.display())));
+        }
+    }
     let src = s.dir.join(snap::DOCKER_DISK);
     qcow2::materialize(&src, disk).map_err(LauncherError::io(&src, "writing out the snapshot's docker disk"))
 }
 
-/// The read end of a pipe carrying the decompressed saved state, and the
-/// thread filling it (it ends when QEMU closes its end).
-pub fn feed_state(s: &Snapshot) -> Result<(OwnedFd, std::thread::JoinHandle<Result<u64, String>>), LauncherError> {
-    let path = s.dir.join(snap::STATE);
-    let file = fs::File::open(&path).map_err(LauncherError::io(&path, "opening the saved state"))?;
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(LauncherError::Runtime(format!("pipe: {}", std::io::Error::last_os_error())));
+/// The URI QEMU loads the device state `path` from (`file:`; QEMU reads
+/// `,offset=` in one as an option).
+pub fn state_uri(path: &Path) -> Result<String, String> {
+    let p = path.to_string_lossy();
+    if p.contains(",offset=") {
+        return Err(format!("{p}: QEMU cannot load a state from a path holding \",offset=\""));
     }
-    // SAFETY: both fds are fresh and ours.
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    // A bigger pipe: fewer wake-ups of QEMU and of this thread.
-    // SAFETY: F_SETPIPE_SZ on our own pipe.
-    unsafe { libc::fcntl(wr.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
-    let h = std::thread::spawn(move || {
-        let mut dec = zstd::stream::read::Decoder::new(file).map_err(|e| e.to_string())?;
-        let mut out = fs::File::from(wr);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut n = 0u64;
-        loop {
-            let k = dec.read(&mut buf).map_err(|e| format!("{}: {e}", path.display()))?;
-            if k == 0 {
-                return Ok(n);
-            }
-            out.write_all(&buf[..k]).map_err(|e| format!("feeding QEMU the saved state: {e}"))?;
-            n += k as u64;
-        }
-    });
-    Ok((rd, h))
+    Ok(format!("file:{p}"))
 }
 
 /// What the guest gets from `dinv-guest restore`.
@@ -188,8 +172,6 @@ pub fn host_entropy() -> std::io::Result<[u8; 64]> {
 pub struct Steps {
     pub loaded: Instant,
     pub resumed: Instant,
-    /// The guest agent answered.
-    pub agent: Instant,
     pub guest_done: Instant,
     pub ready: Instant,
 }
@@ -198,24 +180,39 @@ fn log(msg: impl AsRef<str>) {
     eprintln!("dinv-launcher: {}", msg.as_ref());
 }
 
-/// After QEMU started: waits for the state to load, resumes the guest,
-/// runs `dinv-guest restore` with `req` (and the clock as it is then),
-/// then waits for dockerd's answer. `gone` tells that QEMU exited.
-pub fn resume(paths: &Paths, settings: &Settings, probe: &Probe, req: &RestoreRequest, gone: &dyn Fn() -> bool) -> Result<Steps, String> {
+/// After QEMU started: connects to the restore port (before the guest
+/// runs, so it never sees the port without a host), waits for the state to
+/// load, resumes the guest, sends `req` (with the clock as it is then) and
+/// relays the guest's messages until its done line, then waits for
+/// dockerd's answer. `gone` tells that QEMU exited.
+pub fn resume(snapshot_dir: &Path, paths: &Paths, settings: &Settings, probe: &Probe, req: &RestoreRequest, gone: &dyn Fn() -> bool) -> Result<Steps, String> {
     let deadline = Instant::now() + LOAD_TIMEOUT;
     let mut qmp = loop {
         match Qmp::connect(&paths.qmp_socket(), Duration::from_secs(5)) {
             Ok(q) => break q,
             Err(_) if gone() => return Err("QEMU exited before it loaded the snapshot".into()),
             Err(e) if Instant::now() > deadline => return Err(e),
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }
     };
+    // QEMU made its sockets before it answered on QMP.
+    let sock = paths.restore_socket();
+    let channel = loop {
+        match UnixStream::connect(&sock) {
+            Ok(c) => break c,
+            Err(_) if gone() => return Err("QEMU exited before it loaded the snapshot".into()),
+            Err(e) if Instant::now() > deadline => return Err(format!("{}: {e}", sock.display())),
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    };
+    let failed = |e: String| if gone() { "QEMU could not load the snapshot (see its message above)".to_string() } else { e };
+    qmp.execute_with("migrate-set-capabilities", serde_json::json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})).map_err(failed)?;
+    qmp.execute_with("migrate-incoming", serde_json::json!({"uri": state_uri(&snapshot_dir.join(snap::STATE))?})).map_err(failed)?;
     loop {
-        let st = qmp.execute("query-status").map_err(|e| if gone() { "QEMU could not load the snapshot (see its message above)".to_string() } else { e })?;
+        let st = qmp.execute("query-status").map_err(failed)?;
         match st["status"].as_str() {
             Some("inmigrate") if gone() => return Err("QEMU exited before it loaded the snapshot".into()),
-            Some("inmigrate") if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            Some("inmigrate") if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
             Some("paused") | Some("prelaunch") => break,
             other => return Err(format!("QEMU is {} after loading the snapshot", other.unwrap_or("in an unknown state"))),
         }
@@ -223,27 +220,60 @@ pub fn resume(paths: &Paths, settings: &Settings, probe: &Probe, req: &RestoreRe
     let loaded = Instant::now();
     qmp.execute("cont")?;
     let resumed = Instant::now();
+    let port = settings.docker_port();
+    for rule in snapshot_vm::forwards(PortForward { host: port, guest: port }, &settings.tcp_ports, &settings.udp_ports) {
+        // HMP's answer is empty when the rule was added.
+        let said = qmp.execute_with("human-monitor-command", serde_json::json!({"command-line": format!("hostfwd_add net0 {rule}")}))?;
+        if let Some(why) = said.as_str().map(str::trim).filter(|s| !s.is_empty()) {
+            return Err(format!("the port forward {rule}: {why}"));
+        }
+    }
     drop(qmp);
 
-    let mut qga = Qga::connect(&paths.qga_socket(), AGENT_TIMEOUT)?;
-    let agent = Instant::now();
     let mut req = req.clone();
     req.clock_ns = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_err(|e| e.to_string())?.as_nanos() as u64;
-    let json = serde_json::to_vec(&req).expect("a request serialises");
-    let out = qga.exec(dinv_contract::services::GUEST_HELPER, &["restore"], &json, Duration::from_millis(10))?;
-    drop(qga);
-    for line in out.stdout.lines().chain(out.stderr.lines()).filter(|l| !l.trim().is_empty()) {
-        log(format!("guest: {}", line.trim()));
+    let mut line = serde_json::to_vec(&req).expect("a request serialises");
+    line.push(b'\n');
+    // dockerd is asked at once, while the guest applies the request: each
+    // waits on the guest's one vCPU now and then, and the other fills it.
+    let guest = std::thread::spawn(move || (exchange(channel, &line, GUEST_TIMEOUT, &mut |l| log(format!("guest: {l}"))), Instant::now()));
+    let pinged = ready::wait_ready(&settings.ping_addr, probe, settings.ready_timeout, gone);
+    let (failed, guest_done) = guest.join().map_err(|_| "the restore request's thread panicked".to_string())?;
+    match failed.map_err(|e| format!("the restore request ({}): {e}", sock.display()))? {
+        0 => {}
+        n => return Err(format!("{n} step(s) of the guest's restore failed (see its messages above)")),
     }
-    if out.code != 0 {
-        return Err(format!("dinv-guest restore exited with {}", out.code));
-    }
-    let guest_done = Instant::now();
-    ready::wait_ready(&settings.ping_addr, probe, settings.ready_timeout, gone).map_err(|e| match e {
+    pinged.map_err(|e| match e {
         ready::NotReady::Timeout { after, last } => format!("dockerd did not answer /_ping within {:.0} s after the restore (last: {last})", after.as_secs_f64()),
         ready::NotReady::Stopped => "QEMU exited".into(),
     })?;
-    Ok(Steps { loaded, resumed, agent, guest_done, ready: Instant::now() })
+    Ok(Steps { loaded, resumed, guest_done, ready: Instant::now() })
+}
+
+/// Writes `request` on the restore channel and hands each line the guest
+/// writes back to `message` until its done line; returns the number of
+/// failed steps that line gives.
+pub fn exchange(mut channel: UnixStream, request: &[u8], timeout: Duration, message: &mut dyn FnMut(&str)) -> Result<usize, String> {
+    channel.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    channel.write_all(request).map_err(|e| e.to_string())?;
+    let mut r = std::io::BufReader::new(channel);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) => return Err("the guest closed the channel before it was done".into()),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return Err(format!("no answer from the guest within {} s", timeout.as_secs())),
+            Err(e) => return Err(e.to_string()),
+        }
+        let text = line.trim_end();
+        if let Some(n) = text.strip_prefix(snap::RESTORE_DONE) {
+            return n.trim().parse().map_err(|_| format!("a done line that gives no count: {text:?}"));
+        }
+        if !text.trim().is_empty() {
+            message(text.trim());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -282,17 +312,32 @@ mod tests {
     }
 
     #[test]
-    fn the_state_comes_through_the_pipe_decompressed() {
-        let d = tmp("feed");
-        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-        fs::write(d.join(snap::STATE), zstd::encode_all(&data[..], 3).unwrap()).unwrap();
-        let s = Snapshot { dir: d.clone(), manifest: crate::start::tests::manifest() };
-        let (rd, h) = feed_state(&s).unwrap();
-        let mut got = Vec::new();
-        fs::File::from(rd).read_to_end(&mut got).unwrap();
-        assert_eq!(h.join().unwrap().unwrap(), data.len() as u64);
-        assert!(got == data);
-        fs::remove_dir_all(&d).unwrap();
+    fn the_guest_is_sent_the_request_and_its_messages_relayed_until_done() {
+        let (ours, mut guest) = UnixStream::pair().unwrap();
+        let g = std::thread::spawn(move || {
+            let mut got = String::new();
+            std::io::BufReader::new(guest.try_clone().unwrap()).read_line(&mut got).unwrap();
+            guest.write_all(b"[ 1.0] dinv-guest: restore: reseeded\n\n[ 1.1] dinv-guest: error: x\ndinv-restore-done 1\n").unwrap();
+            got
+        });
+        let mut said = Vec::new();
+        assert_eq!(exchange(ours, b"{\"r\":1}\n", Duration::from_secs(5), &mut |l| said.push(l.to_string())), Ok(1));
+        assert_eq!(g.join().unwrap(), "{\"r\":1}\n");
+        assert_eq!(said, ["[ 1.0] dinv-guest: restore: reseeded", "[ 1.1] dinv-guest: error: x"]);
+
+        // A guest that goes away after the request, or never answers.
+        let (ours, guest) = UnixStream::pair().unwrap();
+        std::thread::spawn(move || std::io::BufReader::new(guest).read_line(&mut String::new()));
+        assert!(exchange(ours, b"{}\n", Duration::from_secs(5), &mut |_| {}).unwrap_err().contains("closed"));
+        let (ours, _guest) = UnixStream::pair().unwrap();
+        assert!(exchange(ours, b"{}\n", Duration::from_millis(100), &mut |_| {}).unwrap_err().contains("no answer"));
+    }
+
+    #[test]
+    fn the_state_is_loaded_from_a_file_uri() {
+        assert_eq!(state_uri(Path::new("/usr/share/dinv/snapshot/state")).unwrap(), "file:/usr/share/dinv/snapshot/state");
+        assert_eq!(state_uri(Path::new("/a,b/state")).unwrap(), "file:/a,b/state");
+        assert!(state_uri(Path::new("/a,offset=1/state")).unwrap_err().contains("offset"));
     }
 
     #[test]

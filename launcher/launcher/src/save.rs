@@ -10,7 +10,7 @@
 //! extra volume, and without the container's port forwards.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +27,7 @@ use super::qga::Qga;
 use super::qmp::Qmp;
 use super::ready::{self, Probe};
 use super::settings::Settings;
-use super::snapshot_vm::{self, DiskFile, HostSide};
+use super::snapshot_vm::{self, DiskFile, HostSide, Memory};
 use super::LauncherError;
 
 /// What `save-snapshot` is asked for.
@@ -166,6 +166,10 @@ pub fn save(o: &SaveOptions, settings: &Settings, paths: &Paths) -> Result<serde
     let backing = relative(&rootfs, &out);
     qcow2::create(&root, rootfs_size, Some((&backing.to_string_lossy(), "raw"))).map_err(LauncherError::io(&root, "creating the root overlay"))?;
     qcow2::create(&docker, profile.docker_size, None).map_err(LauncherError::io(&docker, "creating the docker disk"))?;
+    // The RAM, written by QEMU itself through its shared mapping.
+    let memory = out.join(snap::MEMORY);
+    let _ = fs::remove_file(&memory);
+    fs::File::create(&memory).and_then(|f| f.set_len(profile.memory_mib << 20)).map_err(LauncherError::io(&memory, "creating the guest's memory file"))?;
     let empty = paths.run_dir.join("empty-share");
     fs::create_dir_all(&empty).map_err(LauncherError::io(&empty, "creating"))?;
     let port = free_port()?;
@@ -176,13 +180,14 @@ pub fn save(o: &SaveOptions, settings: &Settings, paths: &Paths) -> Result<serde
         // Zero writes (mkfs's journal) become zero clusters: a small disk.
         docker: DiskFile { path: docker.clone(), format: "qcow2", options: ",discard=unmap,detect-zeroes=unmap".into() },
         shares: vec![empty; profile.mount_slots as usize],
-        docker_port: PortForward { host: port, guest: DOCKER_PORT },
-        tcp_ports: Vec::new(),
-        udp_ports: Vec::new(),
+        forwards: snapshot_vm::forwards(PortForward { host: port, guest: DOCKER_PORT }, &[], &[]),
         console_log: paths.console_log(),
         qga_socket: paths.qga_socket(),
         qmp_socket: paths.qmp_socket(),
+        memory: Memory { path: memory.clone(), saving: true },
+        restore_socket: paths.restore_socket(),
     };
+    check_qemu(&paths.qemu)?;
     let args = snapshot_vm::args(&profile, &host);
     log(format!("booting the guest under TCG ({} MiB, {} vCPU)", profile.memory_mib, profile.cpus));
     let stderr = std::io::stderr().as_raw_fd();
@@ -213,7 +218,7 @@ pub fn save(o: &SaveOptions, settings: &Settings, paths: &Paths) -> Result<serde
 
     let t = Instant::now();
     let state = out.join(snap::STATE);
-    let (raw, compressed) = migrate_to(&paths.qmp_socket(), &state)?;
+    let state_bytes = migrate_to(&paths.qmp_socket(), &state)?;
     let save_s = t.elapsed().as_secs_f64();
     let mut child = vm.borrow_mut().0.take().expect("QEMU is running");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -224,17 +229,18 @@ pub fn save(o: &SaveOptions, settings: &Settings, paths: &Paths) -> Result<serde
         std::thread::sleep(Duration::from_millis(50));
     }
 
-    let manifest = Manifest { format: snap::FORMAT, command_line: snapshot_vm::signature(&profile), profile, base: base_files(paths)?, base_image: None, state_bytes: raw };
+    let memory_data_bytes = data_bytes(&memory).map_err(LauncherError::io(&memory, "reading the saved memory"))?;
+    let manifest = Manifest { format: snap::FORMAT, command_line: snapshot_vm::signature(&profile), profile, base: base_files(paths)?, base_image: None, state_bytes, memory_data_bytes };
     let mut json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
     json.push(b'\n');
     let mpath = out.join(snap::MANIFEST);
     fs::write(&mpath, json).map_err(LauncherError::io(&mpath, "writing"))?;
     let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let data = |p: &Path| qcow2::allocated(p).map(|(_, e)| e.iter().map(|x| x.len).sum::<u64>()).unwrap_or(0);
-    log(format!("saved in {save_s:.1} s: state {} MiB ({} MiB compressed)", raw >> 20, compressed >> 20));
+    log(format!("saved in {save_s:.1} s: memory {} MiB, of which {} MiB not zero; device state {} KiB", manifest.profile.memory_mib, memory_data_bytes >> 20, state_bytes >> 10));
     Ok(json!({
         "boot_s": round(boot_s), "quiesce_s": round(quiesce_s), "save_s": round(save_s),
-        "state_bytes": raw, "state_zstd_bytes": compressed,
+        "memory_bytes": size(&memory), "memory_data_bytes": memory_data_bytes, "state_bytes": state_bytes,
         "root_overlay_bytes": size(&root), "root_overlay_data_bytes": data(&root),
         "docker_disk_bytes": size(&docker), "docker_disk_data_bytes": data(&docker),
         "quiesce": q.stdout,
@@ -249,44 +255,42 @@ fn vm_exited(vm: &mut Vm) -> bool {
     vm.0.as_mut().is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))))
 }
 
-/// Stops the VM and saves its state through a pipe into `dest`, zstd;
-/// returns (bytes saved, bytes written).
-fn migrate_to(qmp_socket: &Path, dest: &Path) -> Result<(u64, u64), LauncherError> {
-    let mut qmp = Qmp::connect(qmp_socket, Duration::from_secs(10)).map_err(runtime)?;
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two fds we then own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(runtime(format!("pipe: {}", std::io::Error::last_os_error())));
+/// QEMU 8.2 or later: a restore maps the memory file with `rom=off`
+/// (private and writable from a read-only file), which older QEMU lacks;
+/// it would fail only when a container restores, so the save refuses.
+fn check_qemu(qemu: &Path) -> Result<(), LauncherError> {
+    let out = Command::new(qemu).args(["-object", "memory-backend-file,help"]).stdin(Stdio::null()).output().map_err(LauncherError::io(qemu, "starting QEMU"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !text.lines().any(|l| l.trim_start().starts_with("rom=")) {
+        return Err(runtime(format!("{} cannot restore a snapshot: its memory-backend-file has no rom option (QEMU 8.2 or later has it)", qemu.display())));
     }
-    // SAFETY: both fds are fresh and ours.
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let file = fs::File::create(dest).map_err(LauncherError::io(dest, "creating"))?;
-    let writer = std::thread::spawn(move || -> std::io::Result<(u64, u64)> {
-        let mut enc = zstd::stream::write::Encoder::new(std::io::BufWriter::new(file), 3)?;
-        let _ = enc.multithread(2);
-        let mut pipe = fs::File::from(rd);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut raw = 0u64;
-        loop {
-            let n = pipe.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            raw += n as u64;
-            enc.write_all(&buf[..n])?;
+    Ok(())
+}
+
+/// Bytes of `path` outside all-zero 4 KiB pages.
+fn data_bytes(path: &Path) -> std::io::Result<u64> {
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf)?;
+        if k == 0 {
+            return Ok(n);
         }
-        let mut w = enc.finish()?;
-        w.flush()?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        Ok((raw, f.metadata()?.len()))
-    });
-    qmp.send_fd(wr.as_raw_fd(), "dinv-state").map_err(runtime)?;
-    drop(wr);
+        n += buf[..k].chunks(4096).filter(|p| p.iter().any(|b| *b != 0)).map(|p| p.len() as u64).sum::<u64>();
+    }
+}
+
+/// Stops the VM and saves its device state into `dest` (the RAM is the
+/// memory file already: `x-ignore-shared`); returns the bytes written.
+fn migrate_to(qmp_socket: &Path, dest: &Path) -> Result<u64, LauncherError> {
+    let mut qmp = Qmp::connect(qmp_socket, Duration::from_secs(10)).map_err(runtime)?;
+    let uri = super::restore::state_uri(dest).map_err(runtime)?;
     // QEMU caps migration at 128 MiB/s by default: a local file takes more.
     qmp.execute_with("migrate-set-parameters", json!({"max-bandwidth": 8u64 << 30})).map_err(runtime)?;
+    qmp.execute_with("migrate-set-capabilities", json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})).map_err(runtime)?;
     qmp.execute("stop").map_err(runtime)?;
-    qmp.execute_with("migrate", json!({"uri": "fd:dinv-state"})).map_err(runtime)?;
+    qmp.execute_with("migrate", json!({"uri": uri})).map_err(runtime)?;
     loop {
         let st = qmp.execute("query-migrate").map_err(runtime)?;
         match st["status"].as_str() {
@@ -296,7 +300,7 @@ fn migrate_to(qmp_socket: &Path, dest: &Path) -> Result<(u64, u64), LauncherErro
         }
     }
     let _ = qmp.execute("quit");
-    writer.join().map_err(|_| runtime("the state writer panicked"))?.map_err(LauncherError::io(dest, "writing the saved state"))
+    fs::metadata(dest).map(|m| m.len()).map_err(LauncherError::io(dest, "reading the saved state"))
 }
 
 #[cfg(test)]

@@ -12,11 +12,20 @@
 //! mounted 9p export), and on q35 a `vmgenid` device (a restore gives it a
 //! new generation ID, and the guest kernel reseeds its generator on the
 //! change; QEMU 7.2 gives microvm no ACPI entry for it).
+//!
+//! The guest's RAM is a file ([`Memory`]): the saving QEMU maps it shared,
+//! so at the save the file is the RAM and the migration stream carries the
+//! devices only (the `x-ignore-shared` capability, set over QMP on both
+//! sides); a restoring QEMU maps it private from
+//! a read-only file (`readonly=on,rom=off`, QEMU 8.2 or later), so loading
+//! takes milliseconds and the image's layer is never copied up. A second
+//! virtio-serial port ([`RESTORE_PORT`]) carries the restore request to the
+//! guest, which waits on it from the save on.
 
 use std::path::PathBuf;
 
 use dinv_contract::settings::{Machine, PortForward};
-use dinv_contract::snapshot::MachineProfile;
+use dinv_contract::snapshot::{MachineProfile, RESTORE_PORT};
 use sha2::{Digest, Sha256};
 
 /// One disk's backing file and drive options.
@@ -29,6 +38,15 @@ pub struct DiskFile {
     pub options: String,
 }
 
+/// The guest RAM's file and how QEMU maps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Memory {
+    pub path: PathBuf,
+    /// Saving: shared, so the file is the RAM. Restoring: a private
+    /// (copy-on-write) mapping of the read-only file.
+    pub saving: bool,
+}
+
 /// What may differ between the save and each restore.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostSide {
@@ -38,13 +56,17 @@ pub struct HostSide {
     pub docker: DiskFile,
     /// The directory behind each 9p device, `mount_slots` of them.
     pub shares: Vec<PathBuf>,
-    /// dockerd's forward: host port → guest port.
-    pub docker_port: PortForward,
-    pub tcp_ports: Vec<PortForward>,
-    pub udp_ports: Vec<PortForward>,
+    /// SLIRP's port forwards on the command line ([`forwards`]). A restore
+    /// has none there: it adds them once the guest runs, because a
+    /// connection SLIRP accepts while the guest is still paused waits for
+    /// SLIRP's SYN retransmission, 1.5 s later.
+    pub forwards: Vec<String>,
     pub console_log: PathBuf,
     pub qga_socket: PathBuf,
     pub qmp_socket: PathBuf,
+    pub memory: Memory,
+    /// The restore request's channel (`RESTORE_PORT` in the guest).
+    pub restore_socket: PathBuf,
 }
 
 impl HostSide {
@@ -57,12 +79,12 @@ impl HostSide {
             root: disk("root"),
             docker: disk("docker"),
             shares: (0..profile.mount_slots).map(|i| PathBuf::from(format!("share{i}"))).collect(),
-            docker_port: PortForward { host: 1, guest: 1 },
-            tcp_ports: Vec::new(),
-            udp_ports: Vec::new(),
+            forwards: Vec::new(),
             console_log: "console".into(),
             qga_socket: "qga".into(),
             qmp_socket: "qmp".into(),
+            memory: Memory { path: "memory".into(), saving: false },
+            restore_socket: "restore".into(),
         }
     }
 }
@@ -77,6 +99,13 @@ fn path(p: &std::path::Path) -> String {
 }
 
 /// The QEMU arguments (without the program name) of a snapshot VM.
+/// SLIRP's `hostfwd` rules (`tcp::2375-:2375`): dockerd's port, then the
+/// TCP and the UDP forwards.
+pub fn forwards(docker_port: PortForward, tcp: &[PortForward], udp: &[PortForward]) -> Vec<String> {
+    let rule = |proto: &str, f: &PortForward| format!("{proto}::{}-:{}", f.host, f.guest);
+    std::iter::once(rule("tcp", &docker_port)).chain(tcp.iter().map(|f| rule("tcp", f))).chain(udp.iter().map(|f| rule("udp", f))).collect()
+}
+
 pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
     let dev = |name: &str| match p.machine {
         Machine::Microvm | Machine::Virt => format!("{name}-device"),
@@ -84,8 +113,10 @@ pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
     };
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|x| x.to_string()));
-    push(&["-M", p.machine.as_str(), "-accel", &p.accel, "-cpu", &p.cpu]);
+    push(&["-M", &format!("{},memory-backend=dinv-ram", p.machine.as_str()), "-accel", &p.accel, "-cpu", &p.cpu]);
     push(&["-smp", &p.cpus.to_string(), "-m", &format!("{}M", p.memory_mib)]);
+    let mapping = if h.memory.saving { "share=on" } else { "share=off,readonly=on,rom=off" };
+    push(&["-object", &format!("memory-backend-file,id=dinv-ram,size={}M,mem-path={},{mapping}", p.memory_mib, path(&h.memory.path))]);
     push(&["-nodefaults", "-no-user-config", "-no-reboot", "-nographic"]);
     push(&["-kernel", &h.kernel.to_string_lossy()]);
     if let Some(initrd) = &h.initrd {
@@ -98,12 +129,9 @@ pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
         push(&["-drive", &format!("file={},format={},if=none,id={id}{}", path(&disk.path), disk.format, disk.options)]);
         push(&["-device", &format!("{},drive={id},serial={}", dev("virtio-blk"), dinv_contract::disks::serial_for(id))]);
     }
-    let mut net = format!("user,id=net0,hostfwd=tcp::{}-:{}", h.docker_port.host, h.docker_port.guest);
-    for f in &h.tcp_ports {
-        net.push_str(&format!(",hostfwd=tcp::{}-:{}", f.host, f.guest));
-    }
-    for f in &h.udp_ports {
-        net.push_str(&format!(",hostfwd=udp::{}-:{}", f.host, f.guest));
+    let mut net = "user,id=net0".to_string();
+    for f in &h.forwards {
+        net.push_str(&format!(",hostfwd={f}"));
     }
     push(&["-netdev", &net, "-device", &format!("{},netdev=net0", dev("virtio-net"))]);
     for (i, share) in h.shares.iter().enumerate() {
@@ -113,6 +141,8 @@ pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
     push(&["-device", &format!("{},id=vser0", dev("virtio-serial"))]);
     push(&["-chardev", &format!("socket,id=qga0,path={},server=on,wait=off", path(&h.qga_socket))]);
     push(&["-device", "virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0"]);
+    push(&["-chardev", &format!("socket,id=restore0,path={},server=on,wait=off", path(&h.restore_socket))]);
+    push(&["-device", &format!("virtserialport,bus=vser0.0,chardev=restore0,name={RESTORE_PORT}")]);
     push(&["-device", &dev("virtio-balloon")]);
     if p.vmgenid {
         push(&["-device", "vmgenid,guid=auto"]);
@@ -163,29 +193,33 @@ pub(crate) mod tests {
             root: DiskFile { path: "/usr/share/dinv/snapshot/root.qcow2".into(), format: "qcow2", options: ",snapshot=on".into() },
             docker: DiskFile { path: "/docker/docker.img".into(), format: "raw", options: ",discard=unmap".into() },
             shares: vec!["/src".into(), "/run/dinv/empty".into()],
-            docker_port: PortForward { host: 2375, guest: 2375 },
-            tcp_ports: vec![PortForward { host: 8080, guest: 80 }],
-            udp_ports: vec![],
+            forwards: forwards(PortForward { host: 2375, guest: 2375 }, &[PortForward { host: 8080, guest: 80 }], &[PortForward { host: 53, guest: 5353 }]),
             console_log: "/run/dinv/console.log".into(),
             qga_socket: "/run/dinv/qga.sock".into(),
             qmp_socket: "/run/dinv/qmp.sock".into(),
+            memory: Memory { path: "/usr/share/dinv/snapshot/memory".into(), saving: false },
+            restore_socket: "/run/dinv/restore.sock".into(),
         }
     }
 
     #[test]
     fn a_restore_command_line() {
         let got = args(&profile(), &host()).join(" ");
-        let want = "-M microvm -accel tcg -cpu max -smp 1 -m 512M -nodefaults -no-user-config -no-reboot -nographic \
+        let want = "-M microvm,memory-backend=dinv-ram -accel tcg -cpu max -smp 1 -m 512M \
+            -object memory-backend-file,id=dinv-ram,size=512M,mem-path=/usr/share/dinv/snapshot/memory,share=off,readonly=on,rom=off \
+            -nodefaults -no-user-config -no-reboot -nographic \
             -kernel /usr/share/dinv/vmlinux -initrd /usr/share/dinv/initramfs \
             -append console=ttyS0 root=SERIAL=dinv-root rw quiet tsc_early_khz=2999998 \
             -chardev stdio,id=console,signal=off,logfile=/run/dinv/console.log -serial chardev:console \
             -drive file=/usr/share/dinv/snapshot/root.qcow2,format=qcow2,if=none,id=root,snapshot=on -device virtio-blk-device,drive=root,serial=dinv-root \
             -drive file=/docker/docker.img,format=raw,if=none,id=docker,discard=unmap -device virtio-blk-device,drive=docker,serial=dinv-docker \
-            -netdev user,id=net0,hostfwd=tcp::2375-:2375,hostfwd=tcp::8080-:80 -device virtio-net-device,netdev=net0 \
+            -netdev user,id=net0,hostfwd=tcp::2375-:2375,hostfwd=tcp::8080-:80,hostfwd=udp::53-:5353 -device virtio-net-device,netdev=net0 \
             -fsdev local,security_model=none,id=fs0,path=/src -device virtio-9p-device,fsdev=fs0,mount_tag=dinv0 \
             -fsdev local,security_model=none,id=fs1,path=/run/dinv/empty -device virtio-9p-device,fsdev=fs1,mount_tag=dinv1 \
             -device virtio-serial-device,id=vser0 -chardev socket,id=qga0,path=/run/dinv/qga.sock,server=on,wait=off \
-            -device virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0 -device virtio-balloon-device \
+            -device virtserialport,bus=vser0.0,chardev=qga0,name=org.qemu.guest_agent.0 \
+            -chardev socket,id=restore0,path=/run/dinv/restore.sock,server=on,wait=off -device virtserialport,bus=vser0.0,chardev=restore0,name=org.dinv.restore.0 \
+            -device virtio-balloon-device \
             -device vmgenid,guid=auto -qmp unix:/run/dinv/qmp.sock,server=on,wait=off \
             -fw_cfg name=opt/dinv/shutdown_timeout,string=5 -fw_cfg name=opt/dinv/sock_gid,string=0 -fw_cfg name=opt/dinv/sock_uid,string=0";
         assert_eq!(got, want);
@@ -197,8 +231,10 @@ pub(crate) mod tests {
         let s = signature(&p);
         assert_eq!(s.len(), 64);
         let mut other = host();
-        other.tcp_ports.clear();
+        other.forwards.clear();
         other.shares[0] = "/elsewhere".into();
+        other.restore_socket = "/elsewhere/restore.sock".into();
+        other.memory.saving = true;
         assert_ne!(args(&p, &host()), args(&p, &other));
         assert_eq!(signature(&p), s, "host paths and ports do not count");
         for change in [

@@ -156,6 +156,7 @@ pub(crate) mod tests {
             base: BaseFiles { kernel: 10, initrd: Some(20), rootfs: 30 },
             base_image: None,
             state_bytes: 1,
+            memory_data_bytes: 0,
         }
     }
 

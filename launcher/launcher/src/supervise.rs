@@ -350,7 +350,6 @@ impl Supervisor {
                 qemu_started: since(self.qemu_started),
                 loaded: since(st.loaded),
                 resumed: since(st.resumed),
-                agent: since(st.agent),
                 guest_done: since(st.guest_done),
                 ready: since(st.ready),
                 kvm_attempt: self.kvm_attempt,
@@ -392,7 +391,7 @@ impl Supervisor {
         let _ = std::fs::remove_file(&log_path);
         let _ = std::fs::remove_file(self.plan.paths.timeline_json());
         self.qemu_started = Instant::now();
-        self.qemu = spawn_qemu(&self.plan, args, &self.tx, None)?;
+        self.qemu = spawn_qemu(&self.plan, args, &self.tx)?;
         self.restoring = None;
         self.console = Some(Follower::start(log_path, self.qemu_started));
         self.qemu_status = None;
@@ -420,8 +419,8 @@ impl Supervisor {
     /// prepared, boots instead (or fails with `DINV_START=snapshot`).
     fn start_restore(&mut self, snap: &Snapshot) -> Result<(), LauncherError> {
         let prepared = restore::prepare(snap, &self.plan.paths)
-            .and_then(|bytes| Ok((bytes, restore::feed_state(snap)?, restore::request(&self.plan.settings, &restore::host_entropy().map_err(LauncherError::io("/dev/urandom", "reading"))?)?)));
-        let (disk_bytes, (state, feeder), request) = match (prepared, self.plan.boot_after_restore.clone()) {
+            .and_then(|bytes| Ok((bytes, restore::request(&self.plan.settings, &restore::host_entropy().map_err(LauncherError::io("/dev/urandom", "reading"))?)?)));
+        let (disk_bytes, request) = match (prepared, self.plan.boot_after_restore.clone()) {
             (Ok(p), _) => p,
             (Err(e), None) => return Err(e),
             (Err(e), Some(args)) => {
@@ -436,20 +435,13 @@ impl Supervisor {
         let _ = std::fs::remove_file(self.plan.paths.timeline_json());
         let args = restore::qemu_args(snap, &self.plan.settings, &self.plan.paths);
         self.qemu_started = Instant::now();
-        self.qemu = spawn_qemu(&self.plan, &args, &self.tx, Some(std::os::fd::AsRawFd::as_raw_fd(&state)))?;
-        drop(state);
+        self.qemu = spawn_qemu(&self.plan, &args, &self.tx)?;
         self.qemu_status = None;
         self.qemu_gone = Arc::new(AtomicBool::new(false));
         self.restoring = Some(Restoring { fallback: self.plan.boot_after_restore.clone(), disk_bytes, failed: None });
-        let (gone, tx, paths, settings, probe) = (self.qemu_gone.clone(), self.tx.clone(), self.plan.paths.clone(), self.plan.settings.clone(), self.plan.probe.clone());
+        let (gone, tx, paths, settings, probe, dir) = (self.qemu_gone.clone(), self.tx.clone(), self.plan.paths.clone(), self.plan.settings.clone(), self.plan.probe.clone(), snap.dir.clone());
         std::thread::spawn(move || {
-            let r = restore::resume(&paths, &settings, &probe, &request, &|| gone.load(Ordering::SeqCst));
-            // The feeder ends when QEMU has read the whole state (or exited).
-            if let Ok(Err(e)) = feeder.join() {
-                if r.is_err() {
-                    log(e);
-                }
-            }
+            let r = restore::resume(&dir, &paths, &settings, &probe, &request, &|| gone.load(Ordering::SeqCst));
             let _ = tx.send(Event::Restored(r));
         });
         Ok(())
@@ -651,28 +643,10 @@ fn watch_stderr(pid: libc::pid_t, from: std::process::ChildStderr, tx: Sender<Ev
     });
 }
 
-/// QEMU with `args`; with `state`, that fd becomes QEMU's fd 3, which a
-/// restore's `-incoming fd:3` reads the saved state from.
-fn spawn_qemu(plan: &Plan, args: &[String], tx: &Sender<Event>, state: Option<std::os::fd::RawFd>) -> Result<libc::pid_t, LauncherError> {
+/// QEMU with `args`.
+fn spawn_qemu(plan: &Plan, args: &[String], tx: &Sender<Event>) -> Result<libc::pid_t, LauncherError> {
     let mut cmd = Command::new(&plan.qemu);
     cmd.args(args).env("TMPDIR", &plan.paths.run_dir);
-    if let Some(fd) = state {
-        let target = restore::STATE_FD;
-        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork and exec.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                if fd == target {
-                    // dup2 onto itself keeps close-on-exec: clear it.
-                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(fd, target) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-    }
     if !plan.command.is_empty() {
         // Keep the command's stdin and stdout to itself: the console goes
         // to stderr, and QEMU leaves the terminal's process group so a ^C

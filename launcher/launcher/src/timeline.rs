@@ -231,9 +231,7 @@ pub struct Restored {
     pub loaded: f64,
     /// `cont` returned: the guest runs.
     pub resumed: f64,
-    /// The guest agent answered.
-    pub agent: f64,
-    /// `dinv-guest restore` exited.
+    /// The guest wrote it was done with the restore request.
     pub guest_done: f64,
     /// dockerd answered /_ping.
     pub ready: f64,
@@ -243,8 +241,8 @@ pub struct Restored {
 
 impl Restored {
     /// The phases: `load` (launcher start → state loaded: the docker disk,
-    /// QEMU's start, the state), `resume`, `fixups` (the agent's answer,
-    /// clock, entropy, shares, TLS, until dockerd answers).
+    /// QEMU's start, the state), `resume`, `fixups` (the guest's restore
+    /// request: clock, entropy, shares, TLS; then until dockerd answers).
     /// A failed KVM attempt before it comes first, as in a boot's line.
     pub fn phases(&self) -> Vec<Phase> {
         let kvm = self.kvm_attempt.unwrap_or(0.0).min(self.loaded);
@@ -276,7 +274,6 @@ impl Restored {
                 "qemu_started_s": ms(self.qemu_started),
                 "loaded_s": ms(self.loaded),
                 "resumed_s": ms(self.resumed),
-                "agent_s": ms(self.agent),
                 "guest_restore_s": ms(self.guest_done),
                 "ready_s": ms(self.ready),
             },
@@ -461,12 +458,12 @@ mod tests {
 
     #[test]
     fn a_restore_summary() {
-        let r = Restored { qemu_started: 0.12, loaded: 0.55, resumed: 0.56, agent: 0.62, guest_done: 0.71, ready: 0.83, kvm_attempt: None, docker_disk_bytes: 5 };
+        let r = Restored { qemu_started: 0.12, loaded: 0.55, resumed: 0.56, guest_done: 0.71, ready: 0.83, kvm_attempt: None, docker_disk_bytes: 5 };
         assert_eq!(r.summary(), "restored in 0.8 s (load 0.6, resume 0.0, fixups 0.3)");
         let sum: f64 = r.phases().iter().map(|p| p.1).sum();
         assert!((sum - r.ready).abs() < 1e-9);
         let j = r.to_json();
-        assert_eq!((j["start"].as_str(), j["ready_s"].as_f64(), j["steps"]["agent_s"].as_f64()), (Some("restore"), Some(0.71), Some(0.62)));
+        assert_eq!((j["start"].as_str(), j["ready_s"].as_f64(), j["steps"]["guest_restore_s"].as_f64()), (Some("restore"), Some(0.71), Some(0.71)));
         assert_eq!(j["phases"][2], json!({"name": "fixups", "seconds": 0.27}));
         let k = Restored { kvm_attempt: Some(20.0), loaded: 20.5, resumed: 20.5, ready: 21.0, ..r };
         assert_eq!(k.summary(), "restored in 21.0 s (kvm attempt 20.0, load 0.5, resume 0.0, fixups 0.5)");

@@ -22,8 +22,7 @@ say() { echo "$1"; echo "$1" >> "$LOG"; }
 echo "$@" > "$FAKE_DIR/qemu.args"
 echo qemu-start >> "$FAKE_DIR/events"
 say console-line
-case " $* " in *" -incoming fd:3 "*)
-    cat <&3 > "$FAKE_DIR/state.in"
+case " $* " in *" -incoming defer "*)
     echo qemu-restore >> "$FAKE_DIR/events"
     [ -n "$FAKE_RESTORE_FAIL" ] && { echo "load of migration failed" >&2; exit 1; }
     : > "$FAKE_DIR/loaded";;
@@ -84,7 +83,8 @@ impl Fixture {
 
     fn log(dir: &Path, line: &str) {
         let mut f = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("events")).unwrap();
-        writeln!(f, "{line}").unwrap();
+        // One write: the fake QEMU appends to the same file.
+        f.write_all(format!("{line}\n").as_bytes()).unwrap();
     }
 
     fn stop_fake_qemu(dir: &Path) {
@@ -139,6 +139,25 @@ impl Fixture {
         });
     }
 
+    /// Fake restore port: takes the request line (kept in
+    /// restore-request.json) and answers as `dinv-guest restore --listen`.
+    fn serve_restore(&self) {
+        let listener = UnixListener::bind(self.dir.join("run/restore.sock")).unwrap();
+        let dir = self.dir.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let mut conn = conn.unwrap();
+                let mut line = String::new();
+                if BufReader::new(conn.try_clone().unwrap()).read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                Self::log(&dir, "restore request");
+                std::fs::write(dir.join("restore-request.json"), &line).unwrap();
+                let _ = conn.write_all(b"[    9.100] dinv-guest: restore: reseeded the random generator\ndinv-restore-done 0\n");
+            }
+        });
+    }
+
     /// Fake QMP: records commands; `quit` makes the fake QEMU exit.
     fn serve_qmp(&self) {
         let listener = UnixListener::bind(self.dir.join("run/qmp.sock")).unwrap();
@@ -153,6 +172,12 @@ impl Fixture {
                     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
                     let cmd = v["execute"].as_str().unwrap().to_string();
                     Self::log(&dir, &format!("qmp {cmd}"));
+                    if cmd == "migrate-incoming" {
+                        std::fs::write(dir.join("incoming.json"), v["arguments"].to_string()).unwrap();
+                    }
+                    if cmd == "human-monitor-command" {
+                        Self::log(&dir, v["arguments"]["command-line"].as_str().unwrap());
+                    }
                     if cmd == "query-status" {
                         // A restoring QEMU is `inmigrate` until it has read the state.
                         let status = if dir.join("loaded").exists() { "paused" } else { "inmigrate" };
@@ -503,7 +528,7 @@ const STATE: &[u8] = b"QEVM saved state of a fake guest";
 
 impl Fixture {
     /// Gives the fixture's image a snapshot that fits its launcher.json (a
-    /// manifest as `save-snapshot` writes it, a zstd state and the disks).
+    /// manifest as `save-snapshot` writes it, the memory, state and disks).
     fn with_snapshot(&self) {
         use dinv_contract::snapshot as snap;
         let dir = self.dir.join("snapshot");
@@ -518,9 +543,11 @@ impl Fixture {
             base: snap::BaseFiles { kernel: 6, initrd: None, rootfs: 6 },
             base_image: None,
             state_bytes: STATE.len() as u64,
+            memory_data_bytes: 0,
         };
         std::fs::write(dir.join(snap::MANIFEST), serde_json::to_vec(&manifest).unwrap()).unwrap();
-        std::fs::write(dir.join(snap::STATE), zstd::encode_all(STATE, 3).unwrap()).unwrap();
+        std::fs::write(dir.join(snap::STATE), STATE).unwrap();
+        std::fs::File::create(dir.join(snap::MEMORY)).unwrap().set_len(512 << 20).unwrap();
         dinv_contract::qcow2::create(&dir.join(snap::DOCKER_DISK), 64 << 20, None).unwrap();
         dinv_contract::qcow2::create(&dir.join(snap::ROOT_OVERLAY), 6, Some(("../rootfs.img", "raw"))).unwrap();
         let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(self.dir.join("launcher.json")).unwrap()).unwrap();
@@ -534,11 +561,12 @@ fn a_snapshot_is_restored_and_fixed_up_before_the_command() {
     let f = Fixture::new("restore");
     f.with_snapshot();
     f.serve_qga();
+    f.serve_restore();
     f.serve_qmp();
     let ping = f.serve_ping();
     let share = f.dir.join("share");
     std::fs::create_dir_all(&share).unwrap();
-    let env = [("DINV_MOUNTS", share.to_str().unwrap()), ("DINV_DOCKER_SOCK_GID", "999")];
+    let env = [("DINV_MOUNTS", share.to_str().unwrap()), ("DINV_DOCKER_SOCK_GID", "999"), ("DINV_TCP_PORTS", "8080:80")];
     let (code, _, stderr) = finish(f.launcher(&ping, &env, &["sh", "-c", "echo cmd-ran >> \"$FAKE_DIR/events\""]));
     assert_eq!(code, 0, "{stderr}");
     // The launcher may ask QMP before the fake QEMU logs its start, and
@@ -548,14 +576,18 @@ fn a_snapshot_is_restored_and_fixed_up_before_the_command() {
     assert!(pos("qemu-start") < pos("qemu-restore") && pos("qemu-restore") < pos("qmp cont"), "{events:?}");
     assert_eq!(
         events[pos("qmp cont")..],
-        ["qmp cont", "qga guest-sync", "qga guest-exec", "qga guest-exec-status", "cmd-ran", "qga guest-sync", "qga guest-shutdown", "qemu-exit"],
+        ["qmp cont", "qmp human-monitor-command", "hostfwd_add net0 tcp::2375-:2375", "qmp human-monitor-command", "hostfwd_add net0 tcp::8080-:80", "restore request", "cmd-ran", "qga guest-sync", "qga guest-shutdown", "qemu-exit"],
         "{stderr}"
     );
-    assert_eq!(std::fs::read(f.dir.join("state.in")).unwrap(), STATE, "the state reaches QEMU decompressed");
+    let incoming: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("incoming.json")).unwrap()).unwrap();
+    assert_eq!(incoming["uri"].as_str().unwrap(), format!("file:{}", f.dir.join("snapshot/state").display()));
     let args = std::fs::read_to_string(f.dir.join("qemu.args")).unwrap();
     assert!(args.contains(&format!("file={},format=qcow2,if=none,id=root,snapshot=on", f.dir.join("snapshot/root.qcow2").display())), "{args}");
     assert!(args.contains(&format!("path={} ", share.display())) && args.contains("run/empty-share -device virtio-9p-device,fsdev=fs1,mount_tag=dinv1"), "a share and an unused slot: {args}");
-    assert!(args.ends_with("-incoming fd:3\n"), "{args}");
+    assert!(args.ends_with("-incoming defer\n"), "{args}");
+    assert!(args.contains("-netdev user,id=net0 -device") && !args.contains("hostfwd"), "forwards come after `cont`: {args}");
+    assert!(pos("qmp migrate-set-capabilities") < pos("qmp migrate-incoming") && pos("qmp migrate-incoming") < pos("qmp cont"), "{events:?}");
+    assert!(args.contains(&format!("mem-path={},share=off,readonly=on,rom=off", f.dir.join("snapshot/memory").display())), "{args}");
     // The docker disk was written out from the snapshot's (all holes here).
     assert_eq!(std::fs::metadata(f.dir.join("docker/docker.img")).unwrap().len(), 64 << 20);
     let req: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("restore-request.json")).unwrap()).unwrap();
@@ -564,9 +596,7 @@ fn a_snapshot_is_restored_and_fixed_up_before_the_command() {
     assert!((now - req["clock_ns"].as_f64().unwrap()).abs() < 30e9, "the host's clock: {req}");
     assert_eq!(req["shares"], serde_json::json!([{"tag": "dinv0", "path": share}]));
     assert_eq!((req["sock_gid"].as_u64(), req["tls"].is_null()), (Some(999), true));
-    let exec: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("restore-args.json")).unwrap()).unwrap();
-    assert_eq!((exec["path"].as_str(), &exec["arg"]), (Some("/usr/sbin/dinv-guest"), &serde_json::json!(["restore"])));
-    assert!(stderr.contains("dinv-launcher: guest: restore: reseeded"), "{stderr}");
+    assert!(stderr.contains("dinv-launcher: guest: [    9.100] dinv-guest: restore: reseeded"), "{stderr}");
     let line = stderr.lines().find(|l| l.starts_with("dinv-launcher: restored in ")).unwrap_or_else(|| panic!("no restored line:\n{stderr}"));
     assert!(line.contains("(load ") && line.contains(", resume ") && line.contains(", fixups "), "{line}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("run/timeline.json")).unwrap()).unwrap();
@@ -586,6 +616,7 @@ fn a_failed_restore_boots_instead_unless_a_snapshot_was_required() {
     let f = Fixture::new("restorefail");
     f.with_snapshot();
     f.serve_qga();
+    f.serve_restore();
     f.serve_qmp();
     let ping = f.serve_ping();
     let (code, _, stderr) = finish(f.launcher(&ping, &[("FAKE_RESTORE_FAIL", "1")], &["true"]));

@@ -147,7 +147,7 @@ pub fn snapshot(out: &Path, opts: &SnapshotOptions, progress: &Progress, cache_r
     settings["quiesced"] = serde_json::json!(saved.report["quiesce"].as_str().unwrap_or_default().lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>());
     report.settings = Some(settings);
     let mut sizes = serde_json::Map::new();
-    for k in ["state_bytes", "state_zstd_bytes", "root_overlay_bytes", "root_overlay_data_bytes", "docker_disk_bytes", "docker_disk_data_bytes"] {
+    for k in ["memory_bytes", "memory_data_bytes", "state_bytes", "root_overlay_bytes", "root_overlay_data_bytes", "docker_disk_bytes", "docker_disk_data_bytes"] {
         sizes.insert(k.into(), saved.report[k].clone());
     }
     sizes.insert("layer_bytes".into(), written.layer.size.into());
