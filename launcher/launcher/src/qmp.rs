@@ -63,38 +63,6 @@ impl Qmp {
         self.reply(command)
     }
 
-    /// Hands QEMU the file descriptor `fd` under `name` (`getfd`, the fd
-    /// passed alongside the command as SCM_RIGHTS), for `fd:name` URIs.
-    pub fn send_fd(&mut self, fd: std::os::fd::RawFd, name: &str) -> Result<(), String> {
-        let req = format!("{}\n", serde_json::json!({"execute": "getfd", "arguments": {"fdname": name}}));
-        let bytes = req.as_bytes();
-        let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
-        // SAFETY: CMSG_SPACE is a pure size computation.
-        let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) } as usize;
-        let mut control = vec![0u8; space];
-        // SAFETY: a zeroed msghdr is valid; every pointer set below outlives the sendmsg call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-        msg.msg_controllen = space as _;
-        // SAFETY: the control buffer has room for one header with one int (CMSG_SPACE above).
-        unsafe {
-            let cmsg = libc::CMSG_FIRSTHDR(&msg);
-            (*cmsg).cmsg_level = libc::SOL_SOCKET;
-            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
-            (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
-            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg) as *mut libc::c_int, fd);
-        }
-        use std::os::fd::AsRawFd;
-        // SAFETY: msg describes valid buffers.
-        let sent = unsafe { libc::sendmsg(self.stream.as_raw_fd(), &msg, 0) };
-        if sent != bytes.len() as isize {
-            return Err(self.err(&format!("sending getfd: {}", std::io::Error::last_os_error())));
-        }
-        self.reply("getfd").map(drop)
-    }
-
     fn reply(&mut self, command: &str) -> Result<Value, String> {
         match self.read()? {
             Some(v) if v.get("return").is_some() => Ok(v["return"].clone()),
