@@ -70,6 +70,11 @@ pub fn restore_port(sys_class: &Path) -> Option<PathBuf> {
     crate::setup::virtio_ports::named_ports(sys_class).into_iter().find(|(name, _)| name == RESTORE_PORT).map(|(_, node)| Path::new("/dev").join(node))
 }
 
+/// [`restore_port`], or an error naming the port that is missing.
+fn find_restore_port(sys_class: &Path) -> Result<PathBuf> {
+    restore_port(sys_class).ok_or_else(|| GuestError::Config { path: sys_class.into(), why: format!("no virtio-serial port named {RESTORE_PORT}") })
+}
+
 /// One line from `port`, without its newline. A virtio-serial port reads
 /// end-of-file while no host is connected (between the save and a
 /// restore's connect): that is waited out, `idle` apart, as is EINTR.
@@ -105,7 +110,7 @@ pub fn done_line(failed: usize) -> String {
 /// request, applies it with this process's messages (stdout) going to the
 /// port, ends with [`done_line`].
 pub fn listen(sys_class: &Path, paths: &RestorePaths, sys: &mut dyn System) -> Result<()> {
-    let node = restore_port(sys_class).ok_or_else(|| GuestError::Config { path: sys_class.into(), why: format!("no virtio-serial port named {RESTORE_PORT}") })?;
+    let node = find_restore_port(sys_class)?;
     let mut port = std::fs::OpenOptions::new().read(true).write(true).open(&node).map_err(|e| GuestError::io("opening", &node, e))?;
     let line = read_line(&mut port, Duration::from_millis(5)).map_err(|e| GuestError::io("reading", &node, e))?;
     // From here every message goes to the launcher.
@@ -140,7 +145,7 @@ pub fn apply_line(line: &[u8], paths: &RestorePaths, sys: &mut dyn System) -> us
 /// the caller's output (quiesce runs under the guest agent, which waits
 /// for its pipes to close); returns the port it will wait on.
 pub fn start_listener(sys_class: &Path) -> Result<PathBuf> {
-    let node = restore_port(sys_class).ok_or_else(|| GuestError::Config { path: sys_class.into(), why: format!("no virtio-serial port named {RESTORE_PORT}") })?;
+    let node = find_restore_port(sys_class)?;
     let exe = std::env::current_exe().map_err(|e| GuestError::io("finding", "/proc/self/exe", e))?;
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(["restore", "--listen"]).stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());

@@ -125,16 +125,6 @@ pub fn prepare(s: &Snapshot, paths: &Paths) -> Result<u64, LauncherError> {
     qcow2::materialize(&src, disk).map_err(LauncherError::io(&src, "writing out the snapshot's docker disk"))
 }
 
-/// The URI QEMU loads the device state `path` from (`file:`; QEMU reads
-/// `,offset=` in one as an option).
-pub fn state_uri(path: &Path) -> Result<String, String> {
-    let p = path.to_string_lossy();
-    if p.contains(",offset=") {
-        return Err(format!("{p}: QEMU cannot load a state from a path holding \",offset=\""));
-    }
-    Ok(format!("file:{p}"))
-}
-
 /// What the guest gets from `dinv-guest restore`.
 pub fn request(settings: &Settings, entropy: &[u8]) -> Result<RestoreRequest, LauncherError> {
     let tls = match &settings.tls_certdir {
@@ -187,27 +177,13 @@ fn log(msg: impl AsRef<str>) {
 /// dockerd's answer. `gone` tells that QEMU exited.
 pub fn resume(snapshot_dir: &Path, paths: &Paths, settings: &Settings, probe: &Probe, req: &RestoreRequest, gone: &dyn Fn() -> bool) -> Result<Steps, String> {
     let deadline = Instant::now() + LOAD_TIMEOUT;
-    let mut qmp = loop {
-        match Qmp::connect(&paths.qmp_socket(), Duration::from_secs(5)) {
-            Ok(q) => break q,
-            Err(_) if gone() => return Err("QEMU exited before it loaded the snapshot".into()),
-            Err(e) if Instant::now() > deadline => return Err(e),
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    };
+    let mut qmp = until_up(deadline, gone, || Qmp::connect(&paths.qmp_socket(), Duration::from_secs(5)))?;
     // QEMU made its sockets before it answered on QMP.
     let sock = paths.restore_socket();
-    let channel = loop {
-        match UnixStream::connect(&sock) {
-            Ok(c) => break c,
-            Err(_) if gone() => return Err("QEMU exited before it loaded the snapshot".into()),
-            Err(e) if Instant::now() > deadline => return Err(format!("{}: {e}", sock.display())),
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
-        }
-    };
+    let channel = until_up(deadline, gone, || UnixStream::connect(&sock).map_err(|e| format!("{}: {e}", sock.display())))?;
     let failed = |e: String| if gone() { "QEMU could not load the snapshot (see its message above)".to_string() } else { e };
-    qmp.execute_with("migrate-set-capabilities", serde_json::json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})).map_err(failed)?;
-    qmp.execute_with("migrate-incoming", serde_json::json!({"uri": state_uri(&snapshot_dir.join(snap::STATE))?})).map_err(failed)?;
+    snapshot_vm::leave_ram_to_the_file(&mut qmp).map_err(failed)?;
+    qmp.execute_with("migrate-incoming", serde_json::json!({"uri": snapshot_vm::state_uri(&snapshot_dir.join(snap::STATE))?})).map_err(failed)?;
     loop {
         let st = qmp.execute("query-status").map_err(failed)?;
         match st["status"].as_str() {
@@ -248,6 +224,18 @@ pub fn resume(snapshot_dir: &Path, paths: &Paths, settings: &Settings, probe: &P
         ready::NotReady::Stopped => "QEMU exited".into(),
     })?;
     Ok(Steps { loaded, resumed, guest_done, ready: Instant::now() })
+}
+
+/// `connect` retried until it succeeds, QEMU exits (`gone`), or `deadline`.
+fn until_up<T>(deadline: Instant, gone: &dyn Fn() -> bool, mut connect: impl FnMut() -> Result<T, String>) -> Result<T, String> {
+    loop {
+        match connect() {
+            Ok(t) => return Ok(t),
+            Err(_) if gone() => return Err("QEMU exited before it loaded the snapshot".into()),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
 }
 
 /// Writes `request` on the restore channel and hands each line the guest
@@ -331,13 +319,6 @@ mod tests {
         assert!(exchange(ours, b"{}\n", Duration::from_secs(5), &mut |_| {}).unwrap_err().contains("closed"));
         let (ours, _guest) = UnixStream::pair().unwrap();
         assert!(exchange(ours, b"{}\n", Duration::from_millis(100), &mut |_| {}).unwrap_err().contains("no answer"));
-    }
-
-    #[test]
-    fn the_state_is_loaded_from_a_file_uri() {
-        assert_eq!(state_uri(Path::new("/usr/share/dinv/snapshot/state")).unwrap(), "file:/usr/share/dinv/snapshot/state");
-        assert_eq!(state_uri(Path::new("/a,b/state")).unwrap(), "file:/a,b/state");
-        assert!(state_uri(Path::new("/a,offset=1/state")).unwrap_err().contains("offset"));
     }
 
     #[test]

@@ -285,10 +285,10 @@ fn data_bytes(path: &Path) -> std::io::Result<u64> {
 /// memory file already: `x-ignore-shared`); returns the bytes written.
 fn migrate_to(qmp_socket: &Path, dest: &Path) -> Result<u64, LauncherError> {
     let mut qmp = Qmp::connect(qmp_socket, Duration::from_secs(10)).map_err(runtime)?;
-    let uri = super::restore::state_uri(dest).map_err(runtime)?;
+    let uri = snapshot_vm::state_uri(dest).map_err(runtime)?;
     // QEMU caps migration at 128 MiB/s by default: a local file takes more.
     qmp.execute_with("migrate-set-parameters", json!({"max-bandwidth": 8u64 << 30})).map_err(runtime)?;
-    qmp.execute_with("migrate-set-capabilities", json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})).map_err(runtime)?;
+    snapshot_vm::leave_ram_to_the_file(&mut qmp).map_err(runtime)?;
     qmp.execute("stop").map_err(runtime)?;
     qmp.execute_with("migrate", json!({"uri": uri})).map_err(runtime)?;
     loop {

@@ -99,6 +99,23 @@ fn path(p: &std::path::Path) -> String {
 }
 
 /// The QEMU arguments (without the program name) of a snapshot VM.
+/// Sets the migration capability that leaves the RAM to the memory file
+/// (`x-ignore-shared`): the saving and the restoring QEMU both need it,
+/// before `migrate` and `migrate-incoming`.
+pub fn leave_ram_to_the_file(qmp: &mut super::qmp::Qmp) -> Result<(), String> {
+    qmp.execute_with("migrate-set-capabilities", serde_json::json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})).map(drop)
+}
+
+/// The URI QEMU saves the device state to and loads it from (`file:`;
+/// QEMU reads `,offset=` in one as an option).
+pub fn state_uri(path: &std::path::Path) -> Result<String, String> {
+    let p = path.to_string_lossy();
+    if p.contains(",offset=") {
+        return Err(format!("{p}: QEMU cannot load a state from a path holding \",offset=\""));
+    }
+    Ok(format!("file:{p}"))
+}
+
 /// SLIRP's `hostfwd` rules (`tcp::2375-:2375`): dockerd's port, then the
 /// TCP and the UDP forwards.
 pub fn forwards(docker_port: PortForward, tcp: &[PortForward], udp: &[PortForward]) -> Vec<String> {
@@ -200,6 +217,14 @@ pub(crate) mod tests {
             memory: Memory { path: "/usr/share/dinv/snapshot/memory".into(), saving: false },
             restore_socket: "/run/dinv/restore.sock".into(),
         }
+    }
+
+    #[test]
+    fn the_state_is_loaded_from_a_file_uri() {
+        use std::path::Path;
+        assert_eq!(state_uri(Path::new("/usr/share/dinv/snapshot/state")).unwrap(), "file:/usr/share/dinv/snapshot/state");
+        assert_eq!(state_uri(Path::new("/a,b/state")).unwrap(), "file:/a,b/state");
+        assert!(state_uri(Path::new("/a,offset=1/state")).unwrap_err().contains("offset"));
     }
 
     #[test]

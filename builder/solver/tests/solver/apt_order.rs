@@ -5,13 +5,10 @@
 //! checks that on the real trixie index).
 
 use crate::common::*;
-use dinv_solver::{solve, Candidate, Rules};
+use dinv_solver::{Candidate, Rules};
 
 fn sorted(cands: Vec<Candidate>, reqs: &[&str], rules: Rules) -> Vec<String> {
-    let u = universe_with(cands, rules);
-    let mut v = labels(&u, &solve(&u, &requests(reqs)).expect("solvable"));
-    v.sort();
-    v
+    resolve_set_with(cands, reqs, rules).expect("solvable")
 }
 
 /// icingaweb2-common's case: its first dependency leads, depth first, to a

@@ -169,14 +169,19 @@ pub fn universe_with(cands: Vec<Candidate>, rules: Rules) -> Universe<'static> {
     }
 }
 
-/// Solves under apk's rules and returns the sorted `name-version` set.
-pub fn resolve_apk(cands: Vec<Candidate>, reqs: &[&str]) -> Result<Vec<String>, SolveError> {
-    let u = universe_with(cands, Rules::Apk);
+/// Solves under `rules` and returns the sorted `name-version` set.
+pub fn resolve_set_with(cands: Vec<Candidate>, reqs: &[&str], rules: Rules) -> Result<Vec<String>, SolveError> {
+    let u = universe_with(cands, rules);
     solve(&u, &requests(reqs)).map(|r| {
         let mut v = labels(&u, &r);
         v.sort();
         v
     })
+}
+
+/// Solves under apk's rules and returns the sorted `name-version` set.
+pub fn resolve_apk(cands: Vec<Candidate>, reqs: &[&str]) -> Result<Vec<String>, SolveError> {
+    resolve_set_with(cands, reqs, Rules::Apk)
 }
 
 /// Solves under apk's rules and returns the reasons of one package.
@@ -210,10 +215,7 @@ pub fn labels(u: &Universe, r: &Resolution) -> Vec<String> {
 
 /// Solves and returns the sorted `name-version` set.
 pub fn resolve_set(cands: Vec<Candidate>, reqs: &[&str]) -> Result<Vec<String>, SolveError> {
-    resolve(cands, reqs).map(|mut v| {
-        v.sort();
-        v
-    })
+    resolve_set_with(cands, reqs, Rules::Generic)
 }
 
 /// Solves and returns the reasons of one package.
