@@ -23,3 +23,18 @@ pub mod skopeo;
 pub fn sha256_hex(bytes: &[u8]) -> String {
     dinv_image::sha256_digest(bytes).trim_start_matches("sha256:").to_string()
 }
+
+/// Removes a directory that only makes a later run of the tests faster (a
+/// package cache, unpacked trees) once its last user is done, when
+/// `DINV_TEST_DISCARD=1`: `.ci/run` sets it, since a CI machine runs the
+/// suite once and its free disk may be a few GiB. Without it the directory
+/// stays for the next local run.
+pub fn discard_cache(dir: &std::path::Path) {
+    if std::env::var_os("DINV_TEST_DISCARD").is_some_and(|v| v == "1") {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => eprintln!("notice: removed {} (DINV_TEST_DISCARD=1)", dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!("notice: cannot remove {}: {e}", dir.display()),
+        }
+    }
+}

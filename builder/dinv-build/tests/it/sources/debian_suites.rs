@@ -255,4 +255,5 @@ fn the_bookworm_example_builds_from_its_three_suites() {
     assert_eq!(report["kernel"]["boot"], "pvh", "{}", report["kernel"]);
     let size = fs::metadata(out_dir.join("image.tar")).unwrap().len();
     eprintln!("bookworm example: {} packages ({} from bookworm-security), image.tar {:.1} MiB", guest.len(), from_security.len(), size as f64 / 1048576.0);
+    support::discard_cache(&tmp().join("debian-suites/bookworm-cache"));
 }
