@@ -853,6 +853,43 @@ mod tests {
         (0..60).map(|i| format!("{}{}", words[i % words.len()], i / words.len())).collect()
     }
 
+    /// Decompressed modules: every `.ko.xz`/`.ko.zst` of the set becomes a
+    /// `.ko` with the same ELF and metadata, and the indexes written for
+    /// the set afterwards are depmod's for the decompressed tree.
+    #[test]
+    fn decompressed_modules_match_host_depmod() {
+        let mut t = varied_tree();
+        let before = ModuleSet::load(&t, R).unwrap();
+        // (old path, new path, ELF) of each compressed module.
+        let compressed: Vec<(TreePath, TreePath, Vec<u8>)> = before
+            .iter()
+            .filter(|m| m.compression != crate::Compression::None)
+            .map(|m| (m.path.clone(), before.dir().join(&m.uncompressed_rel()).unwrap(), m.bytes().unwrap()))
+            .collect();
+        assert!(compressed.len() >= 2, "the tree has compressed modules");
+        let mut set = before;
+        // A module's mode survives (depmod does not care; the tree's owner does).
+        t.get_mut(&compressed[0].0).unwrap().meta.mode = 0o600;
+        let done = set.decompress_in(&mut t).unwrap();
+        assert_eq!(done.modules, compressed.len());
+        assert!(done.bytes > done.stored_bytes, "{done:?}");
+        for (old, new, elf) in &compressed {
+            assert!(!t.contains(old), "{old} is still there");
+            assert_eq!(t.read_file(new).as_deref(), Some(&elf[..]), "{new}");
+        }
+        assert_eq!(t.get(&compressed[0].1).unwrap().meta.mode, 0o600);
+        assert!(set.iter().all(|m| m.compression == crate::Compression::None && m.rel.ends_with(".ko")));
+        // What the plan writes from the decompressed set equals what depmod
+        // writes for the decompressed tree.
+        let ours = depmod_files(&set).unwrap();
+        let depmods = host_depmod_agrees(&t, R);
+        for (a, b) in ours.iter().zip(&depmods) {
+            assert_eq!(a.path, b.path);
+            assert!(a.bytes == b.bytes, "{} differs between the set and the reloaded tree", a.path);
+        }
+        assert!(!text(&ours, "modules.dep").contains(".ko."), "{}", text(&ours, "modules.dep"));
+    }
+
     #[test]
     fn matches_host_depmod_without_modules_order_or_builtin_files() {
         // No modules.order: depmod keeps its hash-table order. Module i

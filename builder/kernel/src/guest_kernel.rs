@@ -6,7 +6,7 @@ use dinv_fstree::{Content, Tree, TreePath};
 use crate::depmod::{depmod_files, GeneratedFile};
 use crate::initramfs::{build_initramfs, InitramfsConfig, InitramfsSpec, BOOT_MODULES};
 use crate::kconfig::{check, merge, CheckReport, Fragment};
-use crate::modules::ModuleSet;
+use crate::modules::{Decompressed, ModuleSet};
 use crate::option_modules::OptionModules;
 use crate::package::find_kernel;
 use crate::KernelError;
@@ -169,6 +169,17 @@ impl GuestKernelPlan {
         let removed = self.modules.retain(&kept);
         self.guest_files = depmod_files(&self.modules)?;
         Ok(TrimmedModules { kept: self.modules.len(), removed: removed.iter().map(|m| (m.path.clone(), m.content().len())).collect() })
+    }
+
+    /// Stores the planned modules uncompressed in `tree`
+    /// ([`ModuleSet::decompress_in`]) and writes depmod's files again for
+    /// them.
+    pub fn decompress_modules(&mut self, tree: &mut Tree) -> Result<Decompressed, KernelError> {
+        let done = self.modules.decompress_in(tree)?;
+        if done.modules > 0 {
+            self.guest_files = depmod_files(&self.modules)?;
+        }
+        Ok(done)
     }
 
     /// The initramfs as a gzip'd cpio: `init_binary` as `/init`, the planned

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
-use dinv_fstree::{Content, NodeKind, Tree, TreePath};
+use dinv_fstree::{Content, Meta, NodeKind, Tree, TreePath};
 
 use crate::alias::alias_matches;
 use crate::compress::Compression;
@@ -107,6 +107,17 @@ impl ModuleFile {
         };
         Ok(self.parsed.get_or_init(|| parsed))
     }
+}
+
+/// What [`ModuleSet::decompress_in`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Decompressed {
+    /// Modules now stored uncompressed.
+    pub modules: usize,
+    /// Their size as they were stored, compressed.
+    pub stored_bytes: u64,
+    /// Their size now.
+    pub bytes: u64,
 }
 
 /// The order to load modules in, from [`ModuleSet::closure`].
@@ -311,6 +322,32 @@ impl ModuleSet {
         self.modules = kept;
         self.alias_index = OnceLock::new();
         dropped.into_values().collect()
+    }
+
+    /// Stores every compressed module (`.ko.xz`, `.ko.zst`, `.ko.gz`) of
+    /// the set uncompressed in `tree`, as `.ko` beside where it was (same
+    /// owner, mode and time), so that modprobe in the guest does not
+    /// decompress it at every load. depmod's files made afterwards name
+    /// the `.ko` files; the module order is the same (kmod matches
+    /// `modules.order` by the `.ko` name either way).
+    pub fn decompress_in(&mut self, tree: &mut Tree) -> Result<Decompressed, KernelError> {
+        let mut done = Decompressed::default();
+        for m in self.modules.values_mut().filter(|m| m.compression != Compression::None) {
+            let bytes = m.bytes()?;
+            let rel = m.uncompressed_rel();
+            let path = self.dir.join(&rel).map_err(|e| KernelError::ModuleFile { path: m.path.to_string(), why: format!("{e}") })?;
+            let meta = tree.get(&m.path).map(|n| n.meta.clone()).unwrap_or_else(|| Meta::root(0o644));
+            tree.remove(&m.path);
+            tree.write_file(&path, bytes.clone(), meta).map_err(KernelError::tree(format!("writing {path}")))?;
+            done.modules += 1;
+            done.stored_bytes += m.content.len();
+            done.bytes += bytes.len() as u64;
+            m.rel = rel;
+            m.path = path;
+            m.compression = Compression::None;
+            m.content = Content::from_bytes(bytes);
+        }
+        Ok(done)
     }
 
     /// Direct dependencies of a module (from `modules.dep` if shipped, else

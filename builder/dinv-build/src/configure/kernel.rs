@@ -73,8 +73,14 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
     }
     let trimmed = match &k.modules {
         KernelModules::All => vec![],
-        KernelModules::Keep(keep) => {
+        KernelModules::Keep { keep, decompress } => {
             let modules = trim(l, &mut plan, tree, keep, &package)?;
+            if *decompress {
+                let done = plan.decompress_modules(tree).map_err(kernel_error(&package))?;
+                if done.modules > 0 {
+                    tracing::info!(modules = done.modules, stored = done.stored_bytes, bytes = done.bytes, "kernel modules stored uncompressed");
+                }
+            }
             // The launcher boots the image emitted beside the rootfs
             // (`vmlinuz`/`vmlinux`); the guest never reads its own copy in
             // /boot (12 MiB for trixie's kernel), so it goes like the

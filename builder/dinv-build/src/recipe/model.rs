@@ -586,20 +586,24 @@ pub enum KernelBoot {
     Bzimage,
 }
 
-/// `kernel.modules`: `"all"`, or `{ keep = [...] }` (the default, with an
-/// empty list): the closure of the modules the fragments name,
-/// `guest.modules`, the initramfs's, what dockerd and the guest load at
-/// run time ([`RUNTIME_MODULES`]) and `keep` (module names, aliases, or
-/// directories below `/lib/modules/<release>/` ending in `/`).
+/// `kernel.modules`: `"all"`, or `{ keep = [...], decompress = true }`
+/// (the default, with an empty list): the closure of the modules the
+/// fragments name, `guest.modules`, the initramfs's, what dockerd and the
+/// guest load at run time ([`RUNTIME_MODULES`]) and `keep` (module names,
+/// aliases, or directories below `/lib/modules/<release>/` ending in `/`).
+/// With `decompress` (the default) the kept modules are stored as plain
+/// `.ko`: a kernel that ships them compressed (trixie's `.ko.xz`) would
+/// have modprobe decompress each one at every boot, which takes seconds
+/// under TCG.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KernelModules {
     All,
-    Keep(Vec<String>),
+    Keep { keep: Vec<String>, decompress: bool },
 }
 
 impl Default for KernelModules {
     fn default() -> Self {
-        KernelModules::Keep(Vec::new())
+        KernelModules::Keep { keep: Vec::new(), decompress: true }
     }
 }
 
@@ -640,9 +644,12 @@ impl Serialize for KernelModules {
         use serde::ser::SerializeMap;
         match self {
             KernelModules::All => s.serialize_str("all"),
-            KernelModules::Keep(keep) => {
-                let mut m = s.serialize_map(Some(1))?;
+            KernelModules::Keep { keep, decompress } => {
+                let mut m = s.serialize_map(Some(if *decompress { 1 } else { 2 }))?;
                 m.serialize_entry("keep", keep)?;
+                if !decompress {
+                    m.serialize_entry("decompress", decompress)?;
+                }
                 m.end()
             }
         }
@@ -655,7 +662,7 @@ impl<'de> Deserialize<'de> for KernelModules {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = KernelModules;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#""all" or { keep = ["module", "kernel/dir/", ...] }"#)
+                f.write_str(r#""all" or { keep = ["module", "kernel/dir/", ...], decompress = true }"#)
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KernelModules, E> {
                 match v {
@@ -665,14 +672,16 @@ impl<'de> Deserialize<'de> for KernelModules {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<KernelModules, A::Error> {
                 let mut keep: Option<Vec<String>> = None;
+                let mut decompress: Option<bool> = None;
                 while let Some(k) = map.next_key::<String>()? {
                     match k.as_str() {
                         "keep" if keep.is_none() => keep = Some(map.next_value()?),
-                        "keep" => return Err(serde::de::Error::duplicate_field("keep")),
-                        other => return Err(serde::de::Error::unknown_field(other, &["keep"])),
+                        "decompress" if decompress.is_none() => decompress = Some(map.next_value()?),
+                        "keep" | "decompress" => return Err(serde::de::Error::custom(format_args!("duplicate field `{k}`"))),
+                        other => return Err(serde::de::Error::unknown_field(other, &["keep", "decompress"])),
                     }
                 }
-                Ok(KernelModules::Keep(keep.unwrap_or_default()))
+                Ok(KernelModules::Keep { keep: keep.unwrap_or_default(), decompress: decompress.unwrap_or(true) })
             }
         }
         d.deserialize_any(V)

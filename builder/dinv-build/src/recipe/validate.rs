@@ -199,7 +199,7 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             return Err(l.error("image.compression_level", format!("{level} is out of range for {:?}: {lo} to {hi}", r.image.compression)));
         }
     }
-    if let super::model::KernelModules::Keep(keep) = &r.kernel.modules {
+    if let super::model::KernelModules::Keep { keep, .. } = &r.kernel.modules {
         for (i, k) in keep.iter().enumerate() {
             let bad = k.is_empty() || k.starts_with('/') || k.split('/').any(|c| c == "..") || k.chars().any(|c| c.is_whitespace() || c.is_control());
             if bad {

@@ -75,6 +75,11 @@ impl Built {
         String::from_utf8(ext4_read(&self.rootfs(), path).unwrap_or_else(|| panic!("{path} is not in the guest"))).unwrap()
     }
 
+    /// A guest file's bytes, panicking when absent.
+    fn guest_bytes(&self, path: &str) -> Vec<u8> {
+        ext4_read(&self.rootfs(), path).unwrap_or_else(|| panic!("{path} is not in the guest"))
+    }
+
     fn has(&self, path: &str) -> bool {
         ext4_read(&self.rootfs(), path).is_some()
     }
@@ -218,41 +223,42 @@ fn the_default_recipe_builds_on_a_v3_22_shaped_mirror() {
             .map(|l| l.trim().rsplit('/').next().unwrap().to_string())
             .collect::<Vec<_>>()
     };
-    // Dependencies first, from the index (the host's kmod cannot even read
-    // .ko.gz), and libcrc32c's `softdep pre: crc32c` from modules.softdep.
+    // Dependencies first, from the index, and libcrc32c's `softdep pre:
+    // crc32c` from modules.softdep. The package's .ko.gz are stored as
+    // plain .ko (kernel.modules.decompress).
     let masq = show("nft_masq");
     let mut sorted = masq.clone();
     sorted.sort();
     assert_eq!(
         sorted,
         [
-            "crc32c_generic.ko.gz",
-            "libcrc32c.ko.gz",
-            "nf_conntrack.ko.gz",
-            "nf_defrag_ipv4.ko.gz",
-            "nf_defrag_ipv6.ko.gz",
-            "nf_nat.ko.gz",
-            "nf_tables.ko.gz",
-            "nfnetlink.ko.gz",
-            "nft_masq.ko.gz"
+            "crc32c_generic.ko",
+            "libcrc32c.ko",
+            "nf_conntrack.ko",
+            "nf_defrag_ipv4.ko",
+            "nf_defrag_ipv6.ko",
+            "nf_nat.ko",
+            "nf_tables.ko",
+            "nfnetlink.ko",
+            "nft_masq.ko"
         ]
     );
     let at = |m: &str| masq.iter().position(|x| x == m).unwrap();
     for (before, after) in [
-        ("crc32c_generic.ko.gz", "libcrc32c.ko.gz"),
-        ("nfnetlink.ko.gz", "nf_tables.ko.gz"),
-        ("libcrc32c.ko.gz", "nf_conntrack.ko.gz"),
-        ("nf_defrag_ipv4.ko.gz", "nf_conntrack.ko.gz"),
-        ("nf_conntrack.ko.gz", "nf_nat.ko.gz"),
-        ("nf_nat.ko.gz", "nft_masq.ko.gz"),
-        ("nf_tables.ko.gz", "nft_masq.ko.gz"),
+        ("crc32c_generic.ko", "libcrc32c.ko"),
+        ("nfnetlink.ko", "nf_tables.ko"),
+        ("libcrc32c.ko", "nf_conntrack.ko"),
+        ("nf_defrag_ipv4.ko", "nf_conntrack.ko"),
+        ("nf_conntrack.ko", "nf_nat.ko"),
+        ("nf_nat.ko", "nft_masq.ko"),
+        ("nf_tables.ko", "nft_masq.ko"),
     ] {
         assert!(at(before) < at(after), "{before} must load before {after}: {masq:?}");
     }
     // Aliases, `-`/`_`, and a module only loaded on demand.
-    assert_eq!(show("nft-chain-2-nat").last().unwrap(), "nft_nat.ko.gz");
-    assert_eq!(show("virtio-rng"), ["virtio-rng.ko.gz"]);
-    assert_eq!(show("nfct-helper-ftp"), ["nf_conntrack_ftp.ko.gz"]);
+    assert_eq!(show("nft-chain-2-nat").last().unwrap(), "nft_nat.ko");
+    assert_eq!(show("virtio-rng"), ["virtio-rng.ko"]);
+    assert_eq!(show("nfct-helper-ftp"), ["nf_conntrack_ftp.ko"]);
     // OpenRC: docker, the guest agent and the power button's acpid run.
     for (level, service) in [
         ("default", "docker"),
@@ -579,13 +585,20 @@ fn kernel_modules_are_trimmed_to_what_the_guest_can_need() {
     let f = Fixture::new();
     let dir = format!("/lib/modules/{KERNEL_RELEASE}");
     let b = f.build(&f.child("trim", &default_recipe(), ""), "trim");
-    for gone in ["kernel/sound/core/snd.ko.gz", "kernel/sound/core/snd-timer.ko.gz", "kernel/drivers/net/ethernet/intel/e1000/e1000.ko.gz"] {
-        assert!(!b.has(&format!("{dir}/{gone}")), "{gone} was kept");
+    for gone in ["kernel/sound/core/snd", "kernel/sound/core/snd-timer", "kernel/drivers/net/ethernet/intel/e1000/e1000"] {
+        assert!(!b.has(&format!("{dir}/{gone}.ko.gz")) && !b.has(&format!("{dir}/{gone}.ko")), "{gone} was kept");
     }
-    // On-demand modules of dockerd's networking stay (the whole netfilter tree).
-    assert!(b.has(&format!("{dir}/kernel/net/netfilter/nf_conntrack_ftp.ko.gz")));
+    // On-demand modules of dockerd's networking stay (the whole netfilter
+    // tree), stored uncompressed: the same ELF as the package's .ko.gz.
+    let ftp = format!("{dir}/kernel/net/netfilter/nf_conntrack_ftp");
+    assert!(b.has(&format!("{ftp}.ko")) && !b.has(&format!("{ftp}.ko.gz")));
+    assert_eq!(&b.guest_bytes(&format!("{ftp}.ko"))[..4], b"\x7fELF");
     let dep = b.guest_text(&format!("{dir}/modules.dep"));
-    assert!(!dep.contains("snd") && !dep.contains("e1000") && dep.contains("kernel/net/netfilter/nf_conntrack_ftp.ko.gz:"), "{dep}");
+    assert!(!dep.contains("snd") && !dep.contains("e1000") && dep.contains("kernel/net/netfilter/nf_conntrack_ftp.ko:") && !dep.contains(".ko.gz"), "{dep}");
+    // decompress = false keeps them as the package ships them.
+    let shipped = f.build(&f.child("shipped", &default_recipe(), "[kernel]\nmodules = { decompress = false }\n"), "shipped");
+    assert!(shipped.has(&format!("{ftp}.ko.gz")) && !shipped.has(&format!("{ftp}.ko")));
+    assert!(shipped.guest_text(&format!("{dir}/modules.dep")).contains("kernel/net/netfilter/nf_conntrack_ftp.ko.gz:"));
     assert!(!b.guest_text(&format!("{dir}/modules.alias")).contains("char_major_116") && !b.guest_text(&format!("{dir}/modules.alias")).contains("pci:v00008086d00001000"));
     let removed = b.report["removed"].as_array().unwrap();
     let modules = removed.iter().find(|r| r["why"].as_str().unwrap().starts_with("kernel.modules")).expect("a kernel.modules entry in report.removed");
@@ -598,7 +611,7 @@ fn kernel_modules_are_trimmed_to_what_the_guest_can_need() {
 
     // A name keeps its dependencies; a directory keeps what is below it.
     let keep = f.build(&f.child("keep", &default_recipe(), "[kernel]\nmodules = { keep = [\"snd_timer\", \"kernel/drivers/net/ethernet/\"] }\n"), "keep");
-    for kept in ["kernel/sound/core/snd.ko.gz", "kernel/sound/core/snd-timer.ko.gz", "kernel/drivers/net/ethernet/intel/e1000/e1000.ko.gz"] {
+    for kept in ["kernel/sound/core/snd.ko", "kernel/sound/core/snd-timer.ko", "kernel/drivers/net/ethernet/intel/e1000/e1000.ko"] {
         assert!(keep.has(&format!("{dir}/{kept}")), "{kept} was trimmed");
     }
 
