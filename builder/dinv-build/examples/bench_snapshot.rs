@@ -16,7 +16,7 @@
 //!
 //! Run: `cargo run --release -p dinv-build --example bench_snapshot`
 
-use dinv_test_support::debian_mirror;
+use dinv_test_support::{appliance, debian_mirror};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -57,15 +57,6 @@ fn median(v: &[f64]) -> f64 {
     s[s.len() / 2]
 }
 
-/// GET /_ping on 127.0.0.1:`port` answers OK.
-fn ping(port: u16) -> bool {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut answer = String::new();
-    s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n").is_ok() && s.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.") && answer.ends_with("OK")
-}
-
 /// One fresh container of `image`: seconds from `docker run -d` to the
 /// first `/_ping` through its published port that answers OK (polled every
 /// 20 ms), then to the first `docker version` (asked right after), and the
@@ -76,7 +67,7 @@ fn run_once(image: &str, port: u16) -> (f64, f64, String) {
     let t = Instant::now();
     let run = docker(&["run", "-d", "--name", NAME, "-p", &format!("127.0.0.1:{port}:2375"), image, "sleep", "infinity"]);
     assert!(run.status.success(), "docker run: {}", String::from_utf8_lossy(&run.stderr));
-    while !ping(port) {
+    while !appliance::ping(&format!("127.0.0.1:{port}")) {
         assert!(t.elapsed() < Duration::from_secs(300), "not ready after 300 s:\n{}", logs());
         std::thread::sleep(Duration::from_millis(20));
     }

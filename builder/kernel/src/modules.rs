@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 
-use dinv_fstree::{Content, Meta, NodeKind, Tree, TreePath};
+use dinv_fstree::{Content, Meta, Node, NodeKind, Replace, Tree, TreePath};
 
 use crate::alias::alias_matches;
 use crate::compress::Compression;
@@ -337,15 +337,17 @@ impl ModuleSet {
             let rel = m.uncompressed_rel();
             let path = self.dir.join(&rel).map_err(|e| KernelError::ModuleFile { path: m.path.to_string(), why: format!("{e}") })?;
             let meta = tree.get(&m.path).map(|n| n.meta.clone()).unwrap_or_else(|| Meta::root(0o644));
+            let content = Content::from_bytes(bytes);
             tree.remove(&m.path);
-            tree.write_file(&path, bytes.clone(), meta).map_err(KernelError::tree(format!("writing {path}")))?;
+            // The tree and the set share the one copy of the bytes.
+            tree.insert(path.clone(), Node::new(NodeKind::File(content.clone()), meta), Replace::Allow).map_err(KernelError::tree(format!("writing {path}")))?;
             done.modules += 1;
             done.stored_bytes += m.content.len();
-            done.bytes += bytes.len() as u64;
+            done.bytes += content.len();
             m.rel = rel;
             m.path = path;
             m.compression = Compression::None;
-            m.content = Content::from_bytes(bytes);
+            m.content = content;
         }
         Ok(done)
     }

@@ -14,7 +14,7 @@ use super::accel::Accel;
 use super::certs::{CertDir, Role};
 use super::config::Paths;
 use super::settings::{Machine, Settings};
-use dinv_contract::settings::{self as table, fw_cfg_key};
+use dinv_contract::settings::{self as table, fw_cfg_key, PortForward};
 
 /// The 9p mount tag of the n-th DINV_MOUNTS entry.
 pub fn mount_tag(n: usize) -> String {
@@ -125,13 +125,7 @@ pub fn qemu_args(s: &Settings, p: &Paths, accel: Accel) -> Vec<String> {
     }
 
     let docker = s.docker_port();
-    let mut net = format!("user,id=net0,hostfwd=tcp::{docker}-:{docker}");
-    for f in &s.tcp_ports {
-        net.push_str(&format!(",hostfwd=tcp::{}-:{}", f.host, f.guest));
-    }
-    for f in &s.udp_ports {
-        net.push_str(&format!(",hostfwd=udp::{}-:{}", f.host, f.guest));
-    }
+    let net = user_netdev(&forwards(PortForward { host: docker, guest: docker }, &s.tcp_ports, &s.udp_ports));
     push(&["-netdev", &net, "-device", &format!("{},netdev=net0", dev("virtio-net"))]);
 
     for (i, path) in s.mounts.iter().enumerate() {
@@ -164,6 +158,22 @@ pub fn shell_quote(args: &[String]) -> String {
         }
     };
     args.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
+/// SLIRP's `hostfwd` rules (`tcp::2375-:2375`): dockerd's port, then the
+/// TCP and the UDP forwards.
+pub fn forwards(docker_port: PortForward, tcp: &[PortForward], udp: &[PortForward]) -> Vec<String> {
+    let rule = |proto: &str, f: &PortForward| format!("{proto}::{}-:{}", f.host, f.guest);
+    std::iter::once(rule("tcp", &docker_port)).chain(tcp.iter().map(|f| rule("tcp", f))).chain(udp.iter().map(|f| rule("udp", f))).collect()
+}
+
+/// `-netdev`'s user (SLIRP) network `net0` with these `hostfwd` rules.
+pub fn user_netdev(forwards: &[String]) -> String {
+    let mut net = "user,id=net0".to_string();
+    for f in forwards {
+        net.push_str(&format!(",hostfwd={f}"));
+    }
+    net
 }
 
 #[cfg(test)]

@@ -197,7 +197,7 @@ pub fn resume(snapshot_dir: &Path, paths: &Paths, settings: &Settings, probe: &P
     qmp.execute("cont")?;
     let resumed = Instant::now();
     let port = settings.docker_port();
-    for rule in snapshot_vm::forwards(PortForward { host: port, guest: port }, &settings.tcp_ports, &settings.udp_ports) {
+    for rule in super::qemu::forwards(PortForward { host: port, guest: port }, &settings.tcp_ports, &settings.udp_ports) {
         // HMP's answer is empty when the rule was added.
         let said = qmp.execute_with("human-monitor-command", serde_json::json!({"command-line": format!("hostfwd_add net0 {rule}")}))?;
         if let Some(why) = said.as_str().map(str::trim).filter(|s| !s.is_empty()) {

@@ -180,7 +180,7 @@ pub fn save(o: &SaveOptions, settings: &Settings, paths: &Paths) -> Result<serde
         // Zero writes (mkfs's journal) become zero clusters: a small disk.
         docker: DiskFile { path: docker.clone(), format: "qcow2", options: ",discard=unmap,detect-zeroes=unmap".into() },
         shares: vec![empty; profile.mount_slots as usize],
-        forwards: snapshot_vm::forwards(PortForward { host: port, guest: DOCKER_PORT }, &[], &[]),
+        forwards: super::qemu::forwards(PortForward { host: port, guest: DOCKER_PORT }, &[], &[]),
         console_log: paths.console_log(),
         qga_socket: paths.qga_socket(),
         qmp_socket: paths.qmp_socket(),

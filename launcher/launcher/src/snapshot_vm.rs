@@ -24,7 +24,7 @@
 
 use std::path::PathBuf;
 
-use dinv_contract::settings::{Machine, PortForward};
+use dinv_contract::settings::Machine;
 use dinv_contract::snapshot::{MachineProfile, RESTORE_PORT};
 use sha2::{Digest, Sha256};
 
@@ -56,7 +56,7 @@ pub struct HostSide {
     pub docker: DiskFile,
     /// The directory behind each 9p device, `mount_slots` of them.
     pub shares: Vec<PathBuf>,
-    /// SLIRP's port forwards on the command line ([`forwards`]). A restore
+    /// SLIRP's port forwards on the command line ([`crate::qemu::forwards`]). A restore
     /// has none there: it adds them once the guest runs, because a
     /// connection SLIRP accepts while the guest is still paused waits for
     /// SLIRP's SYN retransmission, 1.5 s later.
@@ -98,7 +98,6 @@ fn path(p: &std::path::Path) -> String {
     esc(&p.to_string_lossy())
 }
 
-/// The QEMU arguments (without the program name) of a snapshot VM.
 /// Sets the migration capability that leaves the RAM to the memory file
 /// (`x-ignore-shared`): the saving and the restoring QEMU both need it,
 /// before `migrate` and `migrate-incoming`.
@@ -116,13 +115,7 @@ pub fn state_uri(path: &std::path::Path) -> Result<String, String> {
     Ok(format!("file:{p}"))
 }
 
-/// SLIRP's `hostfwd` rules (`tcp::2375-:2375`): dockerd's port, then the
-/// TCP and the UDP forwards.
-pub fn forwards(docker_port: PortForward, tcp: &[PortForward], udp: &[PortForward]) -> Vec<String> {
-    let rule = |proto: &str, f: &PortForward| format!("{proto}::{}-:{}", f.host, f.guest);
-    std::iter::once(rule("tcp", &docker_port)).chain(tcp.iter().map(|f| rule("tcp", f))).chain(udp.iter().map(|f| rule("udp", f))).collect()
-}
-
+/// The QEMU arguments (without the program name) of a snapshot VM.
 pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
     let dev = |name: &str| match p.machine {
         Machine::Microvm | Machine::Virt => format!("{name}-device"),
@@ -146,11 +139,7 @@ pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
         push(&["-drive", &format!("file={},format={},if=none,id={id}{}", path(&disk.path), disk.format, disk.options)]);
         push(&["-device", &format!("{},drive={id},serial={}", dev("virtio-blk"), dinv_contract::disks::serial_for(id))]);
     }
-    let mut net = "user,id=net0".to_string();
-    for f in &h.forwards {
-        net.push_str(&format!(",hostfwd={f}"));
-    }
-    push(&["-netdev", &net, "-device", &format!("{},netdev=net0", dev("virtio-net"))]);
+    push(&["-netdev", &crate::qemu::user_netdev(&h.forwards), "-device", &format!("{},netdev=net0", dev("virtio-net"))]);
     for (i, share) in h.shares.iter().enumerate() {
         push(&["-fsdev", &format!("local,security_model=none,id=fs{i},path={}", path(share))]);
         push(&["-device", &format!("{},fsdev=fs{i},mount_tag={}", dev("virtio-9p"), crate::qemu::mount_tag(i))]);
@@ -186,6 +175,7 @@ pub fn signature(profile: &MachineProfile) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use dinv_contract::settings::PortForward;
 
     pub fn profile() -> MachineProfile {
         MachineProfile {
@@ -210,7 +200,7 @@ pub(crate) mod tests {
             root: DiskFile { path: "/usr/share/dinv/snapshot/root.qcow2".into(), format: "qcow2", options: ",snapshot=on".into() },
             docker: DiskFile { path: "/docker/docker.img".into(), format: "raw", options: ",discard=unmap".into() },
             shares: vec!["/src".into(), "/run/dinv/empty".into()],
-            forwards: forwards(PortForward { host: 2375, guest: 2375 }, &[PortForward { host: 8080, guest: 80 }], &[PortForward { host: 53, guest: 5353 }]),
+            forwards: crate::qemu::forwards(PortForward { host: 2375, guest: 2375 }, &[PortForward { host: 8080, guest: 80 }], &[PortForward { host: 53, guest: 5353 }]),
             console_log: "/run/dinv/console.log".into(),
             qga_socket: "/run/dinv/qga.sock".into(),
             qmp_socket: "/run/dinv/qmp.sock".into(),

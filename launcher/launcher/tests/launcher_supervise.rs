@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::os::unix::net::UnixListener;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -104,37 +104,33 @@ impl Fixture {
         unsafe { libc::kill(pid, libc::SIGUSR1) };
     }
 
-    /// Fake guest agent: answers guest-sync, powers the fake QEMU off on guest-shutdown.
-    fn serve_qga(&self) {
-        let listener = UnixListener::bind(self.dir.join("run/qga.sock")).unwrap();
+    /// Serves the unix socket `run/NAME` on a thread: `handle` gets each
+    /// connection and the fake's directory.
+    fn serve_unix(&self, name: &str, handle: impl Fn(UnixStream, &Path) + Send + 'static) {
+        let listener = UnixListener::bind(self.dir.join("run").join(name)).unwrap();
         let dir = self.dir.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
-                let conn = conn.unwrap();
-                let mut r = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                while r.read_line(&mut line).unwrap_or(0) > 0 {
-                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                    let cmd = v["execute"].as_str().unwrap().to_string();
-                    Self::log(&dir, &format!("qga {cmd}"));
-                    let answer = |a: serde_json::Value| (&conn).write_all(format!("{a}\n").as_bytes()).unwrap();
-                    match cmd.as_str() {
-                        "guest-sync" => answer(serde_json::json!({"return": v["arguments"]["id"]})),
-                        "guest-shutdown" => Self::stop_fake_qemu(&dir),
-                        "guest-set-time" => answer(serde_json::json!({"return": {}})),
-                        "guest-exec" => {
-                            use base64::Engine;
-                            let input = base64::engine::general_purpose::STANDARD.decode(v["arguments"]["input-data"].as_str().unwrap()).unwrap();
-                            std::fs::write(dir.join("restore-request.json"), input).unwrap();
-                            std::fs::write(dir.join("restore-args.json"), v["arguments"].to_string()).unwrap();
-                            answer(serde_json::json!({"return": {"pid": 77}}))
-                        }
-                        // "restore: reseeded\n"
-                        "guest-exec-status" => answer(serde_json::json!({"return": {"exited": true, "exitcode": 0, "out-data": "cmVzdG9yZTogcmVzZWVkZWQK"}})),
-                        _ => {}
-                    }
-                    line.clear();
+                handle(conn.unwrap(), &dir);
+            }
+        });
+    }
+
+    /// Fake guest agent: answers guest-sync, powers the fake QEMU off on guest-shutdown.
+    fn serve_qga(&self) {
+        self.serve_unix("qga.sock", |conn, dir| {
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let cmd = v["execute"].as_str().unwrap().to_string();
+                Self::log(dir, &format!("qga {cmd}"));
+                match cmd.as_str() {
+                    "guest-sync" => (&conn).write_all(format!("{}\n", serde_json::json!({"return": v["arguments"]["id"]})).as_bytes()).unwrap(),
+                    "guest-shutdown" => Self::stop_fake_qemu(dir),
+                    _ => {}
                 }
+                line.clear();
             }
         });
     }
@@ -142,54 +138,44 @@ impl Fixture {
     /// Fake restore port: takes the request line (kept in
     /// restore-request.json) and answers as `dinv-guest restore --listen`.
     fn serve_restore(&self) {
-        let listener = UnixListener::bind(self.dir.join("run/restore.sock")).unwrap();
-        let dir = self.dir.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let mut conn = conn.unwrap();
-                let mut line = String::new();
-                if BufReader::new(conn.try_clone().unwrap()).read_line(&mut line).unwrap_or(0) == 0 {
-                    continue;
-                }
-                Self::log(&dir, "restore request");
-                std::fs::write(dir.join("restore-request.json"), &line).unwrap();
-                let _ = conn.write_all(b"[    9.100] dinv-guest: restore: reseeded the random generator\ndinv-restore-done 0\n");
+        self.serve_unix("restore.sock", |mut conn, dir| {
+            let mut line = String::new();
+            if BufReader::new(conn.try_clone().unwrap()).read_line(&mut line).unwrap_or(0) == 0 {
+                return;
             }
+            Self::log(dir, "restore request");
+            std::fs::write(dir.join("restore-request.json"), &line).unwrap();
+            let _ = conn.write_all(b"[    9.100] dinv-guest: restore: reseeded the random generator\ndinv-restore-done 0\n");
         });
     }
 
     /// Fake QMP: records commands; `quit` makes the fake QEMU exit.
     fn serve_qmp(&self) {
-        let listener = UnixListener::bind(self.dir.join("run/qmp.sock")).unwrap();
-        let dir = self.dir.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let mut conn = conn.unwrap();
-                conn.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n").unwrap();
-                let mut r = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                while r.read_line(&mut line).unwrap_or(0) > 0 {
-                    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                    let cmd = v["execute"].as_str().unwrap().to_string();
-                    Self::log(&dir, &format!("qmp {cmd}"));
-                    if cmd == "migrate-incoming" {
-                        std::fs::write(dir.join("incoming.json"), v["arguments"].to_string()).unwrap();
-                    }
-                    if cmd == "human-monitor-command" {
-                        Self::log(&dir, v["arguments"]["command-line"].as_str().unwrap());
-                    }
-                    if cmd == "query-status" {
-                        // A restoring QEMU is `inmigrate` until it has read the state.
-                        let status = if dir.join("loaded").exists() { "paused" } else { "inmigrate" };
-                        let _ = conn.write_all(format!("{{\"return\": {{\"status\": \"{status}\", \"running\": false}}}}\r\n").as_bytes());
-                    } else {
-                        let _ = conn.write_all(b"{\"return\": {}}\r\n");
-                    }
-                    if cmd == "quit" {
-                        Self::stop_fake_qemu(&dir);
-                    }
-                    line.clear();
+        self.serve_unix("qmp.sock", |mut conn, dir| {
+            conn.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n").unwrap();
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).unwrap_or(0) > 0 {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let cmd = v["execute"].as_str().unwrap().to_string();
+                Self::log(dir, &format!("qmp {cmd}"));
+                if cmd == "migrate-incoming" {
+                    std::fs::write(dir.join("incoming.json"), v["arguments"].to_string()).unwrap();
                 }
+                if cmd == "human-monitor-command" {
+                    Self::log(dir, v["arguments"]["command-line"].as_str().unwrap());
+                }
+                if cmd == "query-status" {
+                    // A restoring QEMU is `inmigrate` until it has read the state.
+                    let status = if dir.join("loaded").exists() { "paused" } else { "inmigrate" };
+                    let _ = conn.write_all(format!("{{\"return\": {{\"status\": \"{status}\", \"running\": false}}}}\r\n").as_bytes());
+                } else {
+                    let _ = conn.write_all(b"{\"return\": {}}\r\n");
+                }
+                if cmd == "quit" {
+                    Self::stop_fake_qemu(dir);
+                }
+                line.clear();
             }
         });
     }
