@@ -10,12 +10,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 /// Writes `vmdir/launcher.json` booting the outputs in `out`, with the VM's
-/// disks and sockets in `vmdir`; returns its path.
+/// disks and sockets in `vmdir`, and the kernel command line the image
+/// passes (report.json's `kernel.cmdline`); returns its path.
 pub fn launcher_config(out: &Path, vmdir: &Path) -> PathBuf {
     let config = vmdir.join("launcher.json");
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(out.join("report.json")).unwrap()).unwrap();
+    let append = report["kernel"]["cmdline"].as_str().unwrap_or_else(|| panic!("no kernel.cmdline in {}/report.json", out.display()));
     fs::write(
         &config,
         serde_json::json!({
+            "append": append,
             // The kernel the image boots: the PVH vmlinux when the build made one.
             "kernel": if out.join("vmlinux").is_file() { out.join("vmlinux") } else { out.join("vmlinuz") }, "initrd": out.join("initramfs"), "rootfs": out.join("rootfs.ext4"),
             "qemu": "/usr/bin/qemu-system-x86_64", "docker_disk": vmdir.join("docker.img"),

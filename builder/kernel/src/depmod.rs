@@ -890,6 +890,62 @@ mod tests {
         assert!(!text(&ours, "modules.dep").contains(".ko."), "{}", text(&ours, "modules.dep"));
     }
 
+    /// A signed module as the kernel's sign-file leaves it: the ELF, the
+    /// PKCS#7 blob, `struct module_signature` (algo, hash, id type 2 =
+    /// PKCS#7, signer and key id lengths 0, padding, big-endian blob
+    /// length) and the magic.
+    fn signed(elf: &[u8], blob: &[u8]) -> Vec<u8> {
+        let mut out = elf.to_vec();
+        out.extend_from_slice(blob);
+        out.extend_from_slice(&[0, 0, 2, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&(blob.len() as u32).to_be_bytes());
+        out.extend_from_slice(crate::MODULE_SIG_MAGIC);
+        out
+    }
+
+    /// Stripped modules are their ELF again, byte for byte: the set's, the
+    /// tree's and the initramfs's copies; unsigned ones are untouched,
+    /// the metadata stays, depmod's files do not change, and a trailer
+    /// that does not add up names the module.
+    #[test]
+    fn stripped_signatures_leave_the_elf() {
+        let mut t = varied_tree();
+        let plain = ModuleSet::load(&t, R).unwrap();
+        let elf = |set: &ModuleSet, name: &str| set.iter().find(|m| m.name == name).unwrap().bytes().unwrap();
+        let (crc16, ext4) = (elf(&plain, "crc16"), elf(&plain, "ext4"));
+        let path = |name: &str| plain.iter().find(|m| m.name == name).unwrap().path.clone();
+        let blob: Vec<u8> = (0..103u8).collect();
+        for (name, bytes) in [("crc16", &crc16), ("ext4", &ext4)] {
+            let p = path(name);
+            let meta = Meta { mode: 0o600, ..t.get(&p).unwrap().meta.clone() };
+            t.remove(&p);
+            t.write_file(&p, signed(bytes, &blob), meta).unwrap();
+        }
+        let mut set = ModuleSet::load(&t, R).unwrap();
+        set.decompress_in(&mut t).unwrap();
+        let indexes = depmod_files(&set).unwrap();
+        let done = set.strip_signatures_in(&mut t).unwrap();
+        assert_eq!(done, crate::Unsigned { modules: 2, bytes: 2 * (103 + 12 + 28) });
+        assert_eq!(t.read_file(&path("crc16")).unwrap(), crc16);
+        assert_eq!(t.read_file(&path("ext4")).unwrap(), ext4);
+        assert_eq!(elf(&set, "ext4"), ext4);
+        assert_eq!(t.get(&path("ext4")).unwrap().meta.mode, 0o600);
+        assert_eq!(elf(&set, "mbcache"), elf(&plain, "mbcache"), "unsigned modules stay");
+        assert_eq!(depmod_files(&set).unwrap().iter().map(|f| &f.bytes).collect::<Vec<_>>(), indexes.iter().map(|f| &f.bytes).collect::<Vec<_>>());
+        assert_eq!(set.strip_signatures_in(&mut t).unwrap(), crate::Unsigned::default(), "nothing left to strip");
+
+        // A blob length beyond the file.
+        let mut bad = signed(&crc16, &blob);
+        let at = bad.len() - crate::MODULE_SIG_MAGIC.len() - 4;
+        bad[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        t.remove(&path("crc16"));
+        t.write_file(&path("crc16"), bad, Meta::root(0o644)).unwrap();
+        let e = ModuleSet::load(&t, R).unwrap().strip_signatures_in(&mut t).unwrap_err().to_string();
+        assert!(e.contains("crc16.ko") && e.contains("more than the file holds"), "{e}");
+        assert_eq!(crate::without_signature(b"~Module signature appended~\n"), Err("the signature trailer is cut short".into()));
+        assert_eq!(crate::without_signature(&crc16), Ok(None));
+    }
+
     #[test]
     fn matches_host_depmod_without_modules_order_or_builtin_files() {
         // No modules.order: depmod keeps its hash-table order. Module i

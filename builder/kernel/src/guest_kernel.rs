@@ -6,7 +6,7 @@ use dinv_fstree::{Content, Tree, TreePath};
 use crate::depmod::{depmod_files, GeneratedFile};
 use crate::initramfs::{build_initramfs, InitramfsConfig, InitramfsSpec, BOOT_MODULES};
 use crate::kconfig::{check, merge, CheckReport, Fragment};
-use crate::modules::{Decompressed, ModuleSet};
+use crate::modules::{Decompressed, ModuleSet, Unsigned};
 use crate::option_modules::OptionModules;
 use crate::package::find_kernel;
 use crate::KernelError;
@@ -180,6 +180,13 @@ impl GuestKernelPlan {
             self.guest_files = depmod_files(&self.modules)?;
         }
         Ok(done)
+    }
+
+    /// Cuts the signatures off the planned (uncompressed) modules in `tree`
+    /// ([`ModuleSet::strip_signatures_in`]); the initramfs built afterwards
+    /// gets the same bytes. depmod's files do not change.
+    pub fn strip_module_signatures(&mut self, tree: &mut Tree) -> Result<Unsigned, KernelError> {
+        self.modules.strip_signatures_in(tree)
     }
 
     /// The initramfs as a gzip'd cpio: `init_binary` as `/init`, the planned

@@ -39,6 +39,6 @@ pub use initramfs::{build_initramfs, Initramfs, InitramfsConfig, InitramfsSpec, 
 pub use kconfig::{check, merge, CheckReport, ConfigOption, ConfigProblem, ConfigValue, Fragment, KernelConfig, KernelId, MergedConfig, ModuleLookup};
 pub use option_modules::OptionModules;
 pub use modinfo::{parse_builtin_modinfo, ModInfo};
-pub use modules::{normalize_name, Closure, Decompressed, ModuleFile, ModuleSet};
+pub use modules::{normalize_name, without_signature, Closure, Decompressed, ModuleFile, ModuleSet, Unsigned, MODULE_SIG_MAGIC};
 pub use pvh::{write_pvh_vmlinux, PvhUnsupported};
 pub use package::{bzimage_release, find_kernel, find_kernels, KernelPackage};

@@ -120,6 +120,34 @@ pub struct Decompressed {
     pub bytes: u64,
 }
 
+/// What [`ModuleSet::strip_signatures_in`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unsigned {
+    /// Modules whose signature was cut off.
+    pub modules: usize,
+    /// The bytes that went.
+    pub bytes: u64,
+}
+
+/// What ends a signed module (the kernel's `MODULE_SIG_STRING`).
+pub const MODULE_SIG_MAGIC: &[u8] = b"~Module signature appended~\n";
+
+/// A module's bytes without its appended signature: before the magic comes
+/// the 12-byte `struct module_signature`, whose last field is the
+/// big-endian length of the PKCS#7 blob before it. `None` for an unsigned
+/// module; an error for a trailer that does not add up.
+pub fn without_signature(bytes: &[u8]) -> Result<Option<&[u8]>, String> {
+    let Some(rest) = bytes.strip_suffix(MODULE_SIG_MAGIC) else { return Ok(None) };
+    let Some(body) = rest.len().checked_sub(12) else {
+        return Err("the signature trailer is cut short".into());
+    };
+    let sig_len = u32::from_be_bytes(rest[body + 8..body + 12].try_into().expect("4 bytes")) as usize;
+    let Some(elf) = body.checked_sub(sig_len) else {
+        return Err(format!("the signature's length ({sig_len} bytes) is more than the file holds"));
+    };
+    Ok(Some(&rest[..elf]))
+}
+
 /// The order to load modules in, from [`ModuleSet::closure`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Closure {
@@ -347,6 +375,28 @@ impl ModuleSet {
             m.rel = rel;
             m.path = path;
             m.compression = Compression::None;
+            m.content = content;
+        }
+        Ok(done)
+    }
+
+    /// Cuts the appended signature off every uncompressed module of the set
+    /// in `tree` (same path, owner, mode and time). The kernel then loads
+    /// them without checking a signature, as it does for any unsigned
+    /// module unless `module.sig_enforce` or lockdown asks otherwise (and
+    /// marks itself tainted, `E`). Compressed modules are left as they are.
+    pub fn strip_signatures_in(&mut self, tree: &mut Tree) -> Result<Unsigned, KernelError> {
+        let mut done = Unsigned::default();
+        for m in self.modules.values_mut().filter(|m| m.compression == Compression::None) {
+            let bytes = m.bytes()?;
+            let elf = without_signature(&bytes).map_err(|why| KernelError::ModuleFile { path: m.path.to_string(), why })?;
+            let Some(elf) = elf else { continue };
+            let content = Content::from_bytes(elf.to_vec());
+            done.modules += 1;
+            done.bytes += (bytes.len() - elf.len()) as u64;
+            let node = tree.get_mut(&m.path).ok_or_else(|| KernelError::ModuleFile { path: m.path.to_string(), why: "not in the tree".into() })?;
+            // The tree and the set share the one copy of the bytes.
+            node.kind = NodeKind::File(content.clone());
             m.content = content;
         }
         Ok(done)

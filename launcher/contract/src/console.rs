@@ -35,6 +35,9 @@ pub mod markers {
     /// `dinv-guest init` spawning the dockerd service: `started dockerd (pid N)`.
     /// `dockerd` is the service name the builder gives it in services.json.
     pub const DOCKERD_SPAWNED: &str = "started dockerd (";
+    /// `dinv-guest init` spawning containerd, which Debian guests start
+    /// just before dockerd (their docker engine's first process).
+    pub const CONTAINERD_SPAWNED: &str = "started containerd (";
     /// `dinv-guest post`'s first line. On OpenRC guests `dinv-post` runs
     /// right after the `docker` service started dockerd (it is ordered
     /// `after docker` and OpenRC starts services one by one), so this is the

@@ -9,7 +9,8 @@
 //! - guest init: `dinv-guest: init starting` (dinv-guest as PID 1), or on
 //!   OpenRC guests `dinv-guest: setup starting` (the `dinv-setup` service);
 //! - dockerd: `dinv-guest: started dockerd (pid N)` (dinv-guest init spawning
-//!   it), or on OpenRC `dinv-guest: post: waiting for ...` (the `dinv-post`
+//!   it; `started containerd (pid N)` before it where containerd is a
+//!   service of its own, so the phase is the whole docker engine's), or on OpenRC `dinv-guest: post: waiting for ...` (the `dinv-post`
 //!   service, which OpenRC starts right after the docker service).
 //!
 //! Clocks. Lines carry the guest's time stamp (the kernel's printk clock, or
@@ -83,7 +84,7 @@ impl Marker {
         let rest = text.strip_prefix(m::GUEST_PREFIX)?;
         if rest == m::GUEST_INIT_STARTING || rest == m::GUEST_SETUP_STARTING {
             Some(Marker::GuestInit)
-        } else if rest.starts_with(m::DOCKERD_SPAWNED) || rest.starts_with(m::POST_WAITING) {
+        } else if [m::CONTAINERD_SPAWNED, m::DOCKERD_SPAWNED, m::POST_WAITING].iter().any(|p| rest.starts_with(p)) {
             Some(Marker::Dockerd)
         } else {
             None
@@ -327,6 +328,7 @@ mod tests {
         assert_eq!(of("[    3.000] dinv-guest: init starting"), Some(Marker::GuestInit));
         assert_eq!(of("[    6.500] dinv-guest: setup starting"), Some(Marker::GuestInit));
         assert_eq!(of("[    3.500] dinv-guest: started dockerd (pid 231)"), Some(Marker::Dockerd));
+        assert_eq!(of("[    3.400] dinv-guest: started containerd (pid 229)"), Some(Marker::Dockerd));
         assert_eq!(of("[    7.100] dinv-guest: post: waiting for /var/run/docker.sock"), Some(Marker::Dockerd));
         for other in [
             "[    3.500] dinv-guest: started dockerd-helper (pid 2)",

@@ -13,8 +13,10 @@ use std::collections::BTreeMap;
 use dinv_fstree::Tree;
 use serde_json::Value;
 
-use super::tree::{err, read_text, write};
-use crate::recipe::{DockerSection, ProxySection, Recipe};
+use dinv_contract::services::CONTAINERD_SOCK;
+
+use super::tree::{err, first_file, read_text, write};
+use crate::recipe::{DockerSection, Init, ProxySection, Recipe};
 use crate::Result;
 
 /// Where dockerd reads its configuration.
@@ -22,6 +24,62 @@ pub const DAEMON_JSON: &str = "etc/docker/daemon.json";
 
 /// OpenRC's settings file for the docker service (sourced by its script).
 pub const CONF_D_DOCKER: &str = "etc/conf.d/docker";
+
+/// containerd's configuration in guests that run it as their own service (see [`own_containerd`]).
+pub const CONTAINERD_TOML: &str = "etc/dinv/containerd.toml";
+
+/// containerd's data: where dockerd keeps the containerd it starts itself,
+/// on the docker disk, so a disk moves between the two ways unchanged.
+pub const CONTAINERD_ROOT: &str = "/var/lib/docker/containerd/daemon";
+
+/// containerd plugins dockerd never uses: CRI (as dockerd disables it for
+/// its own containerd), and the snapshotters that probe for their
+/// filesystem or module at every start (aufs runs modprobe). dockerd's
+/// image store, including the containerd one, uses overlayfs.
+pub const CONTAINERD_DISABLED_PLUGINS: &[&str] = &[
+    "io.containerd.grpc.v1.cri",
+    "io.containerd.snapshotter.v1.aufs",
+    "io.containerd.snapshotter.v1.btrfs",
+    "io.containerd.snapshotter.v1.devmapper",
+    "io.containerd.snapshotter.v1.zfs",
+];
+
+/// containerd's binary in guests that run containerd as a service of its
+/// own beside dockerd: `init = "dinv"` guests that have containerd, unless
+/// the recipe points dockerd at a containerd itself (`docker.daemon.containerd`).
+/// OpenRC guests keep their packages' services.
+pub fn own_containerd(tree: &Tree, recipe: &Recipe) -> Option<&'static str> {
+    if recipe.guest.init != Init::Dinv || recipe.docker.daemon.contains_key("containerd") {
+        return None;
+    }
+    first_file(tree, &["usr/bin/containerd", "usr/sbin/containerd"])
+}
+
+/// `containerd.toml` for [`own_containerd`]: the data on the docker disk,
+/// state and socket where a system containerd has them, dockerd's log
+/// level (`docker.daemon.log-level`, or debug with `docker.daemon.debug`),
+/// else warnings only: its info lines are a list of plugins at every boot.
+pub fn containerd_toml(d: &DockerSection) -> String {
+    let level = match (d.daemon.get("debug"), d.daemon.get("log-level")) {
+        (Some(toml::Value::Boolean(true)), _) => "debug".to_string(),
+        (_, Some(toml::Value::String(level))) => level.clone(),
+        _ => "warn".to_string(),
+    };
+    let disabled: Vec<String> = CONTAINERD_DISABLED_PLUGINS.iter().map(|p| format!("{p:?}")).collect();
+    format!(
+        "# Written by dinv-build. dinv-guest init starts containerd beside dockerd,\n\
+         # whose daemon.json names this socket (\"containerd\").\n\
+         version = 2\n\
+         root = {CONTAINERD_ROOT:?}\n\
+         state = \"/run/containerd\"\n\
+         disabled_plugins = [{}]\n\
+         \n\
+         [grpc]\n  address = {CONTAINERD_SOCK:?}\n\
+         \n\
+         [debug]\n  level = {level:?}\n",
+        disabled.join(", ")
+    )
+}
 
 /// daemon.json as a JSON object with sorted keys: the typed settings plus
 /// the free-form `docker.daemon` table. An extra that repeats a typed key
@@ -93,9 +151,19 @@ pub fn conf_d_with_proxy(existing: Option<&str>, env: &BTreeMap<String, String>)
     text
 }
 
-/// Writes daemon.json (0644) and, for OpenRC guests, the proxy exports.
+/// Writes daemon.json (0644) and, for OpenRC guests, the proxy exports;
+/// for a guest's own containerd, its configuration, and daemon.json names
+/// its socket.
 pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
-    let json = daemon_json(&recipe.docker)?;
+    let mut json = daemon_json(&recipe.docker)?;
+    if own_containerd(tree, recipe).is_some() {
+        write(tree, CONTAINERD_TOML, containerd_toml(&recipe.docker), 0o644)?;
+        if let Value::Object(map) = json {
+            let mut sorted: BTreeMap<String, Value> = map.into_iter().collect();
+            sorted.insert("containerd".into(), Value::from(CONTAINERD_SOCK));
+            json = Value::Object(sorted.into_iter().collect());
+        }
+    }
     let mut text = serde_json::to_string_pretty(&json).map_err(|e| err(format!("daemon.json: {e}")))?;
     text.push('\n');
     write(tree, DAEMON_JSON, text, 0o644)?;

@@ -73,13 +73,17 @@ pub fn apply(l: &LoadedRecipe, guest: &[ResolvedPackage], tree: &mut Tree, epoch
     }
     let trimmed = match &k.modules {
         KernelModules::All => vec![],
-        KernelModules::Keep { keep, decompress } => {
+        KernelModules::Keep { keep, decompress, strip_signatures } => {
             let modules = trim(l, &mut plan, tree, keep, &package)?;
             if *decompress {
                 let done = plan.decompress_modules(tree).map_err(kernel_error(&package))?;
                 if done.modules > 0 {
                     tracing::info!(modules = done.modules, stored = done.stored_bytes, bytes = done.bytes, "kernel modules stored uncompressed");
                 }
+            }
+            if *strip_signatures {
+                let done = plan.strip_module_signatures(tree).map_err(kernel_error(&package))?;
+                tracing::info!(modules = done.modules, bytes = done.bytes, "kernel module signatures cut off");
             }
             // The launcher boots the image emitted beside the rootfs
             // (`vmlinuz`/`vmlinux`); the guest never reads its own copy in

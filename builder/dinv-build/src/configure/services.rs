@@ -106,7 +106,9 @@ pub fn dinv(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
     let dockerd = first_file(tree, &["usr/bin/dockerd", "usr/sbin/dockerd"])
         .ok_or_else(|| err("guest.init = \"dinv\": no dockerd in the guest (/usr/bin/dockerd or /usr/sbin/dockerd); add docker to guest.packages"))?;
     let qemu_ga = first_file(tree, &["usr/sbin/qemu-ga", "usr/bin/qemu-ga"]);
-    let mut file = ServicesFile::standard(&format!("/{}", qemu_ga.unwrap_or("usr/sbin/qemu-ga")), vec![format!("/{dockerd}")], vec![]);
+    let containerd = docker::own_containerd(tree, recipe)
+        .map(|c| vec![format!("/{c}"), "--config".into(), format!("/{}", docker::CONTAINERD_TOML)]);
+    let mut file = ServicesFile::standard(&format!("/{}", qemu_ga.unwrap_or("usr/sbin/qemu-ga")), containerd, vec![format!("/{dockerd}")], vec![]);
     if qemu_ga.is_none() {
         tracing::warn!("no qemu-ga in the guest: the launcher's graceful shutdown will not reach it");
         file.services.retain(|s| s.name != "qemu-ga");
@@ -224,6 +226,60 @@ mod tests {
             assert_eq!(link(&t, &format!("usr/sbin/{n}")).as_deref(), Some("dinv-guest"), "{n}");
         }
         assert!(matches!(t.get(&TreePath::new("sbin")).unwrap().kind, NodeKind::Symlink(_)));
+    }
+
+    #[test]
+    fn dinv_init_runs_the_guests_containerd_beside_dockerd() {
+        let base = || {
+            let mut t = Tree::new();
+            for f in ["usr/bin/dockerd", "usr/bin/containerd", "usr/sbin/qemu-ga"] {
+                t.write_file(&TreePath::new(f), "x", Meta::root(0o755)).unwrap();
+            }
+            t
+        };
+        let configure = |t: &mut Tree, r: &Recipe| {
+            docker::apply(t, r).unwrap();
+            apply(t, r).unwrap();
+            let f = ServicesFile::parse(&read_text(t, SERVICES_JSON).unwrap()).unwrap();
+            let daemon: serde_json::Value = serde_json::from_str(&read_text(t, docker::DAEMON_JSON).unwrap()).unwrap();
+            (f, daemon)
+        };
+        let r = recipe("init = \"dinv\"");
+        let mut t = base();
+        let (f, daemon) = configure(&mut t, &r);
+        let names: Vec<&str> = f.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["qemu-ga", "containerd", "dockerd", "dinv-post"]);
+        assert_eq!(f.services[1].argv, ["/usr/bin/containerd", "--config", "/etc/dinv/containerd.toml"]);
+        assert_eq!(daemon["containerd"], dinv_contract::services::CONTAINERD_SOCK, "dockerd must not start a second one");
+        let keys: Vec<&String> = daemon.as_object().unwrap().keys().collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "daemon.json keys stay sorted: {keys:?}");
+        let conf: toml::Value = toml::from_str(&read_text(&t, docker::CONTAINERD_TOML).unwrap()).unwrap();
+        assert_eq!(conf["version"].as_integer(), Some(2));
+        assert_eq!(conf["root"].as_str(), Some(docker::CONTAINERD_ROOT));
+        assert_eq!(conf["grpc"]["address"].as_str(), Some(dinv_contract::services::CONTAINERD_SOCK));
+        assert_eq!(conf["debug"]["level"].as_str(), Some("warn"));
+        assert!(conf["disabled_plugins"].as_array().unwrap().iter().any(|p| p.as_str() == Some("io.containerd.grpc.v1.cri")));
+
+        // dockerd's debug switch reaches containerd too.
+        let mut debug = recipe("init = \"dinv\"");
+        debug.docker.daemon.insert("debug".into(), toml::Value::Boolean(true));
+        let mut t = base();
+        configure(&mut t, &debug);
+        assert!(read_text(&t, docker::CONTAINERD_TOML).unwrap().contains("level = \"debug\""));
+
+        // A recipe that names its own containerd keeps dockerd's setting and no service.
+        let mut own = recipe("init = \"dinv\"");
+        own.docker.daemon.insert("containerd".into(), toml::Value::String("/run/other.sock".into()));
+        let mut t = base();
+        let (f, daemon) = configure(&mut t, &own);
+        assert!(f.services.iter().all(|s| s.name != "containerd"));
+        assert_eq!(daemon["containerd"], "/run/other.sock");
+        assert!(read_text(&t, docker::CONTAINERD_TOML).is_none());
+
+        // OpenRC guests keep their packages' services.
+        let mut t = base();
+        docker::apply(&mut t, &recipe("")).unwrap();
+        assert!(read_text(&t, docker::CONTAINERD_TOML).is_none());
     }
 
     #[test]

@@ -207,15 +207,22 @@ fn labels(inputs: &ImageInputs) -> BTreeMap<String, String> {
     labels
 }
 
-/// `/etc/dinv/launcher.json`: the launcher's own config type, so a schema
-/// change there breaks this build rather than the image at run time.
-pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
-    let r = &inputs.recipe.recipe;
+/// The kernel command line the image's launcher passes: the launcher's
+/// base for the architecture, then `kernel.cmdline`.
+pub fn kernel_cmdline(r: &crate::recipe::Recipe) -> String {
     let mut append = append_for(r.arch().rust());
     if let Some(extra) = r.kernel.cmdline.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         append.push(' ');
         append.push_str(extra);
     }
+    append
+}
+
+/// `/etc/dinv/launcher.json`: the launcher's own config type, so a schema
+/// change there breaks this build rather than the image at run time.
+pub fn launcher_config(inputs: &ImageInputs) -> LauncherConfig {
+    let r = &inputs.recipe.recipe;
+    let append = kernel_cmdline(r);
     let defaults = crate::recipe::runtime::launcher_defaults(r);
     LauncherConfig {
         kernel: Some(kernel_path(inputs).into()),

@@ -23,6 +23,8 @@ pub struct KernelSummary {
     /// How the image boots the kernel: `pvh` (the uncompressed `vmlinux`)
     /// or `bzimage`.
     pub boot: String,
+    /// The kernel command line the image's launcher passes (its `append`).
+    pub cmdline: String,
 }
 
 /// The written kernel files.

@@ -594,16 +594,18 @@ pub enum KernelBoot {
 /// With `decompress` (the default) the kept modules are stored as plain
 /// `.ko`: a kernel that ships them compressed (trixie's `.ko.xz`) would
 /// have modprobe decompress each one at every boot, which takes seconds
-/// under TCG.
+/// under TCG. `strip_signatures` (default off; needs `decompress`) cuts
+/// the appended signature off each kept module, so the kernel does not
+/// verify one at every load.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KernelModules {
     All,
-    Keep { keep: Vec<String>, decompress: bool },
+    Keep { keep: Vec<String>, decompress: bool, strip_signatures: bool },
 }
 
 impl Default for KernelModules {
     fn default() -> Self {
-        KernelModules::Keep { keep: Vec::new(), decompress: true }
+        KernelModules::Keep { keep: Vec::new(), decompress: true, strip_signatures: false }
     }
 }
 
@@ -644,11 +646,14 @@ impl Serialize for KernelModules {
         use serde::ser::SerializeMap;
         match self {
             KernelModules::All => s.serialize_str("all"),
-            KernelModules::Keep { keep, decompress } => {
-                let mut m = s.serialize_map(Some(if *decompress { 1 } else { 2 }))?;
+            KernelModules::Keep { keep, decompress, strip_signatures } => {
+                let mut m = s.serialize_map(Some(1 + usize::from(!decompress) + usize::from(*strip_signatures)))?;
                 m.serialize_entry("keep", keep)?;
                 if !decompress {
                     m.serialize_entry("decompress", decompress)?;
+                }
+                if *strip_signatures {
+                    m.serialize_entry("strip_signatures", strip_signatures)?;
                 }
                 m.end()
             }
@@ -662,7 +667,7 @@ impl<'de> Deserialize<'de> for KernelModules {
         impl<'de> serde::de::Visitor<'de> for V {
             type Value = KernelModules;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str(r#""all" or { keep = ["module", "kernel/dir/", ...], decompress = true }"#)
+                f.write_str(r#""all" or { keep = ["module", "kernel/dir/", ...], decompress = true, strip_signatures = false }"#)
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KernelModules, E> {
                 match v {
@@ -673,15 +678,21 @@ impl<'de> Deserialize<'de> for KernelModules {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<KernelModules, A::Error> {
                 let mut keep: Option<Vec<String>> = None;
                 let mut decompress: Option<bool> = None;
+                let mut strip_signatures: Option<bool> = None;
                 while let Some(k) = map.next_key::<String>()? {
                     match k.as_str() {
                         "keep" if keep.is_none() => keep = Some(map.next_value()?),
                         "decompress" if decompress.is_none() => decompress = Some(map.next_value()?),
-                        "keep" | "decompress" => return Err(serde::de::Error::custom(format_args!("duplicate field `{k}`"))),
-                        other => return Err(serde::de::Error::unknown_field(other, &["keep", "decompress"])),
+                        "strip_signatures" if strip_signatures.is_none() => strip_signatures = Some(map.next_value()?),
+                        "keep" | "decompress" | "strip_signatures" => return Err(serde::de::Error::custom(format_args!("duplicate field `{k}`"))),
+                        other => return Err(serde::de::Error::unknown_field(other, &["keep", "decompress", "strip_signatures"])),
                     }
                 }
-                Ok(KernelModules::Keep { keep: keep.unwrap_or_default(), decompress: decompress.unwrap_or(true) })
+                Ok(KernelModules::Keep {
+                    keep: keep.unwrap_or_default(),
+                    decompress: decompress.unwrap_or(true),
+                    strip_signatures: strip_signatures.unwrap_or(false),
+                })
             }
         }
         d.deserialize_any(V)

@@ -199,7 +199,10 @@ pub fn validate(l: &LoadedRecipe) -> Result<(), RecipeError> {
             return Err(l.error("image.compression_level", format!("{level} is out of range for {:?}: {lo} to {hi}", r.image.compression)));
         }
     }
-    if let super::model::KernelModules::Keep { keep, .. } = &r.kernel.modules {
+    if let super::model::KernelModules::Keep { keep, decompress, strip_signatures } = &r.kernel.modules {
+        if *strip_signatures && !decompress {
+            return Err(l.error("kernel.modules.strip_signatures", "needs decompress = true: a signature is cut off the module's plain ELF"));
+        }
         for (i, k) in keep.iter().enumerate() {
             let bad = k.is_empty() || k.starts_with('/') || k.split('/').any(|c| c == "..") || k.chars().any(|c| c.is_whitespace() || c.is_control());
             if bad {

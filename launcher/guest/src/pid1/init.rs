@@ -95,8 +95,8 @@ fn start_due(sup: &mut Supervisor) {
         for i in due {
             match spawn::spawn(sup.service(i)) {
                 Ok(pid) => {
-                    // For the dockerd service this is the launcher's "dockerd started"
-                    // marker (console::markers::DOCKERD_SPAWNED): keep the wording.
+                    // For the containerd and dockerd services this is the launcher's "dockerd started"
+                    // marker (console::markers::CONTAINERD_SPAWNED, DOCKERD_SPAWNED): keep the wording.
                     say(format_args!("started {} (pid {pid})", sup.service(i).name));
                     sup.started(i, pid, Instant::now());
                 }

@@ -144,7 +144,7 @@ mod tests {
             ready_path: None,
             stop_timeout: Default::default(),
         };
-        Supervisor::new(ServicesFile::standard("/usr/sbin/qemu-ga", vec!["/usr/bin/dockerd".into()], vec![getty]))
+        Supervisor::new(ServicesFile::standard("/usr/sbin/qemu-ga", None, vec!["/usr/bin/dockerd".into()], vec![getty]))
     }
 
     #[test]

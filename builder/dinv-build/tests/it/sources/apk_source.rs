@@ -220,6 +220,16 @@ fn recipe_errors_point_at_file_line_and_key() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
     assert!(t.contains(&format!("recipe.toml:{line}: docker.bipp")) && t.contains("unknown field"), "{t}");
+
+    // A signature is cut off a plain ELF only.
+    let mut text_ = fs::read_to_string(&recipe).unwrap().replace("bipp =", "bip =").replace("172.17.3.1/24", "172.19.0.1/16");
+    text_.push_str("\n[kernel]\nmodules = { decompress = false, strip_signatures = true }\n");
+    fs::write(&recipe, &text_).unwrap();
+    let out = f.run(&["check", recipe.to_str().unwrap()]);
+    let t = text(&out);
+    let line = text_.lines().position(|l| l.starts_with("modules =")).unwrap() + 1;
+    assert_eq!(out.status.code(), Some(2), "{t}");
+    assert!(t.contains(&format!("recipe.toml:{line}: kernel.modules.strip_signatures")) && t.contains("needs decompress = true"), "{t}");
 }
 
 
