@@ -3,7 +3,7 @@
 //! (recipes/examples/debian-bookworm.toml), as built now and with every
 //! slimming switched off, side by side in one run; the same sizes for the
 //! Alpine default on the generated v3.22-shaped mirror; boot-to-ready of
-//! each Debian appliance with its phase timeline, median of 5; and the
+//! each Debian appliance with its phase timeline, median of 5 (their boots take turns); and the
 //! trixie one through `docker run` with the real docker client, median of 5.
 //!
 //! Needs `cargo build --release -p dinv-build` first; the Debian mirrors
@@ -154,32 +154,52 @@ fn main() {
         return;
     }
 
-    // 3. Boots of each slim Debian appliance: launcher started → /_ping OK.
+    // 3. Boots of each slim Debian appliance: launcher started → /_ping OK,
+    // taking turns, so that a machine that slows down or speeds up during
+    // the run weighs on both alike.
     let accel = std::env::var("BENCH_ACCEL").unwrap_or_else(|_| "tcg".to_string());
+    let mut runs: Vec<Boots> = slim_outs.iter().map(|(codename, out)| Boots::new(codename, out, &tmp.join(format!("vm-{codename}")))).collect();
+    for i in 0..=BOOTS {
+        for r in &mut runs {
+            r.boot(&launcher, i, &accel);
+        }
+    }
     let mut medians = Vec::new();
-    for (codename, out) in &slim_outs {
-        medians.push((codename.clone(), boots(&launcher, out, &tmp.join(format!("vm-{codename}")), codename, &accel)));
+    for r in &runs {
+        medians.push((r.codename.clone(), r.report(&accel)));
     }
     let line: Vec<String> = medians.iter().map(|(c, m)| format!("{c} {m:.1} s")).collect();
-    println!("\n  boot-to-ready medians side by side: {}", line.join(", "));
+    println!("\n  boot-to-ready medians side by side (boots taking turns): {}", line.join(", "));
 
     docker_run_boots(&slim_outs[0].1.join("image.tar"));
 }
 
 /// 3. Boot-to-ready of one slim appliance (median of BOOTS after a first
 /// boot that formats the data disk), with the launcher's phases.
-fn boots(launcher: &Path, slim_out: &Path, vmdir: &Path, codename: &str, accel: &str) -> f64 {
-    println!("\n3. Boot-to-ready of the Debian {codename} appliance as shipped (DINV_ACCEL={accel}, 1 vCPU, 512 MiB; launcher started → GET /_ping OK on 127.0.0.1:2375, polled every 100 ms; first boot formats the data disk and is not counted)");
-    fs::create_dir_all(vmdir).unwrap();
-    let config = appliance::launcher_config(slim_out, vmdir);
-    let mut readies = Vec::new();
-    let mut phases: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for i in 0..=BOOTS {
-        eprintln!("bench: {codename} boot {i}/{BOOTS}");
-        let console = vmdir.join("console.txt");
+struct Boots {
+    codename: String,
+    vmdir: PathBuf,
+    config: PathBuf,
+    first: f64,
+    readies: Vec<f64>,
+    lines: Vec<String>,
+    phases: BTreeMap<String, Vec<f64>>,
+    order: Vec<String>,
+}
+
+impl Boots {
+    fn new(codename: &str, slim_out: &Path, vmdir: &Path) -> Boots {
+        fs::create_dir_all(vmdir).unwrap();
+        let config = appliance::launcher_config(slim_out, vmdir);
+        Boots { codename: codename.to_string(), vmdir: vmdir.to_path_buf(), config, first: 0.0, readies: Vec::new(), lines: Vec::new(), phases: BTreeMap::new(), order: Vec::new() }
+    }
+
+    /// Boot `i` (0: the first, not counted) until /_ping answers, then SIGTERM.
+    fn boot(&mut self, launcher: &Path, i: usize, accel: &str) {
+        eprintln!("bench: {} boot {i}/{BOOTS}", self.codename);
+        let console = self.vmdir.join("console.txt");
         let t = Instant::now();
-        let mut child = appliance::spawn_launcher(launcher, &config, &console, &[("DINV_ACCEL", accel), ("DINV_MEMORY", "512M")]);
+        let mut child = appliance::spawn_launcher(launcher, &self.config, &console, &[("DINV_ACCEL", accel), ("DINV_MEMORY", "512M")]);
         loop {
             if appliance::ping("127.0.0.1:2375") {
                 break;
@@ -188,39 +208,49 @@ fn boots(launcher: &Path, slim_out: &Path, vmdir: &Path, codename: &str, accel: 
             assert!(t.elapsed() < Duration::from_secs(300), "not ready after 300 s:\n{}", fs::read_to_string(&console).unwrap_or_default());
             std::thread::sleep(Duration::from_millis(100));
         }
-        let ready = t.elapsed();
+        let ready = t.elapsed().as_secs_f64();
         unsafe { libc_kill(child.id() as i32, 15) };
         let status = child.wait().unwrap();
         // Read after the exit: the launcher's own ready line may come after our ping.
         let text = fs::read_to_string(&console).unwrap_or_default();
         assert!(status.success(), "launcher exit after SIGTERM: {status}");
         if i == 0 {
-            println!("  first boot: ready in {:.1} s", ready.as_secs_f64());
-            continue;
+            self.first = ready;
+            return;
         }
-        readies.push(ready.as_secs_f64());
-        let timeline: serde_json::Value = fs::read(vmdir.join("run/timeline.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        self.readies.push(ready);
+        let timeline: serde_json::Value = fs::read(self.vmdir.join("run/timeline.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         for p in timeline["phases"].as_array().cloned().unwrap_or_default() {
             let name = p["name"].as_str().unwrap_or("?").to_string();
-            if !order.contains(&name) {
-                order.push(name.clone());
+            if !self.order.contains(&name) {
+                self.order.push(name.clone());
             }
-            phases.entry(name).or_default().push(p["seconds"].as_f64().unwrap_or(0.0));
+            self.phases.entry(name).or_default().push(p["seconds"].as_f64().unwrap_or(0.0));
         }
         if let Some(l) = text.lines().find(|l| l.contains("ready in")) {
-            println!("  boot {i}: {:.1} s; {}", ready.as_secs_f64(), l.trim());
+            self.lines.push(format!("  boot {i}: {ready:.1} s; {}", l.trim()));
         }
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        v[v.len() / 2]
-    };
-    let all: Vec<String> = readies.iter().map(|r| format!("{r:.1}")).collect();
-    let m = median(&mut readies.clone());
-    println!("  boot-to-ready: median {m:.1} s (each: {})", all.join(", "));
-    let line: Vec<String> = order.iter().map(|n| format!("{n} {:.1}", median(phases.get_mut(n).unwrap()))).collect();
-    println!("  phases, median of {BOOTS} (s): {}", line.join(", "));
-    m
+
+    /// Prints the boots and returns the median.
+    fn report(&self, accel: &str) -> f64 {
+        println!("\n3. Boot-to-ready of the Debian {} appliance as shipped (DINV_ACCEL={accel}, 1 vCPU, 512 MiB; launcher started → GET /_ping OK on 127.0.0.1:2375, polled every 100 ms; first boot formats the data disk and is not counted)", self.codename);
+        println!("  first boot: ready in {:.1} s", self.first);
+        for l in &self.lines {
+            println!("{l}");
+        }
+        let median = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        let all: Vec<String> = self.readies.iter().map(|r| format!("{r:.1}")).collect();
+        let m = median(&self.readies);
+        println!("  boot-to-ready: median {m:.1} s (each: {})", all.join(", "));
+        let line: Vec<String> = self.order.iter().map(|n| format!("{n} {:.1}", median(&self.phases[n]))).collect();
+        println!("  phases, median of {BOOTS} (s): {}", line.join(", "));
+        m
+    }
 }
 
 /// 4. The same appliance as `docker run` users see it: `docker load`, then
