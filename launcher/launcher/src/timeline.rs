@@ -10,8 +10,9 @@
 //!   OpenRC guests `dinv-guest: setup starting` (the `dinv-setup` service);
 //! - dockerd: `dinv-guest: started dockerd (pid N)` (dinv-guest init spawning
 //!   it; `started containerd (pid N)` before it where containerd is a
-//!   service of its own, so the phase is the whole docker engine's), or on OpenRC `dinv-guest: post: waiting for ...` (the `dinv-post`
-//!   service, which OpenRC starts right after the docker service).
+//!   service of its own, so the phase is the whole docker engine's), or on
+//!   OpenRC `dinv-guest: post: waiting for ...` (the `dinv-post` service,
+//!   which OpenRC starts right after the docker service).
 //!
 //! Clocks. Lines carry the guest's time stamp (the kernel's printk clock, or
 //! CLOCK_MONOTONIC for ours, which counts the same), and the launcher notes

@@ -82,10 +82,15 @@ pub fn containerd_toml(d: &DockerSection) -> String {
 }
 
 /// daemon.json as a JSON object with sorted keys: the typed settings plus
-/// the free-form `docker.daemon` table. An extra that repeats a typed key
-/// is an error naming the key.
-pub fn daemon_json(d: &DockerSection) -> Result<Value> {
+/// the free-form `docker.daemon` table, and `containerd` when the guest
+/// runs its own ([`own_containerd`], which needs the guest tree; templates
+/// see the recipe's part only). An extra that repeats a typed key is an
+/// error naming the key.
+pub fn daemon_json(d: &DockerSection, containerd: Option<&str>) -> Result<Value> {
     let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    if let Some(sock) = containerd {
+        out.insert("containerd".into(), Value::from(sock));
+    }
     out.insert("bip".into(), Value::from(d.bip.clone()));
     out.insert("hosts".into(), Value::from(d.hosts.clone()));
     if let Some(s) = &d.storage_driver {
@@ -155,15 +160,11 @@ pub fn conf_d_with_proxy(existing: Option<&str>, env: &BTreeMap<String, String>)
 /// for a guest's own containerd, its configuration, and daemon.json names
 /// its socket.
 pub fn apply(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
-    let mut json = daemon_json(&recipe.docker)?;
-    if own_containerd(tree, recipe).is_some() {
+    let containerd = own_containerd(tree, recipe).map(|_| CONTAINERD_SOCK);
+    if containerd.is_some() {
         write(tree, CONTAINERD_TOML, containerd_toml(&recipe.docker), 0o644)?;
-        if let Value::Object(map) = json {
-            let mut sorted: BTreeMap<String, Value> = map.into_iter().collect();
-            sorted.insert("containerd".into(), Value::from(CONTAINERD_SOCK));
-            json = Value::Object(sorted.into_iter().collect());
-        }
     }
+    let json = daemon_json(&recipe.docker, containerd)?;
     let mut text = serde_json::to_string_pretty(&json).map_err(|e| err(format!("daemon.json: {e}")))?;
     text.push('\n');
     write(tree, DAEMON_JSON, text, 0o644)?;
@@ -184,7 +185,7 @@ mod tests {
         let mut d = DockerSection { registry_mirrors: vec!["https://mirror.invalid".into()], ..Default::default() };
         d.daemon.insert("log-driver".into(), toml::Value::String("json-file".into()));
         d.daemon.insert("debug".into(), toml::Value::Boolean(true));
-        let text = serde_json::to_string(&daemon_json(&d).unwrap()).unwrap();
+        let text = serde_json::to_string(&daemon_json(&d, None).unwrap()).unwrap();
         assert_eq!(
             text,
             r#"{"bip":"172.19.0.1/16","debug":true,"hosts":["unix:///var/run/docker.sock","tcp://0.0.0.0:2375"],"log-driver":"json-file","registry-mirrors":["https://mirror.invalid"],"tls":false}"#
@@ -194,12 +195,12 @@ mod tests {
     #[test]
     fn tls_is_off_explicitly_for_a_tcp_listener_unless_the_recipe_sets_it() {
         let d = DockerSection::default();
-        assert_eq!(daemon_json(&d).unwrap()["tls"], Value::from(false), "dockerd would sleep 15 s at start-up");
+        assert_eq!(daemon_json(&d, None).unwrap()["tls"], Value::from(false), "dockerd would sleep 15 s at start-up");
         let unix_only = DockerSection { hosts: vec!["unix:///var/run/docker.sock".into()], ..Default::default() };
-        assert!(daemon_json(&unix_only).unwrap().get("tls").is_none());
+        assert!(daemon_json(&unix_only, None).unwrap().get("tls").is_none());
         let mut own = DockerSection::default();
         own.daemon.insert("tlsverify".into(), toml::Value::Boolean(true));
-        let j = daemon_json(&own).unwrap();
+        let j = daemon_json(&own, None).unwrap();
         assert!(j.get("tls").is_none() && j["tlsverify"] == Value::from(true));
     }
 
@@ -207,7 +208,7 @@ mod tests {
     fn extras_may_not_override_typed_keys() {
         let mut d = DockerSection::default();
         d.daemon.insert("shutdown-timeout".into(), toml::Value::Integer(30));
-        let e = daemon_json(&d).unwrap_err().to_string();
+        let e = daemon_json(&d, None).unwrap_err().to_string();
         assert!(e.contains("docker.daemon.shutdown-timeout") && e.contains("docker.shutdown_timeout"), "{e}");
     }
 

@@ -21,7 +21,7 @@ pub fn context(recipe: &Recipe) -> Result<Value> {
     let serde_json::Value::Object(mut map) = serde_json::to_value(recipe).map_err(|e| err(format!("template context: {e}")))? else {
         return Err(err("template context: the recipe is not a table"));
     };
-    let daemon = docker::daemon_json(&recipe.docker)?;
+    let daemon = docker::daemon_json(&recipe.docker, None)?;
     map.insert("daemon_json_text".into(), serde_json::Value::from(serde_json::to_string_pretty(&daemon).unwrap_or_default()));
     map.insert("daemon_json".into(), daemon);
     map.insert("image_ref".into(), serde_json::Value::from(format!("{}:{}", recipe.image.name, recipe.image.tag)));
