@@ -123,7 +123,7 @@ pub fn args(p: &MachineProfile, h: &HostSide) -> Vec<String> {
     };
     let mut a: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| a.extend(items.iter().map(|x| x.to_string()));
-    push(&["-M", &format!("{},memory-backend=dinv-ram", p.machine.as_str()), "-accel", &p.accel, "-cpu", &p.cpu]);
+    push(&["-M", &format!("{},memory-backend=dinv-ram", super::qemu::machine_option(p.machine)), "-accel", &p.accel, "-cpu", &p.cpu]);
     push(&["-smp", &p.cpus.to_string(), "-m", &format!("{}M", p.memory_mib)]);
     let mapping = if h.memory.saving { "share=on" } else { "share=off,readonly=on,rom=off" };
     push(&["-object", &format!("memory-backend-file,id=dinv-ram,size={}M,mem-path={},{mapping}", p.memory_mib, path(&h.memory.path))]);
@@ -220,7 +220,7 @@ pub(crate) mod tests {
     #[test]
     fn a_restore_command_line() {
         let got = args(&profile(), &host()).join(" ");
-        let want = "-M microvm,memory-backend=dinv-ram -accel tcg -cpu max -smp 1 -m 512M \
+        let want = "-M microvm,pic=off,memory-backend=dinv-ram -accel tcg -cpu max -smp 1 -m 512M \
             -object memory-backend-file,id=dinv-ram,size=512M,mem-path=/usr/share/dinv/snapshot/memory,share=off,readonly=on,rom=off \
             -nodefaults -no-user-config -no-reboot -nographic \
             -kernel /usr/share/dinv/vmlinux -initrd /usr/share/dinv/initramfs \

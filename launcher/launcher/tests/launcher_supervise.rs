@@ -275,7 +275,7 @@ fn sigterm_shuts_the_guest_down_through_the_agent() {
     assert!(stdout.contains("console-line"), "without a command the console goes to stdout");
     assert!(stderr.contains("received SIGTERM") && stderr.contains("shut down cleanly"), "{stderr}");
     let args = std::fs::read_to_string(f.dir.join("qemu.args")).unwrap();
-    assert!(args.starts_with("-M microvm -accel tcg -cpu max"), "{args}");
+    assert!(args.starts_with("-M microvm,pic=off -accel tcg -cpu max"), "{args}");
     assert!(args.contains(&format!("path={},server=on,wait=off", f.dir.join("run/qga.sock").display())), "{args}");
     // The docker disk was created sparse at the default from launcher.json.
     assert_eq!(std::fs::metadata(f.dir.join("docker/docker.img")).unwrap().len(), 64 << 20);
@@ -434,7 +434,7 @@ fn a_guest_hung_under_kvm_is_restarted_under_tcg() {
     assert!(stderr.contains("no sign of the guest's kernel on the console 1 s after starting QEMU under KVM"), "{stderr}");
     assert!(stderr.contains("starting QEMU again under TCG"), "{stderr}");
     let args = std::fs::read_to_string(f.dir.join("qemu.args")).unwrap();
-    assert!(args.starts_with("-M microvm -accel tcg -cpu max"), "{args}");
+    assert!(args.starts_with("-M microvm,pic=off -accel tcg -cpu max"), "{args}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(f.dir.join("run/timeline.json")).unwrap()).unwrap();
     assert_eq!(json["accel"], "tcg", "{json:#}");
 }
@@ -458,7 +458,7 @@ fn a_kvm_internal_error_restarts_under_tcg_at_once() {
         assert!(stderr.lines().any(|l| l == line), "{line:?} not in {stderr}");
     }
     assert!(stderr.contains("QEMU reported \"KVM internal error. Suberror: 1\"; this host's KVM seems not to run the guest"), "{stderr}");
-    assert!(std::fs::read_to_string(f.dir.join("qemu.args")).unwrap().starts_with("-M microvm -accel tcg"));
+    assert!(std::fs::read_to_string(f.dir.join("qemu.args")).unwrap().starts_with("-M microvm,pic=off -accel tcg"));
     // The ready line counts the failed attempt, and names it.
     let ready = stderr.lines().find(|l| l.starts_with("dinv-launcher: ready in ")).unwrap_or_else(|| panic!("no ready line:\n{stderr}"));
     assert!(ready.contains("(kvm attempt "), "{ready}");
