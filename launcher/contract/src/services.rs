@@ -17,6 +17,17 @@ pub const CONTAINERD_SOCK: &str = "/run/containerd/containerd.sock";
 /// The virtio-serial port QEMU names for the guest agent, as linked under /dev.
 pub const QGA_PORT: &str = "/dev/virtio-ports/org.qemu.guest_agent.0";
 
+/// `dinv-guest`'s subcommand that starts dockerd: it opens dockerd's plain
+/// TCP listeners, hands them over by socket activation and execs dockerd,
+/// which so skips the second it waits before serving TCP without client
+/// verification. Its arguments are dockerd's path and arguments.
+pub const EXEC_DOCKERD: &str = "exec-dockerd";
+
+/// The dockerd service's argv: `dockerd` (its path in the guest) started through [`EXEC_DOCKERD`].
+pub fn dockerd_argv(dockerd: &str) -> Vec<String> {
+    vec![GUEST_HELPER.into(), EXEC_DOCKERD.into(), dockerd.into()]
+}
+
 /// Where the builder writes the services file in non-OpenRC guests.
 pub const SERVICES_JSON: &str = "/etc/dinv/services.json";
 

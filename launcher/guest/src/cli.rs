@@ -10,13 +10,15 @@ use crate::setup::settings::{Settings, FW_CFG_DIR};
 use crate::setup::setup::{setup, SetupPaths};
 use crate::system::{DryRun, Live};
 use crate::restore::{self, RestorePaths};
-use crate::{pid1::init, quiesce, setup::post};
+use crate::setup::daemon_json;
+use crate::{dockerd, pid1::init, quiesce, setup::post};
 
 /// Usage text.
 pub const USAGE: &str = "\
 usage: dinv-guest setup [--fw-cfg-dir DIR] [--dry-run]
        dinv-guest post [--fw-cfg-dir DIR] [--socket PATH] [--timeout SECS]
        dinv-guest init            (PID 1; also when called as init)
+       dinv-guest exec-dockerd DOCKERD [ARG...]   (the dockerd service: opens its plain TCP listeners, hands them over and execs it)
        dinv-guest quiesce [STEP...]   (before a snapshot is saved; steps: sync page-out drop-caches fstrim zero-free-memory; default all but page-out)
        dinv-guest restore         (after a snapshot is restored; reads the launcher's request on stdin)
        dinv-guest restore --listen   (waits for the request on the restore port; quiesce starts it)
@@ -31,6 +33,7 @@ pub enum Invocation {
     Quiesce(Vec<quiesce::Step>),
     Restore,
     RestoreListen,
+    ExecDockerd(Vec<String>),
     Power(PowerAction),
     Help,
 }
@@ -55,6 +58,7 @@ pub fn parse(argv: &[String], pid1: bool) -> Result<Invocation> {
         "quiesce" => return quiesce::parse_steps(opts).map(Invocation::Quiesce).map_err(|e| GuestError::Usage(format!("{e}\n{USAGE}"))),
         "restore" if opts.is_empty() => return Ok(Invocation::Restore),
         "restore" if opts == ["--listen"] => return Ok(Invocation::RestoreListen),
+        dinv_contract::services::EXEC_DOCKERD => return Ok(Invocation::ExecDockerd(opts.to_vec())),
         _ => {}
     }
     let mut fw_cfg_dir = PathBuf::from(FW_CFG_DIR);
@@ -106,6 +110,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         Invocation::Quiesce(steps) => quiesce::quiesce(&steps, &SetupPaths::default().docker_dir).map(|()| 0),
         Invocation::Restore => restore::restore(&restore::read_request()?, &RestorePaths::default(), &mut Live).map(|()| 0),
         Invocation::RestoreListen => restore::listen(Path::new(restore::VIRTIO_PORTS), &RestorePaths::default(), &mut Live).map(|()| 0),
+        Invocation::ExecDockerd(argv) => dockerd::exec_dockerd(&argv, Path::new(daemon_json::DAEMON_JSON), Path::new(daemon_json::ACTIVATED_JSON)),
         Invocation::Power(action) => power::request(action).map(|()| 0).map_err(|e| GuestError::Command {
             command: format!("signalling PID 1 to start {}", action.verb()),
             why: e.to_string(),
@@ -177,6 +182,10 @@ mod tests {
         assert_eq!(p(&["dinv-guest", "quiesce"], false).unwrap(), Invocation::Quiesce(quiesce::parse_steps(&[]).unwrap()));
         assert_eq!(p(&["dinv-guest", "quiesce", "sync"], false).unwrap(), Invocation::Quiesce(vec![quiesce::Step::Sync]));
         assert_eq!(p(&["dinv-guest", "restore"], false).unwrap(), Invocation::Restore);
+        assert_eq!(
+            p(&["dinv-guest", "exec-dockerd", "/usr/bin/dockerd", "--debug"], false).unwrap(),
+            Invocation::ExecDockerd(vec!["/usr/bin/dockerd".into(), "--debug".into()])
+        );
         assert_eq!(p(&["dinv-guest", "restore", "--listen"], false).unwrap(), Invocation::RestoreListen);
         assert_eq!(p(&["dinv-guest", "--help"], false).unwrap(), Invocation::Help);
     }

@@ -2,6 +2,8 @@
 //!
 //! Subcommands: `setup` (before dockerd: disks, 9p shares, daemon.json), `post`
 //! (after dockerd: docker.sock owner), `init` (PID 1 for guests without OpenRC),
+//! `exec-dockerd` (their dockerd service: hands dockerd its plain TCP
+//! listeners by socket activation, see [`dockerd`]),
 //! `quiesce` and `restore` (before a snapshot is saved and after it is
 //! restored, run by the launcher through the guest agent), and, when called through a symlink named `poweroff`, `halt`, `reboot` or
 //! `shutdown`, a request to PID 1 to end the machine.
@@ -35,7 +37,7 @@
 //! {"services": [
 //!   {"name": "qemu-ga", "argv": ["/usr/sbin/qemu-ga", "-m", "virtio-serial",
 //!     "-p", "/dev/virtio-ports/org.qemu.guest_agent.0"], "restart": true},
-//!   {"name": "dockerd", "argv": ["/usr/bin/dockerd", "..."], "restart": true,
+//!   {"name": "dockerd", "argv": ["/usr/sbin/dinv-guest", "exec-dockerd", "/usr/bin/dockerd"], "restart": true,
 //!    "ready_path": "/var/run/docker.sock", "stop_timeout": {"shutdown_timeout_plus": 5}},
 //!   {"name": "dinv-post", "argv": ["/usr/sbin/dinv-guest", "post"], "after_ready_of": "dockerd"}
 //! ]}
@@ -56,6 +58,7 @@
 //! and `dinv-guest: powering off` (or `rebooting`).
 
 pub mod cli;
+pub mod dockerd;
 pub mod pid1;
 pub mod setup;
 pub mod error;

@@ -209,7 +209,7 @@ pub fn restore(req: &RestoreRequest, paths: &RestorePaths, sys: &mut dyn System)
         }
         other => other.map(|r| r.expect("errors handled above")),
     };
-    let changed = setup::daemon_config(sys, &paths.setup.daemon_json, req.shutdown_timeout, tls_paths.as_ref());
+    let changed = setup::daemon_config(sys, &paths.setup, req.shutdown_timeout, tls_paths.as_ref());
     step(match (changed, &tls_paths) {
         // dockerd reads its listeners and TLS files only at start: PID 1
         // starts it again once it exits.
@@ -245,6 +245,7 @@ mod tests {
                 volume_disk: p.join("vdc"),
                 docker_dir: p.join("var/lib/docker"),
                 daemon_json: p.join("etc/docker/daemon.json"),
+                activated_json: p.join("run/dinv/dockerd.json"),
                 tls_dir: p.join("etc/docker/tls"),
             },
             docker_sock: p.join("docker.sock"),
@@ -275,6 +276,23 @@ mod tests {
                 Action::WriteFile { path: p.shutdown_timeout_file.clone(), contents: "5\n".into() },
             ]
         );
+    }
+
+    #[test]
+    fn a_reload_reads_the_copy_of_a_dockerd_with_handed_over_listeners() {
+        let dir = TempDir::new("restore-activated");
+        let p = paths(&dir);
+        // As exec-dockerd left it at dockerd's start.
+        let (copy, _) = crate::setup::daemon_json::activated(Some(&std::fs::read_to_string(&p.setup.daemon_json).unwrap())).unwrap().unwrap();
+        std::fs::create_dir_all(p.setup.activated_json.parent().unwrap()).unwrap();
+        std::fs::write(&p.setup.activated_json, copy).unwrap();
+        let mut sys = DryRun { mounted: vec![p.setup.docker_dir.clone()], actions: vec![] };
+        restore(&RestoreRequest { shutdown_timeout: 30, ..request() }, &p, &mut sys).unwrap();
+        let Action::WriteFile { path, contents } = &sys.actions[5] else { panic!("{:?}", sys.actions) };
+        assert_eq!(path, &p.setup.activated_json);
+        let v: serde_json::Value = serde_json::from_str(contents).unwrap();
+        assert_eq!((v["shutdown-timeout"].clone(), v["hosts"].clone()), (serde_json::json!(30), serde_json::json!(["unix:///var/run/docker.sock", "fd://"])));
+        assert_eq!(sys.actions[6], Action::Signal { pidfile: p.dockerd_pidfile.clone(), sig: libc::SIGHUP });
     }
 
     #[test]

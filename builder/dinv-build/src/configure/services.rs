@@ -6,7 +6,7 @@
 use dinv_contract::services::QGA_PORT;
 use dinv_fstree::{Meta, NodeKind, Tree, TreePath};
 use dinv_contract::openrc::openrc_scripts;
-use dinv_contract::services::ServicesFile;
+use dinv_contract::services::{dockerd_argv, ServicesFile};
 
 use super::docker;
 use super::tree::{err, first_file, is_file, read_text, symlink, write};
@@ -108,7 +108,7 @@ pub fn dinv(tree: &mut Tree, recipe: &Recipe) -> Result<()> {
     let qemu_ga = first_file(tree, &["usr/sbin/qemu-ga", "usr/bin/qemu-ga"]);
     let containerd = docker::own_containerd(tree, recipe)
         .map(|c| vec![format!("/{c}"), "--config".into(), format!("/{}", docker::CONTAINERD_TOML)]);
-    let mut file = ServicesFile::standard(&format!("/{}", qemu_ga.unwrap_or("usr/sbin/qemu-ga")), containerd, vec![format!("/{dockerd}")], vec![]);
+    let mut file = ServicesFile::standard(&format!("/{}", qemu_ga.unwrap_or("usr/sbin/qemu-ga")), containerd, dockerd_argv(&format!("/{dockerd}")), vec![]);
     if qemu_ga.is_none() {
         tracing::warn!("no qemu-ga in the guest: the launcher's graceful shutdown will not reach it");
         file.services.retain(|s| s.name != "qemu-ga");
@@ -220,7 +220,7 @@ mod tests {
         apply(&mut t, &r).unwrap();
         let f = ServicesFile::parse(&read_text(&t, SERVICES_JSON).unwrap()).unwrap();
         assert_eq!(f.services[0].argv[0], "/usr/bin/qemu-ga");
-        assert_eq!(f.services[1].argv, vec!["/usr/sbin/dockerd".to_string()]);
+        assert_eq!(f.services[1].argv, ["/usr/sbin/dinv-guest", "exec-dockerd", "/usr/sbin/dockerd"], "dinv-guest hands dockerd its listeners");
         assert_eq!(f.services[1].env.get("HTTP_PROXY").map(String::as_str), Some("http://p:3128"));
         for n in GUEST_LINKS {
             assert_eq!(link(&t, &format!("usr/sbin/{n}")).as_deref(), Some("dinv-guest"), "{n}");

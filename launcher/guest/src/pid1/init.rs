@@ -15,6 +15,10 @@ use crate::pid1::supervisor::Supervisor;
 /// How often the loop wakes without a signal: readiness paths and restart delays are polled.
 const TICK: Duration = Duration::from_millis(250);
 
+/// The tick while a started service is not ready yet: dockerd waits for
+/// containerd's socket, and every tick of delay is boot time.
+const READY_TICK: Duration = Duration::from_millis(20);
+
 /// Signals init waits for synchronously; blocked so they queue for `sigtimedwait`.
 const SIGNALS: &[libc::c_int] = &[libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGHUP];
 
@@ -64,7 +68,8 @@ pub fn supervise(sup: &mut Supervisor) -> PowerAction {
     let set = signal_set();
     loop {
         start_due(sup);
-        let timeout = libc::timespec { tv_sec: 0, tv_nsec: TICK.as_nanos() as libc::c_long };
+        let tick = if sup.awaiting_ready() { READY_TICK } else { TICK };
+        let timeout = libc::timespec { tv_sec: 0, tv_nsec: tick.as_nanos() as libc::c_long };
         // SAFETY: `set` and `timeout` are initialised; siginfo may be null.
         let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &timeout) };
         if let Some(action) = PowerAction::for_signal(sig) {

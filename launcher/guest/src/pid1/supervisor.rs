@@ -77,6 +77,12 @@ impl Supervisor {
         newly
     }
 
+    /// True while a running service with a `ready_path` is not ready yet
+    /// (init then looks for the path more often: the next service waits on it).
+    pub fn awaiting_ready(&self) -> bool {
+        self.services.iter().enumerate().any(|(i, s)| s.ready_path.is_some() && !self.ready[i] && matches!(self.states[i], State::Running { .. }))
+    }
+
     /// Services to spawn now: restarts that are due, then unstarted ones in file order up to the
     /// first whose `after_ready_of` service is not ready. Report each with `started` or `exited_at`.
     pub fn due(&mut self, now: Instant) -> Vec<usize> {
@@ -152,11 +158,14 @@ mod tests {
         let mut s = sup();
         let t0 = Instant::now();
         assert_eq!(s.due(t0), vec![0, 1], "post waits for dockerd; getty may not overtake it");
+        assert!(!s.awaiting_ready(), "nothing started yet");
         s.started(0, 100, t0);
         s.started(1, 101, t0);
         assert_eq!(s.check_ready(&|_| false), vec![0], "qemu-ga has no ready_path");
+        assert!(s.awaiting_ready(), "dockerd runs without its socket yet");
         assert_eq!(s.due(t0), Vec::<usize>::new());
         assert_eq!(s.check_ready(&|p| p == "/var/run/docker.sock"), vec![1]);
+        assert!(!s.awaiting_ready());
         assert_eq!(s.due(t0), vec![2, 3]);
         s.started(2, 102, t0);
         s.started(3, 103, t0);

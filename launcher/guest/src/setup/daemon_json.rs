@@ -1,5 +1,9 @@
 //! Merges the shutdown timeout, and with `DOCKER_TLS_CERTDIR` the TLS
-//! settings, into dockerd's `/etc/docker/daemon.json`.
+//! settings, into dockerd's `/etc/docker/daemon.json`; derives the copy
+//! dockerd runs with when `dinv-guest exec-dockerd` hands its plain TCP
+//! listeners over ([`activated`]).
+
+use std::net::SocketAddr;
 
 use serde_json::{Map, Value};
 
@@ -7,6 +11,11 @@ use dinv_contract::fw_cfg::DOCKER_TLS_PORT;
 
 /// Where dockerd reads its configuration (written by the builder, merged into by `setup`).
 pub const DAEMON_JSON: &str = "/etc/docker/daemon.json";
+
+/// The configuration dockerd runs with when `dinv-guest exec-dockerd`
+/// handed it listeners: daemon.json with those `hosts` as `fd://`. On
+/// /run, so every boot derives it afresh.
+pub const ACTIVATED_JSON: &str = "/run/dinv/dockerd.json";
 
 /// daemon.json key of dockerd's shutdown timeout (seconds).
 pub const SHUTDOWN_TIMEOUT_KEY: &str = "shutdown-timeout";
@@ -56,6 +65,47 @@ pub fn with_tls(existing: Option<&str>, files: &TlsPaths) -> Result<String, Stri
         config.insert(k.into(), v);
     }
     render(config)
+}
+
+/// The listeners of daemon.json `existing` that dockerd would open for
+/// plain TCP, and the configuration to start it with when it gets them as
+/// sockets ready-made: those `hosts` replaced by one `fd://` (systemd's
+/// socket activation, which dockerd reads from `LISTEN_FDS`). None when
+/// there are none: no `tcp://` host with a numeric address and port, or
+/// `tlsverify` set (dockerd then serves TLS with client verification and
+/// opens its listeners itself).
+///
+/// Why: dockerd sleeps a deliberate second before it listens on TCP
+/// without client verification (a warning about the open port), in every
+/// release since 20.10 and whether or not `tls` is false; a socket it is
+/// handed is not "tcp" to that check. Hosts written as names stay with
+/// dockerd, which resolves them.
+pub fn activated(existing: Option<&str>) -> Result<Option<(String, Vec<SocketAddr>)>, String> {
+    let mut config = object(existing)?;
+    if config.get("tlsverify") == Some(&Value::Bool(true)) {
+        return Ok(None);
+    }
+    let Some(Value::Array(hosts)) = config.get("hosts") else { return Ok(None) };
+    let mut addrs = Vec::new();
+    let mut kept = Vec::new();
+    for h in hosts {
+        match h.as_str().and_then(|s| s.strip_prefix("tcp://")).and_then(|a| a.trim_end_matches('/').parse::<SocketAddr>().ok()) {
+            Some(addr) => {
+                if addrs.is_empty() {
+                    kept.push(Value::from("fd://"));
+                }
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
+                }
+            }
+            None => kept.push(h.clone()),
+        }
+    }
+    if addrs.is_empty() {
+        return Ok(None);
+    }
+    config.insert("hosts".into(), Value::Array(kept));
+    Ok(Some((render(config)?, addrs)))
 }
 
 fn object(existing: Option<&str>) -> Result<Map<String, Value>, String> {
@@ -136,6 +186,37 @@ mod tests {
         let v: Value = serde_json::from_str(&with_tls(Some(r#"{"hosts": ["tcp://127.0.0.1:2999"]}"#), &paths()).unwrap()).unwrap();
         assert_eq!(v["hosts"], serde_json::json!(["tcp://127.0.0.1:2999", "tcp://0.0.0.0:2376"]));
         assert!(with_tls(Some(r#"{"hosts": "tcp://x"}"#), &paths()).unwrap_err().contains("hosts"));
+    }
+
+    #[test]
+    fn plain_tcp_hosts_are_handed_over_as_one_fd_host() {
+        let built = r#"{"bip": "172.19.0.1/16", "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375", "tcp://[::1]:2380", "tcp://0.0.0.0:2375"], "shutdown-timeout": 5, "tls": false}"#;
+        let (copy, addrs) = activated(Some(built)).unwrap().expect("plain TCP");
+        assert_eq!(addrs, ["0.0.0.0:2375".parse::<SocketAddr>().unwrap(), "[::1]:2380".parse().unwrap()]);
+        let v: Value = serde_json::from_str(&copy).unwrap();
+        assert_eq!(v["hosts"], serde_json::json!(["unix:///var/run/docker.sock", "fd://"]), "in the first TCP host's place");
+        let keys: Vec<String> = serde_json::from_str::<Map<String, Value>>(&copy).unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["bip", "hosts", "shutdown-timeout", "tls"], "everything else as it was");
+        assert_eq!((v["shutdown-timeout"].clone(), v["tls"].clone()), (Value::from(5), Value::from(false)));
+        // `tls` without verification still gets dockerd's sleep, so it is handed over too (dockerd wraps fd:// in TLS).
+        let tls_only = r#"{"hosts": ["tcp://0.0.0.0:2376"], "tls": true}"#;
+        assert_eq!(activated(Some(tls_only)).unwrap().unwrap().1, ["0.0.0.0:2376".parse::<SocketAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn dockerd_keeps_listeners_it_must_open_itself() {
+        // Client verification: no sleep, and the listener moved to 2376 by `with_tls`.
+        let tls = with_tls(Some(r#"{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "tls": false}"#), &paths()).unwrap();
+        assert_eq!(activated(Some(&tls)).unwrap(), None);
+        for text in [
+            r#"{"hosts": ["unix:///var/run/docker.sock"]}"#,
+            r#"{"hosts": ["tcp://localhost:2375", "tcp://0.0.0.0"]}"#,
+            r#"{"bip": "172.19.0.1/16"}"#,
+            "",
+        ] {
+            assert_eq!(activated(Some(text)).unwrap(), None, "{text}");
+        }
+        assert!(activated(Some("[1]")).unwrap_err().contains("not a JSON object"));
     }
 
     #[test]

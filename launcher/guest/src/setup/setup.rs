@@ -23,6 +23,9 @@ pub struct SetupPaths {
     pub volume_disk: PathBuf,
     pub docker_dir: PathBuf,
     pub daemon_json: PathBuf,
+    /// The copy dockerd runs with when `exec-dockerd` handed it its
+    /// listeners ([`daemon_json::ACTIVATED_JSON`]).
+    pub activated_json: PathBuf,
     /// Where dockerd's TLS server files go (`ca.pem`, `cert.pem`, `key.pem`).
     pub tls_dir: PathBuf,
 }
@@ -40,6 +43,7 @@ impl Default for SetupPaths {
             volume_disk: by_serial(dinv_contract::disks::VOLUME_SERIAL, "/dev/vdc"),
             docker_dir: "/var/lib/docker".into(),
             daemon_json: daemon_json::DAEMON_JSON.into(),
+            activated_json: daemon_json::ACTIVATED_JSON.into(),
             // On the root disk, which the launcher opens with snapshot=on:
             // the key is gone when the VM stops.
             tls_dir: "/etc/docker/tls".into(),
@@ -70,7 +74,7 @@ pub fn setup(settings: &Settings, paths: &SetupPaths, sys: &mut dyn System) -> R
     match tls {
         // Without its files dockerd must not get a TLS config it cannot load.
         Some(Err(e)) => step(Err(e)),
-        tls => step(daemon_config(sys, &paths.daemon_json, settings.shutdown_timeout, tls.and_then(Result::ok).as_ref()).map(drop)),
+        tls => step(daemon_config(sys, paths, settings.shutdown_timeout, tls.and_then(Result::ok).as_ref()).map(drop)),
     }
     match failed {
         0 => Ok(()),
@@ -117,8 +121,12 @@ pub(crate) fn tls_files(sys: &mut dyn System, dir: &Path, files: &TlsFiles) -> R
 }
 
 /// Writes dockerd's shutdown timeout, and the TLS settings when given,
-/// into daemon.json when it differs; true if it wrote.
-pub(crate) fn daemon_config(sys: &mut dyn System, path: &Path, secs: u64, tls: Option<&daemon_json::TlsPaths>) -> Result<bool> {
+/// into daemon.json when it differs; true if it wrote. A dockerd running
+/// with handed-over listeners reads the copy `exec-dockerd` derived at its
+/// start: that copy follows, so that a reload (SIGHUP) sees the change.
+/// (A change of listeners, TLS, restarts dockerd, which derives it anew.)
+pub(crate) fn daemon_config(sys: &mut dyn System, paths: &SetupPaths, secs: u64, tls: Option<&daemon_json::TlsPaths>) -> Result<bool> {
+    let path = paths.daemon_json.as_path();
     let existing = match std::fs::read_to_string(path) {
         Ok(text) => Some(text),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -136,7 +144,14 @@ pub(crate) fn daemon_config(sys: &mut dyn System, path: &Path, secs: u64, tls: O
     if tls.is_some() {
         say(format_args!("dockerd: TLS with client verification on port {}, no plain TCP", dinv_contract::fw_cfg::DOCKER_TLS_PORT));
     }
-    sys.write_file(path, &merged).map(|()| true)
+    sys.write_file(path, &merged)?;
+    if paths.activated_json.exists() {
+        let copy = daemon_json::activated(Some(&merged)).map_err(config)?;
+        if let Some((copy, _)) = copy {
+            sys.write_file(&paths.activated_json, &copy)?;
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -156,6 +171,7 @@ mod tests {
             volume_disk: p.join("vdc.img"),
             docker_dir: p.join("var/lib/docker"),
             daemon_json: p.join("etc/docker/daemon.json"),
+            activated_json: p.join("run/dinv/dockerd.json"),
             tls_dir: p.join("etc/docker/tls"),
         }
     }
@@ -245,7 +261,7 @@ mod tests {
         std::fs::create_dir_all(paths.daemon_json.parent().unwrap()).unwrap();
         std::fs::write(&paths.daemon_json, "{oops").unwrap();
         let mut sys = DryRun::default();
-        assert!(daemon_config(&mut sys, &paths.daemon_json, 5, None).unwrap_err().to_string().contains("daemon.json: invalid JSON"));
+        assert!(daemon_config(&mut sys, &paths, 5, None).unwrap_err().to_string().contains("daemon.json: invalid JSON"));
     }
 
     #[test]

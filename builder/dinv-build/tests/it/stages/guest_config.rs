@@ -297,7 +297,7 @@ gid = 101
     let names: Vec<&str> = services.services.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["qemu-ga", "dockerd", "dinv-post"]);
     assert_eq!(services.services[0].argv[..3], ["/usr/sbin/qemu-ga", "-m", "virtio-serial"]);
-    assert_eq!(services.services[1].argv, ["/usr/sbin/dockerd"]);
+    assert_eq!(services.services[1].argv, ["/usr/sbin/dinv-guest", "exec-dockerd", "/usr/sbin/dockerd"]);
     assert_eq!(services.services[1].env.get("HTTP_PROXY").map(String::as_str), Some("http://proxy.corp.invalid:3128"));
     for n in ["init", "poweroff", "shutdown", "halt", "reboot"] {
         assert_eq!(link(&t, &format!("usr/sbin/{n}")).as_deref(), Some("dinv-guest"), "{n}");
