@@ -58,6 +58,7 @@ pub fn parse(argv: &[String], pid1: bool) -> Result<Invocation> {
         "quiesce" => return quiesce::parse_steps(opts).map(Invocation::Quiesce).map_err(|e| GuestError::Usage(format!("{e}\n{USAGE}"))),
         "restore" if opts.is_empty() => return Ok(Invocation::Restore),
         "restore" if opts == ["--listen"] => return Ok(Invocation::RestoreListen),
+        dinv_contract::services::EXEC_DOCKERD if opts.is_empty() => return Err(GuestError::Usage(format!("exec-dockerd needs dockerd's path\n{USAGE}"))),
         dinv_contract::services::EXEC_DOCKERD => return Ok(Invocation::ExecDockerd(opts.to_vec())),
         _ => {}
     }
@@ -186,6 +187,7 @@ mod tests {
             p(&["dinv-guest", "exec-dockerd", "/usr/bin/dockerd", "--debug"], false).unwrap(),
             Invocation::ExecDockerd(vec!["/usr/bin/dockerd".into(), "--debug".into()])
         );
+        assert!(matches!(p(&["dinv-guest", "exec-dockerd"], false), Err(GuestError::Usage(u)) if u.starts_with("exec-dockerd needs dockerd's path")));
         assert_eq!(p(&["dinv-guest", "restore", "--listen"], false).unwrap(), Invocation::RestoreListen);
         assert_eq!(p(&["dinv-guest", "--help"], false).unwrap(), Invocation::Help);
     }

@@ -28,7 +28,7 @@ const LISTEN_FDS_START: RawFd = 3;
 /// Hands dockerd its listeners where it can, then execs it; returns only on failure.
 pub fn exec_dockerd(argv: &[String], daemon_json: &Path, activated_json: &Path) -> Result<i32> {
     let Some(program) = argv.first() else {
-        return Err(GuestError::Usage(format!("exec-dockerd needs dockerd's path\n{}", crate::cli::USAGE)));
+        return Err(GuestError::Usage("exec-dockerd needs dockerd's path".into()));
     };
     let mut cmd = Command::new(program);
     cmd.args(&argv[1..]);
