@@ -77,10 +77,11 @@ impl Supervisor {
         newly
     }
 
-    /// True while a running service with a `ready_path` is not ready yet
-    /// (init then looks for the path more often: the next service waits on it).
+    /// True while the next service to start waits for a running service
+    /// that is not ready yet (init then looks for its path more often).
     pub fn awaiting_ready(&self) -> bool {
-        self.services.iter().enumerate().any(|(i, s)| s.ready_path.is_some() && !self.ready[i] && matches!(self.states[i], State::Running { .. }))
+        let Some(dep) = self.services.get(self.next).and_then(|s| s.after_ready_of.as_deref()) else { return false };
+        self.services.iter().enumerate().any(|(i, s)| s.name == dep && !self.ready[i] && matches!(self.states[i], State::Running { .. }))
     }
 
     /// Services to spawn now: restarts that are due, then unstarted ones in file order up to the
