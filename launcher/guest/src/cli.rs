@@ -111,7 +111,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         Invocation::Quiesce(steps) => quiesce::quiesce(&steps, &SetupPaths::default().docker_dir).map(|()| 0),
         Invocation::Restore => restore::restore(&restore::read_request()?, &RestorePaths::default(), &mut Live).map(|()| 0),
         Invocation::RestoreListen => restore::listen(Path::new(restore::VIRTIO_PORTS), &RestorePaths::default(), &mut Live).map(|()| 0),
-        Invocation::ExecDockerd(argv) => dockerd::exec_dockerd(&argv, Path::new(daemon_json::DAEMON_JSON), Path::new(daemon_json::ACTIVATED_JSON)),
+        Invocation::ExecDockerd(argv) => dockerd::exec_dockerd(&argv[0], &argv[1..], Path::new(daemon_json::DAEMON_JSON), Path::new(daemon_json::ACTIVATED_JSON)),
         Invocation::Power(action) => power::request(action).map(|()| 0).map_err(|e| GuestError::Command {
             command: format!("signalling PID 1 to start {}", action.verb()),
             why: e.to_string(),

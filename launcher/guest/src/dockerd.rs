@@ -21,18 +21,16 @@ use std::process::Command;
 use crate::error::{GuestError, Result};
 use crate::log::say;
 use crate::setup::daemon_json;
+use crate::system::{Live, System};
 
 /// The first fd of socket activation (`SD_LISTEN_FDS_START`).
 const LISTEN_FDS_START: RawFd = 3;
 
-/// Hands dockerd its listeners where it can, then execs it; returns only on failure.
-pub fn exec_dockerd(argv: &[String], daemon_json: &Path, activated_json: &Path) -> Result<i32> {
-    let Some(program) = argv.first() else {
-        return Err(GuestError::Usage("exec-dockerd needs dockerd's path".into()));
-    };
+/// Hands dockerd (`program` with `args`) its listeners where it can, then execs it; returns only on failure.
+pub fn exec_dockerd(program: &str, args: &[String], daemon_json: &Path, activated_json: &Path) -> Result<i32> {
     let mut cmd = Command::new(program);
-    cmd.args(&argv[1..]);
-    match prepare(&argv[1..], daemon_json, activated_json) {
+    cmd.args(args);
+    match prepare(args, daemon_json, activated_json) {
         Ok(Some(listeners)) => {
             let n = listeners.len();
             place(listeners).map_err(|e| GuestError::Command { command: "placing the listeners at fd 3".into(), why: e.to_string() })?;
@@ -45,13 +43,14 @@ pub fn exec_dockerd(argv: &[String], daemon_json: &Path, activated_json: &Path) 
         Err(why) => say(format_args!("exec-dockerd: {why}; dockerd opens its listeners itself")),
     }
     let e = cmd.exec();
-    Err(GuestError::Command { command: program.clone(), why: format!("cannot run: {e}") })
+    Err(GuestError::Command { command: program.into(), why: format!("cannot run: {e}") })
 }
 
 /// Binds the listeners daemon.json names for plain TCP and writes the
 /// configuration for them; None when dockerd should open its own.
 fn prepare(args: &[String], daemon_json: &Path, activated_json: &Path) -> std::result::Result<Option<Vec<TcpListener>>, String> {
-    if args.iter().any(|a| ["-H", "--host", "--config-file"].iter().any(|f| a == f || a.starts_with(&format!("{f}=")) || (f.len() == 2 && a.starts_with(f)))) {
+    let own_choice = |a: &String| a.starts_with("-H") || ["--host", "--config-file"].iter().any(|f| a == f || a.starts_with(&format!("{f}=")));
+    if args.iter().any(own_choice) {
         return Ok(None);
     }
     let text = match std::fs::read_to_string(daemon_json) {
@@ -63,13 +62,7 @@ fn prepare(args: &[String], daemon_json: &Path, activated_json: &Path) -> std::r
         return Ok(None);
     };
     let listeners = addrs.iter().map(|a| bind(a)).collect::<std::result::Result<Vec<_>, _>>()?;
-    if let Some(dir) = activated_json.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    }
-    let tmp = activated_json.with_extension("json.tmp");
-    std::fs::write(&tmp, config)
-        .and_then(|()| std::fs::rename(&tmp, activated_json))
-        .map_err(|e| format!("writing {}: {e}", activated_json.display()))?;
+    Live.write_file(activated_json, &config).map_err(|e| e.to_string())?;
     let list: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
     say(format_args!("exec-dockerd: listening on {} for dockerd (socket activation)", list.join(", ")));
     Ok(Some(listeners))
@@ -192,8 +185,7 @@ mod tests {
     #[ignore = "run by hands_plain_tcp_listeners_to_dockerd_at_fd_3 in its own process"]
     fn exec_dockerd_helper() {
         let Some(dir) = std::env::var_os(HELPER_ENV).map(std::path::PathBuf::from) else { return };
-        let argv = vec![std::env::var("FAKE_DOCKERD").unwrap(), "--debug".into()];
-        let e = exec_dockerd(&argv, &dir.join("daemon.json"), &dir.join("run/dockerd.json")).unwrap_err();
+        let e = exec_dockerd(&std::env::var("FAKE_DOCKERD").unwrap(), &["--debug".into()], &dir.join("daemon.json"), &dir.join("run/dockerd.json")).unwrap_err();
         panic!("exec failed: {e}");
     }
 

@@ -145,11 +145,9 @@ pub(crate) fn daemon_config(sys: &mut dyn System, paths: &SetupPaths, secs: u64,
         say(format_args!("dockerd: TLS with client verification on port {}, no plain TCP", dinv_contract::fw_cfg::DOCKER_TLS_PORT));
     }
     sys.write_file(path, &merged)?;
-    if paths.activated_json.exists() {
-        let copy = daemon_json::activated(Some(&merged)).map_err(config)?;
-        if let Some((copy, _)) = copy {
-            sys.write_file(&paths.activated_json, &copy)?;
-        }
+    let running_copy = if paths.activated_json.exists() { daemon_json::activated(Some(&merged)).map_err(config)? } else { None };
+    if let Some((copy, _)) = running_copy {
+        sys.write_file(&paths.activated_json, &copy)?;
     }
     Ok(true)
 }
